@@ -1,0 +1,163 @@
+// Bindings of the numerical kernels: parse -> check shapes/dtypes -> allocate outputs ->
+// release the GIL -> call the kernel.  No numerical policy lives here (see src/mlri/).
+#include "pybind.hpp"
+
+#include <optional>
+#include <type_traits>
+
+#include "mlri/classify.hpp"
+#include "mlri/dispatch.hpp"
+
+namespace {
+
+using mlri::index_t;
+
+void check_2d(const py::array& a, const char* name) {
+    if (a.ndim() != 2)
+        throw std::invalid_argument(std::string(name) + " must be 2-D (time, pixel), got ndim=" +
+                                    std::to_string(a.ndim()));
+}
+
+template <class T>
+py::tuple index_impl(const carray<T>& lst, const carray<T>& evi, double lst_offset, double evi_min,
+                     int evi_policy, int n_threads) {
+    check_2d(lst, "lst");
+    check_2d(evi, "evi");
+    if (lst.shape(0) != evi.shape(0) || lst.shape(1) != evi.shape(1))
+        throw std::invalid_argument("lst and evi must have the same shape");
+    const index_t NT = lst.shape(0), P = lst.shape(1);
+    carray<T> out({NT, P});
+    carray<std::int32_t> dropped(P);
+    mlri::IndexOptions o;
+    o.lst_offset = lst_offset;
+    o.evi_min = evi_min;
+    o.evi_policy = evi_policy;
+    const T* pl = lst.data();
+    const T* pe = evi.data();
+    T* po = out.mutable_data();
+    std::int32_t* pd = dropped.mutable_data();
+    {
+        // Safe: only raw pointers are used below; no Python object is touched.
+        py::gil_scoped_release release;
+        const auto& k = mlri::active_kernels();
+        if constexpr (std::is_same_v<T, float>)
+            k.index_f32(pl, pe, P, NT, o, po, pd, n_threads);
+        else
+            k.index_f64(pl, pe, P, NT, o, po, pd, n_threads);
+    }
+    return py::make_tuple(out, dropped);
+}
+
+template <class T>
+py::dict trend_impl(const carray<T>& y, const carray<double>& years, int method, int series,
+                    int ddof, int tau_min, int gap, int degenerate, double rel_tol, int min_points,
+                    bool corrected, unsigned compute, int n_threads) {
+    check_2d(y, "series");
+    if (years.ndim() != 1 || years.shape(0) != y.shape(0))
+        throw std::invalid_argument("years must be 1-D with one entry per time step");
+    if (y.shape(0) > 100000) throw std::invalid_argument("series: time axis too long");
+    if (ddof < 0 || tau_min < 1 || min_points < 2)
+        throw std::invalid_argument("invalid Hurst options (ddof >= 0, tau_min >= 1, min_points >= 2)");
+    const index_t NT = y.shape(0), P = y.shape(1);
+    mlri::TrendOptions o;
+    o.hurst.method = method;
+    o.hurst.series = series;
+    o.hurst.ddof = ddof;
+    o.hurst.tau_min = tau_min;
+    o.hurst.gap = gap;
+    o.hurst.degenerate = degenerate;
+    o.hurst.rel_tol = rel_tol;
+    o.hurst.min_points = min_points;
+    o.hurst.corrected = corrected;
+    o.compute = compute;
+    if (ddof >= 2 && (compute & mlri::kDoHurst) && method == mlri::kHurstExpanding && tau_min < ddof + 1)
+        throw std::invalid_argument("tau_min must exceed ddof");
+
+    py::dict res;
+    carray<std::int32_t> n_valid(P);
+    res["n_valid"] = n_valid;
+    mlri::TrendOutputs out;
+    out.n_valid = n_valid.mutable_data();
+    auto add = [&](const char* name, double*& ptr) {
+        carray<double> a(P);
+        ptr = a.mutable_data();
+        res[name] = a;
+    };
+    if (compute & mlri::kDoMK) {
+        add("s", out.s);
+        add("var_s", out.var_s);
+        add("z", out.z);
+        add("p", out.p);
+    }
+    if (compute & mlri::kDoSen) {
+        add("slope", out.slope);
+        add("intercept", out.intercept);
+    }
+    if (compute & mlri::kDoHurst) add("hurst", out.hurst);
+    const T* py_ = y.data();
+    const double* pyears = years.data();
+    {
+        // Safe: outputs were allocated above with the GIL held; below only raw pointers.
+        py::gil_scoped_release release;
+        const auto& k = mlri::active_kernels();
+        if constexpr (std::is_same_v<T, float>)
+            k.trend_f32(py_, P, static_cast<int>(NT), pyears, o, out, n_threads);
+        else
+            k.trend_f64(py_, P, static_cast<int>(NT), pyears, o, out, n_threads);
+    }
+    return res;
+}
+
+py::tuple classify_impl(const carray<std::int32_t>& n_valid, const carray<double>& s,
+                        const carray<double>& var_s, const carray<double>& z,
+                        const carray<double>& slope, const carray<double>& hurst,
+                        const std::optional<carray<std::int32_t>>& dropped, double z_crit,
+                        int min_valid, bool zero_slope_sign_s, double h_threshold, int n_threads) {
+    const index_t P = n_valid.size();
+    for (const py::array* a : {static_cast<const py::array*>(&s), static_cast<const py::array*>(&var_s),
+                               static_cast<const py::array*>(&z), static_cast<const py::array*>(&slope),
+                               static_cast<const py::array*>(&hurst)})
+        if (a->ndim() != 1 || a->size() != P)
+            throw std::invalid_argument("classify: all inputs must be 1-D of the same length");
+    if (dropped && (dropped->ndim() != 1 || dropped->size() != P))
+        throw std::invalid_argument("classify: dropped must be 1-D of the same length");
+    mlri::ClassifyOptions o;
+    o.z_crit = z_crit;
+    o.min_valid = min_valid;
+    o.zero_slope_sign_s = zero_slope_sign_s;
+    o.h_threshold = h_threshold;
+    carray<std::uint8_t> cls(P), flags(P);
+    const std::int32_t* pn = n_valid.data();
+    const double *ps = s.data(), *pv = var_s.data(), *pz = z.data(), *pq = slope.data(),
+                 *ph = hurst.data();
+    const std::int32_t* pd = dropped ? dropped->data() : nullptr;
+    std::uint8_t* pc = cls.mutable_data();
+    std::uint8_t* pf = flags.mutable_data();
+    {
+        py::gil_scoped_release release;
+        mlri::classify<std::int32_t>(P, pn, ps, pv, pz, pq, ph, pd, o, pc, pf, n_threads);
+    }
+    return py::make_tuple(cls, flags);
+}
+
+}  // namespace
+
+void register_core(py::module_& m) {
+    m.def("mlri_index", &index_impl<float>, "lst"_a, "evi"_a, py::kw_only(), "lst_offset"_a,
+          "evi_min"_a, "evi_policy"_a, "n_threads"_a);
+    m.def("mlri_index", &index_impl<double>, "lst"_a, "evi"_a, py::kw_only(), "lst_offset"_a,
+          "evi_min"_a, "evi_policy"_a, "n_threads"_a);
+    m.def("trend", &trend_impl<float>, "series"_a, "years"_a, py::kw_only(), "method"_a,
+          "series_kind"_a, "ddof"_a, "tau_min"_a, "gap"_a, "degenerate"_a, "rel_tol"_a,
+          "min_points"_a, "corrected"_a, "compute"_a, "n_threads"_a);
+    m.def("trend", &trend_impl<double>, "series"_a, "years"_a, py::kw_only(), "method"_a,
+          "series_kind"_a, "ddof"_a, "tau_min"_a, "gap"_a, "degenerate"_a, "rel_tol"_a,
+          "min_points"_a, "corrected"_a, "compute"_a, "n_threads"_a);
+    m.def("classify", &classify_impl, "n_valid"_a, "s"_a, "var_s"_a, "z"_a, "slope"_a, "hurst"_a,
+          "dropped"_a, py::kw_only(), "z_crit"_a, "min_valid"_a, "zero_slope_sign_s"_a,
+          "h_threshold"_a, "n_threads"_a);
+    m.attr("CLASS_CODES") = py::dict("nodata"_a = 0, "SD"_a = 1, "ND"_a = 2, "NI"_a = 3, "SAI"_a = 4,
+                                     "SCI"_a = 5, "SI_H_undefined"_a = 6);
+    m.attr("FLAG_BITS") = py::dict("constant"_a = 1, "slope0_significant"_a = 2, "few_valid"_a = 4,
+                                   "years_dropped"_a = 8, "hurst_undefined"_a = 16);
+}

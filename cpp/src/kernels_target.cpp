@@ -1,0 +1,48 @@
+// One SIMD target's kernels.  CMake compiles this file once per target (baseline, avx2,
+// avx512) with MLRI_TARGET set and that target's -m flags; everything it instantiates lives in
+// the inline namespace mlri::<target> (see common.hpp), so the objects can be linked together.
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#ifndef MLRI_TARGET
+#define MLRI_TARGET baseline
+#endif
+#define MLRI_KERNEL_NS MLRI_TARGET
+#define MLRI_STR2(x) #x
+#define MLRI_STR(x) MLRI_STR2(x)
+
+#include "mlri/index.hpp"
+#include "mlri/trend.hpp"
+
+namespace mlri {
+inline namespace MLRI_KERNEL_NS {
+
+// Block width: 16 lanes of double = two AVX-512 or four AVX2 registers per operation.
+constexpr int kLanes = 16;
+
+static void trend_f32(const float* y, index_t P, int T, const double* years, const TrendOptions& o,
+                      const TrendOutputs& out, int nt) {
+    fused_trend<kLanes, float>(y, P, T, years, o, out, nt);
+}
+static void trend_f64(const double* y, index_t P, int T, const double* years,
+                      const TrendOptions& o, const TrendOutputs& out, int nt) {
+    fused_trend<kLanes, double>(y, P, T, years, o, out, nt);
+}
+static void index_f32(const float* l, const float* e, index_t P, index_t T, const IndexOptions& o,
+                      float* out, std::int32_t* dropped, int nt) {
+    mlri_index<float, std::int32_t>(l, e, P, T, o, out, dropped, nt);
+}
+static void index_f64(const double* l, const double* e, index_t P, index_t T,
+                      const IndexOptions& o, double* out, std::int32_t* dropped, int nt) {
+    mlri_index<double, std::int32_t>(l, e, P, T, o, out, dropped, nt);
+}
+
+const KernelTable& kernel_table() {
+    static const KernelTable table{MLRI_STR(MLRI_TARGET), &trend_f32, &trend_f64, &index_f32,
+                                   &index_f64};
+    return table;
+}
+
+}  // namespace MLRI_KERNEL_NS
+}  // namespace mlri

@@ -1,0 +1,56 @@
+"""mlri — Mine Landscape Restoration Index from Landsat time series.
+
+Per-pixel MLRI (running-extrema LST/EVI ratio), Mann–Kendall / Sen's slope / Hurst trends and
+restoration classes, computed by C++/OpenMP kernels on NumPy arrays, tiled rasters or Dask.
+"""
+
+from __future__ import annotations
+
+try:
+    from . import _core
+except ImportError as err:  # pragma: no cover - only hit on a broken install
+    if "_core" not in str(err):
+        raise
+    msg = (
+        "mlri's compiled extension mlri._core is missing. Install mlri with `pip install .` "
+        "(or `pip install mlri`) instead of importing it from the source tree."
+    )
+    raise ImportError(msg) from err
+
+from ._version import __version__
+from .api import (
+    CLASS_CODES,
+    CLASS_NAMES,
+    FLAG_BITS,
+    IndexResult,
+    TrendResult,
+    classify,
+    default_years,
+    hurst,
+    index,
+    mann_kendall,
+    sens_slope,
+    trend,
+)
+from ._info import show_versions
+
+__all__ = [
+    "CLASS_CODES",
+    "CLASS_NAMES",
+    "FLAG_BITS",
+    "IndexResult",
+    "TrendResult",
+    "__version__",
+    "classify",
+    "default_years",
+    "hurst",
+    "index",
+    "mann_kendall",
+    "sens_slope",
+    "show_versions",
+    "trend",
+]
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,3 @@
+from mlri.cli import main
+
+main()
