@@ -1,0 +1,256 @@
+"""Safe outputs shared by every command: atomic files, COG rasters, run manifests.
+
+Rules (README "Outputs"): every file is written under a temporary name in the destination
+folder and renamed only when complete, so an interrupted or failed run never leaves a file that
+looks finished; an output folder that already holds results is refused unless ``overwrite``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = [
+    "OutputExistsError",
+    "atomic_file",
+    "atomic_raster",
+    "build_manifest",
+    "check_output_dir",
+    "file_digest",
+    "raster_profile",
+    "write_json",
+]
+
+_PARTIAL = ".partial"
+
+
+class OutputExistsError(FileExistsError):
+    """Raised when an output would overwrite existing results without ``overwrite=True``."""
+
+
+def check_output_dir(out_dir: str | os.PathLike[str], names: Iterable[str], *,
+                     overwrite: bool = False) -> Path:
+    """Create ``out_dir`` if needed; refuse when any of ``names`` already exists there.
+
+    Stale temporary files of an interrupted earlier run (``.*.partial*``) are removed.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        msg = f"output path {out} exists and is not a folder; choose another --out"
+        raise NotADirectoryError(msg)
+    out.mkdir(parents=True, exist_ok=True)
+    existing = [n for n in names if (out / n).exists()]
+    if existing and not overwrite:
+        msg = (f"{out} already holds results ({', '.join(existing)}); pass --overwrite "
+               f"(overwrite=True) to replace them, or choose another output folder")
+        raise OutputExistsError(msg)
+    for stale in out.glob(f".*{_PARTIAL}*"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+    return out
+
+
+def _temp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}{_PARTIAL}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike[str], mode: str = "w", **kw: Any) -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path``; rename it to ``path`` only on success."""
+    final = Path(path)
+    tmp = _temp_name(final)
+    try:
+        with open(tmp, mode, **kw) as fh:  # noqa: PTH123
+            yield fh
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
+    """Atomically write ``obj`` as indented JSON (NaN written as null)."""
+
+    def _clean(o: Any) -> Any:
+        if isinstance(o, float) and o != o:  # NaN
+            return None
+        if isinstance(o, dict):
+            return {str(k): _clean(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple)):
+            return [_clean(v) for v in o]
+        if hasattr(o, "item") and callable(o.item):  # numpy scalar
+            return _clean(o.item())
+        if isinstance(o, os.PathLike):
+            return os.fspath(o)
+        return o
+
+    with atomic_file(path, "w", encoding="utf-8") as fh:
+        json.dump(_clean(obj), fh, indent=2, allow_nan=False)
+        fh.write("\n")
+    return Path(path)
+
+
+def raster_profile(*, crs: Any, transform: Any, width: int, height: int, count: int, dtype: str,
+                   nodata: float | int | None, blocksize: int = 512, compress: str = "deflate",
+                   zlevel: int = 6, predictor: int | None = None,
+                   num_threads: str | int = "ALL_CPUS") -> dict[str, Any]:
+    """A tiled, compressed GeoTIFF profile (the intermediate of a COG).
+
+    ``predictor`` defaults to 3 (floating point) for float dtypes and 2 (horizontal) for
+    integers wider than a byte; no predictor for uint8 class maps.
+    """
+    if predictor is None:
+        predictor = 3 if str(dtype).startswith("float") else (2 if dtype not in ("uint8", "int8")
+                                                               else 1)
+    bs = int(blocksize)
+    prof: dict[str, Any] = {
+        "driver": "GTiff", "crs": crs, "transform": transform, "width": int(width),
+        "height": int(height), "count": int(count), "dtype": dtype, "nodata": nodata,
+        "tiled": True, "blockxsize": bs, "blockysize": bs, "compress": compress,
+        "predictor": predictor, "num_threads": str(num_threads), "bigtiff": "IF_SAFER",
+        "interleave": "band",
+    }
+    if compress.lower() in ("deflate", "zstd"):
+        prof["zlevel" if compress.lower() == "deflate" else "zstd_level"] = zlevel
+    return prof
+
+
+@contextlib.contextmanager
+def atomic_raster(path: str | os.PathLike[str], profile: Mapping[str, Any], *, cog: bool = True,
+                  overview_resampling: str | None = "nearest") -> Iterator[Any]:
+    """Write a raster through a temporary tiled GeoTIFF and publish it atomically.
+
+    Yields an open rasterio dataset in write mode.  On success, overviews are added (when
+    ``overview_resampling`` is set and the raster is large enough) and, with ``cog=True``, the
+    file is rewritten in Cloud-Optimized GeoTIFF layout (GDAL's COG driver, same compression),
+    then renamed to ``path``.  On any error or interrupt every temporary file is deleted.
+    """
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.shutil import copy as rio_copy
+
+    final = Path(path)
+    tmp = _temp_name(final)
+    tmp_cog = _temp_name(final)
+    try:
+        with rasterio.open(tmp, "w", **dict(profile)) as dst:
+            yield dst
+            if overview_resampling and not cog:
+                factors = _overview_factors(dst.width, dst.height, int(profile.get("blockxsize",
+                                                                                    512)))
+                if factors:
+                    dst.build_overviews(factors, Resampling[overview_resampling])
+        if cog:
+            opts: dict[str, Any] = {
+                "compress": profile.get("compress", "deflate"),
+                "blocksize": int(profile.get("blockxsize", 512)),
+                "num_threads": str(profile.get("num_threads", "ALL_CPUS")),
+                "bigtiff": "IF_SAFER",
+                "overview_resampling": (overview_resampling or "nearest").upper(),
+            }
+            if profile.get("predictor", 1) != 1:
+                opts["predictor"] = "FLOATING_POINT" if profile.get("predictor") == 3 else "YES"
+            if "zlevel" in profile:
+                opts["level"] = profile["zlevel"]
+            if not overview_resampling:
+                opts["overviews"] = "NONE"
+            rio_copy(tmp, tmp_cog, driver="COG", **opts)
+            tmp.unlink()
+            os.replace(tmp_cog, final)
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        for t in (tmp, tmp_cog, Path(str(tmp) + ".ovr"), Path(str(tmp) + ".aux.xml")):
+            with contextlib.suppress(OSError):
+                t.unlink()
+        raise
+
+
+def _overview_factors(width: int, height: int, block: int) -> list[int]:
+    factors = []
+    f = 2
+    while max(width, height) / f >= block:
+        factors.append(f)
+        f *= 2
+    return factors
+
+
+def file_digest(path: str | os.PathLike[str], algo: str = "sha256",
+                chunk: int = 4 << 20) -> str:
+    """Streaming hex digest of a file (``/vsi*`` paths are skipped: returns '')."""
+    p = os.fspath(path)
+    if p.startswith("/vsi"):
+        return ""
+    h = hashlib.new(algo)
+    with open(p, "rb") as fh:  # noqa: PTH123
+        while True:
+            b = fh.read(chunk)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+def _versions(names: Iterable[str]) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for n in names:
+        try:
+            out[n] = metadata.version(n)
+        except metadata.PackageNotFoundError:
+            out[n] = None
+    return out
+
+
+def build_manifest(*, command: str, parameters: Mapping[str, Any],
+                   inputs: Iterable[str | os.PathLike[str]] = (),
+                   outputs: Iterable[str | os.PathLike[str]] = (),
+                   started: float | None = None, extra: Mapping[str, Any] | None = None,
+                   checksum: bool = True) -> dict[str, Any]:
+    """Provenance record written beside every output (``manifest.json``).
+
+    Holds the mlri version and build (OpenMP, SIMD target, threads), dependency versions,
+    the command and all parameters, every input with size and SHA-256, outputs, and timing.
+    """
+    from ._info import build_info
+
+    ins = []
+    for p in inputs:
+        ps = os.fspath(p)
+        entry: dict[str, Any] = {"path": ps}
+        if not ps.startswith("/vsi") and Path(ps).exists():
+            entry["size"] = Path(ps).stat().st_size
+            if checksum:
+                entry["sha256"] = file_digest(ps)
+        ins.append(entry)
+    now = time.time()
+    man: dict[str, Any] = {
+        "tool": "mlri",
+        "command": command,
+        "argv": list(sys.argv),
+        "build": build_info(),
+        "dependencies": _versions(["numpy", "rasterio", "scipy", "click", "dask", "xarray",
+                                   "pyogrio", "shapely", "scikit-learn", "matplotlib"]),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "parameters": dict(parameters),
+        "inputs": ins,
+        "outputs": [os.fspath(o) for o in outputs],
+        "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+    }
+    if started is not None:
+        man["started_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
+        man["elapsed_s"] = round(now - started, 3)
+    if extra:
+        man.update(dict(extra))
+    return man

@@ -1,0 +1,68 @@
+"""Shared fixtures: seeded RNG, reference vectors, real-data location, hypothesis profile."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+try:
+    from hypothesis import HealthCheck, settings
+
+    # The machine may be busy (2 cores): no per-example deadline; modest example counts.
+    settings.register_profile(
+        "mlri", deadline=None, max_examples=60,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "mlri"))
+except ImportError:  # pragma: no cover
+    pass
+
+TESTS = Path(__file__).resolve().parent
+REF_VECTORS = TESTS / "data" / "ref_vectors.json"
+
+
+def shared_data_dir() -> Path | None:
+    """``$MLRI_TEST_DATA`` or ``<repo>/../shared/data``; None when absent."""
+    env = os.environ.get("MLRI_TEST_DATA")
+    cands = [Path(env)] if env else []
+    cands.append(TESTS.parent.parent / "shared" / "data")
+    for c in cands:
+        if c.is_dir():
+            return c
+    return None
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20240611)
+
+
+@pytest.fixture(scope="session")
+def ref_vectors() -> list[dict]:
+    with REF_VECTORS.open() as fh:
+        return json.load(fh)["series"]
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    d = shared_data_dir()
+    if d is None:
+        pytest.skip("real test data not found: set MLRI_TEST_DATA or put shared/ beside the repo")
+    return d
+
+
+def ref_values(entry: dict) -> np.ndarray:
+    """Decode a reference series (null → NaN, 'inf' → inf)."""
+    out = []
+    for v in entry["values"]:
+        if v is None:
+            out.append(np.nan)
+        elif isinstance(v, str):
+            out.append(float(v))
+        else:
+            out.append(float(v))
+    return np.asarray(out, dtype=np.float64)
