@@ -90,7 +90,8 @@ class TrendResult(NamedTuple):
     slope : float64
         Sen's slope in units per year (median of pairwise slopes over real years).
     intercept : float64
-        Sen intercept at the first valid year, ``median(y) − slope·median(t − t_first)``.
+        Sen intercept at the first year of the time axis (``years[0]``, the same reference
+        year for every pixel): ``median(y) − slope·median(t − years[0])``.
     hurst : float64
         Hurst exponent by R/S (NaN when undefined; never clamped to [0, 1]).
     """
@@ -116,7 +117,7 @@ class MKResult(NamedTuple):
 
 
 class SenResult(NamedTuple):
-    """Sen's slope (units per year) and intercept at the first valid year."""
+    """Sen's slope (units per year) and intercept at the first year of the time axis."""
 
     slope: np.ndarray
     intercept: np.ndarray
@@ -335,7 +336,7 @@ def mann_kendall(series: Any, *, n_threads: int | None = None) -> MKResult:
 
 
 def sens_slope(series: Any, years: Any = None, *, n_threads: int | None = None) -> SenResult:
-    """Sen's slope on real years and the intercept at the first valid year, per pixel."""
+    """Sen's slope on real years and the intercept at ``years[0]``, per pixel."""
     res, spatial = _trend_call(
         series, years, years_required=True, compute=2, hurst_method="expanding",
         hurst_series="diff", hurst_ddof=0, tau_min=2, gap="ignore", degenerate="drop",

@@ -9,6 +9,7 @@
 // and thread count (the build disables FMA contraction and fast-math).
 //
 // Per pixel: NaN/inf values are dropped (listwise), keeping the real year of each value.
+// The Sen intercept refers to the first year of the time axis (years[0]) for every pixel.
 // Undefined results are NaN; the kernel never throws and never allocates per pixel (scratch is
 // allocated once per thread).
 #pragma once
@@ -271,7 +272,7 @@ void trend_block(const T* y, index_t P, int Tn, const double* years, const Trend
             if (out.intercept) {
                 for (int i = 0; i < nn; ++i) tmp[i] = yc[i * W + l];
                 const double my = detail::median_inplace(tmp, nn);
-                const double t0 = tc[l];
+                const double t0 = years[0];  // common reference year for every pixel
                 for (int i = 0; i < nn; ++i) tmp[i] = tc[i * W + l] - t0;
                 const double mt = detail::median_inplace(tmp, nn);
                 out.intercept[q] = my - Q * mt;

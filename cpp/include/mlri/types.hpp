@@ -69,7 +69,7 @@ struct TrendOutputs {
     double* z = nullptr;          // continuity-corrected Z (0 when S == 0)
     double* p = nullptr;          // two-sided p = erfc(|Z| / sqrt 2)
     double* slope = nullptr;      // Sen's slope, units per year
-    double* intercept = nullptr;  // at the first valid year: median(y) - Q * median(t - t_first)
+    double* intercept = nullptr;  // at years[0]: median(y) - Q * median(t - years[0])
     double* hurst = nullptr;
 };
 

@@ -1,0 +1,144 @@
+"""Hypothesis property tests of the kernels (SPEC-statistics §7 'Property tests')."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import mlri
+
+YEARS = np.array([*range(2000, 2012), *range(2013, 2020)], dtype=float)
+
+finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False, width=64)
+series19 = hnp.arrays(np.float64, 19, elements=finite)
+# values with ties: small integer grid
+tied19 = hnp.arrays(np.float64, 19, elements=st.integers(-5, 5).map(float))
+anyseries = st.one_of(series19, tied19)
+
+
+def _eq(a, b):
+    return np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
+
+
+@given(anyseries)
+def test_mk_sign_flip_under_negation(y):
+    a, b = mlri.mann_kendall(y), mlri.mann_kendall(-y)
+    assert a.s == -b.s and a.var_s == b.var_s
+    assert a.z == -b.z
+
+
+@given(anyseries)
+def test_mk_time_reversal_flips_sign(y):
+    a, b = mlri.mann_kendall(y), mlri.mann_kendall(y[::-1])
+    assert a.s == -b.s and a.z == -b.z and a.p == b.p
+
+
+@given(anyseries)
+def test_mk_invariant_under_increasing_transform(y):
+    a = mlri.mann_kendall(y)
+    b = mlri.mann_kendall(np.arctan(y / 100.0) * 7 + 3)  # strictly increasing, keeps ties
+    assume(np.unique(np.arctan(y / 100.0) * 7 + 3).size == np.unique(y).size)
+    assert a.s == b.s and a.var_s == b.var_s and a.z == b.z
+
+
+@given(anyseries,
+       st.floats(0.1, 10).flatmap(lambda a: st.sampled_from([a, -a])),
+       st.floats(-100, 100), st.floats(-1, 1))
+def test_sen_affine_and_trend(y, a, b, c):
+    q = mlri.sens_slope(y, YEARS).slope
+    q2 = mlri.sens_slope(a * y + b + c * (YEARS - 2000), YEARS).slope
+    assert q2 == pytest.approx(a * q + c, rel=1e-9, abs=1e-9 * (abs(a * q) + abs(c) + 1))
+
+
+@given(anyseries, st.floats(0.5, 4))
+def test_sen_time_scaling(y, k):
+    q = mlri.sens_slope(y, YEARS).slope
+    qk = mlri.sens_slope(y, YEARS * k).slope
+    assert qk == pytest.approx(q / k, rel=1e-9, abs=1e-12)
+
+
+@given(series19, st.floats(0.01, 100).flatmap(lambda a: st.sampled_from([a, -a])),
+       st.floats(-1e3, 1e3))
+def test_hurst_affine_invariance(y, a, b):
+    h = mlri.hurst(y)
+    h2 = mlri.hurst(a * y + b)
+    if np.isnan(h):
+        return
+    assert h2 == pytest.approx(h, rel=1e-6, abs=1e-6)
+
+
+@given(series19, st.sampled_from([1e-300, 1e-150, 1e150, 1e300]))
+def test_hurst_extreme_scaling(y, k):
+    nz = np.abs(y[y != 0])
+    # the scaled input itself must stay representable (no underflow to 0 / overflow to inf)
+    assume(nz.size == 0 or (nz.min() * k > 1e-290 and nz.max() * k < 1e290))
+    h = mlri.hurst(y)
+    h2 = mlri.hurst(y * k)
+    if np.isnan(h):
+        return
+    assert h2 == pytest.approx(h, rel=1e-9, abs=1e-9)
+
+
+@given(series19, st.floats(-5, 5))
+def test_hurst_linear_trend_invariance_gap_rate(y, c):
+    """With gap='rate', adding c·t shifts every rate by c: H unchanged."""
+    h = mlri.hurst(y, YEARS, gap="rate")
+    h2 = mlri.hurst(y + c * (YEARS - 2000), YEARS, gap="rate")
+    if np.isnan(h):
+        return
+    assert h2 == pytest.approx(h, rel=1e-6, abs=1e-6)
+
+
+@given(st.integers(0, 18), anyseries)
+def test_nan_placement_equals_removal(k, y):
+    """Dropping a year (NaN) equals removing it from the series and its year."""
+    y2 = y.copy()
+    y2[k] = np.nan
+    a = mlri.trend(y2, YEARS)
+    b = mlri.trend(np.delete(y, k), np.delete(YEARS, k))
+    for f in a._fields:
+        if f == "intercept" and k == 0:
+            continue  # the intercept refers to years[0], which removal changes
+        assert _eq(getattr(a, f), getattr(b, f)), f
+    # inf is treated like NaN
+    y3 = y.copy()
+    y3[k] = np.inf
+    c = mlri.trend(y3, YEARS)
+    for f in a._fields:
+        assert _eq(getattr(a, f), getattr(c, f)), f
+
+
+@given(st.integers(0, 60), st.data())
+def test_no_crash_any_length_random_nan_inf(n, data):
+    y = data.draw(hnp.arrays(np.float64, n, elements=st.one_of(
+        finite, st.just(np.nan), st.just(np.inf), st.just(-np.inf), st.floats(-1e300, 1e300))))
+    years = np.arange(n, dtype=float) + 1980
+    r = mlri.trend(y, years) if n > 0 else None
+    if r is None:
+        return
+    nv = int(np.isfinite(y).sum())
+    assert r.n_valid == nv
+    if nv < 2:
+        assert np.isnan(r.s) and np.isnan(r.slope) and np.isnan(r.hurst)
+    else:
+        assert 0.0 <= r.p <= 1.0
+    for method in ("expanding", "segmented"):
+        mlri.hurst(y, years, method=method, gap="rate")
+    mlri.classify(r)
+
+
+def test_rs_tau2_is_one():
+    """R/S(τ=2) = 1 whenever u1 != u2: with only τ=2,3 points the fit passes (ln2, 0)."""
+    y = np.array([0.0, 1.0, 3.0, 2.0])  # m = 3 -> points τ=2,3
+    h = mlri.hurst(y)
+    u = np.diff(y)
+    w = u[:3]
+    mu = w.mean()
+    x = np.cumsum(w - mu)
+    r3 = max(x.max(), 0) - min(x.min(), 0)
+    s3 = np.sqrt(np.mean((w - mu) ** 2))
+    expected = (np.log(r3 / s3) - 0.0) / (np.log(3) - np.log(2))
+    assert h == pytest.approx(expected, rel=1e-12)
