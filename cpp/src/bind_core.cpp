@@ -143,18 +143,19 @@ py::tuple classify_impl(const carray<std::int32_t>& n_valid, const carray<double
 }  // namespace
 
 void register_core(py::module_& m) {
-    m.def("mlri_index", &index_impl<float>, "lst"_a, "evi"_a, py::kw_only(), "lst_offset"_a,
+    m.def("mlri_index", &index_impl<float>, py::arg("lst").noconvert(), py::arg("evi").noconvert(), py::kw_only(), "lst_offset"_a,
           "evi_min"_a, "evi_policy"_a, "n_threads"_a);
-    m.def("mlri_index", &index_impl<double>, "lst"_a, "evi"_a, py::kw_only(), "lst_offset"_a,
+    m.def("mlri_index", &index_impl<double>, py::arg("lst").noconvert(), py::arg("evi").noconvert(), py::kw_only(), "lst_offset"_a,
           "evi_min"_a, "evi_policy"_a, "n_threads"_a);
-    m.def("trend", &trend_impl<float>, "series"_a, "years"_a, py::kw_only(), "method"_a,
+    m.def("trend", &trend_impl<float>, py::arg("series").noconvert(), py::arg("years").noconvert(), py::kw_only(), "method"_a,
           "series_kind"_a, "ddof"_a, "tau_min"_a, "gap"_a, "degenerate"_a, "rel_tol"_a,
           "min_points"_a, "corrected"_a, "compute"_a, "n_threads"_a);
-    m.def("trend", &trend_impl<double>, "series"_a, "years"_a, py::kw_only(), "method"_a,
+    m.def("trend", &trend_impl<double>, py::arg("series").noconvert(), py::arg("years").noconvert(), py::kw_only(), "method"_a,
           "series_kind"_a, "ddof"_a, "tau_min"_a, "gap"_a, "degenerate"_a, "rel_tol"_a,
           "min_points"_a, "corrected"_a, "compute"_a, "n_threads"_a);
-    m.def("classify", &classify_impl, "n_valid"_a, "s"_a, "var_s"_a, "z"_a, "slope"_a, "hurst"_a,
-          "dropped"_a, py::kw_only(), "z_crit"_a, "min_valid"_a, "zero_slope_sign_s"_a,
+    m.def("classify", &classify_impl, py::arg("n_valid").noconvert(), py::arg("s").noconvert(),
+          py::arg("var_s").noconvert(), py::arg("z").noconvert(), py::arg("slope").noconvert(),
+          py::arg("hurst").noconvert(), py::arg("dropped").none(true), py::kw_only(), "z_crit"_a, "min_valid"_a, "zero_slope_sign_s"_a,
           "h_threshold"_a, "n_threads"_a);
     m.attr("CLASS_CODES") = py::dict("nodata"_a = 0, "SD"_a = 1, "ND"_a = 2, "NI"_a = 3, "SAI"_a = 4,
                                      "SCI"_a = 5, "SI_H_undefined"_a = 6);

@@ -1,0 +1,139 @@
+"""MLRI index (SPEC-statistics §M) against a direct Python implementation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import mlri
+
+
+def reference_mlri(lst, evi, evi_min=0.0, policy="mask"):
+    """Straightforward per-pixel loop of the definition."""
+    T = lst.shape[0]
+    lst2 = lst.reshape(T, -1).astype(float)
+    evi2 = evi.reshape(T, -1).astype(float)
+    out = np.full(lst2.shape, np.nan)
+    dropped = np.zeros(lst2.shape[1], np.int32)
+    for j in range(lst2.shape[1]):
+        lmax, emin = -np.inf, np.inf
+        for i in range(T):
+            l, e = lst2[i, j], evi2[i, j]
+            if not (np.isfinite(l) and np.isfinite(e)):
+                continue
+            if policy == "clamp":
+                e = max(e, evi_min)
+            elif e <= evi_min or l <= 0:
+                dropped[j] += 1
+                continue
+            if l <= 0:
+                dropped[j] += 1
+                continue
+            lmax, emin = max(lmax, l), min(emin, e)
+            out[i, j] = (lmax / l) * (e / emin)
+    return out.reshape(lst.shape), dropped.reshape(lst.shape[1:])
+
+
+def _inputs(rng, shape=(19, 30, 20)):
+    lst = rng.normal(305, 4, shape)
+    evi = rng.normal(0.25, 0.1, shape)  # some EVI <= 0
+    lst[rng.random(shape) < 0.05] = np.nan
+    evi[rng.random(shape) < 0.05] = np.inf
+    return lst, evi
+
+
+def test_matches_reference(rng):
+    lst, evi = _inputs(rng)
+    r = mlri.index(lst, evi)
+    exp, dropped = reference_mlri(lst, evi)
+    np.testing.assert_allclose(r.mlri, exp, rtol=1e-15, equal_nan=True)
+    assert np.array_equal(r.dropped, dropped)
+    assert r.dropped.sum() > 0
+
+
+def test_properties(rng):
+    lst, evi = _inputs(rng)
+    m = mlri.index(lst, evi).mlri
+    ok = np.isfinite(m)
+    assert np.all(m[ok] >= 1.0)
+    # MLRI == 1 exactly in each pixel's first valid year
+    first = np.argmax(ok, axis=0)
+    has = ok.any(axis=0)
+    vals = np.take_along_axis(m, first[None], 0)[0]
+    assert np.all(vals[has] == 1.0)
+    # invalid EVI/LST -> NaN in that year
+    assert np.all(np.isnan(m[~np.isfinite(lst)]))
+    assert np.all(np.isnan(m[evi <= 0]))
+
+
+def test_dtype_follows_input(rng):
+    lst, evi = _inputs(rng, (19, 4))
+    assert mlri.index(lst.astype(np.float32), evi.astype(np.float32)).mlri.dtype == np.float32
+    assert mlri.index(lst, evi).mlri.dtype == np.float64
+    r32 = mlri.index(lst.astype(np.float32), evi.astype(np.float32)).mlri
+    exp = reference_mlri(lst.astype(np.float32), evi.astype(np.float32))[0].astype(np.float32)
+    assert np.array_equal(r32, exp, equal_nan=True)
+
+
+def test_clamp_policy(rng):
+    lst, evi = _inputs(rng, (19, 50))
+    r = mlri.index(lst, evi, evi_policy="clamp", evi_min=0.05)
+    exp, _ = reference_mlri(lst, evi, 0.05, "clamp")
+    np.testing.assert_allclose(r.mlri, exp, rtol=1e-15, equal_nan=True)
+    with pytest.raises(ValueError, match="evi_min > 0"):
+        mlri.index(lst, evi, evi_policy="clamp")
+
+
+def test_celsius_detection_and_conversion(rng):
+    lst, evi = _inputs(rng, (19, 40))
+    celsius = lst - 273.15
+    with pytest.raises(ValueError, match="lst_unit='C'"):
+        mlri.index(celsius, evi)
+    a = mlri.index(celsius, evi, lst_unit="C").mlri
+    b = mlri.index(lst, evi).mlri
+    np.testing.assert_allclose(a, b, rtol=1e-12, equal_nan=True)
+    with pytest.raises(ValueError, match="looks like Kelvin"):
+        mlri.index(lst, evi, lst_unit="C")
+
+
+def test_errors(rng):
+    lst, evi = _inputs(rng, (19, 4))
+    with pytest.raises(ValueError, match="same shape"):
+        mlri.index(lst, evi[:, :2])
+    with pytest.raises(ValueError, match="evi_min"):
+        mlri.index(lst, evi, evi_min=-0.1)
+    with pytest.raises(ValueError, match="evi_policy"):
+        mlri.index(lst, evi, evi_policy="floor")
+    with pytest.raises(TypeError, match="lst"):
+        mlri.index(lst.astype(str), evi)
+    with pytest.raises(ValueError, match="years"):
+        mlri.index(lst, evi, years=np.arange(5))
+
+
+@given(hnp.arrays(np.float64, (19, 3), elements=st.one_of(
+    st.floats(-1, 400), st.just(np.nan), st.just(np.inf), st.just(0.0))),
+    hnp.arrays(np.float64, (19, 3), elements=st.one_of(
+        st.floats(-1, 1), st.just(np.nan), st.just(-np.inf), st.just(0.0))))
+def test_no_crash_and_matches_reference(lst, evi):
+    lst = np.abs(lst) + 200  # plausible Kelvin (unit detection)
+    r = mlri.index(lst, evi)
+    exp, dr = reference_mlri(lst, evi)
+    np.testing.assert_allclose(r.mlri, exp, rtol=1e-15, equal_nan=True)
+    assert np.array_equal(r.dropped, dr)
+
+
+def test_pipeline_on_index_and_trend(rng):
+    """index -> trend -> classify round trip, with dropped-years flag."""
+    lst, evi = _inputs(rng, (19, 10, 10))
+    ir = mlri.index(lst, evi)
+    tr = mlri.trend(ir.mlri)
+    cls, flags = mlri.classify(tr, dropped=ir.dropped)
+    assert cls.shape == (10, 10) and cls.dtype == np.uint8
+    dropped_flag = (flags & mlri.FLAG_BITS["years_dropped"]) > 0
+    assert np.array_equal(dropped_flag, ir.dropped > 0)
+    few = (flags & mlri.FLAG_BITS["few_valid"]) > 0
+    assert np.array_equal(few, tr.n_valid < 10)
+    assert np.all(cls[few] == 0)
