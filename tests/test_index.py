@@ -13,6 +13,7 @@ import mlri
 
 def reference_mlri(lst, evi, evi_min=0.0, policy="mask"):
     """Straightforward per-pixel loop of the definition."""
+    out_dtype = np.result_type(lst.dtype, evi.dtype)
     T = lst.shape[0]
     lst2 = lst.reshape(T, -1).astype(float)
     evi2 = evi.reshape(T, -1).astype(float)
@@ -33,7 +34,12 @@ def reference_mlri(lst, evi, evi_min=0.0, policy="mask"):
                 dropped[j] += 1
                 continue
             lmax, emin = max(lmax, l), min(emin, e)
-            out[i, j] = (lmax / l) * (e / emin)
+            with np.errstate(over="ignore"):
+                v = np.asarray((lmax / l) * (e / emin), dtype=out_dtype)
+            if np.isfinite(v):
+                out[i, j] = v
+            else:
+                dropped[j] += 1
     return out.reshape(lst.shape), dropped.reshape(lst.shape[1:])
 
 

@@ -5,7 +5,8 @@
 // with running extrema over the VALID years up to and including i.  A year is invalid for a
 // pixel when LST or EVI is NaN/inf, when LST (Kelvin, after the unit offset) is <= 0, or — with
 // policy kEviMask — when EVI <= evi_min.  Invalid years give NaN and do not enter the extrema.
-// Years removed by the EVI/LST value rule (not by NaN) are counted per pixel in `dropped`.
+// Years removed by the EVI/LST value rule (not by NaN) are counted per pixel in `dropped`,
+// as are years whose ratio is not representable (overflow in the output type).
 // Policy kEviClamp floors EVI at evi_min (> 0) instead of dropping the year.
 //
 // Layout: inputs are time-major (T, P): element (t, p) at t * P + p, so neighbouring pixels of
@@ -53,13 +54,15 @@ void mlri_index(const T* lst, const T* evi, index_t P, index_t Tn, const IndexOp
                 } else {
                     ok = ok && e > opt.evi_min;
                 }
-                cnt[k] = static_cast<C>(cnt[k] + ((fin && !ok) ? 1 : 0));
                 const double nl = (ok && l > lmax[k]) ? l : lmax[k];
                 const double ne = (ok && e < emin[k]) ? e : emin[k];
                 lmax[k] = nl;
                 emin[k] = ne;
                 const double v = (nl / l) * (e / ne);
-                orow[k] = ok ? static_cast<T>(v) : static_cast<T>(kNaN);
+                // a non-finite ratio (e.g. a subnormal EVI minimum) is reported as missing too
+                const bool good = ok && isfin(static_cast<double>(static_cast<T>(v)));
+                cnt[k] = static_cast<C>(cnt[k] + ((fin && !good) ? 1 : 0));
+                orow[k] = good ? static_cast<T>(v) : static_cast<T>(kNaN);
             }
         }
         for (index_t k = 0; k < nb; ++k) dropped[p0 + k] = cnt[k];
