@@ -98,7 +98,7 @@ def _blob(rows: np.ndarray, cols: np.ndarray, r0: float, c0: float, ry: float, r
 def synthesize(seed: int = 2024, shape: tuple[int, int] = (120, 160),
                years: Sequence[int] = DEMO_YEARS, cloud: bool = True) -> DemoSite:
     """Make the synthetic site (deterministic for a given ``seed``)."""
-    from rasterio.transform import from_origin
+    from affine import Affine
 
     rng = np.random.default_rng(seed)
     h, w = shape
@@ -186,34 +186,43 @@ def synthesize(seed: int = 2024, shape: tuple[int, int] = (120, 160),
         lst[gap] = np.nan
         evi[gap] = np.nan
 
-    transform = from_origin(ORIGIN[0], ORIGIN[1], 30.0, 30.0)
+    transform = Affine(30.0, 0.0, ORIGIN[0], 0.0, -30.0, ORIGIN[1])
     return DemoSite(lst.astype(np.float32), evi.astype(np.float32), [int(y) for y in years],
                     truth, transform, CRS)
 
 
 def write_inputs(site: DemoSite, folder: str | os.PathLike[str], *,
-                 overwrite: bool = False) -> dict[str, list[Path]]:
-    """Write ``LST_YYYY.tif`` / ``EVI_YYYY.tif`` like a GEE export (float32, 256-pixel tiles,
-    deflate, nodata -9999) plus ``truth.tif`` beside the folder's parent."""
+                 overwrite: bool = False, name: str = "{var}_{year}.tif",
+                 stack: bool = False, blocksize: int = 256, nodata: float | None = NODATA,
+                 dtype: str = "float32") -> dict[str, list[Path]]:
+    """Write the site's inputs like a GEE export: one float32 file per variable and year
+    (``name``), 256-pixel tiles, deflate, nodata -9999 — or, with ``stack=True``, one
+    multi-band ``{var}_stack.tif`` per variable with the year as each band's description."""
     from ._outputs import OutputSet, atomic_raster
 
     folder = Path(folder)
-    names = [f"{v}_{y}.tif" for v in ("LST", "EVI") for y in site.years]
     _, h, w = site.lst.shape
     prof = {"driver": "GTiff", "crs": site.crs, "transform": site.transform, "width": w,
-            "height": h, "count": 1, "dtype": "float32", "nodata": NODATA, "tiled": True,
-            "blockxsize": 256, "blockysize": 256, "compress": "deflate", "predictor": 2}
+            "height": h, "count": 1, "dtype": dtype, "nodata": nodata, "tiled": True,
+            "blockxsize": blocksize, "blockysize": blocksize, "compress": "deflate",
+            "predictor": 2 if dtype.startswith("float") else 1}
+    fill = np.float32(np.nan if nodata is None else nodata)
+    items = []
+    for var, arr in (("LST", site.lst), ("EVI", site.evi)):
+        if stack:
+            items.append((var, f"{var}_stack.tif", arr, site.years))
+        else:
+            items.extend((var, name.format(var=var, year=y), arr[i:i + 1], [y])
+                         for i, y in enumerate(site.years))
     out: dict[str, list[Path]] = {"LST": [], "EVI": []}
-    with OutputSet(folder, names, overwrite=overwrite, marker=None) as oset:
-        for var, arr in (("LST", site.lst), ("EVI", site.evi)):
-            for i, y in enumerate(site.years):
-                name = f"{var}_{y}.tif"
-                with atomic_raster(oset.stage(name), prof, cog=False,
-                                   overview_resampling=None) as ds:
-                    ds.write(np.where(np.isnan(arr[i]), np.float32(NODATA), arr[i]), 1)
-                    ds.set_band_description(1, f"{var}_{y}")
-                    ds.update_tags(1, UNITS="K" if var == "LST" else "")
-                out[var].append(oset.path(name))
+    with OutputSet(folder, [it[1] for it in items], overwrite=overwrite, marker=None) as oset:
+        for var, fname, arr, yrs in items:
+            with atomic_raster(oset.stage(fname), {**prof, "count": len(yrs)}, cog=False,
+                               overview_resampling=None) as ds:
+                ds.write(np.where(np.isnan(arr), fill, arr).astype(dtype))
+                for b, y in enumerate(yrs, 1):
+                    ds.set_band_description(b, f"{var}_{y}")
+            out[var].append(oset.path(fname))
         oset.commit()
     return out
 

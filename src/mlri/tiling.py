@@ -60,7 +60,8 @@ def plan_windows(width: int, height: int, tile: int = 512,
         raise ValueError(msg)
     wx = wy = tile
     if block_shapes:
-        blocks = [(int(r), int(c)) for r, c in block_shapes]
+        # a block larger than the raster is the raster
+        blocks = [(min(int(r), height), min(int(c), width)) for r, c in block_shapes]
         huge = [b for b in blocks if b[0] * b[1] > _MAX_BLOCK_TILES * tile * tile
                 and not (b[1] >= width and b[0] * width <= _MAX_BLOCK_TILES * tile * tile)]
         if huge:
