@@ -22,6 +22,7 @@ from typing import IO, Any
 
 __all__ = [
     "OutputExistsError",
+    "OutputSet",
     "atomic_file",
     "atomic_raster",
     "build_manifest",
@@ -126,15 +127,47 @@ def raster_profile(*, crs: Any, transform: Any, width: int, height: int, count: 
     return prof
 
 
+def _cog_options(profile: Mapping[str, Any], overview_resampling: str | None) -> dict[str, Any]:
+    """GDAL COG-driver creation options equivalent to a GTiff ``profile``."""
+    compress = str(profile.get("compress") or "none")
+    opts: dict[str, Any] = {
+        "compress": compress,
+        "blocksize": int(profile.get("blockxsize", 512)),
+        "num_threads": str(profile.get("num_threads", "ALL_CPUS")),
+        "bigtiff": "IF_SAFER",
+        "overview_resampling": (overview_resampling or "nearest").upper(),
+    }
+    pred = profile.get("predictor", 1)
+    if compress.lower() != "none" and pred not in (None, 1):
+        opts["predictor"] = "FLOATING_POINT" if int(pred) == 3 else "YES"
+    for key in ("zlevel", "zstd_level"):
+        if key in profile:
+            opts["level"] = profile[key]
+    if not overview_resampling:
+        opts["overviews"] = "NONE"
+    return opts
+
+
+_COMPRESSION_KEYS = ("compress", "predictor", "zlevel", "zstd_level", "jpeg_quality",
+                     "max_z_error")
+
+
 @contextlib.contextmanager
 def atomic_raster(path: str | os.PathLike[str], profile: Mapping[str, Any], *, cog: bool = True,
-                  overview_resampling: str | None = "nearest") -> Iterator[Any]:
+                  overview_resampling: str | None = "nearest",
+                  raw_intermediate: bool = True) -> Iterator[Any]:
     """Write a raster through a temporary tiled GeoTIFF and publish it atomically.
 
     Yields an open rasterio dataset in write mode.  On success, overviews are added (when
     ``overview_resampling`` is set and the raster is large enough) and, with ``cog=True``, the
     file is rewritten in Cloud-Optimized GeoTIFF layout (GDAL's COG driver, same compression),
     then renamed to ``path``.  On any error or interrupt every temporary file is deleted.
+
+    With ``cog=True`` and ``raw_intermediate=True`` (default) the temporary file is written
+    *uncompressed* (same tiling) and compressed once by the COG driver: compressing twice
+    (intermediate + COG rewrite) costs about twice the CPU for identical output.  The
+    intermediate then needs the uncompressed size in free disk space beside ``path``.
+    With ``cog=False`` the file is written with ``profile``'s compression directly.
     """
     import rasterio
     from rasterio.enums import Resampling
@@ -143,44 +176,111 @@ def atomic_raster(path: str | os.PathLike[str], profile: Mapping[str, Any], *, c
     final = Path(path)
     tmp = _temp_name(final)
     tmp_cog = _temp_name(final)
+    write_profile = dict(profile)
+    if cog and raw_intermediate:
+        for key in _COMPRESSION_KEYS:
+            write_profile.pop(key, None)
+        write_profile["compress"] = "none"
     try:
-        with rasterio.open(tmp, "w", **dict(profile)) as dst:
+        with rasterio.open(tmp, "w", **write_profile) as dst:
             yield dst
-            if overview_resampling and not cog:
+            # Overviews are built here, in the uncompressed intermediate when cog=True: the
+            # COG driver then copies them (OVERVIEWS=AUTO uses existing ones) instead of
+            # computing them through a compressed temporary file of its own (measured:
+            # ~20 % less CPU for the whole COG pass of a 19-band float32 stack).
+            if overview_resampling and (not cog or raw_intermediate):
                 factors = _overview_factors(dst.width, dst.height, int(profile.get("blockxsize",
                                                                                     512)))
                 if factors:
                     dst.build_overviews(factors, Resampling[overview_resampling])
         if cog:
-            opts: dict[str, Any] = {
-                "compress": profile.get("compress", "deflate"),
-                "blocksize": int(profile.get("blockxsize", 512)),
-                "num_threads": str(profile.get("num_threads", "ALL_CPUS")),
-                "bigtiff": "IF_SAFER",
-                "overview_resampling": (overview_resampling or "nearest").upper(),
-            }
-            if profile.get("predictor", 1) != 1:
-                opts["predictor"] = "FLOATING_POINT" if profile.get("predictor") == 3 else "YES"
-            if "zlevel" in profile:
-                opts["level"] = profile["zlevel"]
-            if not overview_resampling:
-                opts["overviews"] = "NONE"
-            rio_copy(tmp, tmp_cog, driver="COG", **opts)
+            rio_copy(tmp, tmp_cog, driver="COG", **_cog_options(profile, overview_resampling))
             tmp.unlink()
             os.replace(tmp_cog, final)
         else:
             os.replace(tmp, final)
     except BaseException:
-        for t in (tmp, tmp_cog, Path(str(tmp) + ".ovr"), Path(str(tmp) + ".aux.xml")):
-            with contextlib.suppress(OSError):
-                t.unlink()
+        for t in (tmp, tmp_cog):
+            for side in ("", ".ovr", ".aux.xml", ".msk"):
+                with contextlib.suppress(OSError):
+                    Path(str(t) + side).unlink()
         raise
 
 
+class OutputSet:
+    """Stage several output files and publish them together.
+
+    ``stage(name)`` gives a hidden temporary path in the output folder (it matches the stale
+    pattern removed by :func:`check_output_dir`); write the file there by any means (e.g.
+    :func:`atomic_raster` or :func:`atomic_file`).  :meth:`commit` renames every staged file
+    to its final name, ``marker`` (e.g. ``manifest.json``) last and after removing an old one
+    first, so a folder whose marker exists holds one complete run.  Leaving the ``with`` block
+    with an exception (including KeyboardInterrupt) deletes every staged file; nothing of the
+    run then looks complete.  Existing results are refused unless ``overwrite``.
+    """
+
+    def __init__(self, out_dir: str | os.PathLike[str], names: Iterable[str], *,
+                 overwrite: bool = False, marker: str | None = "manifest.json") -> None:
+        self.names = list(dict.fromkeys(names))
+        if marker is not None and marker not in self.names:
+            self.names.append(marker)
+        self.marker = marker
+        self.out = check_output_dir(out_dir, self.names, overwrite=overwrite)
+        self._staged: dict[str, Path] = {}
+        self.committed = False
+
+    def path(self, name: str) -> Path:
+        """Final path of ``name``."""
+        return self.out / name
+
+    def stage(self, name: str) -> Path:
+        """Temporary path where ``name`` is to be written before :meth:`commit`."""
+        if name not in self.names:
+            msg = f"{name!r} is not one of the declared outputs {self.names}"
+            raise ValueError(msg)
+        if name not in self._staged:
+            self._staged[name] = _temp_name(self.out / name)
+        return self._staged[name]
+
+    def commit(self) -> list[Path]:
+        """Publish every staged file that exists; return the final paths."""
+        missing = [n for n, p in self._staged.items() if not p.exists()]
+        if missing:
+            msg = f"outputs were staged but never written: {', '.join(missing)}"
+            raise RuntimeError(msg)
+        order = [n for n in self._staged if n != self.marker]
+        if self.marker is not None:
+            with contextlib.suppress(FileNotFoundError):
+                (self.out / self.marker).unlink()
+            if self.marker in self._staged:
+                order.append(self.marker)
+        done = []
+        for name in order:
+            os.replace(self._staged[name], self.out / name)
+            done.append(self.out / name)
+        self.committed = True
+        return done
+
+    def abort(self) -> None:
+        """Delete every staged file (idempotent)."""
+        for p in self._staged.values():
+            for side in ("", ".ovr", ".aux.xml"):
+                with contextlib.suppress(OSError):
+                    Path(str(p) + side).unlink()
+
+    def __enter__(self) -> OutputSet:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None or not self.committed:
+            self.abort()
+
+
 def _overview_factors(width: int, height: int, block: int) -> list[int]:
+    """Factors 2, 4, ... until the smallest level fits in one block (as GDAL's COG driver)."""
     factors = []
     f = 2
-    while max(width, height) / f >= block:
+    while max(width, height) / (f // 2) > block:
         factors.append(f)
         f *= 2
     return factors

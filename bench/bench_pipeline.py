@@ -1,0 +1,265 @@
+"""End-to-end benchmark of ``mlri run`` against the I/O floor, on a Landsat-scene-sized stack.
+
+    python bench/bench_pipeline.py                 # full scene: 7800 x 7900 px x 19 years
+    python bench/bench_pipeline.py --size 2048     # 2048 x 2048 (quick)
+    python bench/bench_pipeline.py --size 3000x2000 --keep --dir /tmp/b
+
+Steps (each measured in a child process: wall time, CPU time and peak RSS from wait4):
+
+1. generate ``LST.tif`` / ``EVI.tif``: float32 multi-band stacks, 256-pixel tiles, deflate
+   (GEE-export-like), written window by window, never held in RAM (not timed against);
+2. I/O floor: read both inputs once and write outputs of the same sizes, dtypes and
+   compression (19-band + 9-band float32, two uint8) with no computation, through the same
+   overlapped reader/writer engine; once as plain tiled GeoTIFFs, once as COGs;
+3. ``mlri run --no-cog`` and ``mlri run`` (COG) on the stacks.
+
+The machine is shared: numbers vary by some 10 %; run the full size at most once.  Every
+big file is deleted at the end unless ``--keep``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+YEARS = [*range(2000, 2012), *range(2013, 2020)]
+FULL = (7800, 7900)  # rows, cols of a Landsat WRS-2 scene at 30 m (approx.)
+
+
+def parse_size(s: str) -> tuple[int, int]:
+    if s == "full":
+        return FULL
+    if "x" in s:
+        w, h = s.lower().split("x")
+        return int(h), int(w)
+    n = int(s)
+    return n, n
+
+
+# --------------------------------------------------------------------------- generation
+
+
+def generate(folder: Path, rows: int, cols: int, years: list[int], seed: int = 1) -> None:
+    """Write LST.tif and EVI.tif window by window (512 x 512 x T at a time)."""
+    import rasterio
+    from affine import Affine
+    from rasterio.windows import Window
+
+    t = len(years)
+    prof = {"driver": "GTiff", "width": cols, "height": rows, "count": t, "dtype": "float32",
+            "crs": "EPSG:32650", "transform": Affine(30, 0, 300015, 0, -30, 4900035),
+            "nodata": float("nan"), "tiled": True, "blockxsize": 256, "blockysize": 256,
+            "compress": "deflate", "zlevel": 1, "num_threads": "ALL_CPUS",
+            "bigtiff": "YES", "interleave": "band"}
+    rng = np.random.default_rng(seed)
+    weather = rng.normal(0, 1, t).astype(np.float32)[:, None, None]
+    step = 512
+    with rasterio.open(folder / "LST.tif", "w", **prof) as dl, \
+            rasterio.open(folder / "EVI.tif", "w", **prof) as de:
+        for b, y in enumerate(years, 1):
+            dl.set_band_description(b, f"LST_{y}")
+            de.set_band_description(b, f"EVI_{y}")
+        for r in range(0, rows, step):
+            for c in range(0, cols, step):
+                h, w = min(step, rows - r), min(step, cols - c)
+                yy, xx = np.mgrid[r:r + h, c:c + w].astype(np.float32)
+                base = 0.25 + 0.08 * np.sin(yy / 300.0) * np.cos(xx / 410.0)
+                trend = (np.sin(xx / 900.0 + yy / 700.0) > 0.6).astype(np.float32)
+                k = np.arange(t, dtype=np.float32)[:, None, None] / t
+                evi = base + 0.1 * trend * k + 0.02 * weather + \
+                    rng.normal(0, 0.015, (t, h, w)).astype(np.float32)
+                lst = 305.0 - 20.0 * (evi - 0.25) - 1.5 * weather + \
+                    rng.normal(0, 0.8, (t, h, w)).astype(np.float32)
+                lst = np.round((lst - 149.0) / 0.00341802) * 0.00341802 + 149.0  # ST DN steps
+                gap = rng.random((t, h, w)) < 0.02
+                lst[gap] = np.nan
+                evi[gap] = np.nan
+                win = Window(c, r, w, h)
+                dl.write(lst.astype(np.float32), window=win)
+                de.write(evi.astype(np.float32), window=win)
+
+
+# --------------------------------------------------------------------------- I/O floor
+
+
+def io_floor(lst: str, evi: str, out: Path, cog: bool, tile: int = 512) -> dict:
+    """Read both inputs once; write 4 outputs like mlri run's; no computation."""
+    import rasterio
+
+    from mlri._outputs import atomic_raster, raster_profile
+    from mlri.tiling import plan_windows, run_tiled
+
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with rasterio.open(lst) as a:
+        g = (a.crs, a.transform, a.width, a.height, a.count, a.block_shapes[0])
+    crs, tr, width, height, nt, block = g
+
+    def prof(count, dtype, nodata):
+        return raster_profile(crs=crs, transform=tr, width=width, height=height, count=count,
+                              dtype=dtype, nodata=nodata, zlevel=1)
+
+    import contextlib
+
+    with rasterio.Env(GDAL_CACHEMAX=256 * 2**20, GDAL_NUM_THREADS="ALL_CPUS"), \
+            contextlib.ExitStack() as st:
+        dm = st.enter_context(atomic_raster(out / "mlri.tif", prof(nt, "float32", np.nan),
+                                            cog=cog, overview_resampling="average"))
+        dt = st.enter_context(atomic_raster(out / "trend.tif", prof(9, "float32", np.nan),
+                                            cog=cog, overview_resampling="average"))
+        dc = st.enter_context(atomic_raster(out / "classes.tif", prof(1, "uint8", 0),
+                                            cog=cog, overview_resampling="nearest"))
+        df = st.enter_context(atomic_raster(out / "flags.tif", prof(1, "uint8", 255),
+                                            cog=cog, overview_resampling="nearest"))
+        ra = st.enter_context(rasterio.open(lst))
+        rb = st.enter_context(rasterio.open(evi))
+
+        def read(w):
+            return ra.read(window=w), rb.read(window=w)
+
+        def compute(w, d):  # no computation: hand the data through
+            a, b = d
+            return a, b[:9], (a[0] > 300).astype(np.uint8), (b[0] > 0.25).astype(np.uint8)
+
+        def write(w, r):
+            dm.write(r[0], window=w)
+            dt.write(r[1], window=w)
+            dc.write(r[2], 1, window=w)
+            df.write(r[3], 1, window=w)
+
+        run_tiled(plan_windows(width, height, tile, [block]), read, compute, write)
+        t_tiles = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        st.close()
+        t_fin = time.perf_counter() - t1
+    return {"tiles_s": t_tiles, "finalize_s": t_fin}
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def child(cmd: list[str]) -> dict:
+    """Run ``cmd``; wall time, CPU time and peak RSS of that child (os.wait4)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out_err: list[str] = []
+
+    _, status, ru = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    out_err.append(proc.stdout.read() if proc.stdout else "")
+    out_err.append(proc.stderr.read() if proc.stderr else "")
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd} failed ({proc.returncode}):\n{out_err[1][-3000:]}")
+    return {"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime,
+            "peak_rss_mb": ru.ru_maxrss / 1024, "stdout": out_err[0]}
+
+
+def dir_size(p: Path) -> int:
+    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", default="full", help="'full' (7800x7900), N or WxH")
+    ap.add_argument("--years", type=int, default=19)
+    ap.add_argument("--dir", default=None, help="work folder (default: a temp dir)")
+    ap.add_argument("--keep", action="store_true", help="keep the big files")
+    ap.add_argument("--tile", type=int, default=512)
+    ap.add_argument("--skip", default="", help="comma list of steps to skip: "
+                    "floor,floor_cog,run_nocog,run_cog")
+    ap.add_argument("--json", default=None, help="write the results here")
+    # internal: child mode for the I/O floor
+    ap.add_argument("--floor", nargs=3, metavar=("LST", "EVI", "OUT"), help=argparse.SUPPRESS)
+    ap.add_argument("--floor-cog", action="store_true", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+
+    if a.floor:
+        r = io_floor(a.floor[0], a.floor[1], Path(a.floor[2]), a.floor_cog, a.tile)
+        print(json.dumps(r))
+        return
+
+    rows, cols = parse_size(a.size)
+    years = YEARS[: a.years] if a.years <= len(YEARS) else list(range(2000, 2000 + a.years))
+    work = Path(a.dir) if a.dir else Path(tempfile.mkdtemp(prefix="mlri-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    skip = set(filter(None, a.skip.split(",")))
+    px = rows * cols
+    res: dict = {"rows": rows, "cols": cols, "years": len(years), "pixels": px,
+                 "cpus": os.cpu_count()}
+    print(f"bench: {cols} x {rows} px x {len(years)} years = {px / 1e6:.1f} Mpx; "
+          f"work dir {work}", flush=True)
+    try:
+        lst, evi = work / "LST.tif", work / "EVI.tif"
+        if not (lst.exists() and evi.exists()):
+            t0 = time.perf_counter()
+            generate(work, rows, cols, years)
+            res["generate_s"] = time.perf_counter() - t0
+            print(f"generated inputs in {res['generate_s']:.1f} s", flush=True)
+        res["input_bytes"] = lst.stat().st_size + evi.stat().st_size
+        res["input_raw_bytes"] = 2 * px * len(years) * 4
+        py = sys.executable
+        exe = str(Path(py).parent / "mlri")
+        if not Path(exe).exists():
+            exe = shutil.which("mlri") or "mlri"
+        steps = [
+            ("floor", [py, __file__, "--floor", str(lst), str(evi), str(work / "floor"),
+                       "--tile", str(a.tile)], work / "floor"),
+            ("floor_cog", [py, __file__, "--floor", str(lst), str(evi),
+                           str(work / "floor_cog"), "--floor-cog", "--tile", str(a.tile)],
+             work / "floor_cog"),
+            ("run_nocog", [exe, "run", "--lst", str(lst), "--evi", str(evi), "--out",
+                           str(work / "run_nocog"), "--no-cog", "--quiet", "--tile",
+                           str(a.tile)], work / "run_nocog"),
+            ("run_cog", [exe, "run", "--lst", str(lst), "--evi", str(evi), "--out",
+                         str(work / "run_cog"), "--quiet", "--tile", str(a.tile)],
+             work / "run_cog"),
+        ]
+        for name, cmd, outdir in steps:
+            if name in skip:
+                continue
+            if outdir.exists():
+                shutil.rmtree(outdir)
+            r = child(cmd)
+            stdout = r.pop("stdout")
+            r["output_bytes"] = dir_size(outdir)
+            r["mpx_per_s"] = px / r["wall_s"] / 1e6
+            if name.startswith("floor"):
+                r.update(json.loads(stdout.strip().splitlines()[-1]))
+            else:
+                man = json.loads((outdir / "manifest.json").read_text())
+                r["timing"] = man["timing"]
+            res[name] = r
+            print(f"{name:10s} wall {r['wall_s']:7.1f} s  {r['mpx_per_s']:6.3f} Mpx/s  "
+                  f"cpu {r['cpu_s']:7.1f} s  peak RSS {r['peak_rss_mb']:7.0f} MB  "
+                  f"out {r['output_bytes'] / 1e9:6.2f} GB"
+                  + (f"  timing {r['timing']}" if "timing" in r else
+                     f"  tiles {r['tiles_s']:.1f} s finalize {r['finalize_s']:.1f} s"),
+                  flush=True)
+            shutil.rmtree(outdir, ignore_errors=True)  # disk is shared
+        for run_name, floor_name in (("run_nocog", "floor"), ("run_cog", "floor_cog"),
+                                     ("run_cog", "floor")):
+            if run_name in res and floor_name in res:
+                ratio = res[run_name]["wall_s"] / res[floor_name]["wall_s"]
+                res[f"ratio_{run_name}_vs_{floor_name}"] = ratio
+                print(f"{run_name} / {floor_name} = {ratio:.2f} (target <= 1.3)")
+    finally:
+        if a.json:
+            Path(a.json).write_text(json.dumps(res, indent=2, default=str) + "\n")
+        if not a.keep:
+            shutil.rmtree(work, ignore_errors=True)
+            print(f"removed {work}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+"""``mlri run`` and ``mlri demo``: thin shells over :func:`mlri.pipeline.run` and
+:func:`mlri.demo.run_demo` (registered by :mod:`mlri.cli` through ``COMMANDS``)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import click
+
+__all__ = ["COMMANDS"]
+
+
+class _PathsOption(click.Option):
+    """A repeatable option that also takes several values after one flag.
+
+    ``--lst a.tif b.tif c.tif`` (what a shell makes of ``--lst dir/LST_*.tif``) and
+    ``--lst a.tif --lst b.tif`` both give ``("a.tif", "b.tif", ...)``: values are consumed
+    up to the next argument starting with ``-``.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["multiple"] = True
+        super().__init__(*args, **kwargs)
+
+    def add_to_parser(self, parser: Any, ctx: click.Context) -> Any:
+        ret = super().add_to_parser(parser, ctx)
+        table = {**getattr(parser, "_long_opt", {}), **getattr(parser, "_short_opt", {})}
+        for name in self.opts:
+            opt = table.get(name)
+            if opt is None or not hasattr(opt, "process"):
+                continue
+            prev = opt.process
+
+            def process(value: Any, state: Any, _prev: Any = prev) -> None:
+                _prev(value, state)
+                rargs = getattr(state, "rargs", None)
+                while rargs and not rargs[0].startswith("-"):
+                    _prev(rargs.pop(0), state)
+
+            opt.process = process
+        return ret
+
+
+def _fail(err: BaseException) -> click.ClickException:
+    return click.ClickException(str(err))
+
+
+def _stats_options(f: Any) -> Any:
+    opts = [
+        click.option("--lst-unit", type=click.Choice(["K", "C"]), default="K",
+                     show_default=True, help="Unit of the LST rasters (°C is converted)."),
+        click.option("--evi-min", type=float, default=0.0, show_default=True,
+                     help="A year with EVI <= this is dropped (or floored, see --evi-policy)."),
+        click.option("--evi-policy", type=click.Choice(["mask", "clamp"]), default="mask",
+                     show_default=True, help="Drop years with low EVI, or floor EVI."),
+        click.option("--z-crit", type=float, default=None,
+                     help="Critical |Z| (default 1.96, strict '>', the paper's rule)."),
+        click.option("--alpha", type=float, default=None,
+                     help="Two-sided level instead of --z-crit (pymannkendall-compatible)."),
+        click.option("--min-valid", type=int, default=10, show_default=True,
+                     help="Fewer valid MLRI years -> class nodata."),
+        click.option("--zero-slope-direction", type=click.Choice(["slope", "sign_S"]),
+                     default="slope", show_default=True,
+                     help="Direction of a significant pixel whose Sen slope is exactly 0."),
+        click.option("--hurst-method", type=click.Choice(["expanding", "segmented"]),
+                     default="expanding", show_default=True, help="Hurst R/S variant."),
+        click.option("--hurst-series", type=click.Choice(["diff", "level"]), default="diff",
+                     show_default=True,
+                     help="R/S on first differences or levels: decides most of SCI vs SAI."),
+        click.option("--hurst-ddof", type=click.Choice(["0", "1"]), default="0",
+                     show_default=True, help="Std divisor of the expanding R/S."),
+        click.option("--tau-min", type=int, default=2, show_default=True,
+                     help="First window length of the expanding fit."),
+        click.option("--gap", type=click.Choice(["ignore", "rate"]), default="ignore",
+                     show_default=True, help="Differences across missing years."),
+        click.option("--degenerate", type=click.Choice(["drop", "nan"]), default="drop",
+                     show_default=True, help="Degenerate R/S windows: drop them or H=NaN."),
+        click.option("--rel-tol", type=float, default=1e-12, show_default=True,
+                     help="Degeneracy tolerance of the R/S windows."),
+        click.option("--no-alp-correction", is_flag=True,
+                     help="Segmented Hurst without the Anis-Lloyd-Peters correction."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+@click.command("run", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--lst", "lst", cls=_PathsOption, required=True, metavar="PATH...",
+              help="LST rasters: folder, glob, files (one per year) or one multi-band stack.")
+@click.option("--evi", "evi", cls=_PathsOption, required=True, metavar="PATH...",
+              help="EVI rasters, same forms as --lst.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+              help="Output folder (created).")
+@click.option("--years", default=None, metavar="YEARS",
+              help="Years to use, e.g. 2000-2011,2013-2019 (also names the bands/files "
+                   "that carry no year).")
+@click.option("--pattern", default=None, metavar="PATTERN",
+              help="File-name pattern, e.g. 'mine3_{var}_{year}.tif'.")
+@click.option("--tile", type=click.IntRange(16, 8192), default=512, show_default=True,
+              help="Processing window side in pixels (aligned to the input blocks).")
+@click.option("--threads", type=click.IntRange(1, 1024), default=None,
+              help="Threads for the kernels and GDAL compression [default: all cores].")
+@click.option("--overwrite", is_flag=True, help="Replace results already in --out.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary table.")
+@click.option("--no-cog", is_flag=True,
+              help="Plain tiled GeoTIFFs without overviews (skips the COG pass).")
+@click.option("--no-overviews", is_flag=True, help="COGs without internal overviews.")
+@click.option("--compress", type=click.Choice(["deflate", "zstd", "lzw", "none"]),
+              default="deflate", show_default=True, help="GeoTIFF compression.")
+@click.option("--level", type=click.IntRange(1, 22), default=None,
+              help="Compression level [default: 1, fast; ~same size as 6 on float data].")
+@click.option("--no-checksum", is_flag=True, help="Skip the SHA-256 of the inputs.")
+@_stats_options
+def run_cmd(lst: tuple[str, ...], evi: tuple[str, ...], out: str, years: str | None,
+            pattern: str | None, tile: int, threads: int | None, overwrite: bool,
+            quiet: bool, no_cog: bool, no_overviews: bool, compress: str, level: int | None,
+            no_checksum: bool, lst_unit: str, evi_min: float, evi_policy: str,
+            z_crit: float | None, alpha: float | None, min_valid: int,
+            zero_slope_direction: str, hurst_method: str, hurst_series: str,
+            hurst_ddof: str, tau_min: int, gap: str, degenerate: str, rel_tol: float,
+            no_alp_correction: bool) -> None:
+    """Compute MLRI, trends and restoration classes from annual LST/EVI rasters.
+
+    \b
+    Examples:
+      mlri run --lst exports/ --evi exports/ --out results/
+      mlri run --lst exports/mine3_LST_*.tif --evi exports/mine3_EVI_*.tif --out res/
+      mlri run --lst lst_stack.tif --evi evi_stack.tif --years 2000-2011,2013-2019 --out res/
+
+    Writes mlri.tif, trend.tif, classes.tif, flags.tif, summary.json and manifest.json
+    (see docs/pipeline.md).
+    """
+    from ._outputs import OutputExistsError
+    from .io import InputError
+    from .pipeline import StatsOptions, format_summary, run
+
+    opts = StatsOptions(lst_unit=lst_unit, evi_min=evi_min, evi_policy=evi_policy,
+                        z_crit=z_crit, alpha=alpha, min_valid=min_valid,
+                        zero_slope_direction=zero_slope_direction, hurst_method=hurst_method,
+                        hurst_series=hurst_series, hurst_ddof=int(hurst_ddof),
+                        tau_min=tau_min, gap=gap, degenerate=degenerate, rel_tol=rel_tol,
+                        corrected=not no_alp_correction)
+    t0 = time.perf_counter()
+    try:
+        res = run(list(lst), list(evi), out, years=years, pattern=pattern, options=opts,
+                  tile=tile, threads=threads, overwrite=overwrite, quiet=quiet,
+                  cog=not no_cog, compress=compress, level=level,
+                  overviews=not no_overviews, checksum=not no_checksum)
+    except KeyboardInterrupt:
+        click.echo(f"interrupted: nothing was written to {out} (temporary files removed)",
+                   err=True)
+        sys.exit(130)
+    except (InputError, OutputExistsError, NotADirectoryError, ValueError, TypeError,
+            OSError) as err:
+        raise _fail(err) from None
+    for w in res.warnings:
+        click.echo(f"warning: {w}", err=True)
+    if not quiet:
+        click.echo(format_summary(res.summary))
+        click.echo(f"wrote {res.out_dir}/ (mlri.tif, trend.tif, classes.tif, flags.tif, "
+                   f"summary.json, manifest.json) in {time.perf_counter() - t0:.1f} s")
+
+
+@click.command("demo", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--out", "out", default="mlri-demo", show_default=True,
+              type=click.Path(file_okay=False), help="Folder for inputs, results and map.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing demo folder's files.")
+@click.option("--quiet", "-q", is_flag=True, help="Only print the output folder.")
+@click.option("--seed", type=int, default=2024, show_default=True,
+              help="Random seed of the synthetic site.")
+@click.option("--threads", type=click.IntRange(1, 1024), default=None,
+              help="Threads [default: all cores].")
+def demo_cmd(out: str, overwrite: bool, quiet: bool, seed: int, threads: int | None) -> None:
+    """Make a synthetic mine site, run the whole pipeline on it, and map the classes.
+
+    Writes OUT/inputs/{LST,EVI}_YYYY.tif (2000-2019 without 2012), OUT/truth.tif (planted
+    regions), OUT/results/ (what `mlri run` writes) and OUT/classes.png.
+    """
+    from ._outputs import OutputExistsError
+    from .demo import run_demo
+    from .pipeline import format_summary
+
+    t0 = time.perf_counter()
+    try:
+        res = run_demo(out, overwrite=overwrite, quiet=quiet, seed=seed, threads=threads)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except (OutputExistsError, ValueError, OSError) as err:
+        raise _fail(err) from None
+    if quiet:
+        click.echo(str(res.out_dir))
+        return
+    click.echo(format_summary(res.summary))
+    click.echo("\nplanted region          pixels  majority class   share SI  expected")
+    for r in res.regions.values():
+        click.echo(f"{r['name']:<22} {r['pixels']:>7}  {r['majority']:<15} "
+                   f"{100 * r['si_fraction']:>7.0f} %  {r['expected']}")
+    click.echo(
+        "\nNote: MLRI uses running extrema and drifts upward by construction, so about half\n"
+        "of unchanged pixels (steppe, the old stable dump) also test as improvement (SI).")
+    click.echo(f"\ninputs : {res.inputs}/\nresults: {res.results}/\nmap    : {res.png}\n"
+               f"done in {time.perf_counter() - t0:.1f} s. Next: "
+               f"mlri run --lst {res.inputs} --evi {res.inputs} --out my-results")
+
+
+COMMANDS = [run_cmd, demo_cmd]

@@ -1,0 +1,354 @@
+"""A synthetic surface-mine site with planted truth, and the ``mlri demo`` command's engine.
+
+The site (default 120 x 160 pixels of 30 m, 17 km², UTM 50N, 2000–2019 without 2012) has:
+
+=====  ======================  ===========================================================
+code   region                  what is planted
+=====  ======================  ===========================================================
+1      steppe                  natural grassland; inter-annual weather (droughts) only
+2      open pit (active)       bare floor getting barer and hotter every year (deepening)
+3      pit expansion           steppe until excavated (2003–2011, the front moves east)
+4      dump restored 2002      bare spoil, revegetated from 2002 (noisy recovery)
+5      dump restored 2006      idem from 2006
+6      dump restored 2010      idem from 2010
+7      dump restored 1995      revegetated before 2000, already stable
+8      pit lake                water (EVI < 0: every year dropped from the MLRI)
+=====  ======================  ===========================================================
+
+Pixels get per-pixel recovery rates and ceilings, occasional set-backs, shared weather
+anomalies (EVI down / LST up in drought years), pixel noise, and cloud gaps (blobs and
+scattered pixels, written as nodata -9999).  :func:`synthesize` returns arrays (for tests);
+:func:`run_demo` writes GEE-like ``LST_YYYY.tif`` / ``EVI_YYYY.tif`` files, runs
+:func:`mlri.pipeline.run`, and draws a PNG map.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "DEMO_YEARS",
+    "REGIONS",
+    "DemoSite",
+    "region_table",
+    "run_demo",
+    "synthesize",
+    "write_inputs",
+]
+
+DEMO_YEARS: tuple[int, ...] = (*range(2000, 2012), *range(2013, 2020))
+NODATA = -9999.0
+CRS = "EPSG:32650"
+ORIGIN = (420015.0, 4870035.0)  # ≡ 15 mod 30: the Landsat/GEE 30 m lattice
+
+#: code -> (short name, description, expected classes)
+REGIONS: dict[int, tuple[str, str, str]] = {
+    1: ("steppe", "natural steppe, weather noise only", "any (MLRI drifts up by construction)"),
+    2: ("pit", "active open pit, deepening", "not SI"),
+    3: ("pit_expansion", "steppe excavated 2003-2011", "SD/ND"),
+    4: ("dump_2002", "dump restored from 2002", "SI"),
+    5: ("dump_2006", "dump restored from 2006", "SI"),
+    6: ("dump_2010", "dump restored from 2010", "SI"),
+    7: ("dump_1995", "dump restored 1995, stable", "any (stationary)"),
+    8: ("pit_lake", "water, EVI < 0", "nodata (all years dropped)"),
+}
+RESTORED_FROM = {4: 2002, 5: 2006, 6: 2010}
+REGION_COLORS = {0: (0, 0, 0, 0), 1: (214, 196, 140, 255), 2: (90, 90, 90, 255),
+                 3: (160, 110, 80, 255), 4: (35, 139, 69, 255), 5: (116, 196, 118, 255),
+                 6: (199, 233, 192, 255), 7: (140, 150, 60, 255), 8: (49, 130, 189, 255)}
+
+
+@dataclass
+class DemoSite:
+    """Synthetic inputs: ``lst``/``evi`` are ``(T, rows, cols)`` float32 with NaN = missing."""
+
+    lst: np.ndarray
+    evi: np.ndarray
+    years: list[int]
+    truth: np.ndarray
+    transform: Any
+    crs: str
+
+
+def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter
+
+    f = gaussian_filter(rng.standard_normal(shape), sigma, mode="reflect")
+    return f / (f.std() or 1.0)
+
+
+def _blob(rows: np.ndarray, cols: np.ndarray, r0: float, c0: float, ry: float, rx: float,
+          rng: np.random.Generator, wobble: float = 0.12) -> np.ndarray:
+    """Ellipse with an irregular (wobbly) outline."""
+    dy = (rows - r0) / ry
+    dx = (cols - c0) / rx
+    ang = np.arctan2(dy, dx)
+    p1, p2, p3 = rng.uniform(0, 2 * np.pi, 3)
+    edge = 1 + wobble * (np.sin(3 * ang + p1) + 0.6 * np.sin(5 * ang + p2)
+                         + 0.3 * np.sin(9 * ang + p3)) / 1.9
+    return np.hypot(dy, dx) < edge
+
+
+def synthesize(seed: int = 2024, shape: tuple[int, int] = (120, 160),
+               years: Sequence[int] = DEMO_YEARS, cloud: bool = True) -> DemoSite:
+    """Make the synthetic site (deterministic for a given ``seed``)."""
+    from affine import Affine
+
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    yrs = np.asarray(years, dtype=np.float64)
+    nt = yrs.size
+    rows, cols = np.mgrid[0:h, 0:w].astype(np.float64)
+    sy, sx = h / 120.0, w / 160.0
+
+    # ---- regions (later ones overwrite earlier ones)
+    truth = np.ones((h, w), dtype=np.uint8)
+    old = _blob(rows, cols, 22 * sy, 36 * sx, 13 * sy, 24 * sx, rng)
+    truth[old] = 7
+    big = _blob(rows, cols, 70 * sy, 54 * sx, 34 * sy, 44 * sx, rng, 0.08)
+    core = _blob(rows, cols, 68 * sy, 46 * sx, 22 * sy, 26 * sx, rng, 0.08)
+    truth[big & ~core] = 3
+    truth[core] = 2
+    truth[_blob(rows, cols, 22 * sy, 124 * sx, 14 * sy, 25 * sx, rng)] = 4
+    truth[_blob(rows, cols, 60 * sy, 132 * sx, 14 * sy, 20 * sx, rng)] = 5
+    truth[_blob(rows, cols, 100 * sy, 124 * sx, 13 * sy, 26 * sx, rng)] = 6
+    truth[_blob(rows, cols, 76 * sy, 40 * sx, 6 * sy, 8 * sx, rng, 0.2)] = 8
+
+    # ---- vegetation state v in [0, 1] per year (0 bare spoil, 1 local steppe)
+    t = yrs[:, None, None]
+    v = np.ones((nt, h, w))
+    base = 0.27 + 0.035 * _smooth_noise(rng, (h, w), 6.0)        # steppe EVI ceiling
+    # extra bare-surface trend (pit deepening): EVI down, LST up
+    heat = np.zeros((nt, h, w))
+
+    m = truth == 7
+    v[:, m] = np.clip(0.82 + 0.06 * _smooth_noise(rng, (h, w), 3.0)[m], 0.6, 1.0)
+
+    frac = np.clip((yrs - yrs[0]) / max(1.0, yrs[-1] - yrs[0]), 0, 1)[:, None, None]
+    m = truth == 2
+    v[:, m] = np.broadcast_to(0.16 * (1 - frac), (nt, h, w))[:, m]
+    heat[:, m] = np.broadcast_to(7.0 * frac, (nt, h, w))[:, m]
+
+    m = truth == 3
+    ang = np.arctan2(rows - 70 * sy, (cols - 54 * sx) * (34 / 44))
+    ex_year = np.round(2003 + 8 * np.clip((np.cos(ang) + 1) / 2, 0, 1)
+                       + rng.normal(0, 0.5, (h, w)))
+    after = (t >= ex_year[None]) & m[None]
+    since = np.clip(t - ex_year[None], 0, None)
+    v = np.where(after, 0.12 * np.exp(-since / 4.0), v)
+    heat = np.where(after, 1.0 + 0.5 * since, heat)
+
+    for code, ry in RESTORED_FROM.items():
+        m = truth == code
+        tau = rng.uniform(2.0, 5.0, (h, w))
+        vmax = rng.uniform(0.55, 0.95, (h, w))
+        since = t - ry
+        rec = np.where(since >= 0, vmax * (1 - np.exp(-(since + 1) / tau)), 0.0)
+        # set-backs: a third of the pixels lose 40 % in one random year after restoration
+        hit = rng.random((h, w)) < 0.33
+        k = rng.integers(2, max(3, int(yrs[-1] - ry)), (h, w))
+        setback = hit[None] & (t == (ry + k)[None])
+        rec = np.where(setback, rec * 0.6, rec)
+        v[:, m] = rec[:, m]
+
+    # ---- weather: shared yearly anomaly (negative = dry, hot)
+    weather = rng.normal(0, 1, nt)
+    for dry in (2001, 2007, 2017):
+        if dry in set(years):
+            weather[list(years).index(dry)] = -1.6
+    wx = weather[:, None, None]
+
+    evi_bare = 0.06
+    evi = evi_bare + (base[None] - evi_bare) * v
+    evi = evi * (1 + 0.10 * wx * np.clip(v, 0.2, 1)) - 0.02 * heat / 7.0
+    evi = evi + rng.normal(0, 1, (nt, h, w)) * (0.004 + 0.010 * v)
+    lst = 316.0 - 15.0 * v + heat - 1.6 * wx + rng.normal(0, 0.7, (nt, h, w))
+
+    lake = truth == 8
+    evi[:, lake] = rng.normal(-0.08, 0.02, (nt, int(lake.sum())))
+    lst[:, lake] = rng.normal(296.0, 0.8, (nt, int(lake.sum())))
+
+    # ---- clouds: blobs per year + scattered residual gaps
+    if cloud:
+        gap = np.zeros((nt, h, w), dtype=bool)
+        for i in range(nt):
+            for _ in range(rng.poisson(1.3)):
+                r0, c0 = rng.uniform(0, h), rng.uniform(0, w)
+                rad = rng.uniform(4, 14) * min(sy, sx)
+                gap[i] |= _blob(rows, cols, r0, c0, rad, rad * rng.uniform(0.7, 1.5), rng, 0.3)
+        gap |= rng.random((nt, h, w)) < 0.005
+        lst[gap] = np.nan
+        evi[gap] = np.nan
+
+    transform = Affine(30.0, 0.0, ORIGIN[0], 0.0, -30.0, ORIGIN[1])
+    return DemoSite(lst.astype(np.float32), evi.astype(np.float32), [int(y) for y in years],
+                    truth, transform, CRS)
+
+
+def write_inputs(site: DemoSite, folder: str | os.PathLike[str], *,
+                 overwrite: bool = False, name: str = "{var}_{year}.tif",
+                 stack: bool = False, blocksize: int = 256, nodata: float | None = NODATA,
+                 dtype: str = "float32") -> dict[str, list[Path]]:
+    """Write the site's inputs like a GEE export: one float32 file per variable and year
+    (``name``), 256-pixel tiles, deflate, nodata -9999 — or, with ``stack=True``, one
+    multi-band ``{var}_stack.tif`` per variable with the year as each band's description."""
+    from ._outputs import OutputSet, atomic_raster
+
+    folder = Path(folder)
+    _, h, w = site.lst.shape
+    prof = {"driver": "GTiff", "crs": site.crs, "transform": site.transform, "width": w,
+            "height": h, "count": 1, "dtype": dtype, "nodata": nodata, "tiled": True,
+            "blockxsize": blocksize, "blockysize": blocksize, "compress": "deflate",
+            "predictor": 2 if dtype.startswith("float") else 1}
+    fill = np.float32(np.nan if nodata is None else nodata)
+    items = []
+    for var, arr in (("LST", site.lst), ("EVI", site.evi)):
+        if stack:
+            items.append((var, f"{var}_stack.tif", arr, site.years))
+        else:
+            items.extend((var, name.format(var=var, year=y), arr[i:i + 1], [y])
+                         for i, y in enumerate(site.years))
+    out: dict[str, list[Path]] = {"LST": [], "EVI": []}
+    with OutputSet(folder, [it[1] for it in items], overwrite=overwrite, marker=None) as oset:
+        for var, fname, arr, yrs in items:
+            with atomic_raster(oset.stage(fname), {**prof, "count": len(yrs)}, cog=False,
+                               overview_resampling=None) as ds:
+                ds.write(np.where(np.isnan(arr), fill, arr).astype(dtype))
+                for b, y in enumerate(yrs, 1):
+                    ds.set_band_description(b, f"{var}_{y}")
+            out[var].append(oset.path(fname))
+        oset.commit()
+    return out
+
+
+def write_truth(site: DemoSite, path: str | os.PathLike[str]) -> Path:
+    """The planted regions as a uint8 GeoTIFF with a colour table and region names."""
+    from ._outputs import atomic_raster
+
+    h, w = site.truth.shape
+    prof = {"driver": "GTiff", "crs": site.crs, "transform": site.transform, "width": w,
+            "height": h, "count": 1, "dtype": "uint8", "nodata": 0, "tiled": True,
+            "blockxsize": 256, "blockysize": 256, "compress": "deflate"}
+    with atomic_raster(path, prof, cog=False, overview_resampling=None) as ds:
+        ds.write(site.truth, 1)
+        ds.write_colormap(1, REGION_COLORS)
+        ds.set_band_description(1, "planted region")
+        ds.update_tags(1, **{f"REGION_{k}": f"{v[0]}: {v[1]}" for k, v in REGIONS.items()})
+    return Path(path)
+
+
+def region_table(classes: np.ndarray, truth: np.ndarray) -> dict[int, dict[str, Any]]:
+    """Per planted region: pixel count, class fractions, majority class, share of SI."""
+    from .pipeline import CLASS_LABELS
+
+    out: dict[int, dict[str, Any]] = {}
+    for code, (name, _, expected) in REGIONS.items():
+        m = truth == code
+        n = int(m.sum())
+        if n == 0:
+            continue
+        cnt = np.bincount(classes[m].ravel(), minlength=7)
+        frac = {CLASS_LABELS[k]: round(float(cnt[k]) / n, 3) for k in range(7) if cnt[k]}
+        out[code] = {"name": name, "pixels": n, "expected": expected,
+                     "majority": CLASS_LABELS[int(np.argmax(cnt))],
+                     "si_fraction": round(float(cnt[4] + cnt[5] + cnt[6]) / n, 3),
+                     "fractions": frac}
+    return out
+
+
+def plot_classes(classes: np.ndarray, truth: np.ndarray, png: str | os.PathLike[str],
+                 summary: dict[str, Any] | None = None, title: str = "mlri demo") -> Path:
+    """Two-panel PNG: planted regions and MLRI classes, each with a legend."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    from ._outputs import atomic_file
+    from .pipeline import CLASS_COLORS, CLASS_DESCRIPTIONS, CLASS_LABELS
+
+    def cmap(colors: dict[int, tuple[int, int, int, int]]) -> ListedColormap:
+        n = max(colors) + 1
+        return ListedColormap([np.array(colors.get(i, (0, 0, 0, 0))) / 255 for i in range(n)])
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 7.0), constrained_layout=True)
+    axes[0].imshow(truth, cmap=cmap(REGION_COLORS), vmin=0, vmax=max(REGION_COLORS),
+                   interpolation="nearest")
+    axes[0].set_title("planted regions (truth)")
+    axes[0].legend(handles=[Patch(color=np.array(REGION_COLORS[k]) / 255, label=v[1])
+                            for k, v in REGIONS.items()],
+                   loc="upper center", bbox_to_anchor=(0.5, -0.02), fontsize=8, ncol=2,
+                   frameon=False)
+    axes[1].imshow(classes, cmap=cmap(CLASS_COLORS), vmin=0, vmax=max(CLASS_COLORS),
+                   interpolation="nearest")
+    axes[1].set_title("MLRI restoration classes")
+    pct = {}
+    if summary:
+        pct = {c["code"]: c["percent_of_classified"] for c in summary["classes"]}
+    handles = []
+    for k, name in CLASS_LABELS.items():
+        lab = f"{name}: {CLASS_DESCRIPTIONS[k]}"
+        if pct.get(k) is not None:
+            lab += f" ({pct[k]:.0f} %)"
+        col = np.array(CLASS_COLORS[k]) / 255 if k else (1, 1, 1, 1)
+        handles.append(Patch(facecolor=col, edgecolor="0.5", label=lab))
+    axes[1].legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.02), fontsize=8,
+                   ncol=1, frameon=False)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title)
+    with atomic_file(png, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=110)
+    plt.close(fig)
+    return Path(png)
+
+
+@dataclass
+class DemoResult:
+    out_dir: Path
+    inputs: Path
+    results: Path
+    png: Path
+    truth: Path
+    summary: dict[str, Any]
+    regions: dict[int, dict[str, Any]]
+
+
+def run_demo(out: str | os.PathLike[str] = "mlri-demo", *, overwrite: bool = False,
+             quiet: bool = False, seed: int = 2024, threads: int | None = None,
+             shape: tuple[int, int] = (120, 160)) -> DemoResult:
+    """Write the synthetic site, run the full pipeline on it, and draw the class map."""
+    import rasterio
+
+    from ._outputs import OutputExistsError, write_json
+    from .pipeline import run
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        msg = (f"{out} already exists and is not empty; pass --overwrite to replace the demo, "
+               f"or choose another --out")
+        raise OutputExistsError(msg)
+    site = synthesize(seed=seed, shape=shape)
+    inputs = out / "inputs"
+    write_inputs(site, inputs, overwrite=overwrite)
+    truth_path = write_truth(site, out / "truth.tif")
+    res = run(inputs, inputs, out / "results", overwrite=overwrite, quiet=quiet,
+              threads=threads)
+    with rasterio.open(res.files["classes.tif"]) as ds:
+        classes = ds.read(1)
+    regions = region_table(classes, site.truth)
+    write_json(out / "regions.json", {"seed": seed, "regions": regions,
+                                      "restored_from": RESTORED_FROM})
+    png = plot_classes(classes, site.truth, out / "classes.png", res.summary,
+                       title=f"mlri demo: synthetic mine site, {len(site.years)} years "
+                             f"{site.years[0]}-{site.years[-1]}")
+    return DemoResult(out, inputs, out / "results", png, truth_path, res.summary, regions)

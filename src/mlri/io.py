@@ -1,0 +1,627 @@
+"""Annual LST / EVI raster inputs: discovery, year parsing, grid checks and windowed reads.
+
+Three ways to give one variable (``--lst`` / ``--evi`` on the command line):
+
+* **one file per year**: a folder, a glob (``data/*_LST_*.tif``) or an explicit list of files.
+  The year comes from the file name (a standalone 4-digit ``19xx``/``20xx`` token, e.g.
+  ``LST_2005.tif``, ``mine3_EVI_2005.tif``) or from a ``pattern`` such as
+  ``"mine3_{var}_{year}.tif"``.  When a folder or glob holds both variables, files are
+  picked by the variable token (``LST``/``EVI``, any case, delimited by ``_ - .`` or the
+  name's start/end).  Without a year in the names, ``years`` assigns years in name order.
+* **one multi-band stack** per variable: the year of each band is read from the band
+  description (``"2005"``, ``"LST_2005"``) or a band tag ``YEAR``; or given by ``years``.
+* any of the above plus ``years`` to select a subset of the years found.
+
+Every raster must share CRS, transform and size (error naming both files and what differs).
+Nodata values, internal/external masks and alpha bands are honoured (→ NaN); GDAL
+scale/offset metadata is applied.  Reads are time-major: a window of ``T`` years comes back as
+one C-contiguous ``(T, rows, cols)`` array, ready for the kernels.
+"""
+
+from __future__ import annotations
+
+import glob as _glob
+import math
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "Grid",
+    "InputError",
+    "InputSet",
+    "Layer",
+    "VariableStack",
+    "open_inputs",
+    "parse_years",
+    "resolve_variable",
+    "year_from_name",
+]
+
+RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".nc", ".jp2")
+VARIABLES = ("LST", "EVI")
+_YEAR_RE = re.compile(r"(?<![0-9])((?:19|20)[0-9]{2})(?![0-9])")
+_KELVIN_LIMIT = 150.0  # SPEC-statistics §M: valid LST in K is > 150 everywhere on Earth
+_KELVIN_MAX = 400.0
+
+
+class InputError(ValueError):
+    """A problem with the input rasters; the message names the file(s) involved."""
+
+
+# --------------------------------------------------------------------------- years / names
+
+
+def parse_years(text: str | Iterable[Any] | None) -> list[int] | None:
+    """Parse ``"2000-2011,2013-2019"`` / ``"2000 2001 2003"`` (or a sequence) into years."""
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        items: list[str] = []
+        for t in text:
+            items.extend(str(t).replace(",", " ").split())
+    else:
+        items = text.replace(",", " ").split()
+    if not items:
+        return None
+    out: list[int] = []
+    for it in items:
+        m = re.fullmatch(r"(\d{4})(?:(?:-|\.\.|:)(\d{4}))?", it.strip())
+        if not m:
+            msg = (f"cannot parse years {it!r}: use e.g. '2000-2011,2013-2019' or "
+                   f"'2000 2001 2003'")
+            raise InputError(msg)
+        a = int(m.group(1))
+        b = int(m.group(2)) if m.group(2) else a
+        if b < a:
+            msg = f"year range {it!r} runs backwards"
+            raise InputError(msg)
+        out.extend(range(a, b + 1))
+    if len(set(out)) != len(out):
+        dup = sorted({y for y in out if out.count(y) > 1})
+        msg = f"years given twice: {dup}"
+        raise InputError(msg)
+    if any(b <= a for a, b in zip(out, out[1:])):
+        msg = f"years must be strictly increasing, got {out}"
+        raise InputError(msg)
+    return out
+
+
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    """``"mine3_{var}_{year}.tif"`` → a regex on the base name (``*`` and ``?`` allowed)."""
+    if "{year}" not in pattern:
+        msg = f"pattern {pattern!r} must contain {{year}} (and may contain {{var}}, * and ?)"
+        raise InputError(msg)
+    out = ""
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("{year}", i):
+            out += r"(?P<year>\d{4})"
+            i += 6
+        elif pattern.startswith("{var}", i):
+            out += r"(?P<var>[A-Za-z0-9]+?)"
+            i += 5
+        elif pattern[i] == "*":
+            out += ".*?"
+            i += 1
+        elif pattern[i] == "?":
+            out += "."
+            i += 1
+        else:
+            out += re.escape(pattern[i])
+            i += 1
+    return re.compile(out + "$", re.IGNORECASE)
+
+
+def _var_token(name: str, var: str) -> bool:
+    return re.search(rf"(?:^|[_\-. ]){re.escape(var)}(?:$|[_\-. 0-9])", name,
+                     re.IGNORECASE) is not None
+
+
+def year_from_name(name: str, pattern: str | None = None) -> tuple[int | None, str | None]:
+    """Year (and variable, with a ``{var}`` pattern) parsed from a file's base name.
+
+    Without a pattern the year is the only standalone 4-digit ``19xx``/``20xx`` token;
+    several different ones make the year ambiguous (None).
+    """
+    base = os.path.basename(name)
+    if pattern:
+        m = _pattern_regex(os.path.basename(pattern)).search(base)
+        if not m:
+            return None, None
+        var = m.groupdict().get("var")
+        return int(m.group("year")), (var.upper() if var else None)
+    stem = base.rsplit(".", 1)[0]
+    found = {int(y) for y in _YEAR_RE.findall(stem)}
+    if len(found) == 1:
+        return found.pop(), None
+    return None, None
+
+
+# --------------------------------------------------------------------------- data classes
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One year of one variable: band ``band`` (1-based) of ``path``."""
+
+    path: str
+    band: int
+    year: int
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The common pixel grid of every input."""
+
+    crs: Any
+    transform: Any
+    width: int
+    height: int
+
+    @property
+    def pixel_area(self) -> float:
+        """Area of one pixel in CRS units squared."""
+        t = self.transform
+        return abs(t.a * t.e - t.b * t.d)
+
+    def area_ha(self, pixels: int) -> float | None:
+        """Area of ``pixels`` pixels in hectares, or None for a non-metric/geographic CRS."""
+        if self.crs is None or not self.crs.is_projected:
+            return None
+        try:
+            _, factor = self.crs.linear_units_factor
+        except Exception:  # noqa: BLE001 - unknown units
+            return None
+        return pixels * self.pixel_area * factor * factor / 1e4
+
+
+@dataclass
+class _FileInfo:
+    path: str
+    count: int
+    dtype: str
+    nodata: float | None
+    mask_band: list[bool]  # per band: read GDAL masks (internal/external mask or alpha)
+    scales: tuple[float, ...]
+    offsets: tuple[float, ...]
+    block: tuple[int, int]  # (rows, cols) of band 1
+    descriptions: tuple[str | None, ...]
+    band_tags: list[dict[str, str]]
+
+
+@dataclass
+class VariableStack:
+    """All years of one variable, in year order."""
+
+    var: str
+    layers: list[Layer]
+    files: dict[str, _FileInfo] = field(default_factory=dict, repr=False)
+
+    @property
+    def years(self) -> list[int]:
+        return [lay.year for lay in self.layers]
+
+    @property
+    def paths(self) -> list[str]:
+        return list(dict.fromkeys(lay.path for lay in self.layers))
+
+    def describe(self) -> str:
+        p = self.paths
+        if len(p) == 1:
+            return p[0]
+        return f"{len(p)} files in {os.path.dirname(p[0]) or '.'}"
+
+
+@dataclass
+class InputSet:
+    """Validated LST and EVI stacks on one grid (see :func:`open_inputs`)."""
+
+    lst: VariableStack
+    evi: VariableStack
+    years: list[int]
+    grid: Grid
+    dtype: str = "float32"
+
+    @property
+    def paths(self) -> list[str]:
+        return list(dict.fromkeys(self.lst.paths + self.evi.paths))
+
+    @property
+    def block_shapes(self) -> list[tuple[int, int]]:
+        out = {fi.block for st in (self.lst, self.evi) for fi in st.files.values()}
+        return sorted(out)
+
+    def open(self) -> _Reader:
+        """A reader for windows; one per thread (GDAL handles are not thread-safe)."""
+        return _Reader(self)
+
+    def check_lst_unit(self, lst_unit: str, *, max_windows: int = 6) -> None:
+        """Early °C/K check (SPEC-statistics §M) on a sample of windows of the LST input.
+
+        Raises :class:`InputError` naming the LST input and suggesting ``--lst-unit C``.
+        The per-tile check of :func:`mlri.index` still guards every tile.
+        """
+        from rasterio.windows import Window
+
+        g = self.grid
+        bh, bw = self.lst.files[self.lst.layers[0].path].block
+        h = min(g.height, max(bh, 256))
+        w = min(g.width, max(bw, 256))
+        cands = [((g.height - h) // 2, (g.width - w) // 2), (0, 0), (g.height - h, g.width - w),
+                 (0, g.width - w), (g.height - h, 0), (g.height // 4, g.width // 4)]
+        idx = sorted({0, len(self.years) // 2, len(self.years) - 1})
+        sample: list[np.ndarray] = []
+        with self.open() as rd:
+            for r0, c0 in cands[:max_windows]:
+                win = Window(c0, r0, w, h)
+                for i in idx:
+                    a = rd.read_layer(self.lst.layers[i], win)
+                    a = a[np.isfinite(a)]
+                    if a.size:
+                        sample.append(a[:: max(1, a.size // 20000)])
+                if sum(s.size for s in sample) >= 20000:
+                    break
+        if not sample:
+            return
+        med = float(np.median(np.concatenate(sample)))
+        src = self.lst.describe()
+        if lst_unit == "K" and med < _KELVIN_LIMIT:
+            msg = (f"LST input {src} looks like degrees Celsius (median of sampled valid values "
+                   f"{med:.1f} < 150 K): pass --lst-unit C (lst_unit='C'), or convert to Kelvin")
+            raise InputError(msg)
+        if lst_unit == "K" and med > _KELVIN_MAX:
+            msg = (f"LST input {src} has a median of {med:.1f}, not a temperature in Kelvin: "
+                   f"scaled digital numbers? Landsat C2 ST is K = DN * 0.00341802 + 149.0 "
+                   f"(set the GDAL scale/offset or convert first)")
+            raise InputError(msg)
+        if lst_unit == "C" and med > _KELVIN_LIMIT:
+            msg = (f"--lst-unit C was given but LST input {src} looks like Kelvin (median "
+                   f"{med:.1f}); use --lst-unit K")
+            raise InputError(msg)
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def _expand(specs: Sequence[str | os.PathLike[str]], var: str) -> tuple[list[str], bool]:
+    """Expand folders and globs into raster files.  Returns (files, filter_by_var)."""
+    files: list[str] = []
+    collective = False  # a folder or glob: may hold the other variable too
+    for spec in specs:
+        s = os.fspath(spec)
+        if os.path.isdir(s):
+            found = sorted(str(p) for p in Path(s).iterdir()
+                           if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES
+                           and not p.name.startswith("."))
+            if not found:
+                msg = (f"no raster files ({', '.join(RASTER_SUFFIXES)}) in folder {s} "
+                       f"given for {var}")
+                raise InputError(msg)
+            files.extend(found)
+            collective = True
+        elif any(ch in s for ch in "*?["):
+            found = sorted(p for p in _glob.glob(s) if os.path.isfile(p))
+            if not found:
+                msg = f"the pattern {s} given for {var} matches no file"
+                raise InputError(msg)
+            files.extend(found)
+            collective = True
+        elif os.path.exists(s):
+            files.append(s)
+        else:
+            msg = f"{var} input {s} does not exist"
+            raise InputError(msg)
+    # de-duplicate, keep order
+    files = list(dict.fromkeys(files))
+    return files, collective
+
+
+def _open_info(path: str, var: str) -> _FileInfo:
+    import rasterio
+    from rasterio.enums import MaskFlags
+    from rasterio.errors import RasterioIOError
+
+    try:
+        with rasterio.open(path) as ds:
+            if ds.count < 1:
+                msg = f"{var} input {path} has no raster band"
+                raise InputError(msg)
+            kinds = np.dtype(ds.dtypes[0]).kind
+            if kinds not in "iuf":
+                msg = f"{var} input {path} has data type {ds.dtypes[0]}; expected numbers"
+                raise InputError(msg)
+            masks = []
+            for flags in ds.mask_flag_enums:
+                masks.append(MaskFlags.per_dataset in flags or MaskFlags.alpha in flags)
+            bh, bw = ds.block_shapes[0]
+            return _FileInfo(
+                path=path, count=ds.count, dtype=ds.dtypes[0], nodata=ds.nodata,
+                mask_band=masks, scales=tuple(ds.scales), offsets=tuple(ds.offsets),
+                block=(int(bh), int(bw)), descriptions=tuple(ds.descriptions),
+                band_tags=[ds.tags(b) for b in range(1, ds.count + 1)],
+            )
+    except RasterioIOError as err:
+        msg = f"cannot open {var} input {path} as a raster: {err}"
+        raise InputError(msg) from None
+
+
+def _band_year(info: _FileInfo, band: int) -> int | None:
+    tags = {k.upper(): v for k, v in info.band_tags[band - 1].items()}
+    for key in ("YEAR", "MLRI_YEAR"):
+        if key in tags:
+            try:
+                return int(float(tags[key]))
+            except ValueError:
+                pass
+    desc = info.descriptions[band - 1]
+    if desc:
+        found = {int(y) for y in _YEAR_RE.findall(desc)}
+        if len(found) == 1:
+            return found.pop()
+    return None
+
+
+def resolve_variable(specs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+                     var: str, *, years: Sequence[int] | None = None,
+                     pattern: str | None = None) -> VariableStack:
+    """Find the files/bands of one variable and the year of each (see the module doc)."""
+    var = var.upper()
+    if isinstance(specs, (str, os.PathLike)):
+        specs = [specs]
+    if not specs:
+        msg = f"no {var} input given"
+        raise InputError(msg)
+    files, collective = _expand(specs, var)
+    wanted = list(years) if years is not None else None
+
+    # Named years (and variables) from the file names.
+    parsed = {f: year_from_name(f, pattern) for f in files}
+    if pattern and "{var}" in pattern:
+        keep = [f for f in files if parsed[f][1] == var]
+        if collective or len(keep) != len(files):
+            if not keep:
+                msg = (f"no file given for {var} matches the pattern {pattern!r} with "
+                       f"{{var}}={var}: {', '.join(os.path.basename(f) for f in files[:5])}")
+                raise InputError(msg)
+            files = keep
+    elif pattern:
+        unmatched = [f for f in files if parsed[f][0] is None]
+        if unmatched and collective:
+            files = [f for f in files if parsed[f][0] is not None]
+    if collective and not (pattern and "{var}" in pattern):
+        other = [v for v in VARIABLES if v != var]
+        tagged = [f for f in files if _var_token(os.path.basename(f), var)]
+        foreign = [f for f in files
+                   if any(_var_token(os.path.basename(f), o) for o in other)
+                   and not _var_token(os.path.basename(f), var)]
+        if tagged:
+            files = tagged
+        elif foreign:
+            msg = (f"the {var} input ({', '.join(map(str, specs))}) holds no file named with "
+                   f"{var} but files of another variable, e.g. {os.path.basename(foreign[0])}")
+            raise InputError(msg)
+    if not files:
+        msg = f"no {var} raster found in {', '.join(map(str, specs))}"
+        raise InputError(msg)
+
+    infos = {f: _open_info(f, var) for f in files}
+
+    # One multi-band stack.
+    if len(files) == 1 and infos[files[0]].count > 1:
+        f = files[0]
+        info = infos[f]
+        band_years = [_band_year(info, b) for b in range(1, info.count + 1)]
+        if all(y is not None for y in band_years):
+            layers = [Layer(f, b, int(y)) for b, y in enumerate(band_years, 1)]  # type: ignore[arg-type]
+        elif wanted is not None and len(wanted) == info.count:
+            layers = [Layer(f, b, int(y)) for b, y in enumerate(wanted, 1)]
+        else:
+            miss = [b for b, y in enumerate(band_years, 1) if y is None]
+            msg = (f"{var} stack {f} has {info.count} bands but no year in the description "
+                   f"or YEAR tag of band(s) {miss[:5]}: pass --years with {info.count} years "
+                   f"(e.g. 2000-2011,2013-2019)")
+            raise InputError(msg)
+        return _finish(var, layers, infos, wanted, f)
+
+    # One file per year.
+    multi = [f for f in files if infos[f].count > 1]
+    if multi:
+        msg = (f"{var} input {multi[0]} has {infos[multi[0]].count} bands but several files "
+               f"were given: use one single-band file per year, or one multi-band stack per "
+               f"variable")
+        raise InputError(msg)
+    named = [(f, parsed[f][0]) for f in files]
+    if all(y is not None for _, y in named):
+        layers = [Layer(f, 1, int(y)) for f, y in named]  # type: ignore[arg-type]
+    elif wanted is not None and len(wanted) == len(files):
+        layers = [Layer(f, 1, int(y)) for f, y in zip(files, wanted)]
+        return _finish(var, layers, infos, None, None)
+    else:
+        bad = next(f for f, y in named if y is None)
+        hint = (f"pass --pattern (e.g. 'site_{{var}}_{{year}}.tif') or --years with "
+                f"{len(files)} years in file-name order")
+        msg = f"cannot read the year of {var} input {bad} from its name: {hint}"
+        raise InputError(msg)
+    by_year: dict[int, str] = {}
+    for lay in layers:
+        if lay.year in by_year:
+            msg = (f"two {var} files for year {lay.year}: {by_year[lay.year]} and {lay.path} "
+                   f"(GEE splits large exports into name-0000000000-0000000000.tif tiles: "
+                   f"mosaic them first, e.g. gdalbuildvrt {var}_{lay.year}.vrt <tiles>)")
+            raise InputError(msg)
+        by_year[lay.year] = lay.path
+    layers.sort(key=lambda lay: lay.year)
+    return _finish(var, layers, infos, wanted, None)
+
+
+def _finish(var: str, layers: list[Layer], infos: dict[str, _FileInfo],
+            wanted: Sequence[int] | None, stack: str | None) -> VariableStack:
+    ys = [lay.year for lay in layers]
+    if len(set(ys)) != len(ys):
+        dup = sorted({y for y in ys if ys.count(y) > 1})
+        msg = f"{var} input {stack or ''} has year(s) {dup} more than once".replace("  ", " ")
+        raise InputError(msg)
+    if wanted is not None and set(wanted) != set(ys):
+        missing = [y for y in wanted if y not in set(ys)]
+        if missing:
+            where = stack or os.path.dirname(layers[0].path) or "."
+            msg = f"year(s) {missing} requested by --years are missing from the {var} input " \
+                  f"({where})"
+            raise InputError(msg)
+        layers = [lay for lay in layers if lay.year in set(wanted)]
+    layers = sorted(layers, key=lambda lay: lay.year)
+    return VariableStack(var, layers, {p: infos[p] for p in dict.fromkeys(la.path for la in layers)})
+
+
+def _grid_of(path: str) -> tuple[Any, Any, int, int]:
+    import rasterio
+
+    with rasterio.open(path) as ds:
+        return ds.crs, ds.transform, ds.width, ds.height
+
+
+def _differences(a: tuple[Any, Any, int, int], b: tuple[Any, Any, int, int]) -> list[str]:
+    out = []
+    if (a[2], a[3]) != (b[2], b[3]):
+        out.append(f"size {a[2]}x{a[3]} vs {b[2]}x{b[3]} (columns x rows)")
+    if a[0] != b[0]:
+        sa = a[0].to_string() if a[0] else "none"
+        sb = b[0].to_string() if b[0] else "none"
+        out.append(f"CRS {sa} vs {sb}")
+    if not a[1].almost_equals(b[1], precision=1e-9 * max(1.0, abs(a[1].a))):
+        out.append(f"transform {tuple(a[1])[:6]} vs {tuple(b[1])[:6]}")
+    return out
+
+
+def open_inputs(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+                evi: Sequence[str | os.PathLike[str]] | str | os.PathLike[str], *,
+                years: Sequence[int] | str | None = None,
+                pattern: str | None = None) -> InputSet:
+    """Discover and validate the LST and EVI inputs.
+
+    Raises
+    ------
+    InputError
+        With a message naming the file(s): unreadable/non-raster file, no year, a year
+        missing in one variable, duplicate years, different CRS/transform/size, ...
+    """
+    yrs = parse_years(years) if isinstance(years, str) else (
+        None if years is None else parse_years([str(int(y)) for y in years]))
+    st_l = resolve_variable(lst, "LST", years=yrs, pattern=pattern)
+    st_e = resolve_variable(evi, "EVI", years=yrs, pattern=pattern)
+    yl, ye = st_l.years, st_e.years
+    if yl != ye:
+        only_l = sorted(set(yl) - set(ye))
+        only_e = sorted(set(ye) - set(yl))
+        parts = []
+        if only_l:
+            parts.append(f"year(s) {only_l} are in the LST input ({st_l.describe()}) but "
+                         f"missing from the EVI input ({st_e.describe()})")
+        if only_e:
+            parts.append(f"year(s) {only_e} are in the EVI input ({st_e.describe()}) but "
+                         f"missing from the LST input ({st_l.describe()})")
+        msg = "; ".join(parts) + " (select common years with --years)"
+        raise InputError(msg)
+    if len(yl) < 2:
+        msg = f"need at least 2 years of LST and EVI, found {yl} in {st_l.describe()}"
+        raise InputError(msg)
+
+    ref_path = st_l.layers[0].path
+    ref = _grid_of(ref_path)
+    if ref[1].is_identity and ref[0] is None:
+        pass  # un-georeferenced arrays are accepted (all must match anyway)
+    for path in dict.fromkeys(st_l.paths + st_e.paths):
+        if path == ref_path:
+            continue
+        g = _grid_of(path)
+        diffs = _differences(ref, g)
+        if diffs:
+            msg = (f"{path} does not match the grid of {ref_path}: " + "; ".join(diffs)
+                   + ". All LST and EVI rasters must share CRS, transform and size "
+                   "(resample/clip them to one grid, e.g. with gdalwarp -tap)")
+            raise InputError(msg)
+    dtypes = {fi.dtype for st in (st_l, st_e) for fi in st.files.values()}
+    work = "float64" if "float64" in dtypes or "int32" in dtypes or "uint32" in dtypes else \
+        "float32"
+    return InputSet(st_l, st_e, yl, Grid(ref[0], ref[1], int(ref[2]), int(ref[3])), work)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class _Reader:
+    """Per-thread set of open datasets; reads time-major windows with masks applied."""
+
+    def __init__(self, inputs: InputSet) -> None:
+        self.inputs = inputs
+        self._ds: dict[str, Any] = {}
+
+    def __enter__(self) -> _Reader:
+        import rasterio
+
+        try:
+            for p in self.inputs.paths:
+                self._ds[p] = rasterio.open(p)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for ds in self._ds.values():
+            ds.close()
+        self._ds.clear()
+
+    def _info(self, path: str) -> _FileInfo:
+        for st in (self.inputs.lst, self.inputs.evi):
+            if path in st.files:
+                return st.files[path]
+        raise KeyError(path)
+
+    def read_layer(self, layer: Layer, window: Any, out: np.ndarray | None = None) -> np.ndarray:
+        """One band in ``window`` as the working float dtype, missing → NaN."""
+        ds = self._ds.get(layer.path)
+        if ds is None:
+            import rasterio
+
+            ds = self._ds[layer.path] = rasterio.open(layer.path)
+        info = self._info(layer.path)
+        shape = (int(window.height), int(window.width))
+        if out is None:
+            out = np.empty(shape, dtype=self.inputs.dtype)
+        try:
+            ds.read(layer.band, window=window, out=out)
+        except Exception as err:
+            msg = f"failed to read band {layer.band} of {layer.path}: {err}"
+            raise InputError(msg) from err
+        nod = info.nodata
+        if nod is not None and not math.isnan(nod):
+            out[out == np.asarray(nod).astype(out.dtype)] = np.nan
+        if info.mask_band[layer.band - 1]:
+            m = ds.read_masks(layer.band, window=window)
+            out[m == 0] = np.nan
+        sc = info.scales[layer.band - 1]
+        of = info.offsets[layer.band - 1]
+        if sc not in (None, 1.0) or of not in (None, 0.0):
+            out *= out.dtype.type(sc if sc is not None else 1.0)
+            out += out.dtype.type(of if of is not None else 0.0)
+        return out
+
+    def read(self, stack: VariableStack, window: Any,
+             out: np.ndarray | None = None) -> np.ndarray:
+        """All years of ``stack`` in ``window``: C-contiguous ``(T, rows, cols)``."""
+        shape = (len(stack.layers), int(window.height), int(window.width))
+        if out is None:
+            out = np.empty(shape, dtype=self.inputs.dtype)
+        for t, layer in enumerate(stack.layers):
+            self.read_layer(layer, window, out[t])
+        return out
