@@ -75,8 +75,9 @@ struct SceneCounts {
     std::int64_t n_evi = 0, n_lst = 0, n_seen = 0;
 };
 
+// Saturating count; 65535 is left free as the nodata value of the count rasters.
 inline std::uint16_t sat_inc(std::uint16_t c, bool add) {
-    return static_cast<std::uint16_t>(c + ((add && c != 0xFFFFu) ? 1 : 0));
+    return static_cast<std::uint16_t>(c + ((add && c < 0xFFFEu) ? 1 : 0));
 }
 
 // 1 = keep, 0 = drop, for a QA_PIXEL value (and the optional layers).
