@@ -346,6 +346,8 @@ def _roles_for(scene: Scene, opts: CompositeOptions, rule: QaRule) -> tuple[list
                 need.append("emis")
         if opts.st_qa_max is not None:
             need.append("st_qa")
+    if not rule.needs_qa:
+        opt.append("qa")  # preset "none": QA_PIXEL (when present) still marks fill
     if rule.needs_radsat:
         opt.append("radsat")
     if rule.needs_aerosol and scene.family == "OLI":

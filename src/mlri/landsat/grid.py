@@ -54,9 +54,10 @@ class Grid:
     @classmethod
     def from_origin(cls, crs: Any, x0: float, ytop: float, res: float, width: int,
                     height: int) -> Grid:
-        from rasterio.transform import from_origin
+        from rasterio.transform import Affine
 
-        return cls(crs, from_origin(x0, ytop, res, res), int(width), int(height))
+        # (rasterio.transform.from_origin uses affine's deprecated `*` operator)
+        return cls(crs, Affine(res, 0.0, x0, 0.0, -res, ytop), int(width), int(height))
 
     @classmethod
     def from_raster(cls, path: str | os.PathLike[str]) -> Grid:

@@ -197,6 +197,17 @@ class Mtl:
             return None
 
     @property
+    def wrs_path(self) -> int | None:
+        """WRS-2 path as int (``"090"``, ``"90"`` and ``90`` all occur in real MTLs)."""
+        v = self.float(G_IMAGE, "WRS_PATH")
+        return None if v is None else int(v)
+
+    @property
+    def wrs_row(self) -> int | None:
+        v = self.float(G_IMAGE, "WRS_ROW")
+        return None if v is None else int(v)
+
+    @property
     def sun_elevation(self) -> float | None:
         return self.float(G_IMAGE, "SUN_ELEVATION")
 

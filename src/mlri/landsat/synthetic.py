@@ -416,7 +416,7 @@ def make_archive(root: str | os.PathLike[str], *, size: tuple[int, int] = (100, 
     """
     import rasterio
     from rasterio.crs import CRS
-    from rasterio.transform import from_origin
+    from rasterio.transform import Affine
     from rasterio.warp import Resampling, reproject
     from rasterio.warp import transform as wt
 
@@ -448,7 +448,7 @@ def make_archive(root: str | os.PathLike[str], *, size: tuple[int, int] = (100, 
 
     wx0, wytop = ax0 - pad * 30, aytop + pad * 30
     wshape = (h + 2 * pad, w + 2 * pad)
-    wtrans = from_origin(wx0, wytop, 30, 30)
+    wtrans = Affine(30.0, 0.0, wx0, 0.0, -30.0, wytop)
     cls, yr = _layout(h, w, pad)
     texture = _smooth_noise(rng, wshape, 3.0)
     water = cls == 4
@@ -506,7 +506,7 @@ def make_archive(root: str | os.PathLike[str], *, size: tuple[int, int] = (100, 
                 wb = (wx0, wytop - wshape[0] * 30, wx0 + wshape[1] * 30, wytop)
                 bb = transform_bounds(crs, zone_b, *wb, densify_pts=21)
                 x0, yt, ww, hh = snap_bounds(bb, 30.0)
-                strans = from_origin(x0, yt, 30, 30)
+                strans = Affine(30.0, 0.0, x0, 0.0, -30.0, yt)
                 scrs = zone_b
                 warped = {}
                 for k, a in lay.items():
