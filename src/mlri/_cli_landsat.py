@@ -120,7 +120,13 @@ def composite_cmd(scene_paths: tuple[str, ...], aoi: str | None, aoi_layer: str 
     from tqdm import tqdm
 
     from ._outputs import OutputExistsError
-    from .landsat.composite import CompositeOptions, parse_months, parse_years, write_composites
+    from .landsat.composite import (
+        CompositeOptions,
+        NoScenesError,
+        parse_months,
+        parse_years,
+        write_composites,
+    )
     from .landsat.ids import LandsatFormatError
 
     if bbox == ():
@@ -154,7 +160,8 @@ def composite_cmd(scene_paths: tuple[str, ...], aoi: str | None, aoi_layer: str 
                 list(scene_paths), grid, yrs, out_dir, options=opts, overwrite=overwrite,
                 write_empty_years=write_empty_years, on_error="skip" if skip_bad else "raise",
                 progress=bar.update, progress_total=set_total)
-    except (LandsatFormatError, OutputExistsError, NotADirectoryError, FileNotFoundError) as err:
+    except (LandsatFormatError, OutputExistsError, NotADirectoryError, FileNotFoundError,
+            NoScenesError) as err:
         raise click.ClickException(str(err)) from None
     finally:
         bar.close()

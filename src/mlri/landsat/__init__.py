@@ -15,6 +15,7 @@ from __future__ import annotations
 from .composite import (
     AnnualComposite,
     CompositeOptions,
+    NoScenesError,
     annual_composite,
     output_names,
     parse_months,
@@ -45,6 +46,7 @@ __all__ = [
     "LandsatFormatError",
     "LstUnavailableWarning",
     "Mtl",
+    "NoScenesError",
     "ProductId",
     "Scene",
     "SceneError",

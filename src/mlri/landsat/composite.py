@@ -36,6 +36,7 @@ from .variables import EMISSIVITY, EVI_CLAMPS, LST_METHODS
 
 __all__ = [
     "AnnualComposite",
+    "NoScenesError",
     "CompositeOptions",
     "annual_composite",
     "output_names",
@@ -168,6 +169,10 @@ class CompositeOptions:
         return d
 
 
+class NoScenesError(ValueError):
+    """No usable scene for any requested year (the message summarises why scenes were skipped)."""
+
+
 # ---------------------------------------------------------------------------------------------
 def parse_years(text: str | Iterable[int]) -> list[int]:
     """"2000-2011,2013-2019" / "2005" / [2005, 2006] -> sorted unique years."""
@@ -275,7 +280,9 @@ class _Layer:
         try:
             self.ds = rasterio.open(self.path)
         except rasterio.errors.RasterioIOError as err:
-            raise SceneError(scene.id, f"cannot open {self.suffix} ({self.path}): {err}") from None
+            raise SceneError(scene.id, (
+                f"cannot open {self.suffix} ({self.path}): {err}. The file is damaged or "
+                f"truncated: download the scene again")) from None
         try:
             if self.ds.dtypes[0] != self.dtype:
                 raise SceneError(scene.id, (
@@ -366,6 +373,7 @@ class _SceneStat:
     n_lst: int = 0
     n_seen: int = 0
     notes: list[str] = field(default_factory=list)
+    warped: bool | None = None  # read through a nearest WarpedVRT (other CRS / lattice)
 
     def as_dict(self) -> dict[str, Any]:
         s = self.scene
@@ -375,6 +383,8 @@ class _SceneStat:
             "used_for": self.used_for, "pixels_with_data": self.n_seen,
             "valid_evi": self.n_evi, "valid_lst": self.n_lst,
         }
+        if self.warped is not None:
+            d["read"] = "reprojected (nearest)" if self.warped else "window (no resampling)"
         if self.n_seen:
             d["clear_fraction_evi"] = round(self.n_evi / self.n_seen, 4)
         if self.notes or s.notes:
@@ -440,6 +450,7 @@ class _YearEngine:
                 self.layers.append(d)
                 for role in [*need, *optional]:
                     d[role] = _Layer(s, role, self.grid)
+                st.warped = any(lay.vrt is not None for lay in d.values())
                 self.rows.append(_row_range(s, self.grid))
         except BaseException:
             self.close()
@@ -720,6 +731,15 @@ def write_composites(scenes: Sequence[Scene] | str | os.PathLike[str] | Sequence
             todo.append(y)
         else:
             years_skipped.append({"year": y, "reason": "no scene of the season in the inputs"})
+    if not todo:
+        from collections import Counter
+
+        why = Counter(p.reason.split(":")[-1].strip() if p.reason.startswith("acquired")
+                      else p.reason for p in skipped)
+        detail = "; ".join(f"{n} x {r}" for r, n in why.most_common(5)) or "no scene found"
+        msg = (f"no usable scene for any of the years {yrs[0]}-{yrs[-1]} "
+               f"({len(scene_list)} scene(s) found; skipped: {detail})")
+        raise NoScenesError(msg)
     names = [n for y in todo for n in output_names(y, opts.variables)] + ["manifest.json"]
     out = check_output_dir(out_dir, names, overwrite=overwrite)
 
