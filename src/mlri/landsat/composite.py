@@ -487,26 +487,33 @@ class _YearEngine:
                     "n_evi": np.zeros(shape, np.uint16), "n_lst": np.zeros(shape, np.uint16),
                     "n_seen": np.zeros(shape, np.uint16),
                 }
-                for st, layers, rr in zip(self.stats, self.layers, self.rows):
+                active = []
+                for i, rr in enumerate(self.rows):
                     if rr is not None and (row0 + nrows <= rr[0] or row0 >= rr[1]):
                         if self.progress:
                             self.progress(1)
                         continue
-                    roles = list(layers)
-                    if pool is not None and len(roles) > 1:
-                        arrs = dict(zip(roles, pool.map(lambda r, a=row0, n=nrows:
-                                                        layers[r].read(a, n), roles)))
-                    else:
-                        arrs = {r: layers[r].read(row0, nrows) for r in roles}
-                    key = "qa" if "qa" in arrs else roles[0]
-                    if arrs[key] is None:  # outside this scene
-                        if self.progress:
-                            self.progress(1)
-                        continue
-                    for r, a in arrs.items():
-                        if a is None:
-                            arrs[r] = np.full(shape, _LAYER_SPEC[r][1], dtype=_LAYER_SPEC[r][0])
-                    self._accumulate(st, arrs, acc, nthreads, _core)
+                    active.append(i)
+
+                def submit(i: int, a: int = row0, n: int = nrows) -> dict[str, Any]:
+                    layers = self.layers[i]
+                    if pool is None:
+                        return {r: lay.read(a, n) for r, lay in layers.items()}
+                    return {r: pool.submit(lay.read, a, n) for r, lay in layers.items()}
+
+                # prefetch: the bands of the next scene are read while the kernel runs
+                pending = submit(active[0]) if active else None
+                for k, i in enumerate(active):
+                    cur = pending
+                    arrs = {r: (f.result() if pool is not None else f) for r, f in cur.items()}
+                    pending = submit(active[k + 1]) if k + 1 < len(active) else None
+                    key = "qa" if "qa" in arrs else next(iter(arrs))
+                    if arrs[key] is not None:  # else: outside this scene
+                        for r, a in arrs.items():
+                            if a is None:
+                                arrs[r] = np.full(shape, _LAYER_SPEC[r][1],
+                                                  dtype=_LAYER_SPEC[r][0])
+                        self._accumulate(self.stats[i], arrs, acc, nthreads, _core)
                     if self.progress:
                         self.progress(1)
                 yield row0, nrows, acc  # type: ignore[misc]
