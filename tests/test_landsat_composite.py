@@ -113,7 +113,8 @@ def test_outputs_layout_tags_and_manifest(archive, composites):
     skipped = {s["scene"]: s["reason"] for s in man["scenes_skipped"]}
     assert any("outside the season" in r for r in skipped.values())
     assert any("Tier 2" in r for r in skipped.values())
-    assert man["years_skipped"] == [{"year": 2012, "reason": "no scene of the season in the inputs"}]
+    assert man["years_skipped"] == [
+        {"year": 2012, "reason": "no scene of the season in the inputs"}]
     used = man["scenes_used"]
     assert any(u["location"].endswith(".tar") for u in used)  # bundles read in place
     reads = {u["read"] for u in used}
@@ -354,6 +355,7 @@ def test_utm_and_snapping():
     assert x0 <= 583470 and ytop >= -2222690 and x0 + 30 * w >= 596390
     g = L.grid_for_aoi((-44.14, -20.15, -44.10, -20.11), buffer=150)
     assert g.crs.to_epsg() == 32623 and g.on_landsat_lattice() and g.res == (30.0, 30.0)
+    assert g.transform.f < 0  # south of the equator: north zone, negative northings
     with pytest.raises(ValueError, match="projected"):
         L.grid_for_aoi((-44.14, -20.15, -44.10, -20.11), crs="EPSG:4326")
 

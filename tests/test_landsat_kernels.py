@@ -41,18 +41,18 @@ def test_decode_real_codes():
 def test_paper_mask_on_real_codes(fam, codes):
     names = list(codes)
     qa = np.array([codes[n] for n in names], dtype=np.uint16)
-    keep = dict(zip(names, qa_mask(qa, fam, "paper")))
+    keep = dict(zip(names, qa_mask(qa, fam, "paper"), strict=False))
     assert keep["clear"] and keep["water"]
     for bad in ("cloud", "shadow", "fill", "dilated", "snow", "cirrus_cloud"):
         if bad in keep:
             assert not keep[bad], bad
     if "clear_medconf" in keep:
         assert keep["clear_medconf"]  # paper keeps medium-confidence clear pixels
-    water = dict(zip(names, qa_mask(qa, fam, "paper", mask_water=True)))
+    water = dict(zip(names, qa_mask(qa, fam, "paper", mask_water=True), strict=False))
     assert not water["water"] and water["clear"]
-    dil = dict(zip(names, qa_mask(qa, fam, "paper", mask_dilated=False)))
+    dil = dict(zip(names, qa_mask(qa, fam, "paper", mask_dilated=False), strict=False))
     assert dil["dilated"]
-    none = dict(zip(names, qa_mask(qa, fam, "none")))
+    none = dict(zip(names, qa_mask(qa, fam, "none"), strict=False))
     assert not none["fill"] and none["cloud"]
 
 
@@ -209,7 +209,7 @@ def test_lst_rte_synthetic_roundtrip():
     eps, tau, lu, ld = 0.97, 0.85, 1.2, 2.0
     b = k1 / (np.exp(k2 / t) - 1)
     lsen = tau * (eps * b + (1 - eps) * ld) + lu
-    i16 = lambda v, s: np.rint(np.broadcast_to(v, t.shape) / s).astype(np.int16)  # noqa: E731
+    i16 = lambda v, s: np.rint(np.broadcast_to(v, t.shape) / s).astype(np.int16)
     out = lst_rte(i16(lsen, 0.001), i16(lu, 0.001), i16(ld, 0.001), i16(tau, 1e-4), k1=k1, k2=k2,
                   emissivity="usgs", emis=i16(eps, 1e-4))
     assert_allclose(out, t, atol=0.05)

@@ -32,7 +32,8 @@ def _make_grid(aoi: str | None, bbox: Sequence[float] | None, grid_like: str | N
 
     given = [x is not None and x != () for x in (aoi, bbox, grid_like)]
     if sum(given) != 1:
-        msg = "give exactly one of --aoi FILE, --bbox MINLON MINLAT MAXLON MAXLAT, --grid-like RASTER"
+        msg = ("give exactly one of --aoi FILE, --bbox MINLON MINLAT MAXLON MAXLAT, "
+               "--grid-like RASTER")
         raise click.UsageError(msg)
     if grid_like is not None:
         return Grid.from_raster(grid_like)

@@ -36,8 +36,8 @@ from .variables import EMISSIVITY, EVI_CLAMPS, LST_METHODS
 
 __all__ = [
     "AnnualComposite",
-    "NoScenesError",
     "CompositeOptions",
+    "NoScenesError",
     "annual_composite",
     "output_names",
     "parse_months",
@@ -457,7 +457,7 @@ class _YearEngine:
             raise
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -665,7 +665,8 @@ def _tags(var: str, year: int, opts: CompositeOptions, stats: list[_SceneStat]) 
     return t
 
 
-def write_composites(scenes: Sequence[Scene] | str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+def write_composites(scenes: Sequence[Scene] | str | os.PathLike[str]
+                     | Sequence[str | os.PathLike[str]],
                      grid: Grid, years: Sequence[int] | str, out_dir: str | os.PathLike[str], *,
                      options: CompositeOptions | None = None, overwrite: bool = False,
                      write_empty_years: bool = False, on_error: str = "raise",
@@ -703,8 +704,13 @@ def write_composites(scenes: Sequence[Scene] | str | os.PathLike[str] | Sequence
     Outputs are written into a hidden staging folder inside ``out_dir`` and moved into place
     only when every year has succeeded: a failure leaves no new file behind.
     """
-    from .._outputs import atomic_raster, build_manifest, check_output_dir, raster_profile
-    from .._outputs import write_json
+    from .._outputs import (
+        atomic_raster,
+        build_manifest,
+        check_output_dir,
+        raster_profile,
+        write_json,
+    )
 
     started = time.time()
     opts = options or CompositeOptions(**kw)

@@ -38,10 +38,12 @@ _LOOSE_ID_RE = re.compile(
     r"(?P<sensor>L[A-Z]\d{2})_(?P<level>[A-Z0-9]{4})_(?P<path>\d{3})(?P<row>\d{3})_(?P<acq>\d{8})_"
     r"(?P<proc>\d{8})_(?P<coll>\d{2})_(?P<tier>[A-Z0-9]{2})"
 )
-# Pre-collection scene IDs: LT51670552010352MLK00 (sensor+sat, path, row, year+DOY, station, version).
+# Pre-collection scene IDs: LT51670552010352MLK00
+# (sensor+satellite, path, row, year+DOY, station, version).
 _PRECOLLECTION_RE = re.compile(r"(?<![A-Za-z0-9])L[CTEOM][1-9]\d{6}\d{7}[A-Z]{3}\d{2}(?![0-9])")
 # Collection 1 ESPA on-demand Level-2 file names.
-_ESPA_C1_RE = re.compile(r"_(?:sr_band\d|pixel_qa|bt_band\d+|radsat_qa|sr_aerosol)\.tif$", re.I)
+_ESPA_C1_RE = re.compile(r"_(?:sr_band\d|pixel_qa|bt_band\d+|radsat_qa|sr_aerosol)\.tif$",
+                         re.IGNORECASE)
 
 #: Supported sensors: code -> (family, satellite number, ST band name).
 SENSORS: dict[str, tuple[str, int, str]] = {

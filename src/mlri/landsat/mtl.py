@@ -100,7 +100,7 @@ def _parse_json(text: str, source: str) -> dict[str, dict[str, str]]:
 
 def _parse_xml(text: str, source: str) -> dict[str, dict[str, str]]:
     try:
-        root = ET.fromstring(text)  # noqa: S314 - USGS metadata, no entity expansion
+        root = ET.fromstring(text)
     except ET.ParseError as err:
         msg = f"{source}: not valid XML ({err})"
         raise LandsatFormatError(msg) from None

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from .ids import (
-    L2_DOWNLOAD_HINT,
     _ESPA_C1_RE,
     _PRECOLLECTION_RE,
+    L2_DOWNLOAD_HINT,
     LandsatFormatError,
     ProductId,
     check_supported,
@@ -216,7 +216,8 @@ class Scene:
         """Readable path (plain or ``/vsitar/``) of the file holding ``role``."""
         roles = self.roles()
         if role not in roles:
-            msg = f"unknown band role {role!r} for {self.family} (known: {', '.join(sorted(roles))})"
+            known = ", ".join(sorted(roles))
+            msg = f"unknown band role {role!r} for {self.family} (known: {known})"
             raise ValueError(msg)
         suffix = roles[role]
         path = self.files.get(suffix)

@@ -431,11 +431,11 @@ def make_archive(root: str | os.PathLike[str], *, size: tuple[int, int] = (100, 
     # AOI near the eastern edge of zone 50 (about 119.8 E, 39.6 N)
     ax0, aytop = 740_085.0, 4_400_025.0
     # AOI polygon: a rectangle one buffer inside the AOI pixels -> grid_for_aoi gives them back
-    poly_utm = [(ax0 + buffer + 5, aytop - buffer - 5), (ax0 + w * 30 - buffer - 5, aytop - buffer - 5),
-                (ax0 + w * 30 - buffer - 5, aytop - h * 30 + buffer + 5),
-                (ax0 + buffer + 5, aytop - h * 30 + buffer + 5)]
+    ins = buffer + 5
+    poly_utm = [(ax0 + ins, aytop - ins), (ax0 + w * 30 - ins, aytop - ins),
+                (ax0 + w * 30 - ins, aytop - h * 30 + ins), (ax0 + ins, aytop - h * 30 + ins)]
     lons, lats = wt(crs, "EPSG:4326", [p[0] for p in poly_utm], [p[1] for p in poly_utm])
-    ring = [[float(x), float(y)] for x, y in zip(lons, lats)]
+    ring = [[float(x), float(y)] for x, y in zip(lons, lats, strict=False)]
     ring.append(ring[0])
     aoi = root / "aoi.geojson"
     aoi.write_text(json.dumps({"type": "FeatureCollection", "features": [{
