@@ -237,8 +237,11 @@ def main() -> None:
     h, w = a.size + 100, a.size
     try:
         t = time.perf_counter()
-        for i in range(a.scenes):  # same path, offsets of a few pixels between dates
-            make_scene(data, i, h, w, 500_085.0 + 30 * 3 * i, 4_400_025.0 - 30 * 2 * i)
+        if data.is_dir() and any(data.iterdir()):
+            print(f"reusing the scenes in {data}", flush=True)
+        else:
+            for i in range(a.scenes):  # same path, offsets of a few pixels between dates
+                make_scene(data, i, h, w, 500_085.0 + 30 * 3 * i, 4_400_025.0 - 30 * 2 * i)
         gen = time.perf_counter() - t
         size_mb = sum(f.stat().st_size for f in data.rglob("*.TIF")) / 1e6
         print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",

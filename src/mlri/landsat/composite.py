@@ -635,8 +635,9 @@ def annual_composite(scenes: Sequence[Scene], grid: Grid, year: int | None = Non
 def _gdal_env() -> Iterator[None]:
     import rasterio
 
-    with rasterio.Env(GDAL_CACHEMAX=256 * 1024 * 1024, GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR",
-                      VSI_CACHE=True):
+    # A modest block cache (tiles cut by strip edges are decoded once); no VSI_CACHE (it
+    # holds 25 MB per open file).
+    with rasterio.Env(GDAL_CACHEMAX=256 * 1024 * 1024, GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"):
         yield
 
 
