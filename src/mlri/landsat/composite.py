@@ -23,7 +23,7 @@ import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -578,6 +578,13 @@ def _row_range(scene: Scene, grid: Grid) -> tuple[int, int] | None:
 
 
 # ---------------------------------------------------------------------------------------------
+def _options(options: CompositeOptions | None, kw: dict[str, Any]) -> CompositeOptions:
+    """``options`` updated by keyword arguments (either may be empty)."""
+    if options is None:
+        return CompositeOptions(**kw)
+    return replace(options, **kw) if kw else options
+
+
 @dataclass
 class AnnualComposite:
     """In-memory composite of one year (:func:`annual_composite`)."""
@@ -601,9 +608,7 @@ def annual_composite(scenes: Sequence[Scene], grid: Grid, year: int | None = Non
     ``select=False`` (then every scene given is used and ``year`` is only a label).
     Keyword arguments build the :class:`CompositeOptions`.
     """
-    opts = options or CompositeOptions(**kw)
-    if options is not None and kw:
-        opts = CompositeOptions(**{**opts.as_dict(), **kw})
+    opts = _options(options, kw)
     if select:
         if year is None:
             msg = "year is required when select=True"
@@ -714,9 +719,7 @@ def write_composites(scenes: Sequence[Scene] | str | os.PathLike[str]
     )
 
     started = time.time()
-    opts = options or CompositeOptions(**kw)
-    if options is not None and kw:
-        opts = CompositeOptions(**{**opts.as_dict(), **kw})
+    opts = _options(options, kw)
     if on_error not in ("raise", "skip"):
         msg = f"on_error must be 'raise' or 'skip', got {on_error!r}"
         raise ValueError(msg)

@@ -28,7 +28,7 @@ from .ids import (
     find_product_id,
     parse_product_id,
 )
-from .mtl import Mtl, mtl_format, parse_mtl
+from .mtl import K_CONSTANTS, SR_ADD, SR_MULT, ST_ADD, ST_MULT, Mtl, mtl_format, parse_mtl
 
 __all__ = [
     "BAND_ROLES",
@@ -241,23 +241,17 @@ class Scene:
             raise ValueError(msg)
         band = int(suffix[4:])
         if self.mtl is None:
-            from .mtl import SR_ADD, SR_MULT
-
             return (SR_MULT, SR_ADD)
         return self.mtl.sr_scale(band)
 
     def st_scale(self) -> tuple[float, float]:
         """(mult, add) of the ST band: MTL values, else (0.00341802, 149.0)."""
         if self.mtl is None:
-            from .mtl import ST_ADD, ST_MULT
-
             return (ST_MULT, ST_ADD)
         return self.mtl.st_scale(self.pid.st_band)
 
     def thermal_constants(self) -> tuple[float, float]:
         if self.mtl is None:
-            from .mtl import K_CONSTANTS
-
             return K_CONSTANTS[self.pid.sensor]
         return self.mtl.thermal_constants(self.pid.sensor)
 
