@@ -1,0 +1,200 @@
+"""CLI commands of the Landsat ingest: ``mlri composite`` and ``mlri scenes``.
+
+Thin shells over :mod:`mlri.landsat` (auto-registered by :mod:`mlri.cli` through ``COMMANDS``).
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+__all__ = ["COMMANDS"]
+
+
+def _csv(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    items = tuple(v.strip().upper() for v in value.split(",") if v.strip())
+    if not items:
+        msg = "give a comma-separated list"
+        raise click.BadParameter(msg)
+    return items
+
+
+def _make_grid(aoi: str | None, bbox: Sequence[float] | None, grid_like: str | None,
+               crs: str | None, res: float, buffer: float, layer: str | None) -> Any:
+    from .landsat.grid import Grid, grid_for_aoi
+
+    given = [x is not None and x != () for x in (aoi, bbox, grid_like)]
+    if sum(given) != 1:
+        msg = ("give exactly one of --aoi FILE, --bbox MINLON MINLAT MAXLON MAXLAT, "
+               "--grid-like RASTER")
+        raise click.UsageError(msg)
+    if grid_like is not None:
+        return Grid.from_raster(grid_like)
+    if bbox:
+        minx, miny, maxx, maxy = bbox
+        if not (minx < maxx and miny < maxy):
+            msg = "--bbox must be MINLON MINLAT MAXLON MAXLAT with min < max"
+            raise click.BadParameter(msg)
+        return grid_for_aoi((minx, miny, maxx, maxy), crs=crs, res=res, buffer=buffer)
+    return grid_for_aoi(aoi, crs=crs, res=res, buffer=buffer, layer=layer)
+
+
+@click.command("composite")
+@click.option("--scenes", "scene_paths", multiple=True, required=True,
+              type=click.Path(exists=True), help="Folder (searched recursively), .tar bundle or "
+              "MTL file of Landsat C2 Level-2 scenes; repeat for several.")
+@click.option("--aoi", type=click.Path(exists=True, dir_okay=False),
+              help="Area of interest (GeoJSON, GeoPackage, Shapefile...): grid in the UTM zone "
+                   "of its centroid, 30 m, snapped to the Landsat lattice.")
+@click.option("--aoi-layer", default=None, help="Layer of a multi-layer --aoi file.")
+@click.option("--bbox", nargs=4, type=float, default=None,
+              metavar="MINLON MINLAT MAXLON MAXLAT", help="Area of interest as a lon/lat box.")
+@click.option("--grid-like", type=click.Path(exists=True, dir_okay=False),
+              help="Use the grid (CRS, transform, size) of an existing raster.")
+@click.option("--crs", default=None, help="Target CRS instead of the UTM zone (e.g. EPSG:32650).")
+@click.option("--res", type=float, default=30.0, show_default=True, help="Pixel size (m).")
+@click.option("--buffer", type=float, default=150.0, show_default=True,
+              help="Buffer around the AOI bounds (m).")
+@click.option("--years", required=True, help="Years, e.g. 2000-2011,2013-2019.")
+@click.option("--months", default="6-9", show_default=True,
+              help="Season (inclusive), e.g. 6-9; 11-2 wraps within the calendar year.")
+@click.option("--mask", type=click.Choice(["paper", "strict", "none"]), default="paper",
+              show_default=True, help="QA_PIXEL preset: paper = bits 0-5; strict = GEE recipe.")
+@click.option("--mask-water", is_flag=True, help="Also mask water (QA bit 7).")
+@click.option("--keep-dilated", is_flag=True, help="Keep dilated-cloud pixels (QA bit 1).")
+@click.option("--evi-clamp", type=click.Choice(["none", "gee"]), default="none", show_default=True,
+              help="none: NaN where the EVI denominator <= 0 or |EVI| > 1; gee: clamp like GEE.")
+@click.option("--lst-method", type=click.Choice(["st", "rte"]), default="st", show_default=True,
+              help="st: C2 ST band (K); rte: re-invert the RTE from the ST intermediates.")
+@click.option("--emissivity", type=click.Choice(["sobrino2004", "usgs"]), default="sobrino2004",
+              show_default=True, help="Emissivity for --lst-method rte.")
+@click.option("--pairing", type=click.Choice(["independent", "greenest"]),
+              default="independent", show_default=True,
+              help="independent: EVI and LST maxima from any dates; greenest: LST of the date "
+                   "of max EVI.")
+@click.option("--variables", callback=_csv, default="EVI,LST", show_default=True,
+              help="Variables to composite.")
+@click.option("--sensors", callback=_csv, default="TM,OLI", show_default=True,
+              help="Sensor families to use (TM, ETM, OLI).")
+@click.option("--allow-tier2", is_flag=True, help="Also use Tier 2 / Real-Time scenes.")
+@click.option("--st-qa-max", type=float, default=None,
+              help="Drop LST where the ST uncertainty (ST_QA) exceeds this (K).")
+@click.option("--skip-bad", is_flag=True,
+              help="Skip unusable scenes (Collection 1, Level-1, missing MTL...) and list them "
+                   "in manifest.json instead of stopping.")
+@click.option("--no-require-mtl", is_flag=True,
+              help="Accept scenes without MTL (standard C2 scale factors).")
+@click.option("--write-empty-years", is_flag=True,
+              help="Write all-NaN rasters for years without any scene (default: report, skip).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Kernel threads (default: all cores).")
+@click.option("--io-threads", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Parallel band reads per scene.")
+@click.option("--block-pixels", type=click.IntRange(min=1024), default=1 << 22,
+              show_default=True, help="Output pixels per processing strip (bounds memory).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Output folder.")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs in --out.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+def composite_cmd(scene_paths: tuple[str, ...], aoi: str | None, aoi_layer: str | None,
+                  bbox: tuple[float, ...] | None, grid_like: str | None, crs: str | None,
+                  res: float, buffer: float, years: str, months: str, mask: str,
+                  mask_water: bool, keep_dilated: bool, evi_clamp: str, lst_method: str,
+                  emissivity: str, pairing: str, variables: tuple[str, ...],
+                  sensors: tuple[str, ...], allow_tier2: bool, st_qa_max: float | None,
+                  skip_bad: bool, no_require_mtl: bool, write_empty_years: bool,
+                  threads: int | None, io_threads: int, block_pixels: int, out_dir: str,
+                  overwrite: bool, quiet: bool) -> None:
+    """Annual season max composites of EVI and LST from Landsat C2 Level-2 scenes.
+
+    Writes EVI_YYYY.tif, LST_YYYY.tif (float32, NaN nodata, LST in K) and NOBS_YYYY.tif
+    (uint16 counts) per year, in COG layout, plus manifest.json of the scenes used and skipped.
+    The output folder is what `mlri run --lst DIR --evi DIR` reads.
+    """
+    from tqdm import tqdm
+
+    from ._outputs import OutputExistsError
+    from .landsat.composite import (
+        CompositeOptions,
+        NoScenesError,
+        parse_months,
+        parse_years,
+        write_composites,
+    )
+    from .landsat.ids import LandsatFormatError
+
+    if bbox == ():
+        bbox = None
+    try:
+        yrs = parse_years(years)
+        opts = CompositeOptions(
+            months=parse_months(months), mask=mask, mask_water=mask_water,
+            mask_dilated=not keep_dilated, evi_clamp=None if evi_clamp == "none" else evi_clamp,
+            lst_method=lst_method, emissivity=emissivity, pairing=pairing,
+            variables=variables or ("EVI", "LST"), allow_tier2=allow_tier2,
+            sensors=sensors or ("TM", "OLI"), st_qa_max=st_qa_max,
+            require_mtl=not no_require_mtl, block_pixels=block_pixels, n_threads=threads,
+            io_threads=io_threads)
+        grid = _make_grid(aoi, bbox, grid_like, crs, res, buffer, aoi_layer)
+    except (ValueError, FileNotFoundError, ImportError) as err:
+        raise click.BadParameter(str(err)) from None
+
+    show = not quiet and sys.stderr.isatty()
+    bar = tqdm(total=0, unit="scene-strip", desc="composite", file=sys.stderr, disable=not show,
+               dynamic_ncols=True)
+
+    def set_total(n: int) -> None:
+        bar.total = n
+        bar.refresh()
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            man = write_composites(
+                list(scene_paths), grid, yrs, out_dir, options=opts, overwrite=overwrite,
+                write_empty_years=write_empty_years, on_error="skip" if skip_bad else "raise",
+                progress=bar.update, progress_total=set_total)
+    except (LandsatFormatError, OutputExistsError, NotADirectoryError, FileNotFoundError,
+            NoScenesError) as err:
+        raise click.ClickException(str(err)) from None
+    finally:
+        bar.close()
+    for w in caught:
+        click.echo(f"Warning: {w.message}", err=True)
+    if quiet:
+        return
+    out = Path(out_dir)
+    done = sorted(man["years"], key=int)
+    click.echo(f"{out}: composites for {len(done)} year(s) "
+               f"({', '.join(done) if len(done) <= 8 else done[0] + '...' + done[-1]}), "
+               f"{len(man['scenes_used'])} scene-year(s) used, "
+               f"{len(man['scenes_skipped'])} skipped (see manifest.json)", err=True)
+    for ys in man["years_skipped"]:
+        click.echo(f"  year {ys['year']} skipped: {ys['reason']}", err=True)
+
+
+@click.command("scenes")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--no-require-mtl", is_flag=True, help="Accept scenes without MTL.")
+def scenes_cmd(paths: tuple[str, ...], no_require_mtl: bool) -> None:
+    """List the Landsat C2 Level-2 scenes found in folders / .tar bundles, and the problems."""
+    from .landsat.scene import discover_scenes
+
+    scenes, problems = discover_scenes(paths, require_mtl=not no_require_mtl)
+    for s in scenes:
+        st = "SR+ST" if s.has_st else "SR only"
+        click.echo(f"{s.id}\t{s.acquired.isoformat()}\t{s.family}\t{s.level}\t{s.pid.tier}\t"
+                   f"{st}\t{s.location}")
+    for p in problems:
+        click.echo(f"SKIP {p.scene}\t{p.reason}\t{p.location}", err=True)
+    click.echo(f"{len(scenes)} scene(s), {len(problems)} problem(s)", err=True)
+
+
+COMMANDS = [composite_cmd, scenes_cmd]
