@@ -15,4 +15,5 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
 #endif
     register_dispatch(m);
     register_core(m);
+    register_significance(m);
 }
