@@ -68,21 +68,6 @@ py::dict permutation_impl(const carray<T>& lst, const carray<T>& evi,
     return res;
 }
 
-// Exposed for the tests: the first `count` raw 32-bit draws and `count` values of below(n)
-// of the stream of one pixel, so that a pure-Python model of the generator can be checked.
-py::tuple stream_impl(std::uint64_t seed, std::int64_t row, std::int64_t col, int count,
-                      std::uint32_t n) {
-    if (count < 0 || n < 1) throw std::invalid_argument("count >= 0 and n >= 1 required");
-    carray<std::uint32_t> raw(count), bounded(count);
-    mlri::prng::Stream a(mlri::prng::pixel_key(seed, row, col));
-    mlri::prng::Stream b(mlri::prng::pixel_key(seed, row, col));
-    for (int i = 0; i < count; ++i) {
-        raw.mutable_data()[i] = a.next32();
-        bounded.mutable_data()[i] = b.below(n);
-    }
-    return py::make_tuple(mlri::prng::pixel_key(seed, row, col), raw, bounded);
-}
-
 }  // namespace
 
 void register_significance(py::module_& m) {
@@ -94,5 +79,4 @@ void register_significance(py::module_& m) {
           py::arg("evi").noconvert(), py::arg("rows").noconvert(), py::arg("cols").noconvert(),
           py::kw_only(), "lst_offset"_a, "evi_min"_a, "evi_policy"_a, "n_permutations"_a,
           "seed"_a, "min_valid"_a, "n_threads"_a);
-    m.def("_permutation_stream", &stream_impl, "seed"_a, "row"_a, "col"_a, "count"_a, "n"_a);
 }

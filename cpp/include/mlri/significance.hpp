@@ -20,10 +20,9 @@
 // the order of the valid values, this has exactly the null distribution of "permute all years
 // and let the gaps move", at lower cost.
 //
-// Randomness: the stream of a pixel is SplitMix64 started from a key that depends only on
-// (seed, global row, global column), so results do not depend on tiling, thread count, block
-// width or scheduling.  Random integers in [0, n) use Lemire's unbiased multiply-and-reject
-// on the 32-bit halves of each 64-bit output (high half first).
+// Randomness: permutation b of a pixel draws from a SplitMix64 sub-stream keyed by
+// (seed, global row, global column, b) (see fy_digits), so results do not depend on tiling,
+// thread count, block width or scheduling.
 //
 // Layout: time-major (T, P) like the other kernels.  Permutations are evaluated W at a time
 // across lanes (lanes innermost), so the MLRI recomputation and the O(n²) S loop vectorise.
@@ -52,36 +51,20 @@ inline std::uint64_t pixel_key(std::uint64_t seed, std::int64_t row, std::int64_
     return mix64(k ^ static_cast<std::uint64_t>(col));
 }
 
-// SplitMix64 stream, consumed 32 bits at a time (high half, then low half of each output).
-struct Stream {
-    std::uint64_t state;
-    std::uint64_t buf = 0;
-    bool have = false;
-    explicit Stream(std::uint64_t key) : state(key) {}
-    std::uint32_t next32() {
-        if (have) {
-            have = false;
-            return static_cast<std::uint32_t>(buf);
-        }
-        state += kGamma;
-        buf = mix64(state);
-        have = true;
-        return static_cast<std::uint32_t>(buf >> 32);
-    }
-    // Uniform integer in [0, n), n >= 1 (Lemire 2019, unbiased).
-    std::uint32_t below(std::uint32_t n) {
-        std::uint64_t m = static_cast<std::uint64_t>(next32()) * n;
-        std::uint32_t lo = static_cast<std::uint32_t>(m);
-        if (lo < n) {
-            const std::uint32_t t = static_cast<std::uint32_t>(0u - n) % n;
-            while (lo < t) {
-                m = static_cast<std::uint64_t>(next32()) * n;
-                lo = static_cast<std::uint32_t>(m);
-            }
-        }
-        return static_cast<std::uint32_t>(m >> 32);
-    }
-};
+// Full 64 x 64 -> 128-bit product: returns the high word, stores the low word.
+inline std::uint64_t mul128(std::uint64_t a, std::uint64_t b, std::uint64_t* lo) {
+#if defined(__SIZEOF_INT128__)
+    const unsigned __int128 x = static_cast<unsigned __int128>(a) * b;
+    *lo = static_cast<std::uint64_t>(x);
+    return static_cast<std::uint64_t>(x >> 64);
+#else
+    const std::uint64_t a0 = a & 0xffffffffu, a1 = a >> 32, b0 = b & 0xffffffffu, b1 = b >> 32;
+    const std::uint64_t p00 = a0 * b0, p01 = a0 * b1, p10 = a1 * b0, p11 = a1 * b1;
+    const std::uint64_t mid = (p00 >> 32) + (p01 & 0xffffffffu) + (p10 & 0xffffffffu);
+    *lo = (mid << 32) | (p00 & 0xffffffffu);
+    return p11 + (p01 >> 32) + (p10 >> 32) + (mid >> 32);
+#endif
+}
 
 }  // namespace prng
 
@@ -146,7 +129,7 @@ struct PermScratch {
 // the observed order: out[0] = x[0]; for i = 1..n-1: j = d[i]; out[i] = out[j]; out[j] = x[i],
 // with digits d[i] uniform in [0, i].  The digits are drawn in batches (Brackett-Rozinsky &
 // Lemire 2024, "Batched ranged random integer generation"): one 64-bit word r yields the
-// mixed-radix digits of floor(r * N / 2^64), N = product of the bounds of the batch (< 2^64;
+// mixed-radix digits of floor(r * N / 2^64), N = product of the bounds of the batch (< 2^64 - 1;
 // all 18 digits of a 19-year series fit in one word), and the word is rejected — exactly as
 // Lemire's method with range N — when the low 64 bits of r * N are below 2^64 mod N, so the
 // digits are exactly uniform.  Batches run from the largest bound down (d[n-1] first).  The
@@ -168,18 +151,17 @@ struct DigitBatches {
         count = 0;
         int i = n - 1;
         while (i > 0) {
-            unsigned __int128 prod = 1;
+            std::uint64_t prod = 1;
             int k = i;
-            while (k > 0) {
-                const unsigned __int128 np = prod * static_cast<unsigned>(k + 1);
-                if (np >> 64) break;
-                prod = np;
+            while (k > 0 && prod <= ~std::uint64_t(0) / static_cast<std::uint64_t>(k + 1) &&
+                   prod * static_cast<std::uint64_t>(k + 1) != ~std::uint64_t(0)) {
+                prod *= static_cast<std::uint64_t>(k + 1);
                 --k;
             }
             const std::size_t a = static_cast<std::size_t>(count);
             hi[a] = i;
             lo[a] = k;
-            N[a] = static_cast<std::uint64_t>(prod);
+            N[a] = prod;
             thresh[a] = (0 - N[a]) % N[a];
             ++count;
             i = k;
@@ -205,18 +187,18 @@ inline void fy_digits(const DigitBatches& bt, std::uint64_t key, int b0, int nl,
         for (int m = hi; m > lo; --m) {
             const std::uint64_t bound = static_cast<std::uint64_t>(m) + 1;
             for (int w = 0; w < W; ++w) {
-                const unsigned __int128 x = static_cast<unsigned __int128>(left[w]) * bound;
-                d[m * W + w] = static_cast<int>(x >> 64);
-                left[w] = static_cast<std::uint64_t>(x);
+                std::uint64_t low;
+                d[m * W + w] = static_cast<int>(prng::mul128(left[w], bound, &low));
+                left[w] = low;
             }
         }
         for (int w = 0; w < nl; ++w) {
             while (left[w] < thresh) {  // rejected: redraw this lane's batch
                 std::uint64_t r = prng::mix64(sub[w] + (++c[w]) * prng::kGamma);
                 for (int m = hi; m > lo; --m) {
-                    const unsigned __int128 x = static_cast<unsigned __int128>(r) * (static_cast<std::uint64_t>(m) + 1);
-                    d[m * W + w] = static_cast<int>(x >> 64);
-                    r = static_cast<std::uint64_t>(x);
+                    std::uint64_t low;
+                    d[m * W + w] = static_cast<int>(prng::mul128(r, static_cast<std::uint64_t>(m) + 1, &low));
+                    r = low;
                 }
                 left[w] = r;
             }
