@@ -823,6 +823,9 @@ def _acf(x: np.ndarray, n: np.ndarray, max_lag: int) -> np.ndarray:
     nn = np.maximum(n, 1).astype(np.float64)
     mean = np.sum(np.where(inside, x, 0.0), axis=0) / nn
     y = np.where(inside, x - mean, 0.0)
+    # the ACF is scale-invariant: scale by max|y| so that huge values cannot overflow
+    scale = np.max(np.abs(y), axis=0)
+    y = y / np.where(scale > 0, scale, 1.0)
     out = np.zeros((max_lag + 1, x.shape[1]))
     for k in range(max_lag + 1):
         out[k] = np.sum(y[: t - k] * y[k:], axis=0) / nn
@@ -835,7 +838,7 @@ def mk_modified(
     years: Any = None,
     *,
     method: str = "hamed_rao",
-    lag: int | None = None,
+    lag: int | str | None = None,
     acf_alpha: float = 0.05,
     time: str = "years",
     on_invalid: str = "original",
@@ -854,10 +857,14 @@ def mk_modified(
         "hamed_rao" (Hamed & Rao 1998): ACF of the *ranks* of the Sen-detrended series, only
         lags significant at ``acf_alpha`` enter
         ``n/n* = 1 + 2/(n(n−1)(n−2)) Σ (n−k)(n−k−1)(n−k−2) ρ_k``.
-        "yue_wang" (Yue & Wang 2004): ACF of the Sen-detrended values, all lags,
+        "yue_wang" (Yue & Wang 2004): ACF of the Sen-detrended values, lags 1..lag,
         ``n/n* = 1 + 2 Σ (1 − k/n) ρ_k``.
-    lag : int, optional
-        Use lags 1..lag only (default: all, 1..n−1; Hamed & Rao suggest 3, Yue & Wang 1).
+    lag : int, "all" or None
+        Use lags 1..lag only; "all" uses 1..n−1 (pymannkendall's default, ``lag=None`` there).
+        None (default) takes each method's own proposal: all lags (screened for significance)
+        for Hamed–Rao, lag 1 for Yue–Wang.  With n ≈ 19, Yue–Wang over all lags shrinks the
+        variance so much that about 40 % of white-noise series are "significant" (see
+        docs/significance.md); do not use ``lag="all"`` with it except for compatibility.
     acf_alpha : float
         Level of the ±z/√n significance band for Hamed–Rao lags (default 0.05).
     time : {"years", "index"}
@@ -903,17 +910,28 @@ def mk_modified(
     if not 0 < acf_alpha < 1:
         msg = f"acf_alpha must be in (0, 1), got {acf_alpha!r}"
         raise ValueError(msg)
-    if lag is not None and operator.index(lag) < 1:
-        msg = f"lag must be a positive integer or None, got {lag!r}"
+    if lag is None:
+        lag = "all" if m == 0 else 1
+    if isinstance(lag, str):
+        if lag != "all":
+            msg = f"lag must be a positive integer, 'all' or None, got {lag!r}"
+            raise ValueError(msg)
+        lag = None
+    elif operator.index(lag) < 1:
+        msg = f"lag must be a positive integer, 'all' or None, got {lag!r}"
         raise ValueError(msg)
     arr = as_float_array(series, "series").astype(np.float64, copy=False)
     flat, spatial = as_time_pixel(arr, "series")
     t_n = flat.shape[0]
     if tmode == 0:
-        tt = check_years(years, t_n, required=True)
+        # time since the first step + 1: for consecutive years this is pymannkendall's index
+        # 1..n exactly (same rounding of the residuals), and it avoids cancellation against
+        # slope * 2000
+        yrs = check_years(years, t_n, required=True)
+        tt = yrs - yrs[0] + 1.0 if t_n else yrs
     else:
         check_years(years, t_n, required=False)
-        tt = np.arange(t_n, dtype=np.float64)
+        tt = np.arange(1, t_n + 1, dtype=np.float64)  # pymannkendall's detrending index
     mk = mann_kendall(flat)
     sen = sens_slope(flat, tt)
     n = np.asarray(mk.n_valid, dtype=np.int64).reshape(-1)
