@@ -13,8 +13,8 @@
 //      index.hpp (finite, LST + offset > 0, EVI > evi_min or clamped at evi_min);
 //   2. S_obs = MK S of the MLRI of the observed order (MLRI rounded to T, as mlri_index
 //      outputs it, so S_obs == trend(index(lst, evi)).s bit for bit);
-//   3. for b = 1..B: shuffle the pairs (Fisher–Yates from the observed order), recompute MLRI
-//      and S_b;
+//   3. for b = 1..B: shuffle the pairs (inside-out Fisher–Yates of the observed order, see
+//      fy_digits), recompute MLRI and S_b;
 //   4. p_inc = (1 + #{S_b >= S_obs}) / (B + 1),  p_dec = (1 + #{S_b <= S_obs}) / (B + 1).
 // Missing years stay missing: only the valid pairs are permuted.  Because S depends only on
 // the order of the valid values, this has exactly the null distribution of "permute all years
