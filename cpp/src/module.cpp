@@ -16,4 +16,5 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     register_dispatch(m);
     register_core(m);
     register_landsat(m);
+    register_significance(m);
 }

@@ -22,3 +22,4 @@ const KernelTable& active_kernels();  // dispatch.cpp
 void register_dispatch(py::module_& m);
 void register_core(py::module_& m);
 void register_landsat(py::module_& m);
+void register_significance(py::module_& m);

@@ -33,6 +33,7 @@ from .api import (
     trend,
 )
 from ._info import show_versions
+from . import significance
 
 __all__ = [
     "CLASS_CODES",
@@ -48,6 +49,7 @@ __all__ = [
     "mann_kendall",
     "sens_slope",
     "show_versions",
+    "significance",
     "trend",
 ]
 
