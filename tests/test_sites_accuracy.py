@@ -102,16 +102,16 @@ OLOF_PIXELS = np.array([200_000, 150_000, 3_200_000, 6_450_000])
 
 def test_olofsson_2014_worked_example():
     mp, rf = _expand(OLOF_CM, OLOF_LABELS)
-    area = dict(zip(OLOF_LABELS, OLOF_PIXELS * 0.09))  # 30 m pixels -> ha
+    area = dict(zip(OLOF_LABELS, OLOF_PIXELS * 0.09, strict=False))  # 30 m pixels -> ha
     r = area_adjusted(mp, rf, OLOF_LABELS, area)
     c = {x["class"]: x for x in r["classes"]}
     # published: 21,158 ± 6,158 ha; 11,686 ± 3,756; 285,770 ± 15,510; 581,386 ± 16,282
     for lab, (a, ci) in zip(OLOF_LABELS, [(21158, 6158), (11686, 3756), (285770, 15510),
-                                          (581386, 16282)]):
+                                          (581386, 16282)], strict=False):
         assert c[lab]["area"]["estimate"] == pytest.approx(a, abs=1.0)
         assert c[lab]["area"]["ci95"] == pytest.approx(ci, abs=1.5)
     # published accuracies (2 decimals): UA 0.88, 0.73, 0.93, 0.96; PA 0.75, 0.85, 0.93, 0.96
-    for lab, ua, pa in zip(OLOF_LABELS, [0.88, 0.73, 0.93, 0.96], [0.75, 0.85, 0.93, 0.96]):
+    for lab, ua, pa in zip(OLOF_LABELS, [0.88, 0.73, 0.93, 0.96], [0.75, 0.85, 0.93, 0.96], strict=False):
         assert round(c[lab]["users_accuracy"]["estimate"], 2) == ua
         assert round(c[lab]["producers_accuracy"]["estimate"], 2) == pa
     assert round(r["overall_accuracy"]["estimate"], 2) == 0.95
@@ -137,11 +137,11 @@ def test_olofsson_2014_worked_example():
 
 def test_area_adjusted_with_nested_strata_equals_map_strata_when_identical():
     mp, rf = _expand(OLOF_CM, OLOF_LABELS)
-    area = dict(zip(OLOF_LABELS, OLOF_PIXELS.astype(float)))
+    area = dict(zip(OLOF_LABELS, OLOF_PIXELS.astype(float), strict=False))
     a = area_adjusted(mp, rf, OLOF_LABELS, area)
     b = area_adjusted(mp, rf, OLOF_LABELS, area, strata=list(mp))
     assert a["overall_accuracy"] == pytest.approx(b["overall_accuracy"])
-    for x, y in zip(a["classes"], b["classes"]):
+    for x, y in zip(a["classes"], b["classes"], strict=False):
         assert x["area"]["estimate"] == pytest.approx(y["area"]["estimate"])
         assert x["producers_accuracy"]["se"] == pytest.approx(y["producers_accuracy"]["se"])
 
@@ -156,7 +156,7 @@ def run(tmp_path_factory):
 
 
 def _write_csv(path, header, rows):
-    with open(path, "w", newline="") as fh:  # noqa: PTH123
+    with path.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(header)
         w.writerows(rows)
@@ -213,10 +213,10 @@ def test_points_lonlat_csv_and_geojson_match_projected(run, tmp_path):
     labels = [names[int(v)] for v in cls[rr, cc]]
     labels[0] = "SD" if labels[0] != "SD" else "ND"
     p1 = _write_csv(tmp_path / "utm.csv", ["x", "y", "reference"],
-                    list(zip(xs, ys, labels)))
+                    list(zip(xs, ys, labels, strict=False)))
     lon, lat = pyproj.Transformer.from_crs(run["epsg"], 4326, always_xy=True).transform(xs, ys)
     p2 = _write_csv(tmp_path / "ll.csv", ["longitude", "latitude", "reference"],
-                    list(zip(lon, lat, labels)))
+                    list(zip(lon, lat, labels, strict=False)))
     r1 = assess_accuracy(run["dir"] / "classes.tif", p1, area_adjusted_estimates=False)
     r2 = assess_accuracy(run["dir"] / "classes.tif", p2, area_adjusted_estimates=False)
     assert r1["scheme"] == "classes6"
@@ -225,7 +225,7 @@ def test_points_lonlat_csv_and_geojson_match_projected(run, tmp_path):
     assert r1["overall_accuracy"] == pytest.approx((len(labels) - 1) / len(labels))
     # SI labels give the 4-class scheme (map SAI/SCI/SI_H_undefined merged)
     lab4 = ["SI" if v in ("SAI", "SCI", "SI_H_undefined") else v for v in labels]
-    p3 = _write_csv(tmp_path / "si.csv", ["x", "y", "class"], list(zip(xs, ys, lab4)))
+    p3 = _write_csv(tmp_path / "si.csv", ["x", "y", "class"], list(zip(xs, ys, lab4, strict=False)))
     r3 = assess_accuracy(run["dir"] / "classes.tif", p3, area_adjusted_estimates=False)
     assert r3["scheme"] == "classes4" and r3["labels"] == ["SD", "ND", "NI", "SI"]
 
@@ -237,7 +237,7 @@ def test_read_points_errors(run, tmp_path):
     p = _write_csv(tmp_path / "bad2.csv", ["x", "y", "what"], [[1, 2, "SD"]])
     with pytest.raises(ValueError, match=r"no label column.*columns are x, y, what.*--label-col"):
         read_points(p)
-    with pytest.raises(FileNotFoundError, match="nope.csv does not exist; check --points"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.csv does not exist; check --points"):
         read_points(tmp_path / "nope.csv")
 
 
@@ -248,18 +248,18 @@ def test_stratified_sample_design(run, tmp_path):
     assert counts == dict.fromkeys(SIX, 25)
     # every point is on a pixel of its stratum, at the pixel centre
     np.testing.assert_array_equal(cls[t["row"], t["col"]], t["map_code"])
-    assert all(s == m for s, m in zip(t["stratum"], t["map_class"]))
+    assert all(s == m for s, m in zip(t["stratum"], t["map_class"], strict=False))
     T = run["transform"]
     np.testing.assert_allclose(t["x"], T.c + (t["col"] + 0.5) * T.a)
     np.testing.assert_allclose(t["y"], T.f + (t["row"] + 0.5) * T.e)
-    assert len({(r, c) for r, c in zip(t["row"], t["col"])}) == len(t)  # no duplicates
+    assert len({(r, c) for r, c in zip(t["row"], t["col"], strict=False)}) == len(t)  # no duplicates
     # seeded: same seed -> same points; another seed -> different points
     t2 = stratified_sample(run["dir"] / "classes.tif", 25, seed=7, window=16)
     np.testing.assert_array_equal(t2["row"], t["row"])
     t3 = stratified_sample(run["dir"] / "classes.tif", 25, seed=8, window=16)
     assert not np.array_equal(t3["row"], t["row"])
     npix = np.bincount(cls.ravel(), minlength=7)
-    assert dict(zip(t["stratum"], t["stratum_pixels"]))["SD"] == npix[1]
+    assert dict(zip(t["stratum"], t["stratum_pixels"], strict=False))["SD"] == npix[1]
 
 
 def test_sample_takes_every_pixel_of_a_small_stratum(run):
@@ -269,8 +269,8 @@ def test_sample_takes_every_pixel_of_a_small_stratum(run):
     with pytest.warns(SitesWarning, match="strata smaller than the requested sample"):
         t = stratified_sample(run["dir"] / "classes.tif", {"SD": big}, window=16)
     assert len(t) == npix[1]
-    got = sorted(zip(t["row"].tolist(), t["col"].tolist()))
-    assert got == sorted(zip(*np.nonzero(cls == 1)))
+    got = sorted(zip(t["row"].tolist(), t["col"].tolist(), strict=False))
+    assert got == sorted(zip(*np.nonzero(cls == 1), strict=False))
 
 
 def test_sample_binary_strata_and_round_trip_files(run, tmp_path):
@@ -278,7 +278,7 @@ def test_sample_binary_strata_and_round_trip_files(run, tmp_path):
     t = stratified_sample(run["dir"] / "classes.tif", 10, strata="binary", seed=3)
     assert sorted(set(t["stratum"])) == ["not restored", "restored"]
     assert all((s == "restored") == (c in (4, 5, 6)) for s, c in zip(t["stratum"],
-                                                                      t["map_code"]))
+                                                                      t["map_code"], strict=False))
     t["reference"] = list(t["stratum"])
     for ext in ("csv", "geojson", "gpkg"):
         p = write_points(t, tmp_path / f"s.{ext}")

@@ -16,10 +16,10 @@ import pytest
 pytest.importorskip("pyogrio")
 pytest.importorskip("shapely")
 pytest.importorskip("pyproj")
-from click.testing import CliRunner  # noqa: E402
+from click.testing import CliRunner
 
-from mlri.cli import main  # noqa: E402
-from mlri.sites._synthetic import pixel_box, synthetic_run, write_polygons  # noqa: E402
+from mlri.cli import main
+from mlri.sites._synthetic import pixel_box, synthetic_run, write_polygons
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")
 
@@ -256,7 +256,7 @@ def test_report_is_self_contained_and_every_image_decodes(report):
         im.load()
         assert im.size[0] > 300 and im.size[1] > 200
         assert a.get("alt")
-    for text in ("Run parameters", "Per-mine class areas", "Kruskal–Wallis between start_group",
+    for text in ("Run parameters", "Per-mine class areas", "Kruskal&ndash;Wallis between start_group",
                  "Spearman correlation with mining duration", "Clustering",
                  "Accuracy assessment", "rows = map, columns = reference",
                  "Area-adjusted estimates", "Mine A", "hurst_method"):

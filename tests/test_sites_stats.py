@@ -133,7 +133,7 @@ def test_group_tests_equal_scipy_on_same_numbers(rng):
     keep = np.ones(30, bool)
     keep[[3, 5]] = False
     g = np.array(t["start_group"])
-    for test, c in zip(res["tests"], CLASSES):
+    for test, c in zip(res["tests"], CLASSES, strict=False):
         v = t[f"pct_valid_{c}"]
         h, p = stats.kruskal(v[keep & (g == "Before 2000")], v[keep & (g == "From 2000")])
         assert test["metric"] == c
@@ -155,7 +155,7 @@ def test_spearman_equals_scipy_and_drops_missing(rng):
     t["duration"] = d
     res = spearman_tests(t)
     keep = np.isfinite(d)
-    for test, c in zip(res["tests"], CLASSES):
+    for test, c in zip(res["tests"], CLASSES, strict=False):
         r = stats.spearmanr(d[keep], t[f"pct_valid_{c}"][keep])
         assert test["rho"] == pytest.approx(r.statistic, rel=1e-12)
         assert test["p"] == pytest.approx(r.pvalue, rel=1e-12)

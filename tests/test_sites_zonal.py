@@ -11,9 +11,9 @@ pytest.importorskip("pyogrio")
 shapely = pytest.importorskip("shapely")
 pyproj = pytest.importorskip("pyproj")
 
-from mlri.sites import SitesWarning, read_mines, zonal_stats  # noqa: E402
-from mlri.sites._geo import apply_affine as P  # noqa: E402
-from mlri.sites._synthetic import pixel_box, synthetic_run, write_polygons  # noqa: E402
+from mlri.sites import SitesWarning, read_mines, zonal_stats
+from mlri.sites._geo import apply_affine as P
+from mlri.sites._synthetic import pixel_box, synthetic_run, write_polygons
 
 # rasterio 1.4 still applies affine transforms with `*` (deprecated by affine 3)
 pytestmark = pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")
@@ -145,7 +145,7 @@ def test_invalid_outside_and_empty_features_warn_by_name(run, tmp_path):
     p = write_polygons(tmp_path / "bad.gpkg", [bow, far, None, tiny, good],
                        crs=run["crs"], fields={"mine_id": ["bowtie", "far-away", "empty",
                                                           "tiny", "good"]})
-    with pytest.warns(SitesWarning) as rec:
+    with pytest.warns(SitesWarning) as rec:  # noqa: PT031
         mines = read_mines(p, id_col="mine_id")
         r = zonal_stats(run["dir"] / "classes.tif", mines)
     msgs = " | ".join(str(w.message) for w in rec)
@@ -153,7 +153,7 @@ def test_invalid_outside_and_empty_features_warn_by_name(run, tmp_path):
     assert "'far-away'" in msgs and "outside the raster" in msgs
     assert "'empty'" in msgs and "empty or missing geometry" in msgs
     assert "'tiny'" in msgs and "all-touched" in msgs
-    st = dict(zip(r.table["id"], r.table["status"]))
+    st = dict(zip(r.table["id"], r.table["status"], strict=False))
     assert st == {"bowtie": "ok", "far-away": "outside", "empty": "skipped",
                   "tiny": "no pixels", "good": "ok"}
     assert "repaired" in r.table["note"][0]
@@ -222,7 +222,7 @@ def test_without_mlri_stack(run, tmp_path):
     r = zonal_stats(run["dir"] / "classes.tif", p, id_col="mine_id")
     assert r.mlri_sum is None and r.years == []
     assert len(r.mlri_table()) == 0
-    with pytest.raises(ValueError, match="no mlri.tif"):
+    with pytest.raises(ValueError, match=r"no mlri\.tif"):
         r.mlri_mean()
 
 
@@ -253,7 +253,7 @@ def test_id_column_errors(run, tmp_path):
         read_mines(p, id_col="nm", start_col="yr")
     m = read_mines(p)  # no id column: FIDs
     assert m.ids == ["1", "2"]
-    with pytest.raises(FileNotFoundError, match="nothing.gpkg does not exist; check --mines"):
+    with pytest.raises(FileNotFoundError, match=r"nothing\.gpkg does not exist; check --mines"):
         read_mines(tmp_path / "nothing.gpkg")
 
 

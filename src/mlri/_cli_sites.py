@@ -45,6 +45,12 @@ def _cli_errors() -> Iterator[None]:
             raise
 
 
+def _sig(p: float) -> bool:
+    import math
+
+    return not math.isnan(p) and p < 0.05
+
+
 def _progress_default() -> bool:
     import sys
 
@@ -116,13 +122,13 @@ def sites_cmd(run_dir: str, mines: str, out: str, id_col: str | None, name_col: 
                f"in {time.time() - t0:.1f} s -> {res.out}")
     for kw in res.groups["kruskal_wallis"]:
         sig = [f"{x['metric']} (p={x['p']:.3g})" for x in kw["tests"]
-               if x["p"] == x["p"] and x["p"] < 0.05]
+               if _sig(x["p"])]
         click.echo(f"  Kruskal-Wallis by {kw['group_col']}: "
                    + (", ".join(sig) if sig else "no class share differs at p<0.05"))
     sp = res.groups.get("spearman_duration")
     if sp:
         sig = [f"{x['metric']} (rho={x['rho']:.2f}, p={x['p']:.3g})" for x in sp["tests"]
-               if x["p"] == x["p"] and x["p"] < 0.05]
+               if _sig(x["p"])]
         click.echo("  Spearman with duration: "
                    + (", ".join(sig) if sig else "no class share correlates at p<0.05"))
 
@@ -200,7 +206,7 @@ def accuracy_cmd(classes: str, points: str, label_col: str | None, x_col: str | 
     w = max(len(x) for x in labs) + 2
     click.echo("confusion matrix (rows = map, columns = reference):")
     click.echo(" " * w + "".join(f"{x[:10]:>12}" for x in labs))
-    for lab, row in zip(labs, res["matrix"]):
+    for lab, row in zip(labs, res["matrix"], strict=False):
         click.echo(f"{lab:<{w}}" + "".join(f"{v:>12}" for v in row))
     aa = res.get("area_adjusted") or {}
     if "overall_accuracy" in aa:
@@ -244,7 +250,7 @@ def sample_cmd(classes: str, n: int, out: str, seed: int, strata: str, overwrite
             inputs=[cpath], outputs=[outp.name], started=t0,
             extra={"allocation": "equal n per stratum, uniform without replacement",
                    "stratum_pixels": {s: int(p) for s, p in zip(t["stratum"],
-                                                                 t["stratum_pixels"])}})
+                                                                 t["stratum_pixels"], strict=False)}})
         write_json(_side_manifest(outp), man)
     per: dict[str, int] = {}
     for s in t["stratum"]:

@@ -166,7 +166,7 @@ class Table:
                     data[j].append((cell if cell != "" else None) if header[j] in text
                                    else _parse(cell))
         out = cls()
-        for name, vals in zip(header, data):
+        for name, vals in zip(header, data, strict=False):
             kinds = {type(v) for v in vals if v is not None}
             if kinds and kinds <= {int, float}:
                 arr = np.array([np.nan if v is None else v for v in vals], dtype=np.float64)

@@ -4,8 +4,8 @@ Axis convention
 ---------------
 Every confusion matrix here has **rows = map (classified) labels, columns = reference labels**
 (Congalton & Green; Olofsson et al. 2014).  ``cm[i, j]`` = number of points mapped as class i
-whose reference label is class j.  Hence user's accuracy (1 − commission error) of class i is
-``cm[i, i] / row_sum_i`` and producer's accuracy (1 − omission error) of class j is
+whose reference label is class j.  Hence user's accuracy (1 - commission error) of class i is
+``cm[i, i] / row_sum_i`` and producer's accuracy (1 - omission error) of class j is
 ``cm[j, j] / col_sum_j``.  (scikit-learn's ``confusion_matrix(y_true, y_pred)`` is the
 transpose.)
 
@@ -13,16 +13,16 @@ Schemes
 -------
 The reference labels decide the comparison (``scheme="auto"``):
 
-* ``binary``  – "restored" / "not restored"; the map is restored where its class is in
+* ``binary``  - "restored" / "not restored"; the map is restored where its class is in
   ``restored_classes`` (default SI = SAI, SCI, SI_H_undefined), not restored for SD/ND/NI.
-* ``classes4`` – SD, ND, NI, SI (map SAI/SCI/SI_H_undefined merged into SI).
-* ``classes6`` – SD, ND, NI, SAI, SCI, SI_H_undefined (the map codes 1..6).
+* ``classes4`` - SD, ND, NI, SI (map SAI/SCI/SI_H_undefined merged into SI).
+* ``classes6`` - SD, ND, NI, SAI, SCI, SI_H_undefined (the map codes 1..6).
 
 Area-adjusted accuracy
 ----------------------
 With the map's class areas, :func:`area_adjusted` gives the stratified estimators of overall,
 user's and producer's accuracy and of each class's area with standard errors and 95 %
-confidence intervals (Olofsson et al. 2014, Remote Sens. Environ. 148:42–57; the general
+confidence intervals (Olofsson et al. 2014, Remote Sens. Environ. 148:42-57; the general
 stratified/ratio form of Stehman 2014, Int. J. Remote Sens. 35:4923, which equals Olofsson's
 equations when the strata are the map classes).  These estimates are only valid for a
 probability sample — stratified random by map class (``mlri sample``) or simple random.
@@ -161,7 +161,7 @@ def confusion_matrix(map_labels: Sequence[Any], ref_labels: Sequence[Any],
     pos = {lab: i for i, lab in enumerate(labels)}
     k = len(labels)
     cm = np.zeros((k, k), dtype=np.int64)
-    for m, r in zip(map_labels, ref_labels):
+    for m, r in zip(map_labels, ref_labels, strict=False):
         i, j = pos.get(m), pos.get(r)
         if i is not None and j is not None:
             cm[i, j] += 1
@@ -210,23 +210,23 @@ def accuracy_metrics(cm: Any, labels: Sequence[str] | None = None) -> dict[str, 
 def _strat_ratio(y: np.ndarray, x: np.ndarray | None, h: np.ndarray, W: dict[Any, float],
                  n_h: dict[Any, int]) -> tuple[float, float]:
     """Stratified estimate (and SE) of a total-proportion (x None) or of a ratio Σy/Σx."""
-    est_y = sum(W[s] * y[h == s].mean() for s in W)
+    est_y = sum(w * y[h == s].mean() for s, w in W.items())
     if x is None:
         var = 0.0
-        for s in W:
+        for s, w in W.items():
             ys = y[h == s]
             if n_h[s] < 2:  # variance not estimable unless the indicator is 0 there
                 if np.any(ys):
                     return float(est_y), float("nan")
                 continue
-            var += W[s] ** 2 * ys.var(ddof=1) / n_h[s]
+            var += w ** 2 * ys.var(ddof=1) / n_h[s]
         return float(est_y), math.sqrt(var)
-    est_x = sum(W[s] * x[h == s].mean() for s in W)
+    est_x = sum(w * x[h == s].mean() for s, w in W.items())
     if est_x <= 0:
         return float("nan"), float("nan")
     r = est_y / est_x
     var = 0.0
-    for s in W:
+    for s, w in W.items():
         sel = h == s
         ys, xs = y[sel], x[sel]
         if n_h[s] < 2:
@@ -236,7 +236,7 @@ def _strat_ratio(y: np.ndarray, x: np.ndarray | None, h: np.ndarray, W: dict[Any
         syy = ys.var(ddof=1)
         sxx = xs.var(ddof=1)
         sxy = float(np.cov(ys, xs, ddof=1)[0, 1])
-        var += W[s] ** 2 * (syy + r * r * sxx - 2 * r * sxy) / n_h[s]
+        var += w ** 2 * (syy + r * r * sxx - 2 * r * sxy) / n_h[s]
     return float(r), math.sqrt(max(var, 0.0)) / est_x
 
 
@@ -271,7 +271,7 @@ def area_adjusted(map_labels: Sequence[Any], ref_labels: Sequence[Any],
 
     Notes
     -----
-    With strata = map classes these are Olofsson et al. (2014) eqs. 1–11:
+    With strata = map classes these are Olofsson et al. (2014) eqs. 1-11:
     ``p̂_ij = W_i n_ij/n_i.``, ``Â_j = A Σ_i p̂_ij``,
     ``SE(p̂_.j) = sqrt(Σ_i W_i² (n_ij/n_i.)(1 - n_ij/n_i.)/(n_i. - 1))``; user's, producer's
     and overall accuracy with their variances.  In general they are the stratified estimator
@@ -316,9 +316,9 @@ def area_adjusted(map_labels: Sequence[Any], ref_labels: Sequence[Any],
     for i, li in enumerate(labels):
         for j, lj in enumerate(labels):
             y = ((mp == li) & (rf == lj)).astype(np.float64)
-            P[i, j] = sum(W[s] * y[h == s].mean() for s in W)
+            P[i, j] = sum(w * y[h == s].mean() for s, w in W.items())
     per = []
-    for j, lab in enumerate(labels):
+    for lab in labels:
         in_map = (mp == lab).astype(np.float64)
         in_ref = (rf == lab).astype(np.float64)
         both = in_map * in_ref
@@ -446,7 +446,7 @@ def read_points(path: str | os.PathLike[str], *, label_col: str | None = None,
         except Exception as err:
             msg = f"cannot read reference points from {p}: {err}"
             raise ValueError(msg) from err
-        fields = {str(f): [_py(v) for v in d] for f, d in zip(meta["fields"], fdata)}
+        fields = {str(f): [_py(v) for v in d] for f, d in zip(meta["fields"], fdata, strict=False)}
         g = shapely.from_wkb(np.asarray(geom, dtype=object)) if geom is not None else None
         if g is None:
             msg = f"{p} has no geometry; reference points must be point features"
@@ -611,7 +611,7 @@ def assess_accuracy(classes: str | os.PathLike[str], points: str | os.PathLike[s
     norm = [normalise_label(v) for v in pts["labels"]]
     empty = [i for i, v in enumerate(pts["labels"]) if v in (None, "") or (
         isinstance(v, float) and math.isnan(v))]
-    unknown = [i for i, (v, nv) in enumerate(zip(pts["labels"], norm))
+    unknown = [i for i, (v, nv) in enumerate(zip(pts["labels"], norm, strict=False))
                if nv is None and i not in set(empty)]
     _warn_points(ids, empty, "have no reference label yet", src_name)
     if unknown:
@@ -676,6 +676,12 @@ def assess_accuracy(classes: str | os.PathLike[str], points: str | os.PathLike[s
                                  "stratum (was the class map changed after sampling?)", src_name)
         if st_use is None:
             area = _scheme_area(w, scheme, restored_classes)
+            warnings.warn(
+                f"{src_name}: the points have no 'stratum' column, so the area-adjusted "
+                "estimates treat them as a stratified random sample by map class (or a simple "
+                "random sample, post-stratified). They are biased for purposive or convenience "
+                "samples; use `mlri sample` to draw a probability sample, or "
+                "--no-area-adjusted", SitesWarning, stacklevel=2)
         try:
             aa = area_adjusted(mp, rf, labels, area, strata=st_use,
                                area_unit="ha" if use_ha else "pixels")

@@ -37,7 +37,7 @@ class ClusterResult:
 
     ``labels`` is 1..k per mine (1 = highest restoration) and 0 for mines not clustered;
     ``levels`` the level name per mine ("" when not clustered); ``centroids`` (k, n_features)
-    in the input units (%); ``test`` the Kruskal–Wallis test of SI % between clusters;
+    in the input units (%); ``test`` the Kruskal-Wallis test of SI % between clusters;
     ``feature_tests`` the same for each feature.
     """
 
@@ -76,7 +76,7 @@ class ClusterResult:
             "clusters": [
                 {"cluster": j + 1, "level": names[j], "n": int(self.sizes[j]),
                  "mean_SI_pct": float(self.si_means[j]),
-                 "centroid": {f: float(c) for f, c in zip(self.features, self.centroids[j])}}
+                 "centroid": {f: float(c) for f, c in zip(self.features, self.centroids[j], strict=False)}}
                 for j in range(self.k)],
             "kruskal_SI": self.test,
             "kruskal_features": self.feature_tests,

@@ -3,11 +3,11 @@
 Every function returns a :class:`matplotlib.figure.Figure` that stands on its own (title, axis
 labels, legend, n); :func:`png_bytes` / :func:`save_png` render it.
 
-* :func:`mine_map` – class map of one mine with its outline, legend and scale bar;
-* :func:`class_bars` – stacked class shares per mine, grouped (paper Fig. 4);
-* :func:`group_bars` – mean class shares per group (paper Fig. 5);
-* :func:`mlri_trajectories` – mean MLRI per year for each class (paper Fig. 6);
-* :func:`cluster_scatter` – SCI % vs SAI % coloured by restoration level.
+* :func:`mine_map` - class map of one mine with its outline, legend and scale bar;
+* :func:`class_bars` - stacked class shares per mine, grouped (paper Fig. 4);
+* :func:`group_bars` - mean class shares per group (paper Fig. 5);
+* :func:`mlri_trajectories` - mean MLRI per year for each class (paper Fig. 6);
+* :func:`cluster_scatter` - SCI % vs SAI % coloured by restoration level.
 """
 
 from __future__ import annotations
@@ -125,11 +125,11 @@ def mine_map(classes: str | os.PathLike[str], geom: Any, *, title: str = "",
     ``max_pixels`` on the long side.  ``shares`` (class -> %) is printed under the title.
     """
     import rasterio
+    import shapely
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Patch
+    from rasterio.errors import WindowError
     from rasterio.windows import Window, from_bounds
-
-    import shapely
 
     order = ["nodata", "SD", "ND", "NI", "SAI", "SCI", "SI_H_undefined"]
     cmap = ListedColormap([CLASS_COLORS[c] for c in order])
@@ -151,7 +151,7 @@ def mine_map(classes: str | os.PathLike[str], geom: Any, *, title: str = "",
         full = Window(0, 0, src.width, src.height)
         try:
             win = win.intersection(full)
-        except Exception:  # rasterio WindowError: no overlap
+        except WindowError:  # no overlap with the raster
             win = None
         metres = 1.0
         if src.crs is not None and src.crs.is_geographic:
@@ -197,7 +197,7 @@ def mine_map(classes: str | os.PathLike[str], geom: Any, *, title: str = "",
                title="MLRI trend class", title_fontsize=8)
     ax.set_title(title or "Restoration classes", fontsize=10)
     if shares:
-        txt = "   ".join(f"{k} {v:.1f}%" for k, v in shares.items() if v == v)
+        txt = "   ".join(f"{k} {v:.1f}%" for k, v in shares.items() if not math.isnan(v))
         ax.set_xlabel(f"x ({unit})\n{txt}", fontsize=8)
     return fig
 
@@ -287,13 +287,13 @@ def group_bars(table: Table, group_col: str, *, denominator: str = "valid",
             continue
         ax.bar(x, v, bottom=bottom, color=CLASS_COLORS[c], label=CLASS_LABELS[c], width=0.6,
                edgecolor="white", linewidth=0.5)
-        for xi, (b, vi) in enumerate(zip(bottom, v)):
+        for xi, (b, vi) in enumerate(zip(bottom, v, strict=False)):
             if vi >= 6:
                 ax.text(xi, b + vi / 2, f"{vi:.0f}", ha="center", va="center", fontsize=7,
                         color="white" if c in ("SCI", "SD", "SI_H_undefined") else "black")
         bottom += v
     counts = [sum(1 for i in range(len(g)) if use[i] and g[i] == lab) for lab in labels]
-    ax.set_xticks(x, [f"{lab}\n(n={k})" for lab, k in zip(labels, counts)], fontsize=8)
+    ax.set_xticks(x, [f"{lab}\n(n={k})" for lab, k in zip(labels, counts, strict=False)], fontsize=8)
     ax.set_ylim(0, 100)
     ax.set_ylabel(f"mean {ylab}")
     ax.set_title(f"Mean class shares by {group_col}", fontsize=10)
@@ -369,7 +369,7 @@ def cluster_scatter(table: Table, clusters: Any, *, denominator: str = "valid") 
     p = clusters.test.get("p", float("nan"))
     ax.set_xlabel(fx.replace("pct_valid_", "").replace("pct_", "") + " %")
     ax.set_ylabel(fy.replace("pct_valid_", "").replace("pct_", "") + " %")
-    ptxt = f"Kruskal–Wallis SI % between clusters: p = {p:.3g}" if p == p else ""
+    ptxt = f"Kruskal-Wallis SI % between clusters: p = {p:.3g}" if not math.isnan(p) else ""
     ax.set_title(f"K-means clusters of mines (k={clusters.k}, seed={clusters.seed})\n{ptxt}",
                  fontsize=10)
     ax.grid(alpha=0.3)

@@ -63,11 +63,11 @@ class StartYear:
         return self.exact is not None or self.before is not None or self.from_ is not None
 
 
-_BEFORE_RE = re.compile(r"^(?:before|pre|prior\s+to|earlier\s+than|<)\s*-?\s*(\d{4})$", re.I)
-_BEFORE_LE_RE = re.compile(r"^(?:<=|≤)\s*(\d{4})$", re.I)
+_BEFORE_RE = re.compile(r"^(?:before|pre|prior\s+to|earlier\s+than|<)\s*-?\s*(\d{4})$", re.IGNORECASE)
+_BEFORE_LE_RE = re.compile(r"^(?:<=|≤)\s*(\d{4})$", re.IGNORECASE)
 _FROM_RE = re.compile(r"^(?:from|since|>=|≥|in\s+or\s+after)\s*-?\s*(\d{4})$|^(\d{4})\s*\+$",
-                      re.I)
-_AFTER_RE = re.compile(r"^(?:after|post|>)\s*-?\s*(\d{4})$", re.I)
+                      re.IGNORECASE)
+_AFTER_RE = re.compile(r"^(?:after|post|>)\s*-?\s*(\d{4})$", re.IGNORECASE)
 _NUM_RE = re.compile(r"^[+-]?\d{3,4}(?:\.0*)?$")
 
 
@@ -346,7 +346,7 @@ def read_mines(
                f"Shapefile (and --layer for a multi-layer file)")
         raise ValueError(msg) from err
     fields = [str(f) for f in meta["fields"]]
-    cols = dict(zip(fields, field_data))
+    cols = dict(zip(fields, field_data, strict=False))
     n = len(geom_wkb) if geom_wkb is not None else 0
     if geom_wkb is None:
         msg = f"{p} has no geometry column; mine polygons are needed"

@@ -1,7 +1,7 @@
 """``mlri report``: one self-contained HTML file (figures embedded as base64 PNG).
 
-Sections: run parameters and provenance, scene class areas and map, MLRI trajectories, and —
-with a sites folder — the per-mine table, group tests (Kruskal–Wallis + Dunn, Spearman),
+Sections: run parameters and provenance, scene class areas and map, MLRI trajectories, and -
+with a sites folder - the per-mine table, group tests (Kruskal-Wallis + Dunn, Spearman),
 clustering, per-mine maps; with an accuracy JSON, the confusion matrix and (area-adjusted)
 accuracy.  No JavaScript, no external resources: the file opens offline in any browser.
 """
@@ -48,11 +48,11 @@ code{background:#f4f4f4;padding:0 .2em}
 
 CLASS_TEXT = [
     ("SCI", "Significant consistent increase: |Z| > z<sub>crit</sub>, Sen slope > 0, H > 0.5"),
-    ("SAI", "Significant anti-persistent increase: |Z| > z<sub>crit</sub>, slope > 0, H ≤ 0.5"),
+    ("SAI", "Significant anti-persistent increase: |Z| > z<sub>crit</sub>, slope > 0, H &le; 0.5"),
     ("SI_H_undefined", "Significant increase with undefined Hurst exponent"),
     ("NI", "Non-significant increase (slope > 0)"),
-    ("ND", "Non-significant decrease (slope ≤ 0)"),
-    ("SD", "Significant decrease: |Z| > z<sub>crit</sub>, slope ≤ 0"),
+    ("ND", "Non-significant decrease (slope &le; 0)"),
+    ("SD", "Significant decrease: |Z| > z<sub>crit</sub>, slope &le; 0"),
     ("nodata", "Too few valid years, outside the data, or masked"),
 ]
 
@@ -63,7 +63,7 @@ def _e(v: Any) -> str:
 
 def _f(v: Any, nd: int = 2) -> str:
     if v is None:
-        return "–"
+        return "&ndash;"
     if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
         return f"{int(v):,}"
     try:
@@ -71,19 +71,23 @@ def _f(v: Any, nd: int = 2) -> str:
     except (TypeError, ValueError):
         return _e(v)
     if math.isnan(f):
-        return "–"
+        return "&ndash;"
     if f != 0 and abs(f) < 10 ** (-nd):
         return f"{f:.2e}"
     return f"{f:,.{nd}f}"
+
+
+def _sig(p: Any, alpha: float = 0.05) -> bool:
+    return isinstance(p, (int, float)) and not math.isnan(p) and p < alpha
 
 
 def _p(v: Any) -> str:
     try:
         f = float(v)
     except (TypeError, ValueError):
-        return "–"
+        return "&ndash;"
     if math.isnan(f):
-        return "–"
+        return "&ndash;"
     return "< 0.001" if f < 0.001 else f"{f:.3f}"
 
 
@@ -141,8 +145,8 @@ def _cluster_ns(groups: dict[str, Any], clusters: Table, table: Table) -> Any:
     c = groups.get("clustering") or {}
     if "clusters" not in c:
         return None
-    lab_of = {str(i): int(v) for i, v in zip(clusters["id"], clusters.numeric("cluster"))
-              if v == v}
+    lab_of = {str(i): int(v) for i, v in zip(clusters["id"], clusters.numeric("cluster"),
+                                             strict=True) if not math.isnan(v)}
     labels = np.array([lab_of.get(str(i), 0) for i in table["id"]], dtype=np.int64)
     feats = list(c["features"])
     cen = np.array([[cl["centroid"][f] for f in feats] for cl in c["clusters"]])
@@ -198,7 +202,7 @@ def build_report(run: str | os.PathLike[str], out: str | os.PathLike[str], *,
     acc = json.loads(acc_path.read_text(encoding="utf-8")) if acc_path else None
 
     parts: list[str] = []
-    ttl = title or f"MLRI restoration report — {rf.path.name}"
+    ttl = title or f"MLRI restoration report &mdash; {rf.path.name}"
     parts.append(f"<h1>{_e(ttl)}</h1>")
     parts.append(f"<p>Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by mlri "
                  f"{_e(__version__)} from <code>{_e(rf.path)}</code>"
@@ -231,8 +235,8 @@ def build_report(run: str | os.PathLike[str], out: str | os.PathLike[str], *,
     files = [p.name for p in rf.inputs()]
     prov.append(["files used", _e(", ".join(files))])
     if rf.years:
-        prov.append(["years", _e(f"{int(min(rf.years))}–{int(max(rf.years))} "
-                                 f"({len(rf.years)} bands)")])
+        yrs = f"{int(min(rf.years))}&ndash;{int(max(rf.years))} ({len(rf.years)} bands)"
+        prov.append(["years", yrs])
     parts.append(_table(["provenance", ""], prov, text_cols=2))
     if rf.summary:
         parts.append("<details><summary>summary.json</summary><pre>"
@@ -343,14 +347,14 @@ def _sites_sections(S: dict[str, Any], F: Any, *, max_maps: int, max_rows: int,
     parts.append('<h2 id="tests">Group tests (mine level)</h2>')
     parts.append('<p class="note">One value per mine: pixels within a mine are spatially '
                  "autocorrelated and are never treated as independent observations. "
-                 "Kruskal–Wallis H with tie correction (scipy); ε² = H(n+1)/(n²−1); "
-                 "p<sub>BH</sub> = Benjamini–Hochberg over the class metrics; Dunn post-hoc "
+                 "Kruskal&ndash;Wallis H with tie correction (scipy); &epsilon;<sup>2</sup> = H(n+1)/(n<sup>2</sup>&minus;1); "
+                 "p<sub>BH</sub> = Benjamini&ndash;Hochberg over the class metrics; Dunn post-hoc "
                  "with Holm adjustment. Rows with p &lt; 0.05 are shaded.</p>")
     for kw in g.get("kruskal_wallis", []):
-        parts.append(f"<h3>Kruskal–Wallis between {_e(kw['group_col'])} groups "
+        parts.append(f"<h3>Kruskal&ndash;Wallis between {_e(kw['group_col'])} groups "
                      f"({kw.get('n_mines', '?')} mines)</h3>")
         glabels = [x["group"] for x in (kw["tests"][0]["groups"] if kw["tests"] else [])]
-        hdr = ["metric", "H", "df", "n", "p", "p<sub>BH</sub>", "ε²"] + [
+        hdr = ["metric", "H", "df", "n", "p", "p<sub>BH</sub>", "&epsilon;<sup>2</sup>"] + [
             f"median {_e(x)}" for x in glabels]
         rows, cls = [], []
         for tt in kw["tests"]:
@@ -358,9 +362,9 @@ def _sites_sections(S: dict[str, Any], F: Any, *, max_maps: int, max_rows: int,
             rows.append([_e(tt["metric"] + " %"), _f(tt["statistic"], 3), _e(tt["df"]),
                          _e(tt["n"]), _p(tt["p"]), _p(tt.get("p_bh")), _f(tt["epsilon2"], 3)]
                         + [(_f(med[x]["median"], 1) + f" (n={med[x]['n']})") if x in med
-                           else "–" for x in glabels])
+                           else "&ndash;" for x in glabels])
             p = tt.get("p")
-            cls.append("sig" if isinstance(p, (int, float)) and p == p and p < 0.05 else "")
+            cls.append("sig" if _sig(p) else "")
         parts.append(_table(hdr, rows, classes=cls))
         dunn = [(tt["metric"], d) for tt in kw["tests"] for d in tt.get("dunn", [])]
         if dunn and len(glabels) > 2:
@@ -378,8 +382,8 @@ def _sites_sections(S: dict[str, Any], F: Any, *, max_maps: int, max_rows: int,
             rows.append([_e(tt["metric"] + " %"), _f(tt["rho"], 3), _e(tt["n"]), _p(tt["p"]),
                          _p(tt.get("p_bh")), _e(tt.get("note", ""))])
             p = tt.get("p")
-            cls.append("sig" if isinstance(p, (int, float)) and p == p and p < 0.05 else "")
-        parts.append(_table(["metric", "ρ", "n", "p", "p<sub>BH</sub>", "note"], rows,
+            cls.append("sig" if _sig(p) else "")
+        parts.append(_table(["metric", "&rho;", "n", "p", "p<sub>BH</sub>", "note"], rows,
                             classes=cls))
         parts.append(f"<p>{_e(g.get('duration_rule', ''))}.</p>")
 
@@ -395,7 +399,7 @@ def _sites_sections(S: dict[str, Any], F: Any, *, max_maps: int, max_rows: int,
         parts.append(f"<p>K-means (k={_e(c['k'])}, seed={_e(c['seed'])}, "
                      f"{_e(c['n_init'])} initialisations) on {_e(', '.join(c['features']))}; "
                      f"silhouette {_f(c.get('silhouette'), 3)}. Clusters are numbered by "
-                     f"mean SI % (1 = highest). Kruskal–Wallis of SI % between clusters: "
+                     f"mean SI % (1 = highest). Kruskal&ndash;Wallis of SI % between clusters: "
                      f"H = {_f(kw.get('statistic'), 2)}, p = {_p(kw.get('p'))}, "
                      f"n = {_e(kw.get('n'))}.</p>")
         ns = _cluster_ns(g, S["clusters"], t) if S.get("clusters") is not None else None
@@ -448,7 +452,7 @@ def _accuracy_section(acc: dict[str, Any], path: Path | None) -> list[str]:
     colsum = [sum(r[j] for r in m) for j in range(len(labs))] if m else []
     rows.append(["<b>total</b>", *[_e(v) for v in colsum], _e(sum(colsum))])
     parts.append(_table(["map \\ reference", *[_e(x) for x in labs], "total"], rows))
-    parts.append(f"<p>Overall accuracy {_f(acc.get('overall_accuracy'), 3)}, Cohen's κ "
+    parts.append(f"<p>Overall accuracy {_f(acc.get('overall_accuracy'), 3)}, Cohen's &kappa; "
                  f"{_f(acc.get('kappa'), 3)}.</p>")
     rows = [[_e(c["class"]), _e(c["n_map"]), _e(c["n_reference"]),
              _f(c["producers_accuracy"], 3), _f(c["users_accuracy"], 3)]
@@ -459,18 +463,18 @@ def _accuracy_section(acc: dict[str, Any], path: Path | None) -> list[str]:
     if isinstance(aa, dict) and "overall_accuracy" in aa:
         oa = aa["overall_accuracy"]
         parts.append(f"<h3>Area-adjusted estimates (Olofsson et al. 2014)</h3><p>Overall "
-                     f"accuracy {_f(oa['estimate'], 3)} ± {_f(oa['ci95'], 3)} (95 % CI). "
+                     f"accuracy {_f(oa['estimate'], 3)} &plusmn; {_f(oa['ci95'], 3)} (95 % CI). "
                      f"Strata: {_e(aa.get('strata_source'))}. {_e(aa.get('design_assumption'))}"
                      ".</p>")
         unit = _e(aa.get("area_unit", "ha"))
-        rows = [[_e(c["class"]), _f(c["users_accuracy"]["estimate"], 3) + " ± "
+        rows = [[_e(c["class"]), _f(c["users_accuracy"]["estimate"], 3) + " &plusmn; "
                  + _f(c["users_accuracy"]["ci95"], 3),
-                 _f(c["producers_accuracy"]["estimate"], 3) + " ± "
+                 _f(c["producers_accuracy"]["estimate"], 3) + " &plusmn; "
                  + _f(c["producers_accuracy"]["ci95"], 3),
-                 _f(c["area"]["estimate"], 1) + " ± " + _f(c["area"]["ci95"], 1)]
+                 _f(c["area"]["estimate"], 1) + " &plusmn; " + _f(c["area"]["ci95"], 1)]
                 for c in aa["classes"]]
-        parts.append(_table(["class", "user's acc. ± CI", "producer's acc. ± CI",
-                             f"area ({unit}) ± CI"], rows))
+        parts.append(_table(["class", "user's acc. &plusmn; CI", "producer's acc. &plusmn; CI",
+                             f"area ({unit}) &plusmn; CI"], rows))
         for n in aa.get("notes", []):
             parts.append(f'<p class="note">{_e(n)}</p>')
     elif isinstance(aa, dict) and "error" in aa:
@@ -481,7 +485,7 @@ def _accuracy_section(acc: dict[str, Any], path: Path | None) -> list[str]:
 def _notes(S: dict[str, Any] | None) -> str:
     rows = [[f"<b>{_e(k)}</b>", v] for k, v in CLASS_TEXT]
     txt = ['<h2 id="notes">Notes and definitions</h2>',
-           _table(["class", "definition (Mann–Kendall Z, Sen slope, Hurst H)"], rows,
+           _table(["class", "definition (Mann&ndash;Kendall Z, Sen slope, Hurst H)"], rows,
                   text_cols=2)]
     txt.append('<p class="note">SI = SCI + SAI + SI with undefined H. A pixel belongs to a mine '
                "when its centre lies inside the polygon (or any part with "

@@ -18,7 +18,6 @@ import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -224,7 +223,7 @@ def write_points(table: Table, path: str | os.PathLike[str]) -> Path:
     try:
         write(str(tmp), np.asarray(geoms, dtype=object), data, names, driver=driver,
               geometry_type="Point", crs=crs, layer=_layer_name(p))
-        os.replace(tmp, p)
+        tmp.replace(p)
     finally:
         if tmp.exists():
             tmp.unlink()

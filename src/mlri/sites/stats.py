@@ -1,11 +1,11 @@
-"""Mine-level group tests: Kruskal–Wallis (+ Dunn post-hoc, effect sizes) and Spearman.
+"""Mine-level group tests: Kruskal-Wallis (+ Dunn post-hoc, effect sizes) and Spearman.
 
 The unit of analysis is the **mine** (one value per mine, e.g. its SI %), never the pixel:
 pixels of one mine are spatially autocorrelated and not independent observations.
 
 All p-values come from SciPy (``scipy.stats.kruskal``, ``scipy.stats.spearmanr``); Dunn's test
 is computed here from the pooled mid-ranks with the tie correction and Holm (default) or
-Benjamini–Hochberg adjustment.  Within one call the p-values of the class metrics are also
+Benjamini-Hochberg adjustment.  Within one call the p-values of the class metrics are also
 BH-adjusted across metrics (``p_bh``) because six class shares are tested at once.
 """
 
@@ -45,7 +45,7 @@ def metric_columns(metrics: Sequence[str] = DEFAULT_METRICS, denominator: str = 
 
 
 def adjust_pvalues(p: Sequence[float], method: str = "holm") -> np.ndarray:
-    """Holm (step-down) or Benjamini–Hochberg adjusted p-values; NaN stay NaN."""
+    """Holm (step-down) or Benjamini-Hochberg adjusted p-values; NaN stay NaN."""
     pv = np.asarray(p, dtype=np.float64)
     out = np.full(pv.shape, np.nan)
     ok = np.isfinite(pv)
@@ -80,7 +80,7 @@ def _clean(values: Any, groups: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def kruskal_test(values: Any, groups: Any, *, order: Sequence[str] | None = None,
                  dunn: bool = True, p_adjust: str = "holm") -> dict[str, Any]:
-    """Kruskal–Wallis H test of ``values`` between ``groups`` (NaN / None rows dropped).
+    """Kruskal-Wallis H test of ``values`` between ``groups`` (NaN / None rows dropped).
 
     Returns a dict with ``statistic`` (H, tie-corrected), ``p``, ``df``, ``n``, ``k``,
     ``epsilon2`` (= H (n+1)/(n²-1)), ``eta2_h`` (= (H-k+1)/(n-k)), per-group ``n``, median,
@@ -103,7 +103,7 @@ def kruskal_test(values: Any, groups: Any, *, order: Sequence[str] | None = None
              "mean": float(np.mean(s)), "q1": float(np.percentile(s, 25)),
              "q3": float(np.percentile(s, 75)),
              "mean_rank": float(ranks[g == lab].mean())}
-            for lab, s in zip(labels, samples)],
+            for lab, s in zip(labels, samples, strict=False)],
         "dunn": [],
     }
     if k < 2:
@@ -129,7 +129,7 @@ def dunn_test(values: Any, groups: Any, *, order: Sequence[str] | None = None,
 
     ``z = (R̄_i - R̄_j) / sqrt((N(N+1)/12 - Σ(t³-t)/(12(N-1))) (1/n_i + 1/n_j))``, two-sided
     normal p, adjusted over all pairs (``holm`` default, or ``bh``).  With two groups z² equals
-    the tie-corrected Kruskal–Wallis H.
+    the tie-corrected Kruskal-Wallis H.
     """
     from scipy import stats
 
@@ -155,7 +155,7 @@ def dunn_test(values: Any, groups: Any, *, order: Sequence[str] | None = None,
             out.append({"group_a": labels[a], "group_b": labels[b], "n_a": na, "n_b": nb,
                         "mean_rank_diff": diff, "z": z, "p": p})
     adj = adjust_pvalues([r["p"] for r in out], p_adjust)
-    for r, q in zip(out, adj):
+    for r, q in zip(out, adj, strict=False):
         r["p_adj"] = float(q)
         r["p_adjust"] = p_adjust
     return out
@@ -177,7 +177,7 @@ def group_tests(table: Table, group_col: str, *, metrics: Sequence[str] = DEFAUL
                 denominator: str = "valid", usable: np.ndarray | None = None,
                 order: Sequence[str] | None = None, p_adjust: str = "holm"
                 ) -> dict[str, Any]:
-    """Kruskal–Wallis of each class share between the groups of ``group_col``.
+    """Kruskal-Wallis of each class share between the groups of ``group_col``.
 
     Parameters
     ----------
@@ -202,11 +202,11 @@ def group_tests(table: Table, group_col: str, *, metrics: Sequence[str] = DEFAUL
     use = _usable(table) if usable is None else np.asarray(usable, dtype=bool)
     grp = [table[group_col][i] if use[i] else None for i in range(len(table))]
     tests = []
-    for m, c in zip(metrics, cols):
+    for m, c in zip(metrics, cols, strict=False):
         r = kruskal_test(table.numeric(c), grp, order=order, p_adjust=p_adjust)
         tests.append({"metric": m, "column": c, **r})
     padj = adjust_pvalues([t["p"] for t in tests], "bh")
-    for t, q in zip(tests, padj):
+    for t, q in zip(tests, padj, strict=False):
         t["p_bh"] = float(q)
     return {"group_col": group_col, "denominator": denominator,
             "n_mines": int(sum(x is not None for x in grp)), "tests": tests}
@@ -227,7 +227,7 @@ def spearman_tests(table: Table, x_col: str = "duration", *,
     use = _usable(table) if usable is None else np.asarray(usable, dtype=bool)
     x = table.numeric(x_col)
     tests = []
-    for m, c in zip(metrics, cols):
+    for m, c in zip(metrics, cols, strict=False):
         y = table.numeric(c)
         keep = use & np.isfinite(x) & np.isfinite(y)
         n = int(keep.sum())
@@ -244,7 +244,7 @@ def spearman_tests(table: Table, x_col: str = "duration", *,
             rec["rho"], rec["p"] = float(r.statistic), float(r.pvalue)
         tests.append(rec)
     padj = adjust_pvalues([t["p"] for t in tests], "bh")
-    for t, q in zip(tests, padj):
+    for t, q in zip(tests, padj, strict=False):
         t["p_bh"] = float(q)
     return {"x_col": x_col, "denominator": denominator, "tests": tests}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import time
@@ -57,7 +58,7 @@ def add_start_columns(table: Table, *, reference_year: int, threshold: int = 200
         exact.append(sy.exact)
         groups.append(start_group(sy, threshold))
         d = mining_duration(sy, reference_year)
-        if d == d and d < 0:
+        if not math.isnan(d) and d < 0:
             bad.append(f"{table['id'][i]!r}: start {v!r} is after the reference year "
                        f"{reference_year}")
             d = float("nan")
@@ -114,7 +115,7 @@ def run_sites(
 
     Writes into ``out``: ``sites.csv`` (one row per mine), ``sites_mlri.csv`` (mean MLRI per
     mine, class and year), ``sites.gpkg`` (polygons in the raster CRS with the key columns),
-    ``groups.json`` (Kruskal–Wallis per grouping, Spearman with duration, clustering),
+    ``groups.json`` (Kruskal-Wallis per grouping, Spearman with duration, clustering),
     ``clusters.csv``, ``figures/*.png`` (+ ``figures/mines/<id>.png`` for up to ``max_maps``
     mines) and ``manifest.json``.  See ``docs/sites.md`` for every column and rule.
     """
@@ -253,7 +254,7 @@ def _write_gpkg(path: Path, zr: ZonalResult, table: Table) -> Path:
     try:
         write(str(tmp), wkb, data, names, driver="GPKG", geometry_type="MultiPolygon",
               crs=zr.raster.get("crs"), layer="sites")
-        os.replace(tmp, path)
+        tmp.replace(path)
     finally:
         for t in (tmp, Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
             if t.exists():
@@ -324,7 +325,7 @@ def load_sites(sites_dir: str | os.PathLike[str]) -> dict[str, Any]:
             shapely = require("shapely", "reading sites.gpkg")
             meta, _, geom, fdata = pyogrio.raw.read(str(d / "sites.gpkg"))
             ids = [str(v) for v in fdata[list(meta["fields"]).index("id")]]
-            gm = dict(zip(ids, shapely.from_wkb(np.asarray(geom, dtype=object))))
+            gm = dict(zip(ids, shapely.from_wkb(np.asarray(geom, dtype=object)), strict=False))
             res["geoms"] = [gm.get(str(i)) for i in res["table"]["id"]]
             res["crs"] = meta.get("crs")
         except ImportError:

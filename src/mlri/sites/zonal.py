@@ -9,11 +9,14 @@ Each polygon is rasterised on its own, so overlapping polygons each get their ow
 
 Scaling
 -------
-Each polygon is processed only inside its own bounding window of the raster (read by window,
-never the whole raster), split into chunks of at most ``chunk`` x ``chunk`` pixels so that even a
-polygon as large as the scene runs in bounded memory.  Polygons are visited in raster order so
-GDAL's block cache serves neighbouring mines.  Cost is proportional to the total bounding-box
-area of the polygons, not to (number of polygons x raster size).
+The raster is read by windows, never whole: it is cut into tiles of ``chunk`` x ``chunk``
+pixels; only tiles under some mine's bounding box are read, and of each tile only the part under
+its mines' bounding boxes, once (classes and MLRI bands together).  Every mine overlapping the
+tile is then rasterised inside its own bounding window clipped to the tile, and its counts and
+sums are accumulated across tiles.  Each needed pixel is therefore decoded once whatever the
+number of mines or their overlap, memory is bounded by one tile (also for a polygon as large as
+the scene), and the cost grows with the area covered by mine bounding boxes, not with (number
+of mines x raster size).
 
 Areas and denominators
 ----------------------
@@ -112,21 +115,27 @@ class ZonalResult:
         """Long table ``id, class, year, n, mean_mlri`` (rows with n = 0 left out)."""
         if self.mlri_sum is None or self.mlri_n is None:
             return Table({"id": [], "class": [], "year": [], "n": [], "mean_mlri": []})
-        recs: dict[str, list[Any]] = {"id": [], "class": [], "year": [], "n": [],
-                                      "mean_mlri": []}
-        names = [*CLASS_ORDER, "all"]
-        for name in names:
+        ids = np.asarray(self.mines.ids, dtype=object)
+        years = np.asarray([_year_out(y) for y in self.years], dtype=object)
+        names = (*CLASS_ORDER, "all")
+        mis, cis, yis, ns, means = [], [], [], [], []
+        for ci, name in enumerate(names):
             codes = list(class_codes(name))
             s = self.mlri_sum[:, :, codes].sum(axis=2)
             n = self.mlri_n[:, :, codes].sum(axis=2)
             mi, yi = np.nonzero(n > 0)
-            for a, b in zip(mi, yi):
-                recs["id"].append(self.mines.ids[a])
-                recs["class"].append(name)
-                recs["year"].append(_year_out(self.years[b]))
-                recs["n"].append(int(n[a, b]))
-                recs["mean_mlri"].append(float(s[a, b] / n[a, b]))
-        return Table(recs)
+            mis.append(mi)
+            cis.append(np.full(mi.size, ci))
+            yis.append(yi)
+            ns.append(n[mi, yi])
+            means.append(s[mi, yi] / n[mi, yi])
+        mi, ci, yi = np.concatenate(mis), np.concatenate(cis), np.concatenate(yis)
+        order = np.lexsort((yi, ci, mi))  # mine, then class, then year
+        return Table({"id": list(ids[mi[order]]),
+                      "class": [names[c] for c in ci[order]],
+                      "year": list(years[yi[order]]),
+                      "n": np.concatenate(ns)[order].astype(np.int64),
+                      "mean_mlri": np.concatenate(means)[order].astype(np.float64)})
 
 
 def _year_out(y: float) -> Any:
@@ -202,6 +211,7 @@ def zonal_stats(
     years: list[float] | None = None,
     all_touched: bool = False,
     chunk: int = 1024,
+    cache_mb: int | None = 256,
     progress: bool = False,
     **read_kw: Any,
 ) -> ZonalResult:
@@ -223,7 +233,10 @@ def zonal_stats(
         Rasterisation rule: False (default) = pixel centre inside the polygon; True = every
         pixel touched by the polygon.
     chunk : int
-        Largest window side read at once (memory bound for big polygons).
+        Tile side in pixels (default 1024): the most read at once (memory bound).
+    cache_mb : int or None
+        GDAL block cache during the call (MB; default 256; tiles are read once, so a small
+        cache suffices); None keeps GDAL's default (5 % of RAM).
     progress : bool
         Show a tqdm progress bar.
 
@@ -253,6 +266,8 @@ def zonal_stats(
         raise FileNotFoundError(msg)
 
     with contextlib.ExitStack() as stack:
+        if cache_mb is not None:
+            stack.enter_context(rasterio.Env(GDAL_CACHEMAX=int(cache_mb)))
         src = stack.enter_context(rasterio.open(cpath))
         msrc = stack.enter_context(rasterio.open(mlri)) if mlri is not None else None
         if src.count < 1:
@@ -318,16 +333,10 @@ def zonal_stats(
             rs = [p[1] for p in pts]
             wins[i] = (math.floor(min(rs)), math.ceil(max(rs)), math.floor(min(cs)),
                        math.ceil(max(cs)))
-        order = sorted(wins, key=lambda i: (max(wins[i][0], 0) // 256, max(wins[i][2], 0) // 256,
-                                            wins[i][0], wins[i][2]))
-        it: Any = order
-        if progress:
-            from tqdm.auto import tqdm
-
-            it = tqdm(order, desc="mines", unit="mine")
-        for i in it:
+        # 1. per mine: clipped window, share outside the raster
+        inside: dict[int, tuple[int, int, int, int]] = {}
+        for i, (r0, r1, c0, c1) in wins.items():
             g = rmines.geoms[i]
-            r0, r1, c0, c1 = wins[i]
             rr0, rr1, cc0, cc1 = max(r0, 0), min(r1, H), max(c0, 0), min(c1, W)
             inter = shapely.area(shapely.intersection(g, footprint)) if (
                 rr0 < rr1 and cc0 < cc1) else 0.0
@@ -338,40 +347,73 @@ def zonal_stats(
                 status[i] = "outside"
                 notes[i] = _join(notes[i], "outside the raster")
                 continue
-            for ra in range(rr0, rr1, chunk):
-                h = min(chunk, rr1 - ra)
-                areas = pa.rows(ra, h)
-                for ca in range(cc0, cc1, chunk):
-                    w = min(chunk, cc1 - ca)
-                    win = Window(ca, ra, w, h)
-                    wt = src.window_transform(win)
-                    mask = geometry_mask([g], (h, w), wt, all_touched=all_touched, invert=True)
-                    if not mask.any():
-                        continue
-                    cls = src.read(1, window=win)
-                    cm = cls[mask].astype(np.int64, copy=False)
-                    if nodata is not None and nodata != 0:
-                        cm = np.where(cm == int(nodata), 0, cm)
-                    bad = (cm < 0) | (cm >= N_CODES)
-                    if bad.any():
-                        odd_values += int(bad.sum())
-                        cm = np.where(bad, 0, cm)
-                    counts[i] += np.bincount(cm, minlength=N_CODES)[:N_CODES]
-                    rows = np.nonzero(mask)[0]
-                    hect[i] += np.bincount(cm, weights=areas[rows], minlength=N_CODES)[
-                        :N_CODES] / 1e4
-                    if msrc is not None and msum is not None and mcnt is not None:
-                        arr = msrc.read(window=win)
-                        vals = arr[:, mask].astype(np.float64, copy=False)
-                        fin = np.isfinite(vals)
-                        if mnod is not None and not (isinstance(mnod, float) and
-                                                     math.isnan(mnod)):
-                            fin &= vals != mnod
-                        idx = (np.arange(nyear)[:, None] * N_CODES + cm[None, :])[fin]
-                        msum[i] += np.bincount(idx, weights=vals[fin],
-                                               minlength=nyear * N_CODES).reshape(nyear, N_CODES)
-                        mcnt[i] += np.bincount(idx, minlength=nyear * N_CODES).reshape(
-                            nyear, N_CODES)
+            inside[i] = (rr0, rr1, cc0, cc1)
+
+        # 2. tiles of chunk x chunk pixels: each tile's pixels are read once (only the part
+        #    under its mines' windows) and every mine overlapping the tile is rasterised there
+        tiles: dict[tuple[int, int], list[int]] = {}
+        for i, (rr0, rr1, cc0, cc1) in inside.items():
+            for tr in range(rr0 // chunk, (rr1 - 1) // chunk + 1):
+                for tc in range(cc0 // chunk, (cc1 - 1) // chunk + 1):
+                    tiles.setdefault((tr, tc), []).append(i)
+        it: Any = sorted(tiles)
+        if progress:
+            from tqdm.auto import tqdm
+
+            it = tqdm(it, desc="tiles", unit="tile")
+        band_idx = np.arange(nyear)[:, None] * N_CODES
+        for tr, tc in it:
+            members = tiles[(tr, tc)]
+            ty0, tx0 = tr * chunk, tc * chunk
+            ty1, tx1 = min(ty0 + chunk, H), min(tx0 + chunk, W)
+            sub = {i: (max(inside[i][0], ty0), min(inside[i][1], ty1),
+                       max(inside[i][2], tx0), min(inside[i][3], tx1)) for i in members}
+            wy0 = min(v[0] for v in sub.values())
+            wy1 = max(v[1] for v in sub.values())
+            wx0 = min(v[2] for v in sub.values())
+            wx1 = max(v[3] for v in sub.values())
+            win = Window(wx0, wy0, wx1 - wx0, wy1 - wy0)
+            cls_t = src.read(1, window=win).astype(np.int64)
+            if nodata is not None and nodata != 0:
+                cls_t[cls_t == int(nodata)] = 0
+            bad = (cls_t < 0) | (cls_t >= N_CODES)
+            if bad.any():
+                cls_t[bad] = 0
+                odd_t = bad
+            else:
+                odd_t = None
+            arr_t = msrc.read(window=win) if msrc is not None else None
+            if arr_t is not None and mnod is not None and not (
+                    isinstance(mnod, float) and math.isnan(mnod)):
+                arr_t = np.where(arr_t == mnod, np.nan, arr_t)
+            areas = pa.rows(wy0, wy1 - wy0)
+            for i in members:
+                y0, y1, x0, x1 = sub[i]
+                h, w = y1 - y0, x1 - x0
+                wt = src.window_transform(Window(x0, y0, w, h))
+                mask = geometry_mask([rmines.geoms[i]], (h, w), wt, all_touched=all_touched,
+                                     invert=True)
+                if not mask.any():
+                    continue
+                ys, xs = slice(y0 - wy0, y1 - wy0), slice(x0 - wx0, x1 - wx0)
+                cm = cls_t[ys, xs][mask]
+                if odd_t is not None:
+                    odd_values += int(odd_t[ys, xs][mask].sum())
+                counts[i] += np.bincount(cm, minlength=N_CODES)[:N_CODES]
+                rows = np.nonzero(mask)[0] + (y0 - wy0)
+                hect[i] += np.bincount(cm, weights=areas[rows], minlength=N_CODES)[
+                    :N_CODES] / 1e4
+                if arr_t is not None and msum is not None and mcnt is not None:
+                    vals = arr_t[:, ys, xs][:, mask].astype(np.float64, copy=False)
+                    fin = np.isfinite(vals)
+                    idx = (band_idx + cm[None, :])[fin]
+                    msum[i] += np.bincount(idx, weights=vals[fin],
+                                           minlength=nyear * N_CODES).reshape(nyear, N_CODES)
+                    mcnt[i] += np.bincount(idx, minlength=nyear * N_CODES).reshape(
+                        nyear, N_CODES)
+
+        # 3. statuses
+        for i in inside:
             tot = counts[i].sum()
             if tot == 0:
                 status[i] = "no pixels"
