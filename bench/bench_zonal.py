@@ -7,7 +7,8 @@
 Writes a synthetic tiled class raster (512 x 512 deflate tiles, as ``mlri run`` writes them),
 optionally an MLRI stack with ``--years`` bands, and random star-shaped "mine" polygons
 (radius 150 m - 1.8 km, some overlapping) into a temporary folder, then measures
-``read_mines`` + ``zonal_stats`` in a fresh child process: wall seconds and peak RSS.
+``read_mines`` + ``zonal_stats`` in a fresh child process: wall and CPU seconds, peak RSS
+(and the 1-minute load average, since wall time on a shared machine depends on it).
 The folder is deleted afterwards unless ``--keep``.
 """
 
@@ -102,17 +103,21 @@ def measure(d: Path, all_touched: bool) -> dict:
     from mlri.sites import SitesWarning, read_mines, zonal_stats
 
     warnings.simplefilter("ignore", SitesWarning)
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     mines = read_mines(d / "mines.gpkg", id_col="mine_id")
     t1 = time.perf_counter()
     mlri = d / "mlri.tif" if (d / "mlri.tif").exists() else None
     res = zonal_stats(d / "classes.tif", mines, mlri=mlri, all_touched=all_touched)
     t2 = time.perf_counter()
+    ru1 = resource.getrusage(resource.RUSAGE_SELF)
     st: dict[str, int] = {}
     for s in res.table["status"]:
         st[s] = st.get(s, 0) + 1
     return {"read_s": round(t1 - t0, 3), "zonal_s": round(t2 - t1, 3),
             "total_s": round(t2 - t0, 3),
+            "cpu_s": round(ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime, 3),
+            "load_avg_1min": round(os.getloadavg()[0], 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "pixels_counted": int(res.counts.sum()), "status": st}
 

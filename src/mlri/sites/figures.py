@@ -303,7 +303,8 @@ def group_bars(table: Table, group_col: str, *, denominator: str = "valid",
 
 def mlri_trajectories(long: Table, *, classes: Sequence[str] = ("SCI", "SAI", "NI", "ND",
                                                                   "SD", "all"),
-                      ids: Sequence[str] | None = None, title: str = "") -> Any:
+                      ids: Sequence[str] | None = None, title: str = "",
+                      ylabel: str = "mean MLRI (pixels pooled over mines)") -> Any:
     """Mean MLRI per year for each class, pooled over the mines' pixels (paper Fig. 6).
 
     ``long`` is ``ZonalResult.mlri_table()`` (or ``sites_mlri.csv``); the pooled mean of a class
@@ -340,7 +341,7 @@ def mlri_trajectories(long: Table, *, classes: Sequence[str] = ("SCI", "SAI", "N
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("year")
-    ax.set_ylabel("mean MLRI (pixels pooled over mines)")
+    ax.set_ylabel(ylabel)
     nm = len(set(np.array(long["id"], dtype=object)[keep].tolist()))
     ax.set_title(title or f"MLRI trajectories by restoration class ({nm} mines)", fontsize=10)
     ax.grid(alpha=0.3)

@@ -267,7 +267,8 @@ def build_report(run: str | os.PathLike[str], out: str | os.PathLike[str], *,
                       "(decimated for display)."))
     if rf.mlri is not None:
         parts.append(_img(F.png_bytes(F.mlri_trajectories(
-            scene_trajectories(rf), title="Scene MLRI trajectories by class (decimated grid)")),
+            scene_trajectories(rf), title="Scene MLRI trajectories by class (decimated grid)",
+            ylabel="mean MLRI (scene pixels)")),
             "scene MLRI trajectories",
             "Mean MLRI per year and class over the whole raster, computed on a decimated "
             "(nearest-neighbour) grid for speed."))
