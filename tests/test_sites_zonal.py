@@ -288,3 +288,16 @@ def test_rectangles_match_array_slices(run, tmp_path_factory, r0, c0, h, w):
         r = zonal_stats(run["dir"] / "classes.tif", m, chunk=32)
     sl = cls[max(r0, 0):max(min(r0 + h, 120), 0), max(c0, 0):max(min(c0 + w, 150), 0)]
     np.testing.assert_array_equal(r.counts[0], np.bincount(sl.ravel(), minlength=7))
+
+
+def test_flag_shares_per_mine(run, tmp_path):
+    T, cls = run["transform"], run["classes"]
+    p = write_polygons(tmp_path / "f.gpkg", [pixel_box(T, 0, 20, 5, 45)], crs=run["crs"],
+                       fields={"mine_id": ["f"]})
+    r = zonal_stats(run["dir"] / "classes.tif", p, flags=run["dir"] / "flags.tif",
+                    id_col="mine_id")
+    m = _mask_rect(cls.shape, 0, 20, 5, 45)
+    assert r.table["flag_years_dropped_pct"][0] == pytest.approx(100 * 10 * 40 / m.sum())
+    assert r.table["flag_few_valid_pct"][0] == pytest.approx(100 * (cls[m] == 0).mean())
+    assert r.table["flag_constant_pct"][0] == 0.0
+

@@ -88,6 +88,13 @@ def synthetic_run(out: str | os.PathLike[str], *, height: int = 120, width: int 
             for k, nm in enumerate(names):
                 dst.write(np.full((height, width), float(k), np.float32), k + 1)
                 dst.set_band_description(k + 1, nm)
+    if with_trend:  # flags: years_dropped (8) in the first block-row, few_valid (4) on nodata
+        fl = np.where(cls == 0, 4, 0).astype(np.uint8)
+        fl[:block, :] |= 8
+        prof_f = raster_profile(crs=crs, transform=transform, width=width, height=height,
+                                count=1, dtype="uint8", nodata=None, blocksize=bs)
+        with rasterio.open(d / "flags.tif", "w", **prof_f) as dst:
+            dst.write(fl, 1)
     if with_json:
         counts = np.bincount(cls.ravel(), minlength=7)
         (d / "summary.json").write_text(json.dumps(

@@ -125,7 +125,8 @@ def run_sites(
     extra = [c for c in group_cols if c not in (region_col, name_col, start_col)]
     mines_obj = read_mines(mines, id_col=id_col, name_col=name_col, region_col=region_col,
                            start_col=start_col, extra_cols=extra, layer=layer)
-    zr = zonal_stats(rf.classes, mines_obj, mlri=rf.mlri, years=rf.years or None,
+    zr = zonal_stats(rf.classes, mines_obj, mlri=rf.mlri, flags=rf.flags,
+                     years=rf.years or None,
                      all_touched=all_touched, progress=progress)
     table = zr.table
     ref_year = int(reference_year) if reference_year is not None else (rf.last_year or 2019)

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from ..api import CLASS_CODES, CLASS_NAMES
+from ..api import CLASS_CODES, CLASS_NAMES, FLAG_BITS
 from ._deps import SitesWarning, require
 from ._geo import apply_affine
 from ._table import Table
@@ -208,6 +208,7 @@ def zonal_stats(
     mines: Mines | str | os.PathLike[str],
     *,
     mlri: str | os.PathLike[str] | None = None,
+    flags: str | os.PathLike[str] | None = None,
     years: list[float] | None = None,
     all_touched: bool = False,
     chunk: int = 1024,
@@ -227,6 +228,10 @@ def zonal_stats(
         :func:`~mlri.sites.read_mines` and ``read_kw``.
     mlri : path, optional
         ``mlri.tif`` (one band per year, NaN nodata) on the same grid.
+    flags : path, optional
+        ``flags.tif`` (bits :data:`mlri.FLAG_BITS`) on the same grid: adds the share of each
+        mine's pixels with every flag (``flag_<name>_pct``, e.g. years dropped by the EVI
+        guard).
     years : list of float, optional
         Years of the MLRI bands (default: from the band descriptions).
     all_touched : bool
@@ -270,6 +275,11 @@ def zonal_stats(
             stack.enter_context(rasterio.Env(GDAL_CACHEMAX=int(cache_mb)))
         src = stack.enter_context(rasterio.open(cpath))
         msrc = stack.enter_context(rasterio.open(mlri)) if mlri is not None else None
+        fsrc = stack.enter_context(rasterio.open(flags)) if flags is not None else None
+        if fsrc is not None and ((fsrc.width, fsrc.height) != (src.width, src.height)
+                                 or not fsrc.transform.almost_equals(src.transform)):
+            msg = f"{flags} is not on the grid of {cpath}; both must come from the same run"
+            raise ValueError(msg)
         if src.count < 1:
             msg = f"{cpath} has no bands"
             raise ValueError(msg)
@@ -313,6 +323,8 @@ def zonal_stats(
         hect = np.zeros((n, N_CODES), dtype=np.float64)
         msum = np.zeros((n, nyear, N_CODES), dtype=np.float64) if msrc is not None else None
         mcnt = np.zeros((n, nyear, N_CODES), dtype=np.int64) if msrc is not None else None
+        fbits = list(FLAG_BITS.items())
+        fcnt = np.zeros((n, len(fbits)), dtype=np.int64) if fsrc is not None else None
         status = list(rmines.status)
         notes = list(rmines.notes)
         status = ["skipped" if s == "skipped" else "ok" for s in status]
@@ -388,6 +400,7 @@ def zonal_stats(
                     isinstance(mnod, float) and math.isnan(mnod)):
                 arr_t = np.where(arr_t == mnod, np.nan, arr_t)
             areas = pa.rows(wy0, wy1 - wy0)
+            flags_t = fsrc.read(1, window=win) if fsrc is not None else None
             for i in members:
                 y0, y1, x0, x1 = sub[i]
                 h, w = y1 - y0, x1 - x0
@@ -406,6 +419,10 @@ def zonal_stats(
                 rows = np.nonzero(mask)[0] + (y0 - wy0)
                 hect[i] += np.bincount(cm, weights=areas[rows], minlength=N_CODES)[
                     :N_CODES] / 1e4
+                if flags_t is not None and fcnt is not None:
+                    fm = flags_t[ys, xs][mask].astype(np.int64)
+                    for k, (_, bit) in enumerate(fbits):
+                        fcnt[i, k] += int(np.count_nonzero(fm & bit))
                 if arr_t is not None and msum is not None and mcnt is not None:
                     vals = arr_t[:, ys, xs][:, mask].astype(np.float64, copy=False)
                     fin = np.isfinite(vals)
@@ -449,6 +466,11 @@ def zonal_stats(
         "rule": "all_touched" if all_touched else "pixel_centre", "all_touched": all_touched,
     }
     table = _build_table(rmines, counts, hect, status, notes, poly_area, outside_pct)
+    if fcnt is not None:
+        npx = counts.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for k, (name, _) in enumerate(fbits):
+                table[f"flag_{name}_pct"] = np.where(npx > 0, 100.0 * fcnt[:, k] / npx, np.nan)
     return ZonalResult(table=table, counts=counts, hectares=hect, years=years, mlri_sum=msum,
                        mlri_n=mcnt, mines=rmines, raster=raster)
 
