@@ -1,0 +1,285 @@
+"""CLI commands of the per-mine analysis: ``mlri sites``, ``accuracy``, ``sample``, ``report``.
+
+Thin shells over :mod:`mlri.sites` (imports stay lazy so ``mlri --help`` is fast).  Expected
+problems (missing file or column, existing outputs, a missing optional package) become a
+one-line error naming the file and the fix; per-feature problems are printed as warnings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+__all__ = ["COMMANDS"]
+
+
+@contextlib.contextmanager
+def _cli_errors() -> Iterator[None]:
+    """Show SitesWarnings on stderr as they happen; turn expected errors into ClickException."""
+    from .sites._deps import SitesWarning
+
+    def show(message: Any, category: type, filename: str, lineno: int, file: Any = None,
+             line: Any = None) -> None:
+        click.echo(f"warning: {message}", err=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", SitesWarning)
+        warnings.showwarning = show
+        try:
+            yield
+        except click.ClickException:
+            raise
+        except (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError,
+                ImportError, KeyError) as err:
+            raise click.ClickException(str(err).strip("'\"")) from err
+        except Exception as err:  # rasterio / pyogrio I/O errors
+            name = type(err).__name__
+            if name in ("RasterioIOError", "DataSourceError", "DataLayerError", "CPLE_OpenFailedError"):
+                raise click.ClickException(f"cannot read input: {err}") from err
+            raise
+
+
+def _sig(p: float) -> bool:
+    import math
+
+    return not math.isnan(p) and p < 0.05
+
+
+def _progress_default() -> bool:
+    import sys
+
+    return sys.stderr.isatty()
+
+
+@click.command("sites")
+@click.option("--run", "run_dir", required=True, metavar="DIR",
+              help="Output folder of `mlri run` (needs classes.tif; uses mlri.tif if present).")
+@click.option("--mines", required=True, metavar="FILE",
+              help="Mine polygons: GeoPackage, GeoJSON or Shapefile (any CRS).")
+@click.option("--out", required=True, metavar="DIR", help="Output folder.")
+@click.option("--id-col", default=None, help="Unique mine id column (default: id/mine_id/FID).")
+@click.option("--name-col", default=None, help="Mine name column.")
+@click.option("--region-col", default=None, help="Region column (also tested as a group).")
+@click.option("--start-col", default=None,
+              help="Mining start year column (years, or 'Before 2000' / 'From 2000').")
+@click.option("--group-col", multiple=True,
+              help="Further categorical column(s) to test between groups (repeatable).")
+@click.option("--layer", default=None, help="Layer of a multi-layer GeoPackage.")
+@click.option("--all-touched", is_flag=True,
+              help="Count every pixel the polygon touches (default: pixel centre inside).")
+@click.option("--threshold", default=2000, show_default=True, type=int,
+              help="Start-year split: 'Before T' vs 'From T'.")
+@click.option("--reference-year", type=int, default=None,
+              help="Year mining duration is measured to (default: last MLRI year).")
+@click.option("--denominator", type=click.Choice(["valid", "mine"]), default="valid",
+              show_default=True,
+              help="Class shares in tests/clusters: % of classified pixels, or of mine area.")
+@click.option("--k", default=3, show_default=True, type=int, help="K-means clusters.")
+@click.option("--seed", default=0, show_default=True, type=int, help="K-means seed.")
+@click.option("--n-init", default=20, show_default=True, type=int,
+              help="K-means initialisations.")
+@click.option("--no-cluster", is_flag=True, help="Skip clustering.")
+@click.option("--no-figures", is_flag=True, help="Do not write PNG figures.")
+@click.option("--max-maps", default=50, show_default=True, type=int,
+              help="Per-mine class maps to write (0 = none, -1 = all).")
+@click.option("--overwrite", is_flag=True, help="Replace existing results in --out.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a TTY).")
+def sites_cmd(run_dir: str, mines: str, out: str, id_col: str | None, name_col: str | None,
+              region_col: str | None, start_col: str | None, group_col: tuple[str, ...],
+              layer: str | None, all_touched: bool, threshold: int,
+              reference_year: int | None, denominator: str, k: int, seed: int, n_init: int,
+              no_cluster: bool, no_figures: bool, max_maps: int, overwrite: bool,
+              progress: bool | None) -> None:
+    """Per-mine class areas, group tests, clustering and figures.
+
+    Writes sites.csv, sites_mlri.csv, sites.gpkg, groups.json, clusters.csv, figures/ and
+    manifest.json into --out.
+    """
+    from .sites.workflow import run_sites
+
+    t0 = time.time()
+    with _cli_errors():
+        if region_col and region_col not in group_col:
+            group_col = (*group_col, region_col)
+        res = run_sites(run_dir, mines, out, id_col=id_col, name_col=name_col,
+                        region_col=region_col, start_col=start_col, group_cols=group_col,
+                        layer=layer, all_touched=all_touched, threshold=threshold,
+                        reference_year=reference_year, denominator=denominator, k=k,
+                        seed=seed, n_init=n_init, cluster=not no_cluster,
+                        figures=not no_figures, max_maps=max_maps, overwrite=overwrite,
+                        progress=_progress_default() if progress is None else progress)
+    t = res.table
+    st: dict[str, int] = {}
+    for s in t["status"]:
+        st[s] = st.get(s, 0) + 1
+    click.echo(f"{len(t)} mines ({', '.join(f'{v} {k2}' for k2, v in st.items())}) "
+               f"in {time.time() - t0:.1f} s -> {res.out}")
+    for kw in res.groups["kruskal_wallis"]:
+        sig = [f"{x['metric']} (p={x['p']:.3g})" for x in kw["tests"]
+               if _sig(x["p"])]
+        click.echo(f"  Kruskal-Wallis by {kw['group_col']}: "
+                   + (", ".join(sig) if sig else "no class share differs at p<0.05"))
+    sp = res.groups.get("spearman_duration")
+    if sp:
+        sig = [f"{x['metric']} (rho={x['rho']:.2f}, p={x['p']:.3g})" for x in sp["tests"]
+               if _sig(x["p"])]
+        click.echo("  Spearman with duration: "
+                   + (", ".join(sig) if sig else "no class share correlates at p<0.05"))
+
+
+def _classes_path(p: str) -> Path:
+    path = Path(p)
+    if path.is_dir():
+        path = path / "classes.tif"
+    if not path.exists():
+        msg = (f"class raster {path} does not exist; pass classes.tif of `mlri run` (or its "
+               f"output folder) as --classes")
+        raise FileNotFoundError(msg)
+    return path
+
+
+def _side_manifest(out: Path) -> Path:
+    return out.with_name(f"{out.stem}.manifest.json")
+
+
+@click.command("accuracy")
+@click.option("--classes", required=True, metavar="FILE",
+              help="classes.tif of `mlri run` (or the run folder).")
+@click.option("--points", required=True, metavar="FILE",
+              help="Reference points: CSV with x/y (or lon/lat) columns, GeoJSON or GeoPackage.")
+@click.option("--label-col", default=None,
+              help="Reference label column (default: reference/label/class).")
+@click.option("--x-col", default=None, help="CSV x column (default: x/easting/lon...).")
+@click.option("--y-col", default=None, help="CSV y column.")
+@click.option("--points-crs", default=None,
+              help="CRS of CSV coordinates (default: crs column, lon/lat -> EPSG:4326, else "
+                   "the raster's).")
+@click.option("--scheme", type=click.Choice(["auto", "binary", "classes4", "classes6"]),
+              default="auto", show_default=True,
+              help="restored/not restored, SD/ND/NI/SI, or the six classes.")
+@click.option("--restored", default="SAI,SCI,SI_H_undefined", show_default=True,
+              help="Map classes counted as restored (binary scheme).")
+@click.option("--area-adjusted/--no-area-adjusted", default=True, show_default=True,
+              help="Olofsson et al. (2014) area-weighted estimates with 95% CIs.")
+@click.option("--out", default="accuracy.json", show_default=True, metavar="FILE",
+              help="Output JSON.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
+def accuracy_cmd(classes: str, points: str, label_col: str | None, x_col: str | None,
+                 y_col: str | None, points_crs: str | None, scheme: str, restored: str,
+                 area_adjusted: bool, out: str, overwrite: bool) -> None:
+    """Confusion matrix (rows = map, columns = reference), OA, PA, UA, kappa."""
+    from ._outputs import build_manifest, check_output_dir, write_json
+    from .api import CLASS_CODES
+    from .sites.accuracy import assess_accuracy
+
+    t0 = time.time()
+    with _cli_errors():
+        cpath = _classes_path(classes)
+        outp = Path(out)
+        check_output_dir(outp.parent, [outp.name, _side_manifest(outp).name],
+                         overwrite=overwrite)
+        codes = []
+        for nm in (s.strip() for s in restored.split(",") if s.strip()):
+            if nm not in CLASS_CODES or nm == "nodata":
+                msg = (f"--restored: unknown class {nm!r}; use names from "
+                       f"{', '.join(k for k in CLASS_CODES if k != 'nodata')}")
+                raise ValueError(msg)
+            codes.append(CLASS_CODES[nm])
+        res = assess_accuracy(cpath, points, label_col=label_col, scheme=scheme,
+                              restored_classes=tuple(codes), x_col=x_col, y_col=y_col,
+                              points_crs=points_crs, area_adjusted_estimates=area_adjusted)
+        write_json(outp, res)
+        man = build_manifest(command="accuracy", parameters={
+            "classes": str(cpath), "points": points, "label_col": label_col, "scheme": scheme,
+            "restored": restored, "area_adjusted": area_adjusted, "points_crs": points_crs},
+            inputs=[cpath, Path(points)], outputs=[outp.name], started=t0)
+        write_json(_side_manifest(outp), man)
+    labs = res["labels"]
+    click.echo(f"{res['n_points_used']} points, scheme {res['scheme']}: overall accuracy "
+               f"{res['overall_accuracy']:.3f}, kappa {res['kappa']:.3f}")
+    w = max(len(x) for x in labs) + 2
+    click.echo("confusion matrix (rows = map, columns = reference):")
+    click.echo(" " * w + "".join(f"{x[:10]:>12}" for x in labs))
+    for lab, row in zip(labs, res["matrix"], strict=False):
+        click.echo(f"{lab:<{w}}" + "".join(f"{v:>12}" for v in row))
+    aa = res.get("area_adjusted") or {}
+    if "overall_accuracy" in aa:
+        oa = aa["overall_accuracy"]
+        click.echo(f"area-adjusted overall accuracy {oa['estimate']:.3f} ± {oa['ci95']:.3f} "
+                   f"(95% CI)")
+    click.echo(f"-> {outp}")
+
+
+@click.command("sample")
+@click.option("--classes", required=True, metavar="FILE",
+              help="classes.tif of `mlri run` (or the run folder).")
+@click.option("--n", "n", default=100, show_default=True, type=int, help="Points per stratum.")
+@click.option("--out", required=True, metavar="FILE", help="Output .csv, .geojson or .gpkg.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Random seed.")
+@click.option("--strata", type=click.Choice(["classes", "si", "binary"]), default="classes",
+              show_default=True,
+              help="Six map classes; SD/ND/NI/SI; or restored/not restored.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
+def sample_cmd(classes: str, n: int, out: str, seed: int, strata: str, overwrite: bool) -> None:
+    """Stratified random sample of N pixel centres per class for validation."""
+    from ._outputs import build_manifest, check_output_dir, write_json
+    from .sites.sampling import stratified_sample, write_points
+
+    t0 = time.time()
+    with _cli_errors():
+        cpath = _classes_path(classes)
+        outp = Path(out)
+        if outp.suffix.lower() not in (".csv", ".geojson", ".json", ".gpkg"):
+            msg = f"--out {outp.name}: use a .csv, .geojson or .gpkg file name"
+            raise ValueError(msg)
+        if n < 1:
+            msg = f"--n must be at least 1, got {n}"
+            raise ValueError(msg)
+        check_output_dir(outp.parent, [outp.name, _side_manifest(outp).name],
+                         overwrite=overwrite)
+        t = stratified_sample(cpath, n, strata=strata, seed=seed)
+        write_points(t, outp)
+        man = build_manifest(command="sample", parameters={
+            "classes": str(cpath), "n": n, "seed": seed, "strata": strata},
+            inputs=[cpath], outputs=[outp.name], started=t0,
+            extra={"allocation": "equal n per stratum, uniform without replacement",
+                   "stratum_pixels": {s: int(p) for s, p in zip(t["stratum"],
+                                                                 t["stratum_pixels"], strict=False)}})
+        write_json(_side_manifest(outp), man)
+    per: dict[str, int] = {}
+    for s in t["stratum"]:
+        per[s] = per.get(s, 0) + 1
+    click.echo(f"{len(t)} points ({', '.join(f'{k}: {v}' for k, v in per.items())}) -> {outp}")
+    click.echo("fill the 'reference' column, then: mlri accuracy --classes "
+               f"{cpath} --points {outp}")
+
+
+@click.command("report")
+@click.option("--run", "run_dir", required=True, metavar="DIR", help="Output folder of `mlri run`.")
+@click.option("--sites", "sites_dir", default=None, metavar="DIR",
+              help="Output folder of `mlri sites`.")
+@click.option("--accuracy", "accuracy_file", default=None, metavar="FILE",
+              help="accuracy.json of `mlri accuracy` (default: found in --sites or --run).")
+@click.option("--out", required=True, metavar="FILE", help="Output .html file.")
+@click.option("--title", default=None, help="Report title.")
+@click.option("--max-maps", default=12, show_default=True, type=int,
+              help="Mine maps embedded in the report.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
+def report_cmd(run_dir: str, sites_dir: str | None, accuracy_file: str | None, out: str,
+               title: str | None, max_maps: int, overwrite: bool) -> None:
+    """One self-contained HTML report (figures embedded) of a run and its sites analysis."""
+    from .sites.report import build_report
+
+    with _cli_errors():
+        p = build_report(run_dir, out, sites=sites_dir, accuracy=accuracy_file, title=title,
+                         max_maps=max_maps, overwrite=overwrite)
+    click.echo(f"report -> {p} ({p.stat().st_size / 1e6:.1f} MB)")
+
+
+COMMANDS = [sites_cmd, accuracy_cmd, sample_cmd, report_cmd]

@@ -1,0 +1,256 @@
+"""Mine-level group tests: Kruskal-Wallis (+ Dunn post-hoc, effect sizes) and Spearman.
+
+The unit of analysis is the **mine** (one value per mine, e.g. its SI %), never the pixel:
+pixels of one mine are spatially autocorrelated and not independent observations.
+
+All p-values come from SciPy (``scipy.stats.kruskal``, ``scipy.stats.spearmanr``); Dunn's test
+is computed here from the pooled mid-ranks with the tie correction and Holm (default) or
+Benjamini-Hochberg adjustment.  Within one call the p-values of the class metrics are also
+BH-adjusted across metrics (``p_bh``) because six class shares are tested at once.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ._table import Table
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "adjust_pvalues",
+    "dunn_test",
+    "group_tests",
+    "kruskal_test",
+    "metric_columns",
+    "spearman_tests",
+]
+
+#: Class shares tested by default (suffix of the ``pct_valid_`` / ``pct_`` columns).
+DEFAULT_METRICS: tuple[str, ...] = ("SI", "SCI", "SAI", "NI", "ND", "SD")
+
+
+def metric_columns(metrics: Sequence[str] = DEFAULT_METRICS, denominator: str = "valid"
+                   ) -> list[str]:
+    """Column names of class shares: ``pct_valid_<cls>`` ("valid") or ``pct_<cls>`` ("mine")."""
+    if denominator not in ("valid", "mine"):
+        msg = f"denominator must be 'valid' or 'mine', got {denominator!r}"
+        raise ValueError(msg)
+    pre = "pct_valid_" if denominator == "valid" else "pct_"
+    return [m if m.startswith("pct_") else pre + m for m in metrics]
+
+
+def adjust_pvalues(p: Sequence[float], method: str = "holm") -> np.ndarray:
+    """Holm (step-down) or Benjamini-Hochberg adjusted p-values; NaN stay NaN."""
+    pv = np.asarray(p, dtype=np.float64)
+    out = np.full(pv.shape, np.nan)
+    ok = np.isfinite(pv)
+    q = pv[ok]
+    m = q.size
+    if m == 0:
+        return out
+    order = np.argsort(q, kind="stable")
+    if method == "holm":
+        adj = np.maximum.accumulate((m - np.arange(m)) * q[order])
+    elif method in ("bh", "fdr_bh"):
+        adj = np.minimum.accumulate((m / np.arange(m, 0, -1)) * q[order][::-1])[::-1]
+    else:
+        msg = f"p_adjust must be 'holm' or 'bh', got {method!r}"
+        raise ValueError(msg)
+    res = np.empty(m)
+    res[order] = np.minimum(adj, 1.0)
+    out[ok] = res
+    return out
+
+
+def _clean(values: Any, groups: Any) -> tuple[np.ndarray, np.ndarray]:
+    v = np.asarray(values, dtype=np.float64)
+    g = np.asarray([None if x is None or (isinstance(x, float) and math.isnan(x)) else str(x)
+                    for x in groups], dtype=object)
+    if v.shape != g.shape:
+        msg = f"values ({v.size}) and groups ({g.size}) differ in length"
+        raise ValueError(msg)
+    keep = np.isfinite(v) & np.array([x is not None for x in g], dtype=bool)
+    return v[keep], g[keep]
+
+
+def kruskal_test(values: Any, groups: Any, *, order: Sequence[str] | None = None,
+                 dunn: bool = True, p_adjust: str = "holm") -> dict[str, Any]:
+    """Kruskal-Wallis H test of ``values`` between ``groups`` (NaN / None rows dropped).
+
+    Returns a dict with ``statistic`` (H, tie-corrected), ``p``, ``df``, ``n``, ``k``,
+    ``epsilon2`` (= H (n+1)/(n²-1)), ``eta2_h`` (= (H-k+1)/(n-k)), per-group ``n``, median,
+    mean, quartiles and mean rank, Dunn pairwise comparisons, and ``note`` when the test is
+    undefined (fewer than 2 groups, or all values identical: statistic and p are then NaN).
+    """
+    from scipy import stats
+
+    v, g = _clean(values, groups)
+    labels = list(order) if order is not None else sorted(set(g.tolist()), key=_natural)
+    labels = [lab for lab in labels if np.any(g == lab)]
+    samples = [v[g == lab] for lab in labels]
+    n, k = int(v.size), len(labels)
+    ranks = stats.rankdata(v) if n else np.array([])
+    res: dict[str, Any] = {
+        "test": "kruskal-wallis", "statistic": float("nan"), "p": float("nan"), "df": k - 1,
+        "n": n, "k": k, "epsilon2": float("nan"), "eta2_h": float("nan"), "note": "",
+        "groups": [
+            {"group": lab, "n": int(s.size), "median": float(np.median(s)),
+             "mean": float(np.mean(s)), "q1": float(np.percentile(s, 25)),
+             "q3": float(np.percentile(s, 75)),
+             "mean_rank": float(ranks[g == lab].mean())}
+            for lab, s in zip(labels, samples, strict=False)],
+        "dunn": [],
+    }
+    if k < 2:
+        res["note"] = f"needs at least 2 non-empty groups, found {k}"
+        return res
+    if np.all(v == v[0]):
+        res["note"] = "all values identical: no test possible"
+        return res
+    h, p = stats.kruskal(*samples)
+    res["statistic"], res["p"] = float(h), float(p)
+    if n > 1:
+        res["epsilon2"] = float(h * (n + 1) / (n * n - 1))
+    if n > k:
+        res["eta2_h"] = float((h - k + 1) / (n - k))
+    if dunn:
+        res["dunn"] = dunn_test(v, g, order=labels, p_adjust=p_adjust)
+    return res
+
+
+def dunn_test(values: Any, groups: Any, *, order: Sequence[str] | None = None,
+              p_adjust: str = "holm") -> list[dict[str, Any]]:
+    """Dunn (1964) pairwise test on pooled mid-ranks, with tie correction.
+
+    ``z = (R̄_i - R̄_j) / sqrt((N(N+1)/12 - Σ(t³-t)/(12(N-1))) (1/n_i + 1/n_j))``, two-sided
+    normal p, adjusted over all pairs (``holm`` default, or ``bh``).  With two groups z² equals
+    the tie-corrected Kruskal-Wallis H.
+    """
+    from scipy import stats
+
+    v, g = _clean(values, groups)
+    labels = list(order) if order is not None else sorted(set(g.tolist()), key=_natural)
+    labels = [lab for lab in labels if np.any(g == lab)]
+    n = v.size
+    if len(labels) < 2 or n < 2:
+        return []
+    ranks = stats.rankdata(v)
+    _, t = np.unique(v, return_counts=True)
+    ties = float(np.sum(t.astype(np.float64) ** 3 - t))
+    s2 = n * (n + 1) / 12.0 - ties / (12.0 * (n - 1))
+    out = []
+    for a in range(len(labels)):
+        for b in range(a + 1, len(labels)):
+            ma, mb = g == labels[a], g == labels[b]
+            na, nb = int(ma.sum()), int(mb.sum())
+            diff = float(ranks[ma].mean() - ranks[mb].mean())
+            se = math.sqrt(s2 * (1.0 / na + 1.0 / nb)) if s2 > 0 else 0.0
+            z = diff / se if se > 0 else float("nan")
+            p = float(2 * stats.norm.sf(abs(z))) if se > 0 else float("nan")
+            out.append({"group_a": labels[a], "group_b": labels[b], "n_a": na, "n_b": nb,
+                        "mean_rank_diff": diff, "z": z, "p": p})
+    adj = adjust_pvalues([r["p"] for r in out], p_adjust)
+    for r, q in zip(out, adj, strict=False):
+        r["p_adj"] = float(q)
+        r["p_adjust"] = p_adjust
+    return out
+
+
+def _natural(s: str) -> tuple[Any, ...]:
+    """Sort key: 'Before 2000' before 'From 2000', numbers numerically."""
+    import re
+
+    s2 = str(s)
+    low = s2.lower()
+    levels = {"high": 0, "medium": 1, "low": 2}
+    key = (0 if low.startswith("before") else 1 if low.startswith("from") else
+           levels.get(low, 3) + 2)
+    return (key, [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", s2)])
+
+
+def group_tests(table: Table, group_col: str, *, metrics: Sequence[str] = DEFAULT_METRICS,
+                denominator: str = "valid", usable: np.ndarray | None = None,
+                order: Sequence[str] | None = None, p_adjust: str = "holm"
+                ) -> dict[str, Any]:
+    """Kruskal-Wallis of each class share between the groups of ``group_col``.
+
+    Parameters
+    ----------
+    table : Table
+        Per-mine table (``ZonalResult.table``, or ``sites.csv`` read back).
+    group_col : str
+        Categorical column (e.g. ``start_group``, ``region``, ``cluster``).
+    metrics : sequence of str
+        Class names (``SI``, ``SCI``, ...) or explicit ``pct_...`` columns.
+    denominator : {"valid", "mine"}
+        Share of the classified pixels (default) or of all the mine's pixels.
+    usable : bool array, optional
+        Mines to include (default: status ok/partial and at least one classified pixel).
+
+    Returns
+    -------
+    dict
+        ``{"group_col", "denominator", "n_mines", "tests": [ {metric, column, statistic, p,
+        p_bh, df, n, k, epsilon2, eta2_h, groups, dunn, note}, ... ]}``.
+    """
+    cols = metric_columns(metrics, denominator)
+    use = _usable(table) if usable is None else np.asarray(usable, dtype=bool)
+    grp = [table[group_col][i] if use[i] else None for i in range(len(table))]
+    tests = []
+    for m, c in zip(metrics, cols, strict=False):
+        r = kruskal_test(table.numeric(c), grp, order=order, p_adjust=p_adjust)
+        tests.append({"metric": m, "column": c, **r})
+    padj = adjust_pvalues([t["p"] for t in tests], "bh")
+    for t, q in zip(tests, padj, strict=False):
+        t["p_bh"] = float(q)
+    return {"group_col": group_col, "denominator": denominator,
+            "n_mines": int(sum(x is not None for x in grp)), "tests": tests}
+
+
+def spearman_tests(table: Table, x_col: str = "duration", *,
+                   metrics: Sequence[str] = DEFAULT_METRICS, denominator: str = "valid",
+                   usable: np.ndarray | None = None) -> dict[str, Any]:
+    """Spearman rank correlation of each class share with ``x_col`` (default mining duration).
+
+    Rows with a missing x or share are dropped per metric.  Returns ``{"x_col", "tests":
+    [{metric, column, rho, p, p_bh, n, note}, ...]}``; rho and p are NaN (with a note) for
+    fewer than 3 mines or a constant variable.
+    """
+    from scipy import stats
+
+    cols = metric_columns(metrics, denominator)
+    use = _usable(table) if usable is None else np.asarray(usable, dtype=bool)
+    x = table.numeric(x_col)
+    tests = []
+    for m, c in zip(metrics, cols, strict=False):
+        y = table.numeric(c)
+        keep = use & np.isfinite(x) & np.isfinite(y)
+        n = int(keep.sum())
+        rec: dict[str, Any] = {"metric": m, "column": c, "rho": float("nan"),
+                               "p": float("nan"), "n": n, "note": ""}
+        if n < 3:
+            rec["note"] = f"needs at least 3 mines with both values, found {n}"
+        elif np.ptp(x[keep]) == 0 or np.ptp(y[keep]) == 0:
+            rec["note"] = f"{'x' if np.ptp(x[keep]) == 0 else m} is constant: undefined"
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", stats.ConstantInputWarning)
+                r = stats.spearmanr(x[keep], y[keep])
+            rec["rho"], rec["p"] = float(r.statistic), float(r.pvalue)
+        tests.append(rec)
+    padj = adjust_pvalues([t["p"] for t in tests], "bh")
+    for t, q in zip(tests, padj, strict=False):
+        t["p_bh"] = float(q)
+    return {"x_col": x_col, "denominator": denominator, "tests": tests}
+
+
+def _usable(table: Table) -> np.ndarray:
+    st = np.array(table["status"], dtype=object) if "status" in table else np.array(
+        ["ok"] * len(table), dtype=object)
+    nv = table.numeric("n_valid") if "n_valid" in table else np.ones(len(table))
+    return np.isin(st, ["ok", "partial"]) & (nv > 0)

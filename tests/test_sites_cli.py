@@ -1,0 +1,296 @@
+"""The sites / sample / accuracy / report commands through ``mlri.cli.main`` and the HTML."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import shutil
+import subprocess
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pyogrio")
+pytest.importorskip("shapely")
+pytest.importorskip("pyproj")
+from click.testing import CliRunner
+
+from mlri.cli import main
+from mlri.sites._synthetic import pixel_box, synthetic_run, write_polygons
+
+pytestmark = pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")
+
+
+def _invoke(*args):
+    res = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return res
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    d = tmp_path_factory.mktemp("proj")
+    info = synthetic_run(d / "run", height=100, width=120, seed=4,
+                         years=(2015, 2016, 2017, 2018, 2019))
+    T = info["transform"]
+    boxes = [(2, 22, 3, 28), (30, 55, 5, 35), (10, 40, 60, 95), (60, 90, 10, 40),
+             (65, 95, 70, 110), (45, 70, 45, 75), (5, 25, 95, 118), (80, 99, 45, 70),
+             (35, 60, 90, 119)]
+    geoms = [pixel_box(T, *b) for b in boxes]
+    geoms.append(pixel_box(T, 500, 510, 500, 510))  # outside
+    n = len(geoms)
+    write_polygons(d / "mines.gpkg", geoms, crs=info["crs"], fields={
+        "code": [f"M{i}" for i in range(n)],
+        "label": [f"Mine {chr(65 + i)}" for i in range(n)],
+        "opened": ["Before 2000", 2003, 1990, 2010, "Before 2000", 2001, 1998, 2012, 2005,
+                   2000],
+        "prov": ["east", "west"] * (n // 2)})
+    return {"dir": d, "info": info}
+
+
+@pytest.fixture(scope="module")
+def sites_out(project):
+    d = project["dir"]
+    res = _invoke("sites", "--run", d / "run", "--mines", d / "mines.gpkg", "--out",
+                  d / "sites", "--id-col", "code", "--name-col", "label", "--start-col",
+                  "opened", "--region-col", "prov", "--max-maps", 2, "--no-progress")
+    assert res.exit_code == 0, res.output
+    return res
+
+
+def test_sites_command_outputs(project, sites_out):
+    d = project["dir"] / "sites"
+    for f in ("sites.csv", "sites_mlri.csv", "sites.gpkg", "groups.json", "clusters.csv",
+              "manifest.json", "figures/class_shares_by_mine.png",
+              "figures/class_shares_by_start_group.png", "figures/class_shares_by_region.png",
+              "figures/mlri_trajectories.png", "figures/clusters.png"):
+        assert (d / f).is_file(), f
+    assert len(list((d / "figures" / "mines").glob("*.png"))) == 2
+    out = sites_out.output
+    assert "10 mines (9 ok, 1 outside)" in out
+    assert "warning: " in out and "'M9' (Mine J): outside the raster" in out
+    assert "Kruskal-Wallis by start_group" in out
+    rows = list(csv.DictReader((d / "sites.csv").open()))
+    assert [r["id"] for r in rows] == [f"M{i}" for i in range(10)]
+    r0 = rows[0]
+    assert r0["start_group"] == "Before 2000" and float(r0["duration"]) == 2019 - 2000 + 1
+    assert float(rows[1]["duration"]) == 2019 - 2003
+    assert float(r0["area_ha"]) == pytest.approx(20 * 25 * 0.09)
+    g = json.loads((d / "groups.json").read_text())
+    assert g["reference_year"] == 2019 and g["n_usable"] == 9
+    assert [k["group_col"] for k in g["kruskal_wallis"]] == ["start_group", "region", "level"]
+    assert g["kruskal_wallis"][0]["tests"][0]["n"] == 9
+    assert g["clustering"]["k"] == 3
+    man = json.loads((d / "manifest.json").read_text())
+    assert man["command"] == "sites"
+    assert man["parameters"]["rasterisation"] == "pixel_centre"
+    assert man["parameters"]["id_col"] == "code"
+    assert "sites.csv" in man["outputs"]
+    assert any(i["path"].endswith("classes.tif") and "sha256" in i for i in man["inputs"])
+    # second run into the same folder is refused, naming the fix
+    res = _invoke("sites", "--run", project["dir"] / "run", "--mines",
+                  project["dir"] / "mines.gpkg", "--out", d, "--id-col", "code")
+    assert res.exit_code != 0
+    assert "already holds results" in res.output and "--overwrite" in res.output
+
+
+def test_sites_gpkg_is_in_raster_crs(project, sites_out):
+    import pyogrio
+
+    info = pyogrio.read_info(project["dir"] / "sites" / "sites.gpkg")
+    assert info["features"] == 10
+    assert "32650" in info["crs"]
+    assert {"id", "status", "pct_valid_SI", "cluster", "level"} <= set(info["fields"])
+
+
+def _labelled_points(project, tmp):
+    res = _invoke("sample", "--classes", project["dir"] / "run", "--n", 12, "--seed", 5,
+                  "--out", tmp / "pts.csv")
+    assert res.exit_code == 0, res.output
+    assert "72 points" in res.output and "mlri accuracy" in res.output
+    assert (tmp / "pts.manifest.json").is_file()
+    rows = list(csv.DictReader((tmp / "pts.csv").open()))
+    for k, r in enumerate(rows):  # every 9th point is relabelled SD (wrong unless mapped SD)
+        r["reference"] = r["map_class"] if k % 9 else "SD"
+    with (tmp / "labelled.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return tmp / "labelled.csv"
+
+
+def test_sample_and_accuracy_commands(project, tmp_path):
+    pts = _labelled_points(project, tmp_path)
+    res = _invoke("accuracy", "--classes", project["dir"] / "run" / "classes.tif", "--points",
+                  pts, "--out", tmp_path / "acc.json")
+    assert res.exit_code == 0, res.output
+    assert "rows = map, columns = reference" in res.output
+    assert "area-adjusted overall accuracy" in res.output
+    acc = json.loads((tmp_path / "acc.json").read_text())
+    assert acc["n_points_used"] == 72 and acc["scheme"] == "classes6"
+    rows = list(csv.DictReader(pts.open()))
+    wrong = sum(r["reference"] != r["map_class"] for r in rows)
+    assert wrong == 6
+    assert np.trace(np.array(acc["matrix"])) == 72 - wrong
+    assert acc["area_adjusted"]["strata_source"] == "stratum column of the points"
+    assert (tmp_path / "acc.manifest.json").is_file()
+    # binary view of the same points
+    res = _invoke("accuracy", "--classes", project["dir"] / "run", "--points", pts, "--scheme",
+                  "classes4", "--out", tmp_path / "acc4.json", "--no-area-adjusted")
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "acc4.json").read_text())["labels"] == ["SD", "ND", "NI",
+                                                                         "SI"]
+    # output exists -> refused
+    res = _invoke("accuracy", "--classes", project["dir"] / "run", "--points", pts, "--out",
+                  tmp_path / "acc.json")
+    assert res.exit_code != 0 and "--overwrite" in res.output
+
+
+@pytest.mark.parametrize(("args", "expect"), [
+    (["sites", "--run", "{d}/nope", "--mines", "{d}/mines.gpkg", "--out", "{t}/o"],
+     ["nope does not exist", "--run"]),
+    (["sites", "--run", "{d}/run", "--mines", "{d}/missing.gpkg", "--out", "{t}/o"],
+     ["missing.gpkg does not exist", "--mines"]),
+    (["sites", "--run", "{d}/run", "--mines", "{d}/mines.gpkg", "--out", "{t}/o", "--id-col",
+      "mine_id"], ["no column 'mine_id'", "code, label, opened, prov", "--id-col"]),
+    (["sites", "--run", "{d}/run", "--mines", "{d}/mines.gpkg", "--out", "{t}/o", "--id-col",
+      "prov"], ["must be unique", "--id-col"]),
+    (["accuracy", "--classes", "{d}/run/classes.tif", "--points", "{t}/none.csv"],
+     ["none.csv does not exist", "--points"]),
+    (["accuracy", "--classes", "{d}/x.tif", "--points", "{t}/none.csv"],
+     ["x.tif does not exist", "--classes"]),
+    (["sample", "--classes", "{d}/run", "--out", "{t}/p.kml"], [".csv, .geojson or .gpkg"]),
+    (["report", "--run", "{d}/run", "--sites", "{d}", "--out", "{t}/r.html"],
+     ["holds no sites.csv", "--sites"]),
+    (["report", "--run", "{d}/run", "--out", "{t}/r.pdf"], ["must end in .html"]),
+])
+def test_errors_name_the_file_and_the_fix(project, tmp_path, args, expect):
+    a = [x.format(d=project["dir"], t=tmp_path) for x in args]
+    res = _invoke(*a)
+    assert res.exit_code != 0
+    assert "Traceback" not in res.output
+    for e in expect:
+        assert e in res.output, res.output
+
+
+def test_minimal_run_folder(tmp_path):
+    """Only classes.tif: no mlri.tif, trend.tif, summary.json or manifest.json."""
+    info = synthetic_run(tmp_path / "run", height=40, width=50, years=(), with_trend=False,
+                         with_json=False)
+    T = info["transform"]
+    write_polygons(tmp_path / "m.geojson", [pixel_box(T, 0, 20, 10, 30),
+                                            pixel_box(T, 20, 40, 0, 20),
+                                            pixel_box(T, 10, 30, 25, 50)],
+                   crs=info["crs"], fields={"id": [1, 2, 3]})
+    res = _invoke("sites", "--run", tmp_path / "run", "--mines", tmp_path / "m.geojson",
+                  "--out", tmp_path / "s", "--no-cluster", "--max-maps", 0)
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader((tmp_path / "s" / "sites.csv").open()))
+    assert [r["id"] for r in rows] == ["1", "2", "3"]
+    assert (tmp_path / "s" / "sites_mlri.csv").read_text().startswith("id,class,year,n,mean")
+    g = json.loads((tmp_path / "s" / "groups.json").read_text())
+    assert g["kruskal_wallis"] == [] and g["spearman_duration"] is None
+    res = _invoke("report", "--run", tmp_path / "run", "--sites", tmp_path / "s", "--out",
+                  tmp_path / "r.html")
+    assert res.exit_code == 0, res.output
+    imgs = _images((tmp_path / "r.html").read_text())
+    assert len(imgs) >= 2
+
+
+class _Imgs(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.imgs, self.external, self.scripts = [], [], 0
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "img":
+            self.imgs.append(a)
+        if tag == "script":
+            self.scripts += 1
+        for k in ("src", "href"):
+            v = a.get(k) or ""
+            if v.startswith(("http:", "https:", "//")) or (tag == "link" and v):
+                self.external.append(v)
+
+
+def _images(doc):
+    p = _Imgs()
+    p.feed(doc)
+    assert p.scripts == 0 and p.external == []
+    return p.imgs
+
+
+@pytest.fixture(scope="module")
+def report(project, sites_out, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("rep")
+    pts = _labelled_points(project, tmp)
+    res = _invoke("accuracy", "--classes", project["dir"] / "run", "--points", pts, "--out",
+                  project["dir"] / "sites" / "accuracy.json")
+    assert res.exit_code == 0, res.output
+    out = tmp / "report.html"
+    res = _invoke("report", "--run", project["dir"] / "run", "--sites", project["dir"] / "sites",
+                  "--out", out, "--max-maps", 3)
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def test_report_is_self_contained_and_every_image_decodes(report):
+    from PIL import Image
+
+    doc = report.read_text(encoding="utf-8")
+    imgs = _images(doc)
+    assert [a["alt"] for a in imgs] == [
+        "scene class map", "scene MLRI trajectories", "class shares per mine",
+        "class shares by start_group", "class shares by region", "class shares by level",
+        "MLRI trajectories", "cluster scatter", "class map of mine M0 (Mine A)",
+        "class map of mine M1 (Mine B)", "class map of mine M2 (Mine C)"]
+    for a in imgs:
+        src = a["src"]
+        assert src.startswith("data:image/png;base64,")
+        png = base64.b64decode(src.split(",", 1)[1], validate=True)
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        im = Image.open(io.BytesIO(png))
+        im.load()
+        assert im.size[0] > 300 and im.size[1] > 200
+        assert a.get("alt")
+    for text in ("Run parameters", "Per-mine class areas", "Kruskal&ndash;Wallis between start_group",
+                 "Spearman correlation with mining duration", "Clustering",
+                 "Accuracy assessment", "rows = map, columns = reference",
+                 "Area-adjusted estimates", "Mine A", "hurst_method"):
+        assert text in doc, text
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None and shutil.which("chromium-browser")
+                    is None, reason="chromium not installed (apt-get install chromium)")
+def test_report_renders_in_headless_chromium(report, tmp_path):
+    """Every <img> is decoded by a real browser (naturalWidth > 0), and a screenshot is made."""
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    probe = tmp_path / "probe.html"
+    check = ("<script>window.addEventListener('load',()=>{const im=[...document.images];"
+             "const bad=im.filter(i=>!(i.complete&&i.naturalWidth>0)).length;"
+             "document.body.setAttribute('data-probe','images='+im.length+';broken='+bad);});"
+             "</script>")
+    probe.write_text(report.read_text(encoding="utf-8").replace("</body>", check + "</body>"),
+                     encoding="utf-8")
+    flags = [exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}"]
+    try:
+        dom = subprocess.run([*flags, "--virtual-time-budget=5000", "--dump-dom",
+                              probe.as_uri()], capture_output=True, text=True, timeout=120,
+                             check=False)
+    except subprocess.TimeoutExpired:
+        pytest.skip("chromium did not finish in 120 s (machine busy)")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert 'data-probe="images=11;broken=0"' in dom.stdout
+    shot = tmp_path / "shot.png"
+    subprocess.run([*flags, "--hide-scrollbars", "--window-size=1280,2400",
+                    f"--screenshot={shot}", report.as_uri()], capture_output=True,
+                   timeout=120, check=False)
+    from PIL import Image
+
+    im = Image.open(shot).convert("L")
+    assert im.size == (1280, 2400)
+    assert np.asarray(im).std() > 10  # not a blank page
