@@ -207,3 +207,38 @@ def test_ctrl_c_leaves_nothing(tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted" in err
     assert listing(out) == []
+
+
+def test_progress_bar_on_a_terminal(inputs, tmp_path):
+    """stderr on a pseudo-terminal: the tqdm bar is drawn; --quiet silences it."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    exe = console_script()
+    folder, _ = inputs
+    outs = {}
+    for quiet in (False, True):
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+        args = [exe, "run", "--lst", str(folder), "--evi", str(folder), "--out",
+                str(tmp_path / f"o{quiet}"), "--no-checksum"] + (["--quiet"] if quiet else [])
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=slave)
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                b = os.read(master, 65536)
+            except OSError:
+                break
+            if not b:
+                break
+            chunks.append(b)
+        proc.wait(timeout=120)
+        os.close(master)
+        assert proc.returncode == 0
+        outs[quiet] = b"".join(chunks).decode(errors="replace")
+    assert "mlri run" in outs[False] and "100%" in outs[False]
+    assert "writing COGs" in outs[False]
+    assert "100%" not in outs[True]

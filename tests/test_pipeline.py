@@ -242,6 +242,7 @@ def test_failure_leaves_nothing(tmp_path, monkeypatch, where, exc):
         run(tmp_path / "in", tmp_path / "in", tmp_path / "o", tile=16, quiet=True,
             checksum=False)
     assert folder_state(tmp_path / "o") == []  # no complete-looking nor partial file
+    assert not (tmp_path / "o").exists()  # the folder this run created is removed
 
 
 def test_failure_keeps_previous_results(tmp_path, monkeypatch):
@@ -290,3 +291,21 @@ def test_bad_options_fail_before_writing(tmp_path):
             options=StatsOptions(alpha=0.05, z_crit=2.0), quiet=True)
     assert folder_state(tmp_path / "o") == []
     assert set(OUTPUT_NAMES) == RESULT_FILES
+
+
+def test_overviews_in_larger_outputs(tmp_path):
+    """> 512 px: internal overviews, average for MLRI, nearest (valid codes) for classes."""
+    years = [2000, 2001, 2002, 2003, 2004, 2005]
+    site = synthesize(seed=14, shape=(140, 600), years=years)
+    write_inputs(site, tmp_path / "in")
+    res = run(tmp_path / "in", tmp_path / "in", tmp_path / "o", quiet=True, checksum=False,
+              min_valid=5)
+    with rasterio.open(res.files["mlri.tif"]) as ds:
+        assert ds.overviews(1) == [2]
+        assert ds.block_shapes[0] == (512, 512)
+    with rasterio.open(res.files["classes.tif"]) as ds:
+        assert ds.overviews(1) == [2]
+        ov = ds.read(1, out_shape=(70, 300))
+        assert set(np.unique(ov)) <= set(CLASS_LABELS)
+        assert ds.colormap(1)[5] == CLASS_COLORS[5]
+    assert res.manifest["timing"]["finalize_s"] >= 0

@@ -227,3 +227,32 @@ def test_tiled_equals_whole_array_any_window_shape(small_site, small_ref, th, tw
         got = read_outputs(Path(tmp) / "o")
     for name, ref in small_ref.items():
         assert_bit_identical(got[name], ref, f"{name} window={th}x{tw}")
+
+
+# ------------------------------------------------------------------ progress bar
+
+
+class _Stream:
+    def __init__(self, tty):
+        self.tty, self.text = tty, []
+
+    def isatty(self):
+        return self.tty
+
+    def write(self, s):
+        self.text.append(s)
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.parametrize(("tty", "quiet", "shown"), [(True, False, True), (True, True, False),
+                                                     (False, False, False)])
+def test_progress_bar_only_on_a_terminal(tty, quiet, shown):
+    from mlri.tiling import progress_bar
+
+    s = _Stream(tty)
+    with progress_bar(1000, quiet=quiet, file=s) as bar:
+        bar.update(1000)
+    out = "".join(s.text)
+    assert ("100%" in out) is shown

@@ -225,6 +225,7 @@ class OutputSet:
         if marker is not None and marker not in self.names:
             self.names.append(marker)
         self.marker = marker
+        self._created = not Path(out_dir).exists()
         self.out = check_output_dir(out_dir, self.names, overwrite=overwrite)
         self._staged: dict[str, Path] = {}
         self.committed = False
@@ -267,6 +268,9 @@ class OutputSet:
             for side in ("", ".ovr", ".aux.xml"):
                 with contextlib.suppress(OSError):
                     Path(str(p) + side).unlink()
+        if self._created and not self.committed:
+            with contextlib.suppress(OSError):
+                self.out.rmdir()  # only if still empty: a folder this run created
 
     def __enter__(self) -> OutputSet:
         return self
