@@ -515,6 +515,13 @@ def open_inputs(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
         None if years is None else parse_years([str(int(y)) for y in years]))
     st_l = resolve_variable(lst, "LST", years=yrs, pattern=pattern)
     st_e = resolve_variable(evi, "EVI", years=yrs, pattern=pattern)
+    shared = {(la.path, la.band) for la in st_l.layers} & {(la.path, la.band)
+                                                           for la in st_e.layers}
+    if shared:
+        path, band = sorted(shared)[0]
+        msg = (f"{path} (band {band}) was taken as both LST and EVI: name the files with "
+               f"an LST/EVI token (e.g. LST_2005.tif) or give --pattern with {{var}}")
+        raise InputError(msg)
     yl, ye = st_l.years, st_e.years
     if yl != ye:
         only_l = sorted(set(yl) - set(ye))

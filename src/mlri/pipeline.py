@@ -270,13 +270,14 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     threads : int, optional
         OpenMP threads of the kernels and GDAL compression threads (default: all cores).
     cog : bool
-        Write Cloud-Optimized GeoTIFFs (default); ``False`` writes plain tiled GeoTIFFs
-        directly (one pass less, no overviews).
+        Write Cloud-Optimized GeoTIFFs (default); ``False`` writes plain tiled GeoTIFFs,
+        compressed as the tiles are written (overviews, if any, are added at the end).
     compress, level : str, int
         GeoTIFF compression (``deflate``/``zstd``/``lzw``/``none``) and level (default 1 for
         deflate: ~3x faster than 6 for <1 % larger noisy float32 output).
     overviews : bool
-        Internal overviews in the COGs (average for continuous, nearest for categories).
+        Internal overviews (average for continuous, nearest for categories).  Their cost
+        is roughly that of compressing the full-resolution data once more.
     checksum : bool
         SHA-256 of every input in ``manifest.json`` (computed in a background thread).
     windows : sequence of rasterio Window, optional
