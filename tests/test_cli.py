@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 rasterio = pytest.importorskip("rasterio")
-from click.testing import CliRunner  # noqa: E402
+from click.testing import CliRunner
 
-from mlri.cli import main  # noqa: E402
-from mlri.demo import synthesize, write_inputs  # noqa: E402
+from mlri.cli import main
+from mlri.demo import synthesize, write_inputs
 
 RESULT_FILES = {"mlri.tif", "trend.tif", "classes.tif", "flags.tif", "summary.json",
                 "manifest.json", "classes.tif.aux.xml"}
@@ -63,7 +63,7 @@ def test_help_lists_commands():
 
 
 def test_run_folder(inputs, tmp_path):
-    folder, site = inputs
+    folder, _ = inputs
     r = invoke("run", "--lst", folder, "--evi", folder, "--out", tmp_path / "o")
     assert r.exit_code == 0, r.output
     assert "SCI" in r.output and "classified:" in r.output
@@ -72,7 +72,7 @@ def test_run_folder(inputs, tmp_path):
 
 def test_run_many_paths_after_one_flag(inputs, tmp_path):
     """What a shell passes for ``--lst in/*_LST_*.tif --evi in/*_EVI_*.tif``."""
-    folder, site = inputs
+    folder, _ = inputs
     lst = sorted(str(p) for p in folder.glob("*_LST_*.tif"))
     evi = sorted(str(p) for p in folder.glob("*_EVI_*.tif"))
     r = invoke("run", "--lst", *lst, "--evi", *evi, "--out", tmp_path / "o", "-q",

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 rasterio = pytest.importorskip("rasterio")
-from affine import Affine  # noqa: E402
-from rasterio.windows import Window  # noqa: E402
+from affine import Affine
+from rasterio.windows import Window
 
-from mlri.demo import DemoSite, synthesize, write_inputs  # noqa: E402
-from mlri.io import (  # noqa: E402
+from mlri.demo import DemoSite, synthesize, write_inputs
+from mlri.io import (
     InputError,
     open_inputs,
     parse_years,
@@ -303,7 +303,7 @@ def test_same_files_for_both_variables_refused(tmp_path):
 def test_gee_side_files_are_ignored(tmp_path):
     site = _site()
     write_inputs(site, tmp_path, name="mine12_{var}_{year}.tif")
-    for i, y in enumerate(YEARS):  # GEE also exports an observation count per year
+    for y in YEARS:  # GEE also exports an observation count per year
         _write(tmp_path / f"mine12_N_OBS_{y}.tif", np.full((20, 24), 3.0))
     inp = open_inputs(tmp_path, tmp_path)
     assert not any("N_OBS" in p for p in inp.paths)

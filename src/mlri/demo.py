@@ -1,13 +1,13 @@
 """A synthetic surface-mine site with planted truth, and the ``mlri demo`` command's engine.
 
-The site (default 120 x 160 pixels of 30 m, 17 km², UTM 50N, 2000–2019 without 2012) has:
+The site (default 120 x 160 pixels of 30 m, 17 km², UTM 50N, 2000-2019 without 2012) has:
 
 =====  ======================  ===========================================================
 code   region                  what is planted
 =====  ======================  ===========================================================
 1      steppe                  natural grassland; inter-annual weather (droughts) only
 2      open pit (active)       bare floor getting barer and hotter every year (deepening)
-3      pit expansion           steppe until excavated (2003–2011, the front moves east)
+3      pit expansion           steppe until excavated (2003-2011, the front moves east)
 4      dump restored 2002      bare spoil, revegetated from 2002 (noisy recovery)
 5      dump restored 2006      idem from 2006
 6      dump restored 2010      idem from 2010

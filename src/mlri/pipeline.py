@@ -228,7 +228,7 @@ def _digest_worker(paths: Sequence[str], out: dict[str, dict[str, Any]],
         if stop.is_set():
             return
         try:
-            out[p] = {"size": os.path.getsize(p), "sha256": file_digest(p)}
+            out[p] = {"size": Path(p).stat().st_size, "sha256": file_digest(p)}
         except OSError as err:  # reported, never fatal
             out[p] = {"error": str(err)}
 
