@@ -10,8 +10,10 @@ Steps (each measured in a child process: wall time, CPU time and peak RSS from w
    (GEE-export-like), written window by window, never held in RAM (not timed against);
 2. I/O floor: read both inputs once and write outputs of the same sizes, dtypes and
    compression (19-band + 9-band float32, two uint8) with no computation, through the same
-   overlapped reader/writer engine; once as plain tiled GeoTIFFs, once as COGs;
-3. ``mlri run --no-cog`` and ``mlri run`` (COG) on the stacks.
+   overlapped reader/writer engine: as plain tiled GeoTIFFs without overviews
+   (``floor_plain``), as COGs with overviews (``floor_cog``) and, optionally, as compressed
+   GeoTIFFs with overviews added in place (``floor_ovr``);
+3. ``mlri run --no-cog`` (``run_plain``) and ``mlri run`` (``run_cog``) on the stacks.
 
 The machine is shared: numbers vary by some 10 %; run the full size at most once.  Every
 big file is deleted at the end unless ``--keep``.
@@ -91,7 +93,8 @@ def generate(folder: Path, rows: int, cols: int, years: list[int], seed: int = 1
 # --------------------------------------------------------------------------- I/O floor
 
 
-def io_floor(lst: str, evi: str, out: Path, cog: bool, tile: int = 512) -> dict:
+def io_floor(lst: str, evi: str, out: Path, cog: bool, tile: int = 512,
+             overviews: bool = True) -> dict:
     """Read both inputs once; write 4 outputs like mlri run's; no computation."""
     import rasterio
 
@@ -110,16 +113,18 @@ def io_floor(lst: str, evi: str, out: Path, cog: bool, tile: int = 512) -> dict:
 
     import contextlib
 
+    avg = "average" if overviews else None
+    near = "nearest" if overviews else None
     with rasterio.Env(GDAL_CACHEMAX=256 * 2**20, GDAL_NUM_THREADS="ALL_CPUS"), \
             contextlib.ExitStack() as st:
         dm = st.enter_context(atomic_raster(out / "mlri.tif", prof(nt, "float32", np.nan),
-                                            cog=cog, overview_resampling="average"))
+                                            cog=cog, overview_resampling=avg))
         dt = st.enter_context(atomic_raster(out / "trend.tif", prof(9, "float32", np.nan),
-                                            cog=cog, overview_resampling="average"))
+                                            cog=cog, overview_resampling=avg))
         dc = st.enter_context(atomic_raster(out / "classes.tif", prof(1, "uint8", 0),
-                                            cog=cog, overview_resampling="nearest"))
+                                            cog=cog, overview_resampling=near))
         df = st.enter_context(atomic_raster(out / "flags.tif", prof(1, "uint8", 255),
-                                            cog=cog, overview_resampling="nearest"))
+                                            cog=cog, overview_resampling=near))
         ra = st.enter_context(rasterio.open(lst))
         rb = st.enter_context(rasterio.open(evi))
 
@@ -176,16 +181,18 @@ def main() -> None:
     ap.add_argument("--dir", default=None, help="work folder (default: a temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep the big files")
     ap.add_argument("--tile", type=int, default=512)
-    ap.add_argument("--skip", default="", help="comma list of steps to skip: "
-                    "floor,floor_cog,run_nocog,run_cog")
+    ap.add_argument("--skip", default="floor_ovr", help="comma list of steps to skip: "
+                    "floor_plain,floor_cog,floor_ovr,run_plain,run_cog (default: floor_ovr)")
     ap.add_argument("--json", default=None, help="write the results here")
     # internal: child mode for the I/O floor
     ap.add_argument("--floor", nargs=3, metavar=("LST", "EVI", "OUT"), help=argparse.SUPPRESS)
     ap.add_argument("--floor-cog", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--floor-no-overviews", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
 
     if a.floor:
-        r = io_floor(a.floor[0], a.floor[1], Path(a.floor[2]), a.floor_cog, a.tile)
+        r = io_floor(a.floor[0], a.floor[1], Path(a.floor[2]), a.floor_cog, a.tile,
+                     overviews=not a.floor_no_overviews)
         print(json.dumps(r))
         return
 
@@ -212,19 +219,25 @@ def main() -> None:
         exe = str(Path(py).parent / "mlri")
         if not Path(exe).exists():
             exe = shutil.which("mlri") or "mlri"
+        def floor_cmd(name: str, *flags: str) -> list[str]:
+            return [py, __file__, "--floor", str(lst), str(evi), str(work / name), "--tile",
+                    str(a.tile), *flags]
+
+        def run_cmd(name: str, *flags: str) -> list[str]:
+            return [exe, "run", "--lst", str(lst), "--evi", str(evi), "--out",
+                    str(work / name), "--quiet", "--tile", str(a.tile), *flags]
+
         steps = [
-            ("floor", [py, __file__, "--floor", str(lst), str(evi), str(work / "floor"),
-                       "--tile", str(a.tile)], work / "floor"),
-            ("floor_cog", [py, __file__, "--floor", str(lst), str(evi),
-                           str(work / "floor_cog"), "--floor-cog", "--tile", str(a.tile)],
-             work / "floor_cog"),
-            ("run_nocog", [exe, "run", "--lst", str(lst), "--evi", str(evi), "--out",
-                           str(work / "run_nocog"), "--no-cog", "--quiet", "--tile",
-                           str(a.tile)], work / "run_nocog"),
-            ("run_cog", [exe, "run", "--lst", str(lst), "--evi", str(evi), "--out",
-                         str(work / "run_cog"), "--quiet", "--tile", str(a.tile)],
-             work / "run_cog"),
+            # plain tiled GeoTIFFs, compressed as written, no overviews: the bare I/O floor
+            ("floor_plain", floor_cmd("floor_plain", "--floor-no-overviews")),
+            # the default output: COGs with overviews (uncompressed intermediate + COG pass)
+            ("floor_cog", floor_cmd("floor_cog", "--floor-cog")),
+            # compressed GeoTIFFs + overviews added in place afterwards
+            ("floor_ovr", floor_cmd("floor_ovr")),
+            ("run_plain", run_cmd("run_plain", "--no-cog")),
+            ("run_cog", run_cmd("run_cog")),
         ]
+        steps = [(n, c, work / n) for n, c in steps]
         for name, cmd, outdir in steps:
             if name in skip:
                 continue
@@ -247,8 +260,8 @@ def main() -> None:
                      f"  tiles {r['tiles_s']:.1f} s finalize {r['finalize_s']:.1f} s"),
                   flush=True)
             shutil.rmtree(outdir, ignore_errors=True)  # disk is shared
-        for run_name, floor_name in (("run_nocog", "floor"), ("run_cog", "floor_cog"),
-                                     ("run_cog", "floor")):
+        for run_name, floor_name in (("run_plain", "floor_plain"), ("run_cog", "floor_cog"),
+                                     ("run_cog", "floor_plain")):
             if run_name in res and floor_name in res:
                 ratio = res[run_name]["wall_s"] / res[floor_name]["wall_s"]
                 res[f"ratio_{run_name}_vs_{floor_name}"] = ratio

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 rasterio = pytest.importorskip("rasterio")
-from click.testing import CliRunner  # noqa: E402
+from click.testing import CliRunner
 
-from mlri.cli import main  # noqa: E402
-from mlri.demo import synthesize, write_inputs  # noqa: E402
+from mlri.cli import main
+from mlri.demo import synthesize, write_inputs
 
 RESULT_FILES = {"mlri.tif", "trend.tif", "classes.tif", "flags.tif", "summary.json",
                 "manifest.json", "classes.tif.aux.xml"}
@@ -63,7 +63,7 @@ def test_help_lists_commands():
 
 
 def test_run_folder(inputs, tmp_path):
-    folder, site = inputs
+    folder, _ = inputs
     r = invoke("run", "--lst", folder, "--evi", folder, "--out", tmp_path / "o")
     assert r.exit_code == 0, r.output
     assert "SCI" in r.output and "classified:" in r.output
@@ -72,7 +72,7 @@ def test_run_folder(inputs, tmp_path):
 
 def test_run_many_paths_after_one_flag(inputs, tmp_path):
     """What a shell passes for ``--lst in/*_LST_*.tif --evi in/*_EVI_*.tif``."""
-    folder, site = inputs
+    folder, _ = inputs
     lst = sorted(str(p) for p in folder.glob("*_LST_*.tif"))
     evi = sorted(str(p) for p in folder.glob("*_EVI_*.tif"))
     r = invoke("run", "--lst", *lst, "--evi", *evi, "--out", tmp_path / "o", "-q",
@@ -207,3 +207,38 @@ def test_ctrl_c_leaves_nothing(tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted" in err
     assert listing(out) == []
+
+
+def test_progress_bar_on_a_terminal(inputs, tmp_path):
+    """stderr on a pseudo-terminal: the tqdm bar is drawn; --quiet silences it."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    exe = console_script()
+    folder, _ = inputs
+    outs = {}
+    for quiet in (False, True):
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+        args = [exe, "run", "--lst", str(folder), "--evi", str(folder), "--out",
+                str(tmp_path / f"o{quiet}"), "--no-checksum"] + (["--quiet"] if quiet else [])
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=slave)
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                b = os.read(master, 65536)
+            except OSError:
+                break
+            if not b:
+                break
+            chunks.append(b)
+        proc.wait(timeout=120)
+        os.close(master)
+        assert proc.returncode == 0
+        outs[quiet] = b"".join(chunks).decode(errors="replace")
+    assert "mlri run" in outs[False] and "100%" in outs[False]
+    assert "writing COGs" in outs[False]
+    assert "100%" not in outs[True]

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 rasterio = pytest.importorskip("rasterio")
-from affine import Affine  # noqa: E402
-from rasterio.windows import Window  # noqa: E402
+from affine import Affine
+from rasterio.windows import Window
 
-from mlri.demo import DemoSite, synthesize, write_inputs  # noqa: E402
-from mlri.io import (  # noqa: E402
+from mlri.demo import DemoSite, synthesize, write_inputs
+from mlri.io import (
     InputError,
     open_inputs,
     parse_years,
@@ -290,3 +290,20 @@ def test_grid_area():
     assert g.area_ha(100) == pytest.approx(9.0)
     g = Grid(rasterio.crs.CRS.from_epsg(4326), Affine(0.1, 0, 0, 0, -0.1, 0), 10, 10)
     assert g.area_ha(100) is None
+
+
+def test_same_files_for_both_variables_refused(tmp_path):
+    site = _site()
+    for i, y in enumerate(YEARS):
+        _write(tmp_path / f"{y}.tif", site.lst[i])
+    with pytest.raises(InputError, match="both LST and EVI"):
+        open_inputs(tmp_path, tmp_path)
+
+
+def test_gee_side_files_are_ignored(tmp_path):
+    site = _site()
+    write_inputs(site, tmp_path, name="mine12_{var}_{year}.tif")
+    for y in YEARS:  # GEE also exports an observation count per year
+        _write(tmp_path / f"mine12_N_OBS_{y}.tif", np.full((20, 24), 3.0))
+    inp = open_inputs(tmp_path, tmp_path)
+    assert not any("N_OBS" in p for p in inp.paths)

@@ -10,11 +10,11 @@ import pytest
 
 rasterio = pytest.importorskip("rasterio")
 
-import mlri  # noqa: E402
-from mlri._outputs import OutputExistsError  # noqa: E402
-from mlri.demo import REGIONS, region_table, synthesize, write_inputs  # noqa: E402
-from mlri.io import InputError  # noqa: E402
-from mlri.pipeline import (  # noqa: E402
+import mlri
+from mlri._outputs import OutputExistsError
+from mlri.demo import REGIONS, region_table, synthesize, write_inputs
+from mlri.io import InputError
+from mlri.pipeline import (
     CLASS_COLORS,
     CLASS_LABELS,
     OUTPUT_NAMES,
@@ -46,7 +46,7 @@ def demo_run(tmp_path_factory):
 
 
 def test_demo_planted_truth(demo_run):
-    site, root, res = demo_run
+    site, _, res = demo_run
     with rasterio.open(res.files["classes.tif"]) as ds:
         classes = ds.read(1)
     tab = region_table(classes, site.truth)
@@ -80,7 +80,7 @@ def test_demo_lake_is_dropped_not_lost(demo_run):
 
 
 def test_output_files_reopen_with_metadata(demo_run):
-    site, root, res = demo_run
+    site, root, _ = demo_run
     assert set(folder_state(root / "out")) == RESULT_FILES
     expect = {"mlri.tif": ("float32", len(site.years)), "trend.tif": ("float32", 9),
               "classes.tif": ("uint8", 1), "flags.tif": ("uint8", 1)}
@@ -116,7 +116,7 @@ def test_output_files_reopen_with_metadata(demo_run):
 
 
 def test_summary_and_manifest(demo_run):
-    site, root, res = demo_run
+    site, root, _ = demo_run
     summ = json.loads((root / "out" / "summary.json").read_text())
     h, w = site.truth.shape
     assert summ["pixels"] == h * w
@@ -152,8 +152,8 @@ def test_summary_and_manifest(demo_run):
 def test_no_cog_and_options_roundtrip(tmp_path):
     site = synthesize(seed=3, shape=(40, 50))
     write_inputs(site, tmp_path / "in")
-    opts = dict(alpha=0.05, min_valid=8, hurst_series="level", zero_slope_direction="sign_S",
-                evi_min=0.02)
+    opts = {"alpha": 0.05, "min_valid": 8, "hurst_series": "level",
+            "zero_slope_direction": "sign_S", "evi_min": 0.02}
     res = run(tmp_path / "in", tmp_path / "in", tmp_path / "o", cog=False, quiet=True,
               checksum=False, compress="zstd", **opts)
     with rasterio.open(res.files["classes.tif"]) as ds:
@@ -242,6 +242,7 @@ def test_failure_leaves_nothing(tmp_path, monkeypatch, where, exc):
         run(tmp_path / "in", tmp_path / "in", tmp_path / "o", tile=16, quiet=True,
             checksum=False)
     assert folder_state(tmp_path / "o") == []  # no complete-looking nor partial file
+    assert not (tmp_path / "o").exists()  # the folder this run created is removed
 
 
 def test_failure_keeps_previous_results(tmp_path, monkeypatch):
@@ -290,3 +291,21 @@ def test_bad_options_fail_before_writing(tmp_path):
             options=StatsOptions(alpha=0.05, z_crit=2.0), quiet=True)
     assert folder_state(tmp_path / "o") == []
     assert set(OUTPUT_NAMES) == RESULT_FILES
+
+
+def test_overviews_in_larger_outputs(tmp_path):
+    """> 512 px: internal overviews, average for MLRI, nearest (valid codes) for classes."""
+    years = [2000, 2001, 2002, 2003, 2004, 2005]
+    site = synthesize(seed=14, shape=(140, 600), years=years)
+    write_inputs(site, tmp_path / "in")
+    res = run(tmp_path / "in", tmp_path / "in", tmp_path / "o", quiet=True, checksum=False,
+              min_valid=5)
+    with rasterio.open(res.files["mlri.tif"]) as ds:
+        assert ds.overviews(1) == [2]
+        assert ds.block_shapes[0] == (512, 512)
+    with rasterio.open(res.files["classes.tif"]) as ds:
+        assert ds.overviews(1) == [2]
+        ov = ds.read(1, out_shape=(70, 300))
+        assert set(np.unique(ov)) <= set(CLASS_LABELS)
+        assert ds.colormap(1)[5] == CLASS_COLORS[5]
+    assert res.manifest["timing"]["finalize_s"] >= 0

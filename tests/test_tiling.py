@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 rasterio = pytest.importorskip("rasterio")
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-import mlri  # noqa: E402
-from mlri.demo import synthesize, write_inputs  # noqa: E402
-from mlri.pipeline import FLAG_NODATA, TREND_BANDS, run  # noqa: E402
-from mlri.tiling import plan_windows, run_tiled  # noqa: E402
+import mlri
+from mlri.demo import synthesize, write_inputs
+from mlri.pipeline import FLAG_NODATA, run
+from mlri.tiling import plan_windows, run_tiled
 
 # ------------------------------------------------------------------ plan_windows
 
@@ -200,9 +200,10 @@ def small_ref(small_site):
     return reference(small_site[0])
 
 
-@pytest.mark.parametrize(("tile", "threads"), [(64, 1), (100, 2), (512, 1), (512, 2)])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("tile", [64, 100, 512])
 def test_tiled_equals_whole_array(small_site, small_ref, tmp_path, tile, threads):
-    site, folder = small_site
+    _, folder = small_site
     res = run(folder, folder, tmp_path / "out", tile=tile, threads=threads, quiet=True,
               checksum=False, overviews=False)
     got = read_outputs(tmp_path / "out")
@@ -217,7 +218,7 @@ def test_tiled_equals_whole_array(small_site, small_ref, tmp_path, tile, threads
 def test_tiled_equals_whole_array_any_window_shape(small_site, small_ref, th, tw, threads):
     from rasterio.windows import Window
 
-    site, folder = small_site
+    _, folder = small_site
     h, w = 150, 130
     wins = [Window(c, r, min(tw, w - c), min(th, h - r))
             for r in range(0, h, th) for c in range(0, w, tw)]
@@ -227,3 +228,32 @@ def test_tiled_equals_whole_array_any_window_shape(small_site, small_ref, th, tw
         got = read_outputs(Path(tmp) / "o")
     for name, ref in small_ref.items():
         assert_bit_identical(got[name], ref, f"{name} window={th}x{tw}")
+
+
+# ------------------------------------------------------------------ progress bar
+
+
+class _Stream:
+    def __init__(self, tty):
+        self.tty, self.text = tty, []
+
+    def isatty(self):
+        return self.tty
+
+    def write(self, s):
+        self.text.append(s)
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.parametrize(("tty", "quiet", "shown"), [(True, False, True), (True, True, False),
+                                                     (False, False, False)])
+def test_progress_bar_only_on_a_terminal(tty, quiet, shown):
+    from mlri.tiling import progress_bar
+
+    s = _Stream(tty)
+    with progress_bar(1000, quiet=quiet, file=s) as bar:
+        bar.update(1000)
+    out = "".join(s.text)
+    assert ("100%" in out) is shown

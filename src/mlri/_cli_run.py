@@ -106,7 +106,8 @@ def _stats_options(f: Any) -> Any:
 @click.option("--overwrite", is_flag=True, help="Replace results already in --out.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary table.")
 @click.option("--no-cog", is_flag=True,
-              help="Plain tiled GeoTIFFs without overviews (skips the COG pass).")
+              help="Plain tiled GeoTIFFs without overviews, compressed while the tiles are "
+                   "computed: the fastest output (no COG pass).")
 @click.option("--no-overviews", is_flag=True, help="COGs without internal overviews.")
 @click.option("--compress", type=click.Choice(["deflate", "zstd", "lzw", "none"]),
               default="deflate", show_default=True, help="GeoTIFF compression.")
@@ -148,7 +149,7 @@ def run_cmd(lst: tuple[str, ...], evi: tuple[str, ...], out: str, years: str | N
         res = run(list(lst), list(evi), out, years=years, pattern=pattern, options=opts,
                   tile=tile, threads=threads, overwrite=overwrite, quiet=quiet,
                   cog=not no_cog, compress=compress, level=level,
-                  overviews=not no_overviews, checksum=not no_checksum)
+                  overviews=not (no_overviews or no_cog), checksum=not no_checksum)
     except KeyboardInterrupt:
         click.echo(f"interrupted: nothing was written to {out} (temporary files removed)",
                    err=True)

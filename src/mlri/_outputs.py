@@ -103,7 +103,7 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
 
 
 def raster_profile(*, crs: Any, transform: Any, width: int, height: int, count: int, dtype: str,
-                   nodata: float | int | None, blocksize: int = 512, compress: str = "deflate",
+                   nodata: float | None, blocksize: int = 512, compress: str = "deflate",
                    zlevel: int = 6, predictor: int | None = None,
                    num_threads: str | int = "ALL_CPUS") -> dict[str, Any]:
     """A tiled, compressed GeoTIFF profile (the intermediate of a COG).
@@ -196,9 +196,9 @@ def atomic_raster(path: str | os.PathLike[str], profile: Mapping[str, Any], *, c
         if cog:
             rio_copy(tmp, tmp_cog, driver="COG", **_cog_options(profile, overview_resampling))
             tmp.unlink()
-            os.replace(tmp_cog, final)
+            tmp_cog.replace(final)
         else:
-            os.replace(tmp, final)
+            tmp.replace(final)
     except BaseException:
         for t in (tmp, tmp_cog):
             for side in ("", ".ovr", ".aux.xml", ".msk"):
@@ -225,6 +225,7 @@ class OutputSet:
         if marker is not None and marker not in self.names:
             self.names.append(marker)
         self.marker = marker
+        self._created = not Path(out_dir).exists()
         self.out = check_output_dir(out_dir, self.names, overwrite=overwrite)
         self._staged: dict[str, Path] = {}
         self.committed = False
@@ -256,7 +257,7 @@ class OutputSet:
                 order.append(self.marker)
         done = []
         for name in order:
-            os.replace(self._staged[name], self.out / name)
+            self._staged[name].replace(self.out / name)
             done.append(self.out / name)
         self.committed = True
         return done
@@ -267,6 +268,9 @@ class OutputSet:
             for side in ("", ".ovr", ".aux.xml"):
                 with contextlib.suppress(OSError):
                     Path(str(p) + side).unlink()
+        if self._created and not self.committed:
+            with contextlib.suppress(OSError):
+                self.out.rmdir()  # only if still empty: a folder this run created
 
     def __enter__(self) -> OutputSet:
         return self

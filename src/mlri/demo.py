@@ -1,13 +1,13 @@
 """A synthetic surface-mine site with planted truth, and the ``mlri demo`` command's engine.
 
-The site (default 120 x 160 pixels of 30 m, 17 km², UTM 50N, 2000–2019 without 2012) has:
+The site (default 120 x 160 pixels of 30 m, 17 km², UTM 50N, 2000-2019 without 2012) has:
 
 =====  ======================  ===========================================================
 code   region                  what is planted
 =====  ======================  ===========================================================
 1      steppe                  natural grassland; inter-annual weather (droughts) only
 2      open pit (active)       bare floor getting barer and hotter every year (deepening)
-3      pit expansion           steppe until excavated (2003–2011, the front moves east)
+3      pit expansion           steppe until excavated (2003-2011, the front moves east)
 4      dump restored 2002      bare spoil, revegetated from 2002 (noisy recovery)
 5      dump restored 2006      idem from 2006
 6      dump restored 2010      idem from 2010
@@ -265,11 +265,9 @@ def region_table(classes: np.ndarray, truth: np.ndarray) -> dict[int, dict[str, 
 def plot_classes(classes: np.ndarray, truth: np.ndarray, png: str | os.PathLike[str],
                  summary: dict[str, Any] | None = None, title: str = "mlri demo") -> Path:
     """Two-panel PNG: planted regions and MLRI classes, each with a legend."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import ListedColormap
+    from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
     from ._outputs import atomic_file
@@ -279,7 +277,10 @@ def plot_classes(classes: np.ndarray, truth: np.ndarray, png: str | os.PathLike[
         n = max(colors) + 1
         return ListedColormap([np.array(colors.get(i, (0, 0, 0, 0))) / 255 for i in range(n)])
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 7.0), constrained_layout=True)
+    # A bare Figure on the Agg canvas: no pyplot, no global backend switch.
+    fig = Figure(figsize=(12, 7.0), constrained_layout=True)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2)
     axes[0].imshow(truth, cmap=cmap(REGION_COLORS), vmin=0, vmax=max(REGION_COLORS),
                    interpolation="nearest")
     axes[0].set_title("planted regions (truth)")
@@ -308,7 +309,6 @@ def plot_classes(classes: np.ndarray, truth: np.ndarray, png: str | os.PathLike[
     fig.suptitle(title)
     with atomic_file(png, "wb") as fh:
         fig.savefig(fh, format="png", dpi=110)
-    plt.close(fig)
     return Path(png)
 
 

@@ -21,6 +21,7 @@ one C-contiguous ``(T, rows, cols)`` array, ready for the kernels.
 from __future__ import annotations
 
 import glob as _glob
+import itertools
 import math
 import os
 import re
@@ -86,7 +87,7 @@ def parse_years(text: str | Iterable[Any] | None) -> list[int] | None:
         dup = sorted({y for y in out if out.count(y) > 1})
         msg = f"years given twice: {dup}"
         raise InputError(msg)
-    if any(b <= a for a, b in zip(out, out[1:])):
+    if any(b <= a for a, b in itertools.pairwise(out)):
         msg = f"years must be strictly increasing, got {out}"
         raise InputError(msg)
     return out
@@ -129,9 +130,9 @@ def year_from_name(name: str, pattern: str | None = None) -> tuple[int | None, s
     Without a pattern the year is the only standalone 4-digit ``19xx``/``20xx`` token;
     several different ones make the year ambiguous (None).
     """
-    base = os.path.basename(name)
+    base = Path(name).name
     if pattern:
-        m = _pattern_regex(os.path.basename(pattern)).search(base)
+        m = _pattern_regex(Path(pattern).name).search(base)
         if not m:
             return None, None
         var = m.groupdict().get("var")
@@ -215,7 +216,7 @@ class VariableStack:
         p = self.paths
         if len(p) == 1:
             return p[0]
-        return f"{len(p)} files in {os.path.dirname(p[0]) or '.'}"
+        return f"{len(p)} files in {Path(p[0]).parent}"
 
 
 @dataclass
@@ -295,7 +296,7 @@ def _expand(specs: Sequence[str | os.PathLike[str]], var: str) -> tuple[list[str
     collective = False  # a folder or glob: may hold the other variable too
     for spec in specs:
         s = os.fspath(spec)
-        if os.path.isdir(s):
+        if Path(s).is_dir():
             found = sorted(str(p) for p in Path(s).iterdir()
                            if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES
                            and not p.name.startswith("."))
@@ -306,13 +307,13 @@ def _expand(specs: Sequence[str | os.PathLike[str]], var: str) -> tuple[list[str
             files.extend(found)
             collective = True
         elif any(ch in s for ch in "*?["):
-            found = sorted(p for p in _glob.glob(s) if os.path.isfile(p))
+            found = sorted(p for p in _glob.glob(s) if Path(p).is_file())  # noqa: PTH207
             if not found:
                 msg = f"the pattern {s} given for {var} matches no file"
                 raise InputError(msg)
             files.extend(found)
             collective = True
-        elif os.path.exists(s):
+        elif Path(s).exists():
             files.append(s)
         else:
             msg = f"{var} input {s} does not exist"
@@ -387,7 +388,7 @@ def resolve_variable(specs: Sequence[str | os.PathLike[str]] | str | os.PathLike
         if collective or len(keep) != len(files):
             if not keep:
                 msg = (f"no file given for {var} matches the pattern {pattern!r} with "
-                       f"{{var}}={var}: {', '.join(os.path.basename(f) for f in files[:5])}")
+                       f"{{var}}={var}: {', '.join(Path(f).name for f in files[:5])}")
                 raise InputError(msg)
             files = keep
     elif pattern:
@@ -396,15 +397,15 @@ def resolve_variable(specs: Sequence[str | os.PathLike[str]] | str | os.PathLike
             files = [f for f in files if parsed[f][0] is not None]
     if collective and not (pattern and "{var}" in pattern):
         other = [v for v in VARIABLES if v != var]
-        tagged = [f for f in files if _var_token(os.path.basename(f), var)]
+        tagged = [f for f in files if _var_token(Path(f).name, var)]
         foreign = [f for f in files
-                   if any(_var_token(os.path.basename(f), o) for o in other)
-                   and not _var_token(os.path.basename(f), var)]
+                   if any(_var_token(Path(f).name, o) for o in other)
+                   and not _var_token(Path(f).name, var)]
         if tagged:
             files = tagged
         elif foreign:
             msg = (f"the {var} input ({', '.join(map(str, specs))}) holds no file named with "
-                   f"{var} but files of another variable, e.g. {os.path.basename(foreign[0])}")
+                   f"{var} but files of another variable, e.g. {Path(foreign[0]).name}")
             raise InputError(msg)
     if not files:
         msg = f"no {var} raster found in {', '.join(map(str, specs))}"
@@ -440,7 +441,7 @@ def resolve_variable(specs: Sequence[str | os.PathLike[str]] | str | os.PathLike
     if all(y is not None for _, y in named):
         layers = [Layer(f, 1, int(y)) for f, y in named]  # type: ignore[arg-type]
     elif wanted is not None and len(wanted) == len(files):
-        layers = [Layer(f, 1, int(y)) for f, y in zip(files, wanted)]
+        layers = [Layer(f, 1, int(y)) for f, y in zip(files, wanted, strict=True)]
         return _finish(var, layers, infos, None, None)
     else:
         bad = next(f for f, y in named if y is None)
@@ -470,7 +471,7 @@ def _finish(var: str, layers: list[Layer], infos: dict[str, _FileInfo],
     if wanted is not None and set(wanted) != set(ys):
         missing = [y for y in wanted if y not in set(ys)]
         if missing:
-            where = stack or os.path.dirname(layers[0].path) or "."
+            where = stack or str(Path(layers[0].path).parent)
             msg = f"year(s) {missing} requested by --years are missing from the {var} input " \
                   f"({where})"
             raise InputError(msg)
@@ -515,6 +516,13 @@ def open_inputs(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
         None if years is None else parse_years([str(int(y)) for y in years]))
     st_l = resolve_variable(lst, "LST", years=yrs, pattern=pattern)
     st_e = resolve_variable(evi, "EVI", years=yrs, pattern=pattern)
+    shared = {(la.path, la.band) for la in st_l.layers} & {(la.path, la.band)
+                                                           for la in st_e.layers}
+    if shared:
+        path, band = min(shared)
+        msg = (f"{path} (band {band}) was taken as both LST and EVI: name the files with "
+               f"an LST/EVI token (e.g. LST_2005.tif) or give --pattern with {{var}}")
+        raise InputError(msg)
     yl, ye = st_l.years, st_e.years
     if yl != ye:
         only_l = sorted(set(yl) - set(ye))
@@ -573,7 +581,7 @@ class _Reader:
             raise
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:

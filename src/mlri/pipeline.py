@@ -228,7 +228,7 @@ def _digest_worker(paths: Sequence[str], out: dict[str, dict[str, Any]],
         if stop.is_set():
             return
         try:
-            out[p] = {"size": os.path.getsize(p), "sha256": file_digest(p)}
+            out[p] = {"size": Path(p).stat().st_size, "sha256": file_digest(p)}
         except OSError as err:  # reported, never fatal
             out[p] = {"error": str(err)}
 
@@ -270,13 +270,14 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     threads : int, optional
         OpenMP threads of the kernels and GDAL compression threads (default: all cores).
     cog : bool
-        Write Cloud-Optimized GeoTIFFs (default); ``False`` writes plain tiled GeoTIFFs
-        directly (one pass less, no overviews).
+        Write Cloud-Optimized GeoTIFFs (default); ``False`` writes plain tiled GeoTIFFs,
+        compressed as the tiles are written (overviews, if any, are added at the end).
     compress, level : str, int
         GeoTIFF compression (``deflate``/``zstd``/``lzw``/``none``) and level (default 1 for
         deflate: ~3x faster than 6 for <1 % larger noisy float32 output).
     overviews : bool
-        Internal overviews in the COGs (average for continuous, nearest for categories).
+        Internal overviews (average for continuous, nearest for categories).  Their cost
+        is roughly that of compressing the full-resolution data once more.
     checksum : bool
         SHA-256 of every input in ``manifest.json`` (computed in a background thread).
     windows : sequence of rasterio Window, optional
@@ -341,7 +342,6 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
         with OutputSet(out, OUTPUT_NAMES, overwrite=overwrite) as outset, \
                 rasterio.Env(GDAL_CACHEMAX=cache, GDAL_NUM_THREADS=gdal_threads), \
                 contextlib.ExitStack() as stack:
-            bar_final = None
             ds: dict[str, Any] = {}
             specs = [
                 ("flags.tif", profile(1, "uint8", FLAG_NODATA), ov_cat),
@@ -349,14 +349,13 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                 ("trend.tif", profile(len(TREND_BANDS), "float32", float("nan")), ov_cont),
                 ("mlri.tif", profile(len(yrs), "float32", float("nan")), ov_cont),
             ]
-            final_bar = progress_bar(len(specs), quiet=quiet, desc="writing COGs" if cog
-                                     else "closing", unit="file")
+            final_bar = _LazyBar(len(specs), quiet=quiet,
+                                 desc="writing COGs" if cog else "closing", unit="file")
             stack.callback(final_bar.close)
             for name, prof, ovr in specs:
-                stack.callback(final_bar.update, 1)
+                stack.callback(final_bar.update, name)
                 ds[name] = stack.enter_context(atomic_raster(
                     outset.stage(name), prof, cog=cog, overview_resampling=ovr))
-            bar_final = final_bar
             _describe_outputs(ds, inputs, options)
             reader = stack.enter_context(inputs.open())
 
@@ -401,9 +400,8 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
             # Leaving the ExitStack finalises the rasters (COG rewrite) one by one.
             t_fin = time.perf_counter()
             reader.close()
+            final_bar.start()
             stack.close()
-            if bar_final is not None:
-                bar_final.close()
             timing["finalize_s"] = round(time.perf_counter() - t_fin, 3)
             if dig_thread is not None:
                 dig_thread.join()
@@ -449,6 +447,25 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     finally:
         dig_stop.set()
     return RunResult(Path(out), files, summary, manifest, run_warnings)
+
+
+class _LazyBar:
+    """The finalisation bar: shown only once :meth:`start` is called (success path)."""
+
+    def __init__(self, total: int, **kw: Any) -> None:
+        self.total, self.kw, self.bar = total, kw, None
+
+    def start(self) -> None:
+        self.bar = progress_bar(self.total, **self.kw)
+
+    def update(self, name: str = "") -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(name, refresh=False)
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _size(p: Path) -> int | None:

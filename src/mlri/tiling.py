@@ -29,7 +29,7 @@ _MAX_BLOCK_TILES = 16
 
 
 def _step(sizes: Iterable[int], tile: int, full: int) -> int:
-    sizes = sorted({int(s) for s in sizes if 0 < int(s)})
+    sizes = sorted({int(s) for s in sizes if int(s) > 0})
     if not sizes:
         return 1
     step = 1
@@ -195,7 +195,7 @@ def run_tiled(windows: Sequence[Any], read: Callable[[Any], T],
             th_w.join(timeout=0.1)
     except _Stop:
         pass
-    except BaseException as err:
+    except BaseException as err:  # noqa: BLE001 - re-raised below after the joins
         main_error = err
         stop.set()
     finally:
