@@ -61,8 +61,14 @@ def test_permutation_calibrates_stable_land(site, perm_runs):
     assert _si_share(cp, s.truth, 1) > 0.25
     # ... the permutation test keeps it near its nominal level, and still finds the dumps
     assert _si_share(ca, s.truth, 1) < 0.10
-    for dump in (4, 5):
-        assert _si_share(ca, s.truth, dump) > 0.8
+    # dumps still recovering in the 2010s: detected almost everywhere
+    for dump in (5, 6):
+        assert _si_share(ca, s.truth, dump) > 0.9
+    # the dump restored from 2002 plateaued after ~2008: a shuffled series of it carries the
+    # same running-extrema drift (null mean S ~ 57 +/- 25 vs observed ~ 101), so power is lower
+    # (documented in docs/significance.md) -- but still far above the stable land
+    assert _si_share(ca, s.truth, 4) > 0.5
+    assert _si_share(ca, s.truth, 4) > 5 * _si_share(ca, s.truth, 1)
 
 
 def test_significance_outputs_and_manifest(perm_runs):
@@ -123,3 +129,25 @@ def test_bad_significance_options(site, tmp_path):
     with pytest.raises(ValueError, match="significance"):
         run(root / "in", root / "in", tmp_path / "z", quiet=True, significance="bayes")
     assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
+
+
+def test_cli_significance_permutation(site, tmp_path):
+    from click.testing import CliRunner
+
+    from mlri.cli import main
+
+    _, root = site
+    out = tmp_path / "cli"
+    res = CliRunner().invoke(main, ["run", "--lst", str(root / "in"), "--evi", str(root / "in"),
+                                    "--out", str(out), "--quiet", "--no-cog",
+                                    "--significance", "permutation", "--permutations", "99",
+                                    "--seed", "5", "--fdr", "0.1"])
+    assert res.exit_code == 0, res.output
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["significance"]["test"] == "permutation"
+    assert man["significance"]["permutations"] == 99
+    assert (out / "significance.tif").exists()
+    bad = CliRunner().invoke(main, ["run", "--lst", str(root / "in"), "--evi", str(root / "in"),
+                                    "--out", str(tmp_path / "bad"), "--significance",
+                                    "reference"])
+    assert bad.exit_code != 0 and "--reference" in bad.output

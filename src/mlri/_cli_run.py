@@ -114,6 +114,21 @@ def _stats_options(f: Any) -> Any:
 @click.option("--level", type=click.IntRange(1, 22), default=None,
               help="Compression level [default: 1, fast; ~same size as 6 on float data].")
 @click.option("--no-checksum", is_flag=True, help="Skip the SHA-256 of the inputs.")
+@click.option("--significance", type=click.Choice(["paper", "permutation", "reference"]),
+              default="paper", show_default=True,
+              help="Trend test behind the classes: the paper's |Z|>1.96 rule (flags about half "
+                   "of stable land as SI), a per-pixel permutation test, or calibration on "
+                   "reference land (docs/significance.md).")
+@click.option("--permutations", type=click.IntRange(19, 100_000), default=199,
+              show_default=True, help="Permutations per pixel (--significance permutation).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the permutation test (results never depend on tiling/threads).")
+@click.option("--reference", "reference", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="Stable reference land: mask raster on the input grid, or "
+                                 "polygons (GeoJSON/GPKG/SHP) (--significance reference).")
+@click.option("--fdr", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help="Benjamini-Hochberg false discovery rate over the map instead of a "
+                   "per-pixel level (any test).")
 @_stats_options
 def run_cmd(lst: tuple[str, ...], evi: tuple[str, ...], out: str, years: str | None,
             pattern: str | None, tile: int, threads: int | None, overwrite: bool,
@@ -122,7 +137,8 @@ def run_cmd(lst: tuple[str, ...], evi: tuple[str, ...], out: str, years: str | N
             z_crit: float | None, alpha: float | None, min_valid: int,
             zero_slope_direction: str, hurst_method: str, hurst_series: str,
             hurst_ddof: str, tau_min: int, gap: str, degenerate: str, rel_tol: float,
-            no_alp_correction: bool) -> None:
+            no_alp_correction: bool, significance: str = "paper", permutations: int = 199,
+            seed: int = 0, reference: str | None = None, fdr: float | None = None) -> None:
     """Compute MLRI, trends and restoration classes from annual LST/EVI rasters.
 
     \b
@@ -132,7 +148,7 @@ def run_cmd(lst: tuple[str, ...], evi: tuple[str, ...], out: str, years: str | N
       mlri run --lst lst_stack.tif --evi evi_stack.tif --years 2000-2011,2013-2019 --out res/
 
     Writes mlri.tif, trend.tif, classes.tif, flags.tif, summary.json and manifest.json
-    (see docs/pipeline.md).
+    (see docs/pipeline.md); with a calibrated test also significance.tif (p-values).
     """
     from ._outputs import OutputExistsError
     from .io import InputError
@@ -143,7 +159,8 @@ def run_cmd(lst: tuple[str, ...], evi: tuple[str, ...], out: str, years: str | N
                         zero_slope_direction=zero_slope_direction, hurst_method=hurst_method,
                         hurst_series=hurst_series, hurst_ddof=int(hurst_ddof),
                         tau_min=tau_min, gap=gap, degenerate=degenerate, rel_tol=rel_tol,
-                        corrected=not no_alp_correction)
+                        corrected=not no_alp_correction, significance=significance,
+                        permutations=permutations, seed=seed, reference=reference, fdr=fdr)
     t0 = time.perf_counter()
     try:
         res = run(list(lst), list(evi), out, years=years, pattern=pattern, options=opts,

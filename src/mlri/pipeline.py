@@ -31,6 +31,7 @@ from ._outputs import (
     raster_profile,
     write_json,
 )
+from . import _significance_run as sigrun
 from .io import InputError, InputSet, open_inputs
 from .tiling import plan_windows, progress_bar, run_tiled
 
@@ -52,6 +53,10 @@ TREND_BANDS: tuple[str, ...] = ("n_valid", "S", "var_S", "Z", "p", "sen_slope", 
 #: Every file :func:`run` writes into the output folder.
 OUTPUT_NAMES: tuple[str, ...] = ("mlri.tif", "trend.tif", "classes.tif", "classes.tif.aux.xml",
                                  "flags.tif", "summary.json", "manifest.json")
+#: Written when a calibrated test is selected (``significance != "paper"`` or ``fdr``):
+#: float32 bands ``p_increase``, ``p_decrease`` (one-sided p-values of the chosen test).
+SIGNIFICANCE_NAME = "significance.tif"
+SIGNIFICANCE_BANDS: tuple[str, ...] = ("p_increase", "p_decrease")
 #: ``flags.tif`` value for pixels without any LST+EVI observation (outside the data).
 FLAG_NODATA = 255
 
@@ -106,6 +111,11 @@ class StatsOptions:
     degenerate: str = "drop"
     rel_tol: float = 1e-12
     corrected: bool = True
+    significance: str = "paper"
+    permutations: int = 199
+    seed: int = 0
+    reference: str | None = None
+    fdr: float | None = None
 
     def index_kw(self) -> dict[str, Any]:
         return {"lst_unit": self.lst_unit, "evi_min": self.evi_min,
@@ -129,6 +139,7 @@ class StatsOptions:
         idx = api.index(lst, evi, years, **self.index_kw(), n_threads=1)
         tr = api.trend(idx.mlri, years, **self.trend_kw(), n_threads=1)
         api.classify(tr, **self.classify_kw(), dropped=idx.dropped, n_threads=1)
+        sigrun.build_plan(self)
 
 
 @dataclass
@@ -137,22 +148,37 @@ class TileResult:
     trend: np.ndarray       # float32 (9, h, w)
     classes: np.ndarray     # uint8 (h, w)
     flags: np.ndarray       # uint8 (h, w)
+    pvalues: np.ndarray | None = None  # float32 (2, h, w): p_increase, p_decrease
 
 
 def compute_tile(lst: np.ndarray, evi: np.ndarray, years: Sequence[float],
-                 opts: StatsOptions | None = None, n_threads: int | None = None) -> TileResult:
+                 opts: StatsOptions | None = None, n_threads: int | None = None, *,
+                 row0: int = 0, col0: int = 0,
+                 plan: sigrun.SignificancePlan | None = None) -> TileResult:
     """Everything the pipeline computes for one ``(T, h, w)`` tile, through the public API.
 
     MLRI is cast to float32 (the stored precision) before the trend, so re-running the trend
     on ``mlri.tif`` reproduces ``trend.tif``.  ``flags`` is set to :data:`FLAG_NODATA` where
     a pixel has no observation at all (no valid year and no dropped year).
+
+    ``row0``/``col0`` are the tile's global offsets (the permutation test's random stream of a
+    pixel depends on its global row/column); ``plan`` carries the map-wide significance
+    settings (:mod:`mlri._significance_run`), default the paper rule.
     """
     opts = opts or StatsOptions()
     idx = api.index(lst, evi, years, **opts.index_kw(), n_threads=n_threads)
     m32 = np.ascontiguousarray(idx.mlri, dtype=np.float32)
     tr = api.trend(m32, years, **opts.trend_kw(), n_threads=n_threads)
-    classes, flags = api.classify(tr, **opts.classify_kw(), dropped=idx.dropped,
-                                  n_threads=n_threads)
+    pvalues = None
+    if plan is not None and plan.needs_pvalues:
+        p_inc, p_dec = sigrun.tile_pvalues(plan, lst, evi, years, tr, opts, row0, col0,
+                                           n_threads)
+        classes, flags = sigrun.classify_tile(plan, tr, p_inc, p_dec, opts, idx.dropped)
+        pvalues = np.stack([np.asarray(p_inc, dtype=np.float32),
+                            np.asarray(p_dec, dtype=np.float32)])
+    else:
+        classes, flags = api.classify(tr, **opts.classify_kw(), dropped=idx.dropped,
+                                      n_threads=n_threads)
     dropped = np.asarray(idx.dropped)
     shape = m32.shape[1:]
     trend = np.empty((len(TREND_BANDS), *shape), dtype=np.float32)
@@ -161,7 +187,8 @@ def compute_tile(lst: np.ndarray, evi: np.ndarray, years: Sequence[float],
         trend[i] = arr
     flags = np.array(flags, dtype=np.uint8, copy=True).reshape(shape)
     flags[(np.asarray(tr.n_valid) == 0) & (dropped == 0)] = FLAG_NODATA
-    return TileResult(m32, trend, np.asarray(classes, dtype=np.uint8).reshape(shape), flags)
+    return TileResult(m32, trend, np.asarray(classes, dtype=np.uint8).reshape(shape), flags,
+                      pvalues)
 
 
 @dataclass
@@ -305,6 +332,7 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     inputs = open_inputs(lst, evi, years=years, pattern=pattern)
     yrs = [float(y) for y in inputs.years]
     options.validate(yrs)
+    plan = sigrun.build_plan(options)
     inputs.check_lst_unit(options.lst_unit)
     n_threads = None if threads is None else int(threads)
     gdal_threads = str(n_threads) if n_threads else "ALL_CPUS"
@@ -339,7 +367,11 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     ov_cat = "nearest" if overviews else None
     cache = int(max(64, min(512, 8 * tile * tile * (len(yrs) + 12) / 2**20))) * 2**20
     try:
-        with OutputSet(out, OUTPUT_NAMES, overwrite=overwrite) as outset, \
+        if plan.mode == "reference" or plan.fdr is not None:
+            sigrun.first_pass(plan, inputs, windows, yrs, options, n_threads,
+                              options.reference, quiet=quiet)
+        with OutputSet(out, (*OUTPUT_NAMES, SIGNIFICANCE_NAME),
+                       overwrite=overwrite) as outset, \
                 rasterio.Env(GDAL_CACHEMAX=cache, GDAL_NUM_THREADS=gdal_threads), \
                 contextlib.ExitStack() as stack:
             ds: dict[str, Any] = {}
@@ -349,6 +381,10 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                 ("trend.tif", profile(len(TREND_BANDS), "float32", float("nan")), ov_cont),
                 ("mlri.tif", profile(len(yrs), "float32", float("nan")), ov_cont),
             ]
+            if plan.needs_pvalues:
+                specs.append((SIGNIFICANCE_NAME,
+                              profile(len(SIGNIFICANCE_BANDS), "float32", float("nan")),
+                              ov_cont))
             final_bar = _LazyBar(len(specs), quiet=quiet,
                                  desc="writing COGs" if cog else "closing", unit="file")
             stack.callback(final_bar.close)
@@ -370,7 +406,8 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
             def compute(w: Any, data: tuple[np.ndarray, np.ndarray]) -> TileResult:
                 t = time.perf_counter()
                 try:
-                    r = compute_tile(data[0], data[1], yrs, options, n_threads)
+                    r = compute_tile(data[0], data[1], yrs, options, n_threads,
+                                     row0=int(w.row_off), col0=int(w.col_off), plan=plan)
                 except ValueError as err:
                     msg = (f"{err} (LST input: {inputs.lst.describe()}; window rows "
                            f"{w.row_off}-{w.row_off + w.height}, cols "
@@ -386,6 +423,8 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                 ds["trend.tif"].write(r.trend, window=w)
                 ds["classes.tif"].write(r.classes, 1, window=w)
                 ds["flags.tif"].write(r.flags, 1, window=w)
+                if r.pvalues is not None:
+                    ds[SIGNIFICANCE_NAME].write(r.pvalues, window=w)
                 timing["write_s"] += time.perf_counter() - t
 
             total = g.width * g.height
@@ -395,6 +434,7 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
             _check_data(acc, inputs)
             run_warnings.extend(_year_warnings(acc, inputs))
             summary = _summary(acc, inputs, options)
+            summary["significance"] = plan.describe()
             write_json(outset.stage("summary.json"), summary)
             _write_aux_xml(outset.stage("classes.tif.aux.xml"))
             # Leaving the ExitStack finalises the rasters (COG rewrite) one by one.
@@ -413,6 +453,8 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
             timing = {k: round(v, 3) for k, v in timing.items()}
             timing["total_s"] = round(time.perf_counter() - t0, 3)
             files = {n: outset.path(n) for n in OUTPUT_NAMES}
+            if plan.needs_pvalues:
+                files[SIGNIFICANCE_NAME] = outset.path(SIGNIFICANCE_NAME)
             manifest = build_manifest(
                 command="run", parameters=params, inputs=inputs.paths,
                 outputs=[files[n] for n in OUTPUT_NAMES if n != "manifest.json"],
@@ -437,6 +479,7 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                     "output_sizes": {n: _size(outset.stage(n)) for n in OUTPUT_NAMES
                                      if n != "manifest.json"},
                     "warnings": run_warnings,
+                    "significance": plan.describe(),
                 })
             for entry in manifest["inputs"]:
                 d = digests.get(entry["path"])
@@ -444,6 +487,10 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                     entry.update(d)
             write_json(outset.stage("manifest.json"), manifest)
             outset.commit()
+            if not plan.needs_pvalues:
+                # a significance.tif of an earlier (overwritten) run would contradict classes.tif
+                with contextlib.suppress(FileNotFoundError):
+                    (Path(out) / SIGNIFICANCE_NAME).unlink()
     finally:
         dig_stop.set()
     return RunResult(Path(out), files, summary, manifest, run_warnings)
@@ -483,6 +530,13 @@ def _listify(x: Any) -> list[Any]:
 
 def _describe_outputs(ds: dict[str, Any], inputs: InputSet, opts: StatsOptions) -> None:
     tags = _band_tags(inputs)
+    if SIGNIFICANCE_NAME in ds:
+        sg = ds[SIGNIFICANCE_NAME]
+        sg.update_tags(**tags, SIGNIFICANCE=opts.significance,
+                       PERMUTATIONS=str(opts.permutations), SEED=str(opts.seed),
+                       FDR=str(opts.fdr) if opts.fdr is not None else "")
+        for b, name in enumerate(SIGNIFICANCE_BANDS, 1):
+            sg.set_band_description(b, name)
     m = ds["mlri.tif"]
     m.update_tags(**tags, MLRI_DEFINITION="(max LST[first..i] / min EVI[first..i]) / "
                   "(LST_i / EVI_i), running extrema over valid years",
