@@ -151,3 +151,17 @@ def test_cli_significance_permutation(site, tmp_path):
                                     "--out", str(tmp_path / "bad"), "--significance",
                                     "reference"])
     assert bad.exit_code != 0 and "--reference" in bad.output
+
+
+def test_report_names_the_test_and_warns_on_paper_rule(perm_runs, tmp_path):
+    pytest.importorskip("matplotlib")
+    from mlri.sites.report import build_report
+
+    a, _, paper = perm_runs
+    build_report(paper.out_dir, tmp_path / "paper.html")
+    build_report(a.out_dir, tmp_path / "perm.html")
+    html_paper = (tmp_path / "paper.html").read_text()
+    html_perm = (tmp_path / "perm.html").read_text()
+    assert 'class="sigwarn"' in html_paper and "stationary" in html_paper
+    assert 'class="sigwarn"' not in html_perm
+    assert "Significance test:</b> permutation" in html_perm

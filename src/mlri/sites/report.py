@@ -261,6 +261,7 @@ def build_report(run: str | os.PathLike[str], out: str | os.PathLike[str], *,
                     _f(100 * si / valid if valid else float("nan"))])
     parts.append(_table(["class", "pixels", "area (ha)", "% of scene", "% of classified"],
                         rows))
+    parts.append(_significance_box(rf, params, 100 * si / valid if valid else float("nan")))
     parts.append(_img(F.png_bytes(F.mine_map(rf.classes, None, title="Restoration classes "
                                             "(whole raster)")),
                       "scene class map", "Restoration classes over the whole raster "
@@ -481,6 +482,32 @@ def _accuracy_section(acc: dict[str, Any], path: Path | None) -> list[str]:
     elif isinstance(aa, dict) and "error" in aa:
         parts.append(f"<p>Area-adjusted estimates not available: {_e(aa['error'])}</p>")
     return parts
+
+
+def _significance_box(rf: RunFolder, params: dict[str, Any] | None, si_pct: float) -> str:
+    """Name the test behind the classes; warn about the paper rule's construction drift."""
+    sig = ((rf.summary or {}).get("significance") or (rf.manifest or {}).get("significance")
+           or {})
+    test = sig.get("test") or (params or {}).get("significance") or "paper"
+    if test != "paper":
+        extra = ""
+        if sig.get("fdr") is not None:
+            extra = f", Benjamini&ndash;Hochberg FDR {_e(sig.get('fdr'))}"
+        return (f"<p><b>Significance test:</b> {_e(test)}{extra} &mdash; "
+                f"{_e(sig.get('rule', ''))}.</p>")
+    level = "warn" if si_pct == si_pct and si_pct > 30 else "note"
+    style = ("border:2px solid #b00;background:#fff0f0" if level == "warn"
+             else "border:1px solid #999;background:#f7f7f7")
+    return (f'<div class="sigwarn" style="{style};padding:0.6em;margin:0.8em 0">'
+            "<b>Significance: the paper&#39;s rule</b> (|Z| &gt; 1.96 on the Mann&ndash;Kendall "
+            "test of MLRI, direction from Sen&#39;s slope). MLRI divides by running extrema and "
+            "drifts upward by construction: in simulations about <b>50 % of stationary "
+            "(unchanged) pixels are classed SI</b>, whatever the noise level. "
+            f"This map has {_f(si_pct, 1)} % SI among classified pixels; where much of the "
+            "area is stable or undisturbed land, many of these are not restoration. Re-run "
+            "with <code>--significance permutation</code> or <code>--significance reference "
+            "--reference FILE</code> for tests that hold their nominal error rate "
+            "(docs/significance.md).</div>")
 
 
 def _notes(S: dict[str, Any] | None) -> str:
