@@ -308,7 +308,8 @@ def plot_classes(classes: np.ndarray, truth: np.ndarray, png: str | os.PathLike[
         ax.set_yticks([])
     fig.suptitle(title)
     with atomic_file(png, "wb") as fh:
-        fig.savefig(fh, format="png", dpi=110)
+        # bbox_inches="tight" keeps the legends below the axes inside the image
+        fig.savefig(fh, format="png", dpi=110, bbox_inches="tight", pad_inches=0.15)
     return Path(png)
 
 
