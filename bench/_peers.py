@@ -198,7 +198,7 @@ def xarray_mann_kendall(series: np.ndarray, years: np.ndarray) -> dict:
     from xarrayMannKendall import Mann_Kendall_test
 
     T, P = series.shape
-    side = int(math.isqrt(P))
+    side = math.isqrt(P)
     arr = series[:, : side * side].reshape(T, side, side)
     da_ = xr.DataArray(arr, dims=("time", "y", "x"),
                        coords={"time": np.arange(T), "y": np.arange(side),

@@ -36,9 +36,9 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import _peers  # noqa: E402
+import _peers
 
-import mlri  # noqa: E402
+import mlri
 
 YEARS = mlri.default_years(19)
 
@@ -277,8 +277,8 @@ def bench_pipeline(quick: bool) -> dict:
 
 def table(rows: list[dict]) -> str:
     base = next((r for r in rows if r["name"].startswith("mlri.trend (OpenMP 1")), None)
-    lines = [f"{'contender':<52} {'pixels':>9} {'best s':>8} {'px/s':>10} {'vs mlri-1':>9} "
-             f"{'spread':>7}"]
+    lines = [(f"{'contender':<52} {'pixels':>9} {'best s':>8} {'px/s':>10} {'vs mlri-1':>9} "
+             f"{'spread':>7}")]
     lines.append("-" * len(lines[0]))
     for r in rows:
         if "skipped" in r:

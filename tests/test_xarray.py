@@ -388,3 +388,18 @@ def test_to_zarr_roundtrip(tmp_path, arrays, expected) -> None:
         mx.to_zarr(ds, path)
     mx.to_zarr(ds[["classes"]], path, overwrite=True)
     assert list(xr.open_zarr(path, decode_coords="all").data_vars) == ["classes"]
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+def test_to_geotiff_without_coordinates(tmp_path, arrays, expected) -> None:
+    import rasterio
+
+    ds = mx.run_stack(xr.DataArray(arrays[0], dims=("year", "y", "x")),
+                      xr.DataArray(arrays[1], dims=("year", "y", "x")), years=YEARS)
+    paths = mx.to_geotiff(ds[["classes", "slope"]], tmp_path / "plain", cog=False)
+    assert sorted(paths) == ["classes.tif", "trend.tif"]
+    with rasterio.open(paths["classes.tif"]) as src:
+        assert src.crs is None and src.transform.is_identity
+        assert_bitwise(src.read(1), expected["classes"], "classes")
+    with rasterio.open(paths["trend.tif"]) as src:
+        assert src.count == 1 and src.descriptions == ("slope",)

@@ -354,7 +354,8 @@ def _multi_map_blocks(func: Callable[..., tuple[np.ndarray, ...]], arrays: Seque
     outputs, without moving the time axis last: the blocks reach the kernels C-contiguous.)
     """
     nsp = arrays[0].ndim - (1 if time_in else 0)
-    arrays = [arrays[0], *(a.rechunk(arrays[0].chunks) for a in arrays[1:])]  # align blocks
+    ref = max(arrays, key=lambda a: a.npartitions)          # align blocks on the finest input
+    arrays = [a.rechunk(ref.chunks) for a in arrays]
     carrier = da.map_blocks(func, *arrays, drop_axis=0 if time_in else None,
                             meta=np.empty((0,) * nsp, dtype=object), token=token)
     outs = []
@@ -889,21 +890,19 @@ def iter_blocks(ds: xr.Dataset, *, client: Any = None, queue_size: int = 8) -> I
 def _iter_distributed(arrays: Mapping[Hashable, da.Array], client: Any) -> Iterator[Block]:
     from distributed import as_completed, futures_of
 
-    where: dict[Any, tuple[str, tuple[slice, ...]]] = {}
+    where: dict[Any, list[tuple[str, tuple[slice, ...]]]] = {}
     for name, arr in arrays.items():
-        keys = np.empty(arr.numblocks, dtype=object)
-        for idx in np.ndindex(*arr.numblocks):
-            keys[idx] = (arr.name, *idx)
-        for key, sl in zip(keys.ravel(), _block_slices(arr.chunks), strict=True):
-            where[key] = (str(name), sl)
+        blocks = zip(np.ndindex(*arr.numblocks), _block_slices(arr.chunks), strict=True)
+        for idx, sl in blocks:
+            where.setdefault((arr.name, *idx), []).append((str(name), sl))
     persisted = client.persist(list(arrays.values()))
     futures = {f.key: f for f in futures_of(persisted)}
     del persisted
     try:
         for fut, result in as_completed(list(futures.values()), with_results=True):
-            name, sl = where[fut.key]
             futures.pop(fut.key, None)
-            yield Block(name, sl, np.asarray(result))
+            for name, sl in where[fut.key]:
+                yield Block(name, sl, np.asarray(result))
             del fut, result
     finally:
         if futures:
@@ -959,12 +958,15 @@ def _spatial_dims(ds: xr.Dataset) -> tuple[Hashable, Hashable]:
 def _georef(ds: xr.Dataset, ydim: Hashable, xdim: Hashable) -> tuple[Any, Any]:
     from rasterio.transform import Affine
 
+    rioxarray = _require("rioxarray")  # also registers the .rio accessor
+    rio = ds.rio.set_spatial_dims(x_dim=xdim, y_dim=ydim, inplace=False)
+    crs = rio.rio.crs
+    if xdim not in ds.coords or ydim not in ds.coords:
+        return crs, Affine.identity()  # no coordinates: pixel grid
     try:
-        _require("rioxarray")
-        rio = ds.rio.set_spatial_dims(x_dim=xdim, y_dim=ydim, inplace=False)
-        return rio.rio.crs, rio.rio.transform(recalc=True)
-    except Exception:  # noqa: BLE001 - no usable coordinates: pixel grid, no CRS
-        return None, Affine.identity()
+        return crs, rio.rio.transform(recalc=True)
+    except (rioxarray.exceptions.RioXarrayError, ValueError, IndexError):
+        return crs, Affine.identity()  # e.g. a single row/column: no resolution to derive
 
 
 def _raster_groups(ds: xr.Dataset) -> dict[str, list[str]]:
