@@ -3,18 +3,20 @@
     python bench/bench_dask.py [--size 4096] [--chunk 512] [--workers 2] [--repeat 2]
                                [--what trend|stack]
 
-* direct: ``mlri.trend(stack, n_threads=W)`` (or index→trend→classify for ``--what stack``) on
-  an in-memory NumPy stack;
-* dask:   the same computation through ``mlri.xarray`` on a ``LocalCluster`` of W single-threaded
-  worker processes (loopback), the stack generated and persisted on the workers beforehand
-  (untimed, as if read from disk), the results gathered back to the client (timed).
+* direct: ``mlri.trend(stack, n_threads=W)`` (or index -> trend -> classify for
+  ``--what stack``) on an in-memory NumPy stack;
+* dask: the same computation through ``mlri.xarray`` on a ``LocalCluster`` of W
+  single-threaded worker processes (loopback).  The stack is generated and persisted on the
+  workers beforehand (untimed, as if read from disk); the results are streamed back into NumPy
+  arrays on the client with ``mlri.xarray.compute`` (timed).
 
 Wall time on a shared machine moves with other people's load, so the CPU seconds spent (client
 process + workers, via ``time.process_time``) are reported too: their ratio measures the Dask
-overhead independently of contention.  Both runs use the same data (a deterministic generator per chunk) and are checked bit for bit.
-Runs are interleaved (direct, dask, direct, dask, ...) so that a load change on the shared
-machine hits both.  The target is ratio = dask time / direct time <= 1.5.  Results go to
-``bench/results/dask-<UTC time>.json`` with the machine description of ``run.py``.
+overhead independently of contention.  Both runs use the same data (a deterministic generator
+per chunk) and are checked bit for bit.  Runs are interleaved (direct, dask, direct, ...) so
+that a load change hits both.  The target is ratio = dask time / direct time <= 1.5.  Results
+go to ``bench/results/dask-<UTC time>-<size>-<what>.json`` with the machine description of
+``run.py``.
 """
 
 from __future__ import annotations
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             td, cd = time.perf_counter() - t0, time.process_time() - c0
             w0 = sum(client.run(time.process_time).values())
             c0, t0 = time.process_time(), time.perf_counter()
-            got = client.compute(build()).result()
+            got = mx.compute(build(), client=client)
             tk, ck = time.perf_counter() - t0, time.process_time() - c0
             ck += sum(client.run(time.process_time).values()) - w0
             same = all(np.asarray(got[k]).tobytes() == np.asarray(v).tobytes()

@@ -95,7 +95,11 @@ def test_run_stack_on_cluster_equals_numpy(client, arrays, expected) -> None:
     a = xr.DataArray(lst, dims=("year", "y", "x"), coords=coords).chunk({"y": 16, "x": 16})
     b = xr.DataArray(evi, dims=("year", "y", "x"), coords=coords).chunk({"y": 16, "x": 16})
     ds = mx.run_stack(a, b)
-    out = client.compute(ds).result()
+    out = client.compute(ds).result()                # plain dask
+    for name, ref in expected.items():
+        assert_bitwise(out[name].values, ref, name)
+    out = mx.compute(ds, client=client)              # streamed into NumPy arrays
+    assert out["hurst"].dims == ("y", "x") and isinstance(out["hurst"].data, np.ndarray)
     for name, ref in expected.items():
         assert_bitwise(out[name].values, ref, name)
     # the streaming path (what GeoTIFF writing and the tiled pipeline consume)

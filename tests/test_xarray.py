@@ -327,7 +327,7 @@ def test_open_stack_geotiff_roundtrip(tmp_path, arrays, expected) -> None:
     np.testing.assert_array_equal(b["year"], YEARS)
     assert a.rio.crs.to_epsg() == 32650
     ds = mx.run_stack(a, b)
-    paths = mx.to_geotiff(ds, tmp_path / "out", cog=True)
+    paths = mx.to_geotiff(ds, tmp_path / "out", cog=True, progress=True)
     assert sorted(paths) == ["classes.tif", "dropped.tif", "flags.tif", "mlri.tif", "trend.tif"]
     with rasterio.open(paths["trend.tif"]) as src:
         assert src.crs.to_epsg() == 32650

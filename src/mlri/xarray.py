@@ -1221,15 +1221,31 @@ def dask_client(scheduler: str | None = "local", *, processes: bool = True,
         yield client
 
 
-def compute(ds: xr.Dataset, scheduler: str | None = None) -> xr.Dataset:
-    """Compute a lazy Dataset, on a cluster when ``scheduler`` is given (see :func:`dask_client`).
+def compute(ds: xr.Dataset, scheduler: str | None = None, *, client: Any = None) -> xr.Dataset:
+    """Compute a lazy Dataset into NumPy arrays (equal bit for bit to the NumPy path).
 
-    Returns a NumPy-backed Dataset (equal bit for bit to the NumPy path).
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        E.g. from :func:`run_stack`.
+    scheduler : str or None
+        Where to run when no ``client`` is given (see :func:`dask_client`); None = the current
+        default (a default distributed client if there is one, else local threads).
+    client : distributed.Client, optional
+        An existing client.
+
+    Notes
+    -----
+    The chunks are streamed into preallocated arrays (:func:`iter_blocks`) instead of
+    ``client.compute(ds).result()``, which concatenates every output on one worker and ships
+    it whole: on a 2-worker LocalCluster that costs about a third more CPU.
     """
-    with dask_client(scheduler) as client:
-        if client is None:
-            return ds.compute()
-        return client.compute(ds).result()
+    ctx = contextlib.nullcontext(client) if client is not None else dask_client(scheduler)
+    with ctx as cl:
+        out = {k: np.empty(v.shape, dtype=v.dtype) for k, v in ds.data_vars.items()}
+        for name, index, data in iter_blocks(ds, client=cl):
+            out[name][index] = data
+    return ds.copy(data=out)
 
 
 def run_scene(lst: Any, evi: Any, out_dir: str | os.PathLike[str], *, years: Any = None,
