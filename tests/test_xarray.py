@@ -126,6 +126,13 @@ def test_missing_rioxarray_for_io(monkeypatch: pytest.MonkeyPatch, tmp_path) -> 
         mx.open_stack(tmp_path / "LST_2000.tif")
 
 
+def test_missing_distributed_for_clusters(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(ImportError, match=r"distributed.*pip install mlri\[dask\]"), \
+            mx.dask_client("local:1"):
+        pass
+
+
 # ------------------------------------------------------------------ bitwise equality with NumPy
 
 @pytest.mark.parametrize("chunking", list(CHUNKINGS), ids=list(CHUNKINGS))
