@@ -24,6 +24,11 @@ from mlri.sites._synthetic import pixel_box, synthetic_run, write_polygons
 pytestmark = pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")
 
 
+def _read_csv(path):
+    with open(path, newline="") as fh:  # noqa: PTH123
+        return list(csv.DictReader(fh))
+
+
 def _invoke(*args):
     res = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
     return res
@@ -72,7 +77,7 @@ def test_sites_command_outputs(project, sites_out):
     assert "10 mines (9 ok, 1 outside)" in out
     assert "warning: " in out and "'M9' (Mine J): outside the raster" in out
     assert "Kruskal-Wallis by start_group" in out
-    rows = list(csv.DictReader((d / "sites.csv").open()))
+    rows = _read_csv(d / "sites.csv")
     assert [r["id"] for r in rows] == [f"M{i}" for i in range(10)]
     r0 = rows[0]
     assert r0["start_group"] == "Before 2000" and float(r0["duration"]) == 2019 - 2000 + 1
@@ -111,7 +116,7 @@ def _labelled_points(project, tmp):
     assert res.exit_code == 0, res.output
     assert "72 points" in res.output and "mlri accuracy" in res.output
     assert (tmp / "pts.manifest.json").is_file()
-    rows = list(csv.DictReader((tmp / "pts.csv").open()))
+    rows = _read_csv(tmp / "pts.csv")
     for k, r in enumerate(rows):  # every 9th point is relabelled SD (wrong unless mapped SD)
         r["reference"] = r["map_class"] if k % 9 else "SD"
     with (tmp / "labelled.csv").open("w", newline="") as fh:
@@ -130,7 +135,7 @@ def test_sample_and_accuracy_commands(project, tmp_path):
     assert "area-adjusted overall accuracy" in res.output
     acc = json.loads((tmp_path / "acc.json").read_text())
     assert acc["n_points_used"] == 72 and acc["scheme"] == "classes6"
-    rows = list(csv.DictReader(pts.open()))
+    rows = _read_csv(pts)
     wrong = sum(r["reference"] != r["map_class"] for r in rows)
     assert wrong == 6
     assert np.trace(np.array(acc["matrix"])) == 72 - wrong
@@ -187,7 +192,7 @@ def test_minimal_run_folder(tmp_path):
     res = _invoke("sites", "--run", tmp_path / "run", "--mines", tmp_path / "m.geojson",
                   "--out", tmp_path / "s", "--no-cluster", "--max-maps", 0)
     assert res.exit_code == 0, res.output
-    rows = list(csv.DictReader((tmp_path / "s" / "sites.csv").open()))
+    rows = _read_csv(tmp_path / "s" / "sites.csv")
     assert [r["id"] for r in rows] == ["1", "2", "3"]
     assert (tmp_path / "s" / "sites_mlri.csv").read_text().startswith("id,class,year,n,mean")
     g = json.loads((tmp_path / "s" / "groups.json").read_text())
