@@ -114,6 +114,10 @@ def _stats_options(f: Any) -> Any:
 @click.option("--level", type=click.IntRange(1, 22), default=None,
               help="Compression level [default: 1, fast; ~same size as 6 on float data].")
 @click.option("--no-checksum", is_flag=True, help="Skip the SHA-256 of the inputs.")
+@click.option("--scheduler", default=None, metavar="ADDRESS|local[:N]",
+              help="Compute the tiles on a dask.distributed cluster (needs mlri[dask]): "
+                   "'local[:N]' starts N single-threaded workers on this machine; or a "
+                   "scheduler address. Same outputs as without it.")
 @click.option("--significance", type=click.Choice(["paper", "permutation", "reference"]),
               default="paper", show_default=True,
               help="Trend test behind the classes: the paper's |Z|>1.96 rule (flags about half "
@@ -138,7 +142,8 @@ def run_cmd(lst: tuple[str, ...], evi: tuple[str, ...], out: str, years: str | N
             zero_slope_direction: str, hurst_method: str, hurst_series: str,
             hurst_ddof: str, tau_min: int, gap: str, degenerate: str, rel_tol: float,
             no_alp_correction: bool, significance: str = "paper", permutations: int = 199,
-            seed: int = 0, reference: str | None = None, fdr: float | None = None) -> None:
+            seed: int = 0, reference: str | None = None, fdr: float | None = None,
+            scheduler: str | None = None) -> None:
     """Compute MLRI, trends and restoration classes from annual LST/EVI rasters.
 
     \b
@@ -166,13 +171,14 @@ def run_cmd(lst: tuple[str, ...], evi: tuple[str, ...], out: str, years: str | N
         res = run(list(lst), list(evi), out, years=years, pattern=pattern, options=opts,
                   tile=tile, threads=threads, overwrite=overwrite, quiet=quiet,
                   cog=not no_cog, compress=compress, level=level,
-                  overviews=not (no_overviews or no_cog), checksum=not no_checksum)
+                  overviews=not (no_overviews or no_cog), checksum=not no_checksum,
+                  scheduler=scheduler)
     except KeyboardInterrupt:
         click.echo(f"interrupted: nothing was written to {out} (temporary files removed)",
                    err=True)
         sys.exit(130)
     except (InputError, OutputExistsError, NotADirectoryError, ValueError, TypeError,
-            OSError) as err:
+            OSError, ImportError) as err:
         raise _fail(err) from None
     for w in res.warnings:
         click.echo(f"warning: {w}", err=True)

@@ -276,6 +276,7 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
         overviews: bool = True,
         checksum: bool = True,
         windows: Sequence[Any] | None = None,
+        scheduler: str | None = None,
         **stats: Any) -> RunResult:
     """Run the MLRI pipeline on annual LST/EVI rasters; write results into ``out``.
 
@@ -309,6 +310,12 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
         SHA-256 of every input in ``manifest.json`` (computed in a background thread).
     windows : sequence of rasterio Window, optional
         Explicit processing windows (testing); default :func:`mlri.tiling.plan_windows`.
+    scheduler : str, optional
+        Compute the tiles on a ``dask.distributed`` cluster: ``"local"`` / ``"local:N"`` (a
+        LocalCluster of N single-threaded workers on 127.0.0.1) or a scheduler address
+        (``"tcp://host:8786"``).  Reading, writing and the summary stay here; each tile runs
+        :func:`compute_tile` with one OpenMP thread on a worker, so the outputs are the same,
+        bit for bit, as without a scheduler.  Needs ``pip install mlri[dask]``.
 
     Returns
     -------
@@ -333,6 +340,9 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     yrs = [float(y) for y in inputs.years]
     options.validate(yrs)
     plan = sigrun.build_plan(options)
+    mx = None
+    if scheduler:
+        from . import xarray as mx  # ImportError says: pip install mlri[dask]
     inputs.check_lst_unit(options.lst_unit)
     n_threads = None if threads is None else int(threads)
     gdal_threads = str(n_threads) if n_threads else "ALL_CPUS"
@@ -394,6 +404,12 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                     outset.stage(name), prof, cog=cog, overview_resampling=ovr))
             _describe_outputs(ds, inputs, options)
             reader = stack.enter_context(inputs.open())
+            client = None
+            in_flight = 1
+            if mx is not None:
+                client = stack.enter_context(mx.dask_client(scheduler))
+                n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+                in_flight = 2 * n_workers
 
             def read(w: Any) -> tuple[np.ndarray, np.ndarray]:
                 t = time.perf_counter()
@@ -403,7 +419,11 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                 timing["read_s"] += time.perf_counter() - t
                 return a, b
 
-            def compute(w: Any, data: tuple[np.ndarray, np.ndarray]) -> TileResult:
+            def compute(w: Any, data: tuple[np.ndarray, np.ndarray]) -> Any:
+                if client is not None:
+                    return client.submit(compute_tile, data[0], data[1], yrs, options, 1,
+                                         row0=int(w.row_off), col0=int(w.col_off), plan=plan,
+                                         pure=False)
                 t = time.perf_counter()
                 try:
                     r = compute_tile(data[0], data[1], yrs, options, n_threads,
@@ -418,6 +438,8 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                 return r
 
             def write(w: Any, r: TileResult) -> None:
+                if client is not None:
+                    acc.add_result(r)
                 t = time.perf_counter()
                 ds["mlri.tif"].write(r.mlri, window=w)
                 ds["trend.tif"].write(r.trend, window=w)
@@ -429,7 +451,8 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
 
             total = g.width * g.height
             with progress_bar(total, quiet=quiet, desc="mlri run") as bar:
-                run_tiled(windows, read, compute, write, prefetch=2, progress=bar)
+                run_tiled(windows, read, compute, write, prefetch=2, progress=bar,
+                          in_flight=in_flight)
             timing["tiles_s"] = round(time.perf_counter() - t0, 3)
             _check_data(acc, inputs)
             run_warnings.extend(_year_warnings(acc, inputs))
@@ -449,7 +472,7 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                       "evi": [os.fspath(p) for p in _listify(evi)],
                       "out": os.fspath(out), "pattern": pattern, "tile": tile,
                       "threads": threads, "cog": cog, "compress": comp, "level": level,
-                      "overviews": overviews, **asdict(options)}
+                      "overviews": overviews, "scheduler": scheduler, **asdict(options)}
             timing = {k: round(v, 3) for k, v in timing.items()}
             timing["total_s"] = round(time.perf_counter() - t0, 3)
             files = {n: outset.path(n) for n in OUTPUT_NAMES}

@@ -9,6 +9,8 @@ one thread.
 
 from __future__ import annotations
 
+import contextlib
+
 import math
 import queue
 import sys
@@ -112,7 +114,8 @@ def run_tiled(windows: Sequence[Any], read: Callable[[Any], T],
               compute: Callable[[Any, T], R], write: Callable[[Any, R], None], *,
               prefetch: int = 2, progress: Any = None,
               reader_context: Callable[[], Any] | None = None,
-              writer_context: Callable[[], Any] | None = None) -> None:
+              writer_context: Callable[[], Any] | None = None,
+              in_flight: int = 1) -> None:
     """Run ``write(w, compute(w, read(w)))`` for every window, overlapped.
 
     ``read`` runs in a reader thread (inside ``reader_context()`` when given, e.g. to open
@@ -121,7 +124,14 @@ def run_tiled(windows: Sequence[Any], read: Callable[[Any], T],
     write.  The first exception of any stage (or a KeyboardInterrupt in the calling thread)
     stops the other stages, which are joined before it is re-raised, so no thread still
     touches a dataset when the caller cleans up.
+
+    With ``in_flight > 1``, ``compute`` must return a future (an object with ``result()`` and
+    ``cancel()``, e.g. a ``dask.distributed`` Future): up to ``in_flight`` windows are then
+    computed concurrently elsewhere (a Dask cluster) while results are still written in order.
     """
+    from collections import deque
+
+    pending: deque[tuple[Any, Any]] = deque()
     prefetch = max(1, int(prefetch))
     q_in: queue.Queue[Any] = queue.Queue(maxsize=prefetch)
     q_out: queue.Queue[Any] = queue.Queue(maxsize=prefetch)
@@ -189,7 +199,16 @@ def run_tiled(windows: Sequence[Any], read: Callable[[Any], T],
             w, data = item
             res = compute(w, data)
             del data
-            _put(q_out, (w, res))
+            if in_flight > 1:
+                pending.append((w, res))
+                if len(pending) >= in_flight:
+                    w0, fut = pending.popleft()
+                    _put(q_out, (w0, fut.result()))
+            else:
+                _put(q_out, (w, res))
+        while pending:
+            w0, fut = pending.popleft()
+            _put(q_out, (w0, fut.result()))
         _put(q_out, _DONE)
         while th_w.is_alive():
             th_w.join(timeout=0.1)
@@ -201,6 +220,9 @@ def run_tiled(windows: Sequence[Any], read: Callable[[Any], T],
     finally:
         if main_error is not None or errors:
             stop.set()
+        for _, fut in pending:
+            with contextlib.suppress(Exception):
+                fut.cancel()
         for th in (th_r, th_w):
             while th.is_alive():
                 try:
