@@ -128,6 +128,35 @@ def _unflatten(a: np.ndarray, spatial: tuple[int, ...]) -> Any:
     return out[()] if out.ndim == 0 else out
 
 
+def validate_index_inputs(lst: Any, evi: Any, years: Any, lst_unit: str, evi_min: float,
+                          evi_policy: str) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Shared checks of :func:`index` and :func:`mlri.significance.permutation_test`.
+
+    Returns ``(lst, evi, unit_code, policy_code)`` with both arrays in one float dtype.
+    """
+    lst_a = as_float_array(lst, "lst")
+    evi_a = as_float_array(evi, "evi")
+    if lst_a.shape != evi_a.shape:
+        msg = f"lst and evi must have the same shape, got {lst_a.shape} and {evi_a.shape}"
+        raise ValueError(msg)
+    if lst_a.ndim < 1:
+        msg = "lst must have a time axis: expected shape (time, ...)"
+        raise ValueError(msg)
+    dtype = np.result_type(lst_a.dtype, evi_a.dtype)
+    lst_a = lst_a.astype(dtype, copy=False)
+    evi_a = evi_a.astype(dtype, copy=False)
+    check_years(years, lst_a.shape[0], required=False)
+    unit = choice(lst_unit, "lst_unit", _LST_UNITS)
+    policy = choice(evi_policy, "evi_policy", _EVI_POLICIES)
+    if not np.isfinite(evi_min) or evi_min < 0:
+        msg = f"evi_min must be a finite number >= 0, got {evi_min!r}"
+        raise ValueError(msg)
+    if policy == 1 and evi_min <= 0:
+        msg = "evi_policy='clamp' needs evi_min > 0 (EVI floored at 0 would divide by zero)"
+        raise ValueError(msg)
+    return lst_a, evi_a, unit, policy
+
+
 def index(
     lst: Any,
     evi: Any,
@@ -175,26 +204,8 @@ def index(
     TypeError
         On non-numeric inputs.
     """
-    lst_a = as_float_array(lst, "lst")
-    evi_a = as_float_array(evi, "evi")
-    if lst_a.shape != evi_a.shape:
-        msg = f"lst and evi must have the same shape, got {lst_a.shape} and {evi_a.shape}"
-        raise ValueError(msg)
-    if lst_a.ndim < 1:
-        msg = "lst must have a time axis: expected shape (time, ...)"
-        raise ValueError(msg)
-    dtype = np.result_type(lst_a.dtype, evi_a.dtype)
-    lst_a = lst_a.astype(dtype, copy=False)
-    evi_a = evi_a.astype(dtype, copy=False)
-    check_years(years, lst_a.shape[0], required=False)
-    unit = choice(lst_unit, "lst_unit", _LST_UNITS)
-    policy = choice(evi_policy, "evi_policy", _EVI_POLICIES)
-    if not np.isfinite(evi_min) or evi_min < 0:
-        msg = f"evi_min must be a finite number >= 0, got {evi_min!r}"
-        raise ValueError(msg)
-    if policy == 1 and evi_min <= 0:
-        msg = "evi_policy='clamp' needs evi_min > 0 (EVI floored at 0 would divide by zero)"
-        raise ValueError(msg)
+    lst_a, evi_a, unit, policy = validate_index_inputs(lst, evi, years, lst_unit, evi_min,
+                                                       evi_policy)
     _check_lst_unit(lst_a, lst_unit)
     flat_l, spatial = as_time_pixel(lst_a, "lst")
     flat_e, _ = as_time_pixel(evi_a, "evi")

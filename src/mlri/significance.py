@@ -31,7 +31,15 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _core
-from .api import CLASS_CODES, FLAG_BITS, TrendResult, _check_lst_unit, mann_kendall, sens_slope
+from .api import (
+    CLASS_CODES,
+    FLAG_BITS,
+    TrendResult,
+    _check_lst_unit,
+    mann_kendall,
+    sens_slope,
+    validate_index_inputs,
+)
 from ._validation import (
     as_float_array,
     as_time_pixel,
@@ -57,8 +65,6 @@ __all__ = [
     "two_sided_p",
 ]
 
-_EVI_POLICIES = ("mask", "clamp")
-_LST_UNITS = ("K", "C")
 _ALTERNATIVES = ("two-sided", "increase", "decrease")
 _SQRT2 = math.sqrt(2.0)
 
@@ -241,26 +247,8 @@ def permutation_test(
     Lemire (2019) ACM TOMACS 29:3, doi:10.1145/3230636; Brackett-Rozinsky & Lemire (2024)
     "Batched ranged random integer generation", Softw. Pract. Exper., doi:10.1002/spe.3369.
     """
-    lst_a = as_float_array(lst, "lst")
-    evi_a = as_float_array(evi, "evi")
-    if lst_a.shape != evi_a.shape:
-        msg = f"lst and evi must have the same shape, got {lst_a.shape} and {evi_a.shape}"
-        raise ValueError(msg)
-    if lst_a.ndim < 1:
-        msg = "lst must have a time axis: expected shape (time, ...)"
-        raise ValueError(msg)
-    dtype = np.result_type(lst_a.dtype, evi_a.dtype)
-    lst_a = lst_a.astype(dtype, copy=False)
-    evi_a = evi_a.astype(dtype, copy=False)
-    check_years(years, lst_a.shape[0], required=False)
-    unit = choice(lst_unit, "lst_unit", _LST_UNITS)
-    policy = choice(evi_policy, "evi_policy", _EVI_POLICIES)
-    if not np.isfinite(evi_min) or evi_min < 0:
-        msg = f"evi_min must be a finite number >= 0, got {evi_min!r}"
-        raise ValueError(msg)
-    if policy == 1 and evi_min <= 0:
-        msg = "evi_policy='clamp' needs evi_min > 0 (EVI floored at 0 would divide by zero)"
-        raise ValueError(msg)
+    lst_a, evi_a, unit, policy = validate_index_inputs(lst, evi, years, lst_unit, evi_min,
+                                                       evi_policy)
     b = operator.index(n_permutations)
     if not 1 <= b <= 10_000_000:
         msg = f"n_permutations must be in [1, 10_000_000], got {n_permutations!r}"
