@@ -14,6 +14,8 @@
 #pragma once
 
 #include "mlri/common.hpp"
+#include "mlri/simd.hpp"
+#include "mlri/sortnet.hpp"
 
 namespace mlri {
 inline namespace MLRI_KERNEL_NS {
@@ -167,9 +169,9 @@ struct TrendScratch {
     }
 };
 
-// Process one block of `nl` <= W pixels starting at pixel p0.
+// Process one block of `nl` <= W pixels starting at pixel p0 (generic path: any T, any years).
 template <int W, class T>
-void trend_block(const T* y, index_t P, int Tn, const double* years, const TrendOptions& opt,
+void trend_block_generic(const T* y, index_t P, int Tn, const double* years, const TrendOptions& opt,
                  TrendScratch& sc, const TrendOutputs& out, index_t p0, int nl) {
     double* yc = sc.yc.data();
     double* tc = sc.tc.data();
@@ -400,10 +402,416 @@ void trend_block(const T* y, index_t P, int Tn, const double* years, const Trend
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Fast path (T <= kFastRows, finite strictly increasing years with a finite span): one block is
+// one SIMD vector of pixels (simd::VL lanes), everything branch-free across lanes:
+//   * MK S and the Sen pairwise slopes in one pass over the pairs (j-major slot order, so the
+//     pairs of a lane with n valid values are exactly the slots [0, n(n-1)/2));
+//   * the Sen median by a fixed min/max network (sortnet.hpp): slots of missing pairs are set to
+//     -inf / +inf such that the median of every lane lands on the same two ranks;
+//   * ties (for var S) and the median of y from a sorting network of the n values;
+//   * Hurst (expanding) with the generic path's arithmetic on whole vectors.
+// Each lane performs exactly the operations of the generic path (selection networks return the
+// same order statistics as the quickselect), so the results are bit-identical; the one case a
+// network could differ in, the sign of a zero median of y, falls back to the generic code.
+namespace fastpath {
+
+using simd::vd;
+using simd::vi;
+using simd::VL;
+
+inline constexpr int kRows = 19;                      // series length handled by the networks
+inline constexpr int kPairs = kRows * (kRows - 1) / 2;  // 171 pairwise slopes
+inline constexpr int kPairRank = kPairs / 2;          // median ranks kPairRank-1, kPairRank
+inline constexpr int kRowRank = kRows / 2;            // median ranks kRowRank-1, kRowRank
+
+// Fast path applies: short series and "nice" years (no NaN slope, no zero or infinite dt).
+inline bool applicable(int Tn, const double* years) {
+    if (Tn > kRows) return false;
+    for (int t = 0; t < Tn; ++t)
+        if (!isfin(years[t])) return false;
+    for (int t = 1; t < Tn; ++t)
+        if (!(years[t] > years[t - 1])) return false;
+    if (Tn > 1 && !isfin(years[Tn - 1] - years[0])) return false;
+    return true;
+}
+
+// Memo of erfc (a pure function): MK p-values repeat a lot (S and the tie pattern take few
+// values), and libm's erfc costs more than the rest of the MK statistics.  Per thread.
+struct ErfcMemo {
+    static constexpr int kBits = 11;
+    Buffer<std::uint64_t> key;
+    Buffer<double> val;
+    ErfcMemo() {
+        key.assign(std::size_t(1) << kBits, ~std::uint64_t(0));  // sign bit set: never a key
+        val.assign(std::size_t(1) << kBits, 0.0);
+    }
+    double operator()(double a) {  // a >= 0 or NaN without sign
+        std::uint64_t b;
+        __builtin_memcpy(&b, &a, sizeof b);
+        const std::size_t h = static_cast<std::size_t>((b * 0x9E3779B97F4A7C15ULL) >> (64 - kBits));
+        if (key[h] == b) return val[h];
+        const double r = std::erfc(a);
+        key[h] = b;
+        val[h] = r;
+        return r;
+    }
+};
+
+template <class T>
+void block(const T* y, index_t P, int Tn, const double* years, const TrendOptions& opt,
+           const TrendOutputs& out, index_t p0, int nl, const double* lnt, ErfcMemo& erfc_memo) {
+    // 1. listwise deletion: compact the finite values of each lane (and their years) to the
+    //    front, branch-free.  A value at row t moves up by d = number of missing values before
+    //    it, and d <= D (the block's largest missing count), so output row r is a blend of the
+    //    input rows r..r+D.
+    vd src[kRows];
+    vi srcok[kRows], before[kRows];
+    vi miss = vi{};
+    vi nzv = vi{};
+    for (int t = 0; t < Tn; ++t) {
+        const T* row = y + static_cast<index_t>(t) * P + p0;
+        vd v;
+        if (nl == VL) {
+            v = simd::load<T>(row);
+        } else {
+            T tmp[VL];
+            for (int l = 0; l < VL; ++l) tmp[l] = l < nl ? row[l] : static_cast<T>(kNaN);
+            v = simd::load<T>(tmp);
+        }
+        const vi ok = simd::isfinite(v);
+        nzv = nzv | (ok & (vi)(v == 0.0) & ((vi)v < 0));
+        src[t] = v;
+        srcok[t] = ok;
+        before[t] = miss;
+        miss = miss - ~ok;  // +1 where missing
+    }
+    int n[VL];
+    bool negzero[VL];
+    int D = 0;
+    for (int l = 0; l < VL; ++l) {
+        const int ms = static_cast<int>(miss[l]);
+        n[l] = Tn - ms;
+        D = ms > D ? ms : D;
+        negzero[l] = nzv[l] != 0;
+    }
+    if (out.n_valid)
+        for (int l = 0; l < nl; ++l) out.n_valid[p0 + l] = n[l];
+    int nmax = 0, nmin = kRows;
+    for (int l = 0; l < VL; ++l) {
+        nmax = n[l] > nmax ? n[l] : nmax;
+        nmin = n[l] < nmin ? n[l] : nmin;
+    }
+    vd yv[kRows + 1], tv[kRows + 1];
+    for (int r = 0; r <= kRows; ++r) {
+        yv[r] = vd{};
+        tv[r] = vd{};
+    }
+    if (D == 0) {
+        for (int r = 0; r < Tn; ++r) {
+            yv[r] = src[r];
+            tv[r] = simd::splat(years[r]);
+        }
+    } else {
+        for (int r = 0; r < nmax; ++r) {
+            vd a = vd{}, b = vd{};
+            const int smax = (Tn - 1 - r) < D ? (Tn - 1 - r) : D;
+            for (int s = 0; s <= smax; ++s) {
+                const int t = r + s;
+                const vi m = srcok[t] & (vi)(before[t] == s);
+                a = simd::sel(m, src[t], a);
+                b = simd::sel(m, simd::splat(years[t]), b);
+            }
+            yv[r] = a;
+            tv[r] = b;
+        }
+    }
+    double nd[VL], kd[VL], kad[VL], bd[VL];
+    long long kodd_[VL], nodd_[VL];
+    for (int l = 0; l < VL; ++l) {
+        const int K = n[l] * (n[l] - 1) / 2;
+        kodd_[l] = (K & 1) ? -1 : 0;
+        nodd_[l] = (n[l] & 1) ? -1 : 0;
+        nd[l] = n[l];
+        kd[l] = K;
+        kad[l] = K + (kPairRank - K / 2);            // slots [K, K+a) get -inf, the rest +inf
+        bd[l] = n[l] + (kRowRank - n[l] / 2);          // rows  [n, n+b) get -inf, the rest +inf
+    }
+    vd nv, Kv, KAv, NBv;
+    __builtin_memcpy(&nv, nd, sizeof nv);
+    __builtin_memcpy(&Kv, kd, sizeof Kv);
+    __builtin_memcpy(&KAv, kad, sizeof KAv);
+    __builtin_memcpy(&NBv, bd, sizeof NBv);
+    vi kodd, nodd;
+    __builtin_memcpy(&kodd, kodd_, sizeof kodd);
+    __builtin_memcpy(&nodd, nodd_, sizeof nodd);
+    const vd pinf = simd::splat(kInf), minf = simd::splat(-kInf);
+
+    const bool doMK = (opt.compute & kDoMK) != 0;
+    const bool doSen = (opt.compute & kDoSen) != 0;
+
+    // 2. pairs: G = #{i < j valid: y_j - y_i > 0} for MK, and the Sen slopes.
+    vd Q = vd{};
+    vd Gv = vd{};
+    if (doMK || doSen) {
+        vi g0 = vi{}, g1 = vi{};  // -count, two accumulators (shorter dependency chains)
+        vd x[kPairs];
+        for (int j = 1; j < kRows; ++j) {
+            const int base = j * (j - 1) / 2;
+            if (j >= nmax) {  // no lane has row j: padding only
+                if (doSen)
+                    for (int i = 0; i < j; ++i) {
+                        const double slot = base + i;
+                        x[base + i] = slot < KAv ? minf : pinf;
+                    }
+                continue;
+            }
+            const vd yj = yv[j], tj = tv[j];
+            if (j < nmin) {  // row j valid in every lane
+                for (int i = 0; i < j; ++i) {
+                    const vd d = yj - yv[i];
+                    if (i & 1)
+                        g1 = g1 + (vi)(d > 0.0);
+                    else
+                        g0 = g0 + (vi)(d > 0.0);
+                    if (doSen) x[base + i] = d / (tj - tv[i]);
+                }
+            } else {
+                const vi jm = (double)j < nv;
+                for (int i = 0; i < j; ++i) {
+                    const vd d = yj - yv[i];
+                    if (i & 1)
+                        g1 = g1 + ((vi)(d > 0.0) & jm);
+                    else
+                        g0 = g0 + ((vi)(d > 0.0) & jm);
+                    if (doSen) {
+                        const vd q = d / (tj - tv[i]);
+                        const double slot = base + i;
+                        x[base + i] = simd::sel(jm, q, slot < KAv ? minf : pinf);
+                    }
+                }
+            }
+        }
+        Gv = simd::small_int_to_double(-(g0 + g1));
+        if (doSen) {
+            vd lo, hi;
+            net::median_pairs_19<vd>(x, lo, hi);
+            const vd q = simd::sel(kodd, hi, (lo + hi) / 2.0);
+            Q = q == 0.0 ? vd{} : q;  // no negative zero
+        }
+    }
+
+    // 3. sorted values: ties (var S) and the median of y (intercept)
+    vd tiev = vd{}, Ev = vd{};
+    vd my = vd{};
+    const bool needSort = doMK || (doSen && out.intercept);
+    if (needSort) {
+        vd ys[kRows], ss[kRows];
+        for (int k = 0; k < kRows; ++k) {
+            const double kk = k;
+            ys[k] = kk < nv ? yv[k] : (kk < NBv ? minf : pinf);
+        }
+        net::sort_19<vd>(ys, ss);
+        if (doMK) {
+            // runs of equal values (the +-inf padding never compares equal: inf - inf is NaN).
+            // sum over tie groups of t(t-1)(2t+5) = sum over positions of 6(r^2 - 1) and
+            // tied pairs E = sum t(t-1)/2 = sum (r - 1), r = current run length.
+            vd r = simd::splat(1.0);
+            for (int k = 1; k < kRows; ++k) {
+                const vd d = ss[k] - ss[k - 1];
+                r = d == 0.0 ? r + 1.0 : simd::splat(1.0);
+                tiev = tiev + 6.0 * (r * r - 1.0);
+                Ev = Ev + (r - 1.0);
+            }
+        }
+        my = simd::sel(nodd, ss[kRowRank], (ss[kRowRank - 1] + ss[kRowRank]) / 2.0);
+    }
+
+    // 4. MK / Sen outputs
+    if (doMK) {
+        // S = G - L with G + L + E = K;  18 var(S) = n(n-1)(2n+5) - ties  (exact small integers)
+        const vd Sd = 2.0 * Gv - (Kv - Ev);
+        const vd var18 = nv * (nv - 1.0) * (2.0 * nv + 5.0) - tiev;
+        const vd var = var18 / 18.0;
+        const vd sq = simd::vsqrt(var);
+        const vd zp = (Sd - 1.0) / sq, zn = (Sd + 1.0) / sq;
+        const vd z = Sd > 0.0 ? zp : (Sd < 0.0 ? zn : vd{});
+        for (int l = 0; l < nl; ++l) {
+            const index_t q = p0 + l;
+            if (n[l] < 2) {
+                if (out.s) out.s[q] = kNaN;
+                if (out.var_s) out.var_s[q] = kNaN;
+                if (out.z) out.z[q] = kNaN;
+                if (out.p) out.p[q] = kNaN;
+                continue;
+            }
+            if (out.s) out.s[q] = Sd[l];
+            if (out.var_s) out.var_s[q] = var[l];
+            if (out.z) out.z[q] = z[l];
+            if (out.p) out.p[q] = erfc_memo(fabs_(z[l]) / 1.41421356237309504880);
+        }
+    }
+    if (doSen) {
+        for (int l = 0; l < nl; ++l) {
+            const index_t q = p0 + l;
+            const int nn = n[l];
+            if (nn < 2) {
+                if (out.slope) out.slope[q] = kNaN;
+                if (out.intercept) out.intercept[q] = kNaN;
+                continue;
+            }
+            if (out.slope) out.slope[q] = Q[l];
+            if (out.intercept) {
+                double m_y = my[l];
+                if (negzero[l]) {  // the sign of a zero median depends on the selection order
+                    double tmp[kRows];
+                    for (int i = 0; i < nn; ++i) tmp[i] = yv[i][l];
+                    m_y = detail::median_inplace(tmp, nn);
+                }
+                const double t0 = tv[0][l];
+                const int h = nn / 2;
+                const double thi = tv[h][l] - t0;
+                const double mt = (nn & 1) ? thi : ((tv[h - 1][l] - t0) + thi) / 2.0;
+                out.intercept[q] = m_y - Q[l] * mt;
+            }
+        }
+    }
+
+    // 5. Hurst exponent by R/S
+    if ((opt.compute & kDoHurst) && out.hurst) {
+        const HurstOptions& ho = opt.hurst;
+        const bool diff = ho.series == kSeriesDiff;
+        int m[VL];
+        double md[VL];
+        int mmax = 0;
+        for (int l = 0; l < VL; ++l) {
+            m[l] = diff ? (n[l] > 0 ? n[l] - 1 : 0) : n[l];
+            md[l] = m[l];
+            if (l < nl) mmax = m[l] > mmax ? m[l] : mmax;
+        }
+        vd mv;
+        __builtin_memcpy(&mv, md, sizeof mv);
+        vd u[kRows + 1], w[kRows + 1];
+        vd amax = vd{};
+        for (int k = 0; k < mmax; ++k) {
+            vd v;
+            if (diff) {
+                const vd dy = yv[k + 1] - yv[k];
+                if (ho.gap == kGapRate) {
+                    const vd dt = tv[k + 1] - tv[k];
+                    v = dy / dt;
+                } else {
+                    v = dy;
+                }
+            } else {
+                v = yv[k];
+            }
+            const vi in = (double)k < mv;
+            u[k] = simd::sel(in, v, vd{});
+            const vd a = simd::vabs(u[k]);
+            amax = simd::sel(in & (vi)(a > amax), a, amax);
+        }
+        const vd scl = amax > 0.0 ? amax : simd::splat(1.0);
+        for (int k = 0; k < mmax; ++k) {
+            const vi in = (double)k < mv;
+            w[k] = simd::sel(in, (u[k] - u[0]) / scl, vd{});
+        }
+        if (ho.method == kHurstSegmented) {
+            double tmp[kRows + 1];
+            for (int l = 0; l < nl; ++l) {
+                for (int k = 0; k < m[l]; ++k) tmp[k] = w[k][l];
+                out.hurst[p0 + l] = detail::hurst_segmented(tmp, m[l], ho.corrected);
+            }
+        } else {
+            vd lnrs[kRows + 1];
+            vi okm[kRows + 1];
+            vi anydeg = vi{};
+            const int tau0 = ho.tau_min < 2 ? 2 : ho.tau_min;
+            const double ddof = ho.ddof;
+            for (int tau = tau0; tau <= mmax; ++tau) {
+                vd sum = vd{};
+                for (int k = 0; k < tau; ++k) sum = sum + w[k];
+                const vd mean = sum / (double)tau;
+                vd cum = vd{}, mx = vd{}, mn = vd{}, ssq = vd{};
+                for (int k = 0; k < tau; ++k) {
+                    const vd d = w[k] - mean;
+                    cum = cum + d;
+                    mx = cum > mx ? cum : mx;
+                    mn = cum < mn ? cum : mn;
+                    ssq = ssq + d * d;
+                }
+                const vi in = (double)tau <= mv;
+                const vd Sd = simd::vsqrt(ssq / ((double)tau - ddof));
+                const vd R = mx - mn;
+                const vi deg = ~((vi)(Sd > ho.rel_tol) & (vi)(R > 0.0));
+                const vd ratio = simd::sel(deg, simd::splat(1.0), R / Sd);
+                lnrs[tau] = simd::log_pos(ratio);
+                okm[tau] = in & ~deg;
+                anydeg = anydeg | (in & deg);
+            }
+            vd cnt = vd{}, sx = vd{}, sy = vd{};
+            for (int tau = tau0; tau <= mmax; ++tau) {
+                const vi o = okm[tau];
+                cnt = cnt + simd::sel(o, simd::splat(1.0), vd{});
+                sx = sx + simd::sel(o, simd::splat(lnt[tau]), vd{});
+                sy = sy + simd::sel(o, lnrs[tau], vd{});
+            }
+            const vd c = cnt > 0.0 ? cnt : simd::splat(1.0);
+            const vd mxv = sx / c, myv = sy / c;
+            vd sxy = vd{}, sxx = vd{};
+            for (int tau = tau0; tau <= mmax; ++tau) {
+                const vi o = okm[tau];
+                const vd dx = lnt[tau] - mxv;
+                const vd dy = lnrs[tau] - myv;
+                sxy = sxy + simd::sel(o, dx * dy, vd{});
+                sxx = sxx + simd::sel(o, dx * dx, vd{});
+            }
+            const vd h = sxy / sxx;
+            for (int l = 0; l < nl; ++l) {
+                const bool bad = cnt[l] < ho.min_points ||
+                                 (ho.degenerate == kDegenerateNaN && anydeg[l] != 0) ||
+                                 !(sxx[l] > 0.0);
+                out.hurst[p0 + l] = bad ? kNaN : h[l];
+            }
+        }
+    }
+}
+
+template <class T>
+void run(const T* y, index_t P, int Tn, const double* years, const TrendOptions& opt,
+         const TrendOutputs& out, int n_threads) {
+    double lnt[kRows + 2];
+    lnt[0] = 0.0;
+    for (int k = 1; k <= kRows + 1; ++k) lnt[k] = detail::log_pos(k);
+    const index_t nblocks = (P + VL - 1) / VL;
+    const int nt = resolve_threads(n_threads);
+    (void)nt;
+#if defined(MLRI_HAS_OPENMP)
+#pragma omp parallel num_threads(nt)
+#endif
+    {
+        ErfcMemo memo;
+#if defined(MLRI_HAS_OPENMP)
+#pragma omp for schedule(dynamic, 128)
+#endif
+        for (index_t b = 0; b < nblocks; ++b) {
+            const index_t p0 = b * VL;
+            const int nl = static_cast<int>((P - p0) < VL ? (P - p0) : VL);
+            block<T>(y, P, Tn, years, opt, out, p0, nl, lnt, memo);
+        }
+    }
+}
+
+}  // namespace fastpath
+
 // Driver: OpenMP over blocks of W pixels.  Bit-identical results for any n_threads.
 template <int W, class T>
 void fused_trend(const T* y, index_t P, int Tn, const double* years, const TrendOptions& opt,
                  const TrendOutputs& out, int n_threads) {
+    if (fastpath::applicable(Tn, years)) {
+        fastpath::run<T>(y, P, Tn, years, opt, out, n_threads);
+        return;
+    }
     const index_t nblocks = (P + W - 1) / W;
     const int nt = resolve_threads(n_threads);
     (void)nt;
@@ -419,7 +827,7 @@ void fused_trend(const T* y, index_t P, int Tn, const double* years, const Trend
         for (index_t b = 0; b < nblocks; ++b) {
             const index_t p0 = b * W;
             const int nl = static_cast<int>((P - p0) < W ? (P - p0) : W);
-            trend_block<W, T>(y, P, Tn, years, opt, sc, out, p0, nl);
+            trend_block_generic<W, T>(y, P, Tn, years, opt, sc, out, p0, nl);
         }
     }
 }
