@@ -172,13 +172,20 @@ def verify(p: Prog, outs: list[int], ranks: list[int], M: int, trials: int = 400
 # C++ emission
 
 
-def emit(p: Prog, outs: list[int], name: str, out_names: list[str], sig: str) -> str:
+def emit(p: Prog, outs: list[int], name: str, out_names: list[str], sig: str,
+         side: list[str] | None = None) -> str:
+    """C++ for the live operations; `side` statements are spread evenly between them."""
     need = p.live(outs)
-    L = [f"template <class V>\ninline void {name}({sig}) {{"]
-    for k, (kind, a, b) in enumerate(p.ops):
+    live_ops = [k for k in range(len(p.ops)) if need[p.n_inputs + k]]
+    tmpl = "template <class V, class F>" if side else "template <class V>"
+    L = [f"{tmpl}\ninline void {name}({sig}) {{"]
+    side = list(side or [])
+    every = max(1, len(live_ops) // (len(side) + 1)) if side else 0
+    for cnt, k in enumerate(live_ops):
+        kind, a, b = p.ops[k]
         vid = p.n_inputs + k
-        if not need[vid]:
-            continue
+        if side and cnt % every == every - 1:
+            L.append("    " + side.pop(0))
 
         def ref(v: int) -> str:
             return f"x[{v}]" if v < p.n_inputs else f"v{v}"
@@ -186,6 +193,8 @@ def emit(p: Prog, outs: list[int], name: str, out_names: list[str], sig: str) ->
         expr = f"{ref(a)} < {ref(b)} ? {ref(a)} : {ref(b)}" if kind == "min" else \
             f"{ref(a)} > {ref(b)} ? {ref(a)} : {ref(b)}"
         L.append(f"    const V v{vid} = {expr};")
+    for st in side:
+        L.append("    " + st)
     for nm, o in zip(out_names, outs):
         L.append(f"    {nm} = {'x[%d]' % o if o < p.n_inputs else 'v%d' % o};")
     L.append("}")
@@ -203,8 +212,12 @@ def main() -> None:
         verify(p, outs, [c - 1, c], M)
         cost = p.cost(outs)
         summary.append(f"//   pair median, {nb} rows: {M} slopes, ranks {c - 1} and {c}: {cost} min/max")
-        parts.append(f"// Ranks {c - 1} and {c} of x[0..{M}) (the Sen median of {nb} rows).\n" +
-                     emit(p, outs, f"median_pairs_{nb}", ["lo", "hi"], "const V* x, V& lo, V& hi"))
+        side = [f"side({j * (j - 1) // 2 + i}, {i}, {j});" for j in range(1, nb) for i in range(j)]
+        parts.append(f"// Ranks {c - 1} and {c} of x[0..{M}) (the Sen median of {nb} rows).  The\n"
+                     f"// calls side(slot, i, j) for every pair i < j (slot = j(j-1)/2 + i) are spread\n"
+                     f"// through the network: independent work that overlaps the min/max chain.\n" +
+                     emit(p, outs, f"median_pairs_{nb}", ["lo", "hi"],
+                          "const V* x, V& lo, V& hi, F& side", side))
         # full sort of nb values (in place), for the median and ties of the series itself
         cmps, om = sorting_network(nb)
         q = Prog(nb)

@@ -11,9 +11,11 @@ namespace mlri {
 inline namespace MLRI_KERNEL_NS {
 namespace net {
 
-// Ranks 84 and 85 of x[0..171) (the Sen median of 19 rows).
-template <class V>
-inline void median_pairs_19(const V* x, V& lo, V& hi) {
+// Ranks 84 and 85 of x[0..171) (the Sen median of 19 rows).  The
+// calls side(slot, i, j) for every pair i < j (slot = j(j-1)/2 + i) are spread
+// through the network: independent work that overlaps the min/max chain.
+template <class V, class F>
+inline void median_pairs_19(const V* x, V& lo, V& hi, F& side) {
     const V v171 = x[0] < x[1] ? x[0] : x[1];
     const V v172 = x[0] > x[1] ? x[0] : x[1];
     const V v173 = x[2] < x[3] ? x[2] : x[3];
@@ -32,6 +34,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v186 = v181 > v183 ? v181 : v183;
     const V v187 = v182 < v184 ? v182 : v184;
     const V v188 = v182 > v184 ? v182 : v184;
+    side(0, 0, 1);
     const V v189 = v187 < v186 ? v187 : v186;
     const V v190 = v187 > v186 ? v187 : v186;
     const V v191 = v175 < v185 ? v175 : v185;
@@ -51,6 +54,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v205 = v201 < v196 ? v201 : v196;
     const V v206 = v201 > v196 ? v201 : v196;
     const V v207 = v202 < v194 ? v202 : v194;
+    side(1, 0, 2);
     const V v208 = v202 > v194 ? v202 : v194;
     const V v209 = x[8] < x[9] ? x[8] : x[9];
     const V v210 = x[8] > x[9] ? x[8] : x[9];
@@ -70,6 +74,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v224 = v219 > v221 ? v219 : v221;
     const V v225 = v220 < v222 ? v220 : v222;
     const V v226 = v220 > v222 ? v220 : v222;
+    side(2, 1, 2);
     const V v227 = v225 < v224 ? v225 : v224;
     const V v228 = v225 > v224 ? v225 : v224;
     const V v229 = v213 < v223 ? v213 : v223;
@@ -89,6 +94,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v243 = v239 < v234 ? v239 : v234;
     const V v244 = v239 > v234 ? v239 : v234;
     const V v245 = v240 < v232 ? v240 : v232;
+    side(3, 0, 3);
     const V v246 = v240 > v232 ? v240 : v232;
     const V v247 = v191 < v229 ? v191 : v229;
     const V v248 = v191 > v229 ? v191 : v229;
@@ -108,6 +114,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v262 = v257 > v252 ? v257 : v252;
     const V v263 = v258 < v250 ? v258 : v250;
     const V v264 = v258 > v250 ? v258 : v250;
+    side(4, 1, 3);
     const V v265 = v203 < v241 ? v203 : v241;
     const V v266 = v203 > v241 ? v203 : v241;
     const V v267 = v207 < v245 ? v207 : v245;
@@ -127,6 +134,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v281 = v276 < v268 ? v276 : v268;
     const V v282 = v276 > v268 ? v276 : v268;
     const V v283 = v265 < v259 ? v265 : v259;
+    side(5, 2, 3);
     const V v284 = v265 > v259 ? v265 : v259;
     const V v285 = v277 < v260 ? v277 : v260;
     const V v286 = v277 > v260 ? v277 : v260;
@@ -146,6 +154,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v300 = x[18] > x[19] ? x[18] : x[19];
     const V v301 = v297 < v299 ? v297 : v299;
     const V v302 = v297 > v299 ? v297 : v299;
+    side(6, 0, 4);
     const V v303 = v298 < v300 ? v298 : v300;
     const V v304 = v298 > v300 ? v298 : v300;
     const V v305 = v303 < v302 ? v303 : v302;
@@ -165,6 +174,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v319 = v306 < v316 ? v306 : v316;
     const V v320 = v306 > v316 ? v306 : v316;
     const V v321 = v319 < v318 ? v319 : v318;
+    side(7, 1, 4);
     const V v322 = v319 > v318 ? v319 : v318;
     const V v323 = v305 < v315 ? v305 : v315;
     const V v324 = v305 > v315 ? v305 : v315;
@@ -184,6 +194,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v338 = x[26] > x[27] ? x[26] : x[27];
     const V v339 = v335 < v337 ? v335 : v337;
     const V v340 = v335 > v337 ? v335 : v337;
+    side(8, 2, 4);
     const V v341 = v336 < v338 ? v336 : v338;
     const V v342 = v336 > v338 ? v336 : v338;
     const V v343 = v341 < v340 ? v341 : v340;
@@ -203,6 +214,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v357 = v344 < v354 ? v344 : v354;
     const V v358 = v344 > v354 ? v344 : v354;
     const V v359 = v357 < v356 ? v357 : v356;
+    side(9, 3, 4);
     const V v360 = v357 > v356 ? v357 : v356;
     const V v361 = v343 < v353 ? v343 : v353;
     const V v362 = v343 > v353 ? v343 : v353;
@@ -222,6 +234,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v376 = v332 > v370 ? v332 : v370;
     const V v377 = v375 < v374 ? v375 : v374;
     const V v378 = v375 > v374 ? v375 : v374;
+    side(10, 0, 5);
     const V v379 = v330 < v368 ? v330 : v368;
     const V v380 = v330 > v368 ? v330 : v368;
     const V v381 = v334 < v372 ? v334 : v372;
@@ -241,6 +254,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v395 = v393 < v392 ? v393 : v392;
     const V v396 = v393 > v392 ? v393 : v392;
     const V v397 = v331 < v369 ? v331 : v369;
+    side(11, 1, 5);
     const V v398 = v331 > v369 ? v331 : v369;
     const V v399 = v326 < v364 ? v326 : v364;
     const V v400 = v326 > v364 ? v326 : v364;
@@ -260,6 +274,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v414 = v404 > v387 ? v404 : v387;
     const V v415 = v405 < v388 ? v405 : v388;
     const V v416 = v405 > v388 ? v405 : v388;
+    side(12, 2, 5);
     const V v417 = v406 < v389 ? v406 : v389;
     const V v418 = v406 > v389 ? v406 : v389;
     const V v419 = v407 < v390 ? v407 : v390;
@@ -279,6 +294,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v433 = v431 < v430 ? v431 : v430;
     const V v434 = v431 > v430 ? v431 : v430;
     const V v435 = v429 < v427 ? v429 : v427;
+    side(13, 3, 5);
     const V v436 = v429 > v427 ? v429 : v427;
     const V v437 = v433 < v428 ? v433 : v428;
     const V v438 = v433 > v428 ? v433 : v428;
@@ -298,6 +314,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v452 = v449 > v448 ? v449 : v448;
     const V v453 = v447 < v445 ? v447 : v445;
     const V v454 = v447 > v445 ? v447 : v445;
+    side(14, 4, 5);
     const V v455 = v451 < v446 ? v451 : v446;
     const V v456 = v451 > v446 ? v451 : v446;
     const V v457 = v452 < v444 ? v452 : v444;
@@ -317,6 +334,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v471 = v458 < v432 ? v458 : v432;
     const V v472 = v458 > v432 ? v458 : v432;
     const V v473 = v283 < v409 ? v283 : v409;
+    side(15, 0, 6);
     const V v474 = v283 > v409 ? v283 : v409;
     const V v475 = v291 < v417 ? v291 : v417;
     const V v476 = v291 > v417 ? v291 : v417;
@@ -336,6 +354,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v490 = v484 > v476 ? v484 : v476;
     const V v491 = v285 < v411 ? v285 : v411;
     const V v492 = v285 > v411 ? v285 : v411;
+    side(16, 1, 6);
     const V v493 = v293 < v419 ? v293 : v419;
     const V v494 = v293 > v419 ? v293 : v419;
     const V v495 = v493 < v492 ? v493 : v492;
@@ -355,6 +374,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v509 = v491 < v485 ? v491 : v485;
     const V v510 = v491 > v485 ? v491 : v485;
     const V v511 = v503 < v486 ? v503 : v486;
+    side(17, 2, 6);
     const V v512 = v503 > v486 ? v503 : v486;
     const V v513 = v504 < v487 ? v504 : v487;
     const V v514 = v504 > v487 ? v504 : v487;
@@ -374,6 +394,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v528 = v510 > v461 ? v510 : v461;
     const V v529 = v511 < v462 ? v511 : v462;
     const V v530 = v511 > v462 ? v511 : v462;
+    side(18, 3, 6);
     const V v531 = v512 < v463 ? v512 : v463;
     const V v532 = v512 > v463 ? v512 : v463;
     const V v533 = v513 < v464 ? v513 : v464;
@@ -393,6 +414,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v547 = v520 < v471 ? v520 : v471;
     const V v548 = v520 > v471 ? v520 : v471;
     const V v549 = v521 < v472 ? v521 : v472;
+    side(19, 4, 6);
     const V v550 = v521 > v472 ? v521 : v472;
     const V v551 = v522 < v450 ? v522 : v450;
     const V v552 = v522 > v450 ? v522 : v450;
@@ -412,6 +434,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v566 = x[38] > x[39] ? x[38] : x[39];
     const V v567 = v563 < v565 ? v563 : v565;
     const V v568 = v563 > v565 ? v563 : v565;
+    side(20, 5, 6);
     const V v569 = v564 < v566 ? v564 : v566;
     const V v570 = v564 > v566 ? v564 : v566;
     const V v571 = v569 < v568 ? v569 : v568;
@@ -431,6 +454,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v585 = v579 < v577 ? v579 : v577;
     const V v586 = v579 > v577 ? v579 : v577;
     const V v587 = v583 < v578 ? v583 : v578;
+    side(21, 0, 7);
     const V v588 = v583 > v578 ? v583 : v578;
     const V v589 = v584 < v576 ? v584 : v576;
     const V v590 = v584 > v576 ? v584 : v576;
@@ -450,6 +474,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v604 = x[46] > x[47] ? x[46] : x[47];
     const V v605 = v601 < v603 ? v601 : v603;
     const V v606 = v601 > v603 ? v601 : v603;
+    side(22, 1, 7);
     const V v607 = v602 < v604 ? v602 : v604;
     const V v608 = v602 > v604 ? v602 : v604;
     const V v609 = v607 < v606 ? v607 : v606;
@@ -469,6 +494,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v623 = v617 < v615 ? v617 : v615;
     const V v624 = v617 > v615 ? v617 : v615;
     const V v625 = v621 < v616 ? v621 : v616;
+    side(23, 2, 7);
     const V v626 = v621 > v616 ? v621 : v616;
     const V v627 = v622 < v614 ? v622 : v614;
     const V v628 = v622 > v614 ? v622 : v614;
@@ -488,6 +514,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v642 = v635 > v633 ? v635 : v633;
     const V v643 = v639 < v634 ? v639 : v634;
     const V v644 = v639 > v634 ? v639 : v634;
+    side(24, 3, 7);
     const V v645 = v640 < v632 ? v640 : v632;
     const V v646 = v640 > v632 ? v640 : v632;
     const V v647 = v585 < v623 ? v585 : v623;
@@ -507,6 +534,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v661 = v657 < v652 ? v657 : v652;
     const V v662 = v657 > v652 ? v657 : v652;
     const V v663 = v658 < v650 ? v658 : v650;
+    side(25, 4, 7);
     const V v664 = v658 > v650 ? v658 : v650;
     const V v665 = v647 < v641 ? v647 : v641;
     const V v666 = v647 > v641 ? v647 : v641;
@@ -526,6 +554,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v680 = x[48] > x[49] ? x[48] : x[49];
     const V v681 = x[50] < x[51] ? x[50] : x[51];
     const V v682 = x[50] > x[51] ? x[50] : x[51];
+    side(26, 5, 7);
     const V v683 = v679 < v681 ? v679 : v681;
     const V v684 = v679 > v681 ? v679 : v681;
     const V v685 = v680 < v682 ? v680 : v682;
@@ -545,6 +574,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v699 = v683 < v693 ? v683 : v693;
     const V v700 = v683 > v693 ? v683 : v693;
     const V v701 = v688 < v698 ? v688 : v698;
+    side(27, 6, 7);
     const V v702 = v688 > v698 ? v688 : v698;
     const V v703 = v701 < v700 ? v701 : v700;
     const V v704 = v701 > v700 ? v701 : v700;
@@ -564,6 +594,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v718 = x[56] > x[57] ? x[56] : x[57];
     const V v719 = x[58] < x[59] ? x[58] : x[59];
     const V v720 = x[58] > x[59] ? x[58] : x[59];
+    side(28, 0, 8);
     const V v721 = v717 < v719 ? v717 : v719;
     const V v722 = v717 > v719 ? v717 : v719;
     const V v723 = v718 < v720 ? v718 : v720;
@@ -583,6 +614,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v737 = v721 < v731 ? v721 : v731;
     const V v738 = v721 > v731 ? v721 : v731;
     const V v739 = v726 < v736 ? v726 : v736;
+    side(29, 1, 8);
     const V v740 = v726 > v736 ? v726 : v736;
     const V v741 = v739 < v738 ? v739 : v738;
     const V v742 = v739 > v738 ? v739 : v738;
@@ -602,6 +634,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v756 = v699 > v737 ? v699 : v737;
     const V v757 = v714 < v752 ? v714 : v752;
     const V v758 = v714 > v752 ? v714 : v752;
+    side(30, 2, 8);
     const V v759 = v757 < v756 ? v757 : v756;
     const V v760 = v757 > v756 ? v757 : v756;
     const V v761 = v712 < v750 ? v712 : v750;
@@ -621,6 +654,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v775 = v715 < v753 ? v715 : v753;
     const V v776 = v715 > v753 ? v715 : v753;
     const V v777 = v775 < v774 ? v775 : v774;
+    side(31, 3, 8);
     const V v778 = v775 > v774 ? v775 : v774;
     const V v779 = v713 < v751 ? v713 : v751;
     const V v780 = v713 > v751 ? v713 : v751;
@@ -640,6 +674,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v794 = v785 > v768 ? v785 : v768;
     const V v795 = v786 < v769 ? v786 : v769;
     const V v796 = v786 > v769 ? v786 : v769;
+    side(32, 4, 8);
     const V v797 = v787 < v770 ? v787 : v770;
     const V v798 = v787 > v770 ? v787 : v770;
     const V v799 = v788 < v771 ? v788 : v771;
@@ -659,6 +694,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v813 = v676 < v802 ? v676 : v802;
     const V v814 = v676 > v802 ? v676 : v802;
     const V v815 = v813 < v812 ? v813 : v812;
+    side(33, 5, 8);
     const V v816 = v813 > v812 ? v813 : v812;
     const V v817 = v811 < v809 ? v811 : v809;
     const V v818 = v811 > v809 ? v811 : v809;
@@ -678,6 +714,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v832 = v678 > v804 ? v678 : v804;
     const V v833 = v831 < v830 ? v831 : v830;
     const V v834 = v831 > v830 ? v831 : v830;
+    side(34, 6, 8);
     const V v835 = v829 < v827 ? v829 : v827;
     const V v836 = v829 > v827 ? v829 : v827;
     const V v837 = v833 < v828 ? v833 : v828;
@@ -697,6 +734,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v851 = v839 < v822 ? v839 : v822;
     const V v852 = v839 > v822 ? v839 : v822;
     const V v853 = v840 < v814 ? v840 : v814;
+    side(35, 7, 8);
     const V v854 = v840 > v814 ? v840 : v814;
     const V v855 = v665 < v791 ? v665 : v791;
     const V v856 = v665 > v791 ? v665 : v791;
@@ -716,6 +754,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v870 = v865 > v860 ? v865 : v860;
     const V v871 = v866 < v858 ? v866 : v858;
     const V v872 = v866 > v858 ? v866 : v858;
+    side(36, 0, 9);
     const V v873 = v667 < v793 ? v667 : v793;
     const V v874 = v667 > v793 ? v667 : v793;
     const V v875 = v675 < v801 ? v675 : v801;
@@ -735,6 +774,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v889 = v884 < v876 ? v884 : v876;
     const V v890 = v884 > v876 ? v884 : v876;
     const V v891 = v873 < v867 ? v873 : v867;
+    side(37, 1, 9);
     const V v892 = v873 > v867 ? v873 : v867;
     const V v893 = v885 < v868 ? v885 : v868;
     const V v894 = v885 > v868 ? v885 : v868;
@@ -754,6 +794,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v908 = v891 > v842 ? v891 : v842;
     const V v909 = v892 < v843 ? v892 : v843;
     const V v910 = v892 > v843 ? v892 : v843;
+    side(38, 2, 9);
     const V v911 = v893 < v844 ? v893 : v844;
     const V v912 = v893 > v844 ? v893 : v844;
     const V v913 = v894 < v845 ? v894 : v845;
@@ -773,6 +814,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v927 = v901 < v852 ? v901 : v852;
     const V v928 = v901 > v852 ? v901 : v852;
     const V v929 = v902 < v853 ? v902 : v853;
+    side(39, 3, 9);
     const V v930 = v902 > v853 ? v902 : v853;
     const V v931 = v903 < v854 ? v903 : v854;
     const V v932 = v903 > v854 ? v903 : v854;
@@ -792,6 +834,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v946 = v943 > v942 ? v943 : v942;
     const V v947 = v941 < v939 ? v941 : v939;
     const V v948 = v941 > v939 ? v941 : v939;
+    side(40, 4, 9);
     const V v949 = v945 < v940 ? v945 : v940;
     const V v950 = v945 > v940 ? v945 : v940;
     const V v951 = v946 < v938 ? v946 : v938;
@@ -811,6 +854,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v965 = v959 < v957 ? v959 : v957;
     const V v966 = v959 > v957 ? v959 : v957;
     const V v967 = v963 < v958 ? v963 : v958;
+    side(41, 5, 9);
     const V v968 = v963 > v958 ? v963 : v958;
     const V v969 = v964 < v956 ? v964 : v956;
     const V v970 = v964 > v956 ? v964 : v956;
@@ -830,6 +874,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v984 = v970 > v944 ? v970 : v944;
     const V v985 = v524 < v906 ? v524 : v906;
     const V v986 = v524 > v906 ? v524 : v906;
+    side(42, 6, 9);
     const V v987 = v540 < v922 ? v540 : v922;
     const V v988 = v540 > v922 ? v540 : v922;
     const V v989 = v987 < v986 ? v987 : v986;
@@ -849,6 +894,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1003 = v528 < v910 ? v528 : v910;
     const V v1004 = v528 > v910 ? v528 : v910;
     const V v1005 = v544 < v926 ? v544 : v926;
+    side(43, 7, 9);
     const V v1006 = v544 > v926 ? v544 : v926;
     const V v1007 = v1005 < v1004 ? v1005 : v1004;
     const V v1008 = v1005 > v1004 ? v1005 : v1004;
@@ -868,6 +914,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1022 = v1003 > v997 ? v1003 : v997;
     const V v1023 = v1015 < v998 ? v1015 : v998;
     const V v1024 = v1015 > v998 ? v1015 : v998;
+    side(44, 8, 9);
     const V v1025 = v1016 < v999 ? v1016 : v999;
     const V v1026 = v1016 > v999 ? v1016 : v999;
     const V v1027 = v1017 < v1000 ? v1017 : v1000;
@@ -887,6 +934,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1041 = v1023 < v974 ? v1023 : v974;
     const V v1042 = v1023 > v974 ? v1023 : v974;
     const V v1043 = v1024 < v975 ? v1024 : v975;
+    side(45, 0, 10);
     const V v1044 = v1024 > v975 ? v1024 : v975;
     const V v1045 = v1025 < v976 ? v1025 : v976;
     const V v1046 = v1025 > v976 ? v1025 : v976;
@@ -906,6 +954,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1060 = v1032 > v983 ? v1032 : v983;
     const V v1061 = v1033 < v984 ? v1033 : v984;
     const V v1062 = v1033 > v984 ? v1033 : v984;
+    side(46, 1, 10);
     const V v1063 = v1034 < v962 ? v1034 : v962;
     const V v1064 = v1034 > v962 ? v1034 : v962;
     const V v1065 = v523 < v905 ? v523 : v905;
@@ -925,6 +974,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1079 = v1075 < v1070 ? v1075 : v1070;
     const V v1080 = v1075 > v1070 ? v1075 : v1070;
     const V v1081 = v1076 < v1068 ? v1076 : v1068;
+    side(47, 2, 10);
     const V v1082 = v1076 > v1068 ? v1076 : v1068;
     const V v1083 = v527 < v909 ? v527 : v909;
     const V v1084 = v527 > v909 ? v527 : v909;
@@ -944,6 +994,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1098 = v1093 > v1088 ? v1093 : v1088;
     const V v1099 = v1094 < v1086 ? v1094 : v1086;
     const V v1100 = v1094 > v1086 ? v1094 : v1086;
+    side(48, 3, 10);
     const V v1101 = v1083 < v1077 ? v1083 : v1077;
     const V v1102 = v1083 > v1077 ? v1083 : v1077;
     const V v1103 = v1095 < v1078 ? v1095 : v1078;
@@ -963,6 +1014,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1117 = v541 < v923 ? v541 : v923;
     const V v1118 = v541 > v923 ? v541 : v923;
     const V v1119 = v1117 < v1116 ? v1117 : v1116;
+    side(49, 4, 10);
     const V v1120 = v1117 > v1116 ? v1117 : v1116;
     const V v1121 = v533 < v915 ? v533 : v915;
     const V v1122 = v533 > v915 ? v533 : v915;
@@ -982,6 +1034,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1136 = v545 > v927 ? v545 : v927;
     const V v1137 = v1135 < v1134 ? v1135 : v1134;
     const V v1138 = v1135 > v1134 ? v1135 : v1134;
+    side(50, 5, 10);
     const V v1139 = v537 < v919 ? v537 : v919;
     const V v1140 = v537 > v919 ? v537 : v919;
     const V v1141 = v500 < v882 ? v500 : v882;
@@ -1001,6 +1054,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1155 = v1146 < v1129 ? v1146 : v1129;
     const V v1156 = v1146 > v1129 ? v1146 : v1129;
     const V v1157 = v1147 < v1130 ? v1147 : v1130;
+    side(51, 6, 10);
     const V v1158 = v1147 > v1130 ? v1147 : v1130;
     const V v1159 = v1148 < v1131 ? v1148 : v1131;
     const V v1160 = v1148 > v1131 ? v1148 : v1131;
@@ -1020,6 +1074,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1174 = v1154 > v1105 ? v1154 : v1105;
     const V v1175 = v1155 < v1106 ? v1155 : v1106;
     const V v1176 = v1155 > v1106 ? v1155 : v1106;
+    side(52, 7, 10);
     const V v1177 = v1156 < v1107 ? v1156 : v1107;
     const V v1178 = v1156 > v1107 ? v1156 : v1107;
     const V v1179 = v1157 < v1108 ? v1157 : v1108;
@@ -1039,6 +1094,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1193 = v1164 < v1092 ? v1164 : v1092;
     const V v1194 = v1164 > v1092 ? v1164 : v1092;
     const V v1195 = v1065 < v1035 ? v1065 : v1035;
+    side(53, 8, 10);
     const V v1196 = v1065 > v1035 ? v1065 : v1035;
     const V v1197 = v1165 < v1036 ? v1165 : v1036;
     const V v1198 = v1165 > v1036 ? v1165 : v1036;
@@ -1058,6 +1114,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1212 = v1172 > v1043 ? v1172 : v1043;
     const V v1213 = v1173 < v1044 ? v1173 : v1044;
     const V v1214 = v1173 > v1044 ? v1173 : v1044;
+    side(54, 9, 10);
     const V v1215 = v1174 < v1045 ? v1174 : v1045;
     const V v1216 = v1174 > v1045 ? v1174 : v1045;
     const V v1217 = v1175 < v1046 ? v1175 : v1046;
@@ -1077,6 +1134,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1231 = v1182 < v1053 ? v1182 : v1053;
     const V v1232 = v1182 > v1053 ? v1182 : v1053;
     const V v1233 = v1183 < v1054 ? v1183 : v1054;
+    side(55, 0, 11);
     const V v1234 = v1183 > v1054 ? v1183 : v1054;
     const V v1235 = v1184 < v1055 ? v1184 : v1055;
     const V v1236 = v1184 > v1055 ? v1184 : v1055;
@@ -1096,6 +1154,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1250 = v1191 > v1062 ? v1191 : v1062;
     const V v1251 = v1192 < v1063 ? v1192 : v1063;
     const V v1252 = v1192 > v1063 ? v1192 : v1063;
+    side(56, 1, 11);
     const V v1253 = v1193 < v1064 ? v1193 : v1064;
     const V v1254 = v1193 > v1064 ? v1193 : v1064;
     const V v1255 = v1194 < v1012 ? v1194 : v1012;
@@ -1115,6 +1174,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1269 = x[70] < x[71] ? x[70] : x[71];
     const V v1270 = x[70] > x[71] ? x[70] : x[71];
     const V v1271 = v1267 < v1269 ? v1267 : v1269;
+    side(57, 2, 11);
     const V v1272 = v1267 > v1269 ? v1267 : v1269;
     const V v1273 = v1268 < v1270 ? v1268 : v1270;
     const V v1274 = v1268 > v1270 ? v1268 : v1270;
@@ -1134,6 +1194,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1288 = v1285 > v1284 ? v1285 : v1284;
     const V v1289 = v1283 < v1281 ? v1283 : v1281;
     const V v1290 = v1283 > v1281 ? v1283 : v1281;
+    side(58, 3, 11);
     const V v1291 = v1287 < v1282 ? v1287 : v1282;
     const V v1292 = v1287 > v1282 ? v1287 : v1282;
     const V v1293 = v1288 < v1280 ? v1288 : v1280;
@@ -1153,6 +1214,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1307 = x[78] < x[79] ? x[78] : x[79];
     const V v1308 = x[78] > x[79] ? x[78] : x[79];
     const V v1309 = v1305 < v1307 ? v1305 : v1307;
+    side(59, 4, 11);
     const V v1310 = v1305 > v1307 ? v1305 : v1307;
     const V v1311 = v1306 < v1308 ? v1306 : v1308;
     const V v1312 = v1306 > v1308 ? v1306 : v1308;
@@ -1172,6 +1234,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1326 = v1323 > v1322 ? v1323 : v1322;
     const V v1327 = v1321 < v1319 ? v1321 : v1319;
     const V v1328 = v1321 > v1319 ? v1321 : v1319;
+    side(60, 5, 11);
     const V v1329 = v1325 < v1320 ? v1325 : v1320;
     const V v1330 = v1325 > v1320 ? v1325 : v1320;
     const V v1331 = v1326 < v1318 ? v1326 : v1318;
@@ -1191,6 +1254,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1345 = v1339 < v1337 ? v1339 : v1337;
     const V v1346 = v1339 > v1337 ? v1339 : v1337;
     const V v1347 = v1343 < v1338 ? v1343 : v1338;
+    side(61, 6, 11);
     const V v1348 = v1343 > v1338 ? v1343 : v1338;
     const V v1349 = v1344 < v1336 ? v1344 : v1336;
     const V v1350 = v1344 > v1336 ? v1344 : v1336;
@@ -1210,6 +1274,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1364 = v1357 > v1355 ? v1357 : v1355;
     const V v1365 = v1361 < v1356 ? v1361 : v1356;
     const V v1366 = v1361 > v1356 ? v1361 : v1356;
+    side(62, 7, 11);
     const V v1367 = v1362 < v1354 ? v1362 : v1354;
     const V v1368 = v1362 > v1354 ? v1362 : v1354;
     const V v1369 = v1351 < v1345 ? v1351 : v1345;
@@ -1229,6 +1294,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1383 = x[80] < x[81] ? x[80] : x[81];
     const V v1384 = x[80] > x[81] ? x[80] : x[81];
     const V v1385 = x[82] < x[83] ? x[82] : x[83];
+    side(63, 8, 11);
     const V v1386 = x[82] > x[83] ? x[82] : x[83];
     const V v1387 = v1383 < v1385 ? v1383 : v1385;
     const V v1388 = v1383 > v1385 ? v1383 : v1385;
@@ -1248,6 +1314,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1402 = v1399 > v1398 ? v1399 : v1398;
     const V v1403 = v1387 < v1397 ? v1387 : v1397;
     const V v1404 = v1387 > v1397 ? v1387 : v1397;
+    side(64, 9, 11);
     const V v1405 = v1392 < v1402 ? v1392 : v1402;
     const V v1406 = v1392 > v1402 ? v1392 : v1402;
     const V v1407 = v1405 < v1404 ? v1405 : v1404;
@@ -1267,6 +1334,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1421 = x[88] < x[89] ? x[88] : x[89];
     const V v1422 = x[88] > x[89] ? x[88] : x[89];
     const V v1423 = x[90] < x[91] ? x[90] : x[91];
+    side(65, 10, 11);
     const V v1424 = x[90] > x[91] ? x[90] : x[91];
     const V v1425 = v1421 < v1423 ? v1421 : v1423;
     const V v1426 = v1421 > v1423 ? v1421 : v1423;
@@ -1286,6 +1354,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1440 = v1437 > v1436 ? v1437 : v1436;
     const V v1441 = v1425 < v1435 ? v1425 : v1435;
     const V v1442 = v1425 > v1435 ? v1425 : v1435;
+    side(66, 0, 12);
     const V v1443 = v1430 < v1440 ? v1430 : v1440;
     const V v1444 = v1430 > v1440 ? v1430 : v1440;
     const V v1445 = v1443 < v1442 ? v1443 : v1442;
@@ -1305,6 +1374,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1459 = v1403 < v1441 ? v1403 : v1441;
     const V v1460 = v1403 > v1441 ? v1403 : v1441;
     const V v1461 = v1418 < v1456 ? v1418 : v1456;
+    side(67, 1, 12);
     const V v1462 = v1418 > v1456 ? v1418 : v1456;
     const V v1463 = v1461 < v1460 ? v1461 : v1460;
     const V v1464 = v1461 > v1460 ? v1461 : v1460;
@@ -1324,6 +1394,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1478 = v1415 > v1453 ? v1415 : v1453;
     const V v1479 = v1419 < v1457 ? v1419 : v1457;
     const V v1480 = v1419 > v1457 ? v1419 : v1457;
+    side(68, 2, 12);
     const V v1481 = v1479 < v1478 ? v1479 : v1478;
     const V v1482 = v1479 > v1478 ? v1479 : v1478;
     const V v1483 = v1417 < v1455 ? v1417 : v1455;
@@ -1343,6 +1414,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1497 = v1489 < v1472 ? v1489 : v1472;
     const V v1498 = v1489 > v1472 ? v1489 : v1472;
     const V v1499 = v1490 < v1473 ? v1490 : v1473;
+    side(69, 3, 12);
     const V v1500 = v1490 > v1473 ? v1490 : v1473;
     const V v1501 = v1491 < v1474 ? v1491 : v1474;
     const V v1502 = v1491 > v1474 ? v1491 : v1474;
@@ -1362,6 +1434,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1516 = v1372 > v1498 ? v1372 : v1498;
     const V v1517 = v1380 < v1506 ? v1380 : v1506;
     const V v1518 = v1380 > v1506 ? v1380 : v1506;
+    side(70, 4, 12);
     const V v1519 = v1517 < v1516 ? v1517 : v1516;
     const V v1520 = v1517 > v1516 ? v1517 : v1516;
     const V v1521 = v1515 < v1513 ? v1515 : v1513;
@@ -1381,6 +1454,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1535 = v1382 < v1508 ? v1382 : v1508;
     const V v1536 = v1382 > v1508 ? v1382 : v1508;
     const V v1537 = v1535 < v1534 ? v1535 : v1534;
+    side(71, 5, 12);
     const V v1538 = v1535 > v1534 ? v1535 : v1534;
     const V v1539 = v1533 < v1531 ? v1533 : v1531;
     const V v1540 = v1533 > v1531 ? v1533 : v1531;
@@ -1400,6 +1474,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1554 = v1542 > v1525 ? v1542 : v1525;
     const V v1555 = v1543 < v1526 ? v1543 : v1526;
     const V v1556 = v1543 > v1526 ? v1543 : v1526;
+    side(72, 6, 12);
     const V v1557 = v1544 < v1518 ? v1544 : v1518;
     const V v1558 = v1544 > v1518 ? v1544 : v1518;
     const V v1559 = v1369 < v1495 ? v1369 : v1495;
@@ -1419,6 +1494,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1573 = v1569 < v1564 ? v1569 : v1564;
     const V v1574 = v1569 > v1564 ? v1569 : v1564;
     const V v1575 = v1570 < v1562 ? v1570 : v1562;
+    side(73, 7, 12);
     const V v1576 = v1570 > v1562 ? v1570 : v1562;
     const V v1577 = v1371 < v1497 ? v1371 : v1497;
     const V v1578 = v1371 > v1497 ? v1371 : v1497;
@@ -1438,6 +1514,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1592 = v1587 > v1582 ? v1587 : v1582;
     const V v1593 = v1588 < v1580 ? v1588 : v1580;
     const V v1594 = v1588 > v1580 ? v1588 : v1580;
+    side(74, 8, 12);
     const V v1595 = v1577 < v1571 ? v1577 : v1571;
     const V v1596 = v1577 > v1571 ? v1577 : v1571;
     const V v1597 = v1589 < v1572 ? v1589 : v1572;
@@ -1457,6 +1534,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1611 = v1595 < v1546 ? v1595 : v1546;
     const V v1612 = v1595 > v1546 ? v1595 : v1546;
     const V v1613 = v1596 < v1547 ? v1596 : v1547;
+    side(75, 9, 12);
     const V v1614 = v1596 > v1547 ? v1596 : v1547;
     const V v1615 = v1597 < v1548 ? v1597 : v1548;
     const V v1616 = v1597 > v1548 ? v1597 : v1548;
@@ -1476,6 +1554,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1630 = v1604 > v1555 ? v1604 : v1555;
     const V v1631 = v1605 < v1556 ? v1605 : v1556;
     const V v1632 = v1605 > v1556 ? v1605 : v1556;
+    side(76, 10, 12);
     const V v1633 = v1606 < v1557 ? v1606 : v1557;
     const V v1634 = v1606 > v1557 ? v1606 : v1557;
     const V v1635 = v1607 < v1558 ? v1607 : v1558;
@@ -1495,6 +1574,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1649 = x[100] < x[101] ? x[100] : x[101];
     const V v1650 = x[100] > x[101] ? x[100] : x[101];
     const V v1651 = x[102] < x[103] ? x[102] : x[103];
+    side(77, 11, 12);
     const V v1652 = x[102] > x[103] ? x[102] : x[103];
     const V v1653 = v1649 < v1651 ? v1649 : v1651;
     const V v1654 = v1649 > v1651 ? v1649 : v1651;
@@ -1514,6 +1594,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1668 = v1646 > v1656 ? v1646 : v1656;
     const V v1669 = v1667 < v1666 ? v1667 : v1666;
     const V v1670 = v1667 > v1666 ? v1667 : v1666;
+    side(78, 0, 13);
     const V v1671 = v1665 < v1663 ? v1665 : v1663;
     const V v1672 = v1665 > v1663 ? v1665 : v1663;
     const V v1673 = v1669 < v1664 ? v1669 : v1664;
@@ -1533,6 +1614,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1687 = x[108] < x[109] ? x[108] : x[109];
     const V v1688 = x[108] > x[109] ? x[108] : x[109];
     const V v1689 = x[110] < x[111] ? x[110] : x[111];
+    side(79, 1, 13);
     const V v1690 = x[110] > x[111] ? x[110] : x[111];
     const V v1691 = v1687 < v1689 ? v1687 : v1689;
     const V v1692 = v1687 > v1689 ? v1687 : v1689;
@@ -1552,6 +1634,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1706 = v1684 > v1694 ? v1684 : v1694;
     const V v1707 = v1705 < v1704 ? v1705 : v1704;
     const V v1708 = v1705 > v1704 ? v1705 : v1704;
+    side(80, 2, 13);
     const V v1709 = v1703 < v1701 ? v1703 : v1701;
     const V v1710 = v1703 > v1701 ? v1703 : v1701;
     const V v1711 = v1707 < v1702 ? v1707 : v1702;
@@ -1571,6 +1654,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1725 = v1723 < v1722 ? v1723 : v1722;
     const V v1726 = v1723 > v1722 ? v1723 : v1722;
     const V v1727 = v1721 < v1719 ? v1721 : v1719;
+    side(81, 3, 13);
     const V v1728 = v1721 > v1719 ? v1721 : v1719;
     const V v1729 = v1725 < v1720 ? v1725 : v1720;
     const V v1730 = v1725 > v1720 ? v1725 : v1720;
@@ -1590,6 +1674,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1744 = v1741 > v1740 ? v1741 : v1740;
     const V v1745 = v1739 < v1737 ? v1739 : v1737;
     const V v1746 = v1739 > v1737 ? v1739 : v1737;
+    side(82, 4, 13);
     const V v1747 = v1743 < v1738 ? v1743 : v1738;
     const V v1748 = v1743 > v1738 ? v1743 : v1738;
     const V v1749 = v1744 < v1736 ? v1744 : v1736;
@@ -1609,6 +1694,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1763 = v1750 < v1724 ? v1750 : v1724;
     const V v1764 = v1750 > v1724 ? v1750 : v1724;
     const V v1765 = x[112] < x[113] ? x[112] : x[113];
+    side(83, 5, 13);
     const V v1766 = x[112] > x[113] ? x[112] : x[113];
     const V v1767 = x[114] < x[115] ? x[114] : x[115];
     const V v1768 = x[114] > x[115] ? x[114] : x[115];
@@ -1628,6 +1714,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1782 = v1776 > v1778 ? v1776 : v1778;
     const V v1783 = v1781 < v1780 ? v1781 : v1780;
     const V v1784 = v1781 > v1780 ? v1781 : v1780;
+    side(84, 6, 13);
     const V v1785 = v1769 < v1779 ? v1769 : v1779;
     const V v1786 = v1769 > v1779 ? v1769 : v1779;
     const V v1787 = v1774 < v1784 ? v1774 : v1784;
@@ -1647,6 +1734,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1801 = v1796 < v1788 ? v1796 : v1788;
     const V v1802 = v1796 > v1788 ? v1796 : v1788;
     const V v1803 = x[120] < x[121] ? x[120] : x[121];
+    side(85, 7, 13);
     const V v1804 = x[120] > x[121] ? x[120] : x[121];
     const V v1805 = x[122] < x[123] ? x[122] : x[123];
     const V v1806 = x[122] > x[123] ? x[122] : x[123];
@@ -1666,6 +1754,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1820 = v1814 > v1816 ? v1814 : v1816;
     const V v1821 = v1819 < v1818 ? v1819 : v1818;
     const V v1822 = v1819 > v1818 ? v1819 : v1818;
+    side(86, 8, 13);
     const V v1823 = v1807 < v1817 ? v1807 : v1817;
     const V v1824 = v1807 > v1817 ? v1807 : v1817;
     const V v1825 = v1812 < v1822 ? v1812 : v1822;
@@ -1685,6 +1774,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1839 = v1834 < v1826 ? v1834 : v1826;
     const V v1840 = v1834 > v1826 ? v1834 : v1826;
     const V v1841 = v1785 < v1823 ? v1785 : v1823;
+    side(87, 9, 13);
     const V v1842 = v1785 > v1823 ? v1785 : v1823;
     const V v1843 = v1800 < v1838 ? v1800 : v1838;
     const V v1844 = v1800 > v1838 ? v1800 : v1838;
@@ -1704,6 +1794,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1858 = v1852 > v1844 ? v1852 : v1844;
     const V v1859 = v1797 < v1835 ? v1797 : v1835;
     const V v1860 = v1797 > v1835 ? v1797 : v1835;
+    side(88, 10, 13);
     const V v1861 = v1801 < v1839 ? v1801 : v1839;
     const V v1862 = v1801 > v1839 ? v1801 : v1839;
     const V v1863 = v1861 < v1860 ? v1861 : v1860;
@@ -1723,6 +1814,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1877 = v1859 < v1853 ? v1859 : v1853;
     const V v1878 = v1859 > v1853 ? v1859 : v1853;
     const V v1879 = v1871 < v1854 ? v1871 : v1854;
+    side(89, 11, 13);
     const V v1880 = v1871 > v1854 ? v1871 : v1854;
     const V v1881 = v1872 < v1855 ? v1872 : v1855;
     const V v1882 = v1872 > v1855 ? v1872 : v1855;
@@ -1742,6 +1834,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1896 = v1893 > v1892 ? v1893 : v1892;
     const V v1897 = v1754 < v1880 ? v1754 : v1880;
     const V v1898 = v1754 > v1880 ? v1754 : v1880;
+    side(90, 12, 13);
     const V v1899 = v1762 < v1888 ? v1762 : v1888;
     const V v1900 = v1762 > v1888 ? v1762 : v1888;
     const V v1901 = v1899 < v1898 ? v1899 : v1898;
@@ -1761,6 +1854,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1915 = v1756 < v1882 ? v1756 : v1882;
     const V v1916 = v1756 > v1882 ? v1756 : v1882;
     const V v1917 = v1764 < v1890 ? v1764 : v1890;
+    side(91, 0, 14);
     const V v1918 = v1764 > v1890 ? v1764 : v1890;
     const V v1919 = v1917 < v1916 ? v1917 : v1916;
     const V v1920 = v1917 > v1916 ? v1917 : v1916;
@@ -1780,6 +1874,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1934 = v1923 > v1906 ? v1923 : v1906;
     const V v1935 = v1924 < v1907 ? v1924 : v1907;
     const V v1936 = v1924 > v1907 ? v1924 : v1907;
+    side(92, 1, 14);
     const V v1937 = v1925 < v1908 ? v1925 : v1908;
     const V v1938 = v1925 > v1908 ? v1925 : v1908;
     const V v1939 = v1926 < v1900 ? v1926 : v1900;
@@ -1799,6 +1894,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1953 = v1947 < v1945 ? v1947 : v1945;
     const V v1954 = v1947 > v1945 ? v1947 : v1945;
     const V v1955 = v1951 < v1946 ? v1951 : v1946;
+    side(93, 2, 14);
     const V v1956 = v1951 > v1946 ? v1951 : v1946;
     const V v1957 = v1952 < v1944 ? v1952 : v1944;
     const V v1958 = v1952 > v1944 ? v1952 : v1944;
@@ -1818,6 +1914,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1972 = v1965 > v1963 ? v1965 : v1963;
     const V v1973 = v1969 < v1964 ? v1969 : v1964;
     const V v1974 = v1969 > v1964 ? v1969 : v1964;
+    side(94, 3, 14);
     const V v1975 = v1970 < v1962 ? v1970 : v1962;
     const V v1976 = v1970 > v1962 ? v1970 : v1962;
     const V v1977 = v1959 < v1953 ? v1959 : v1953;
@@ -1837,6 +1934,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v1991 = v1941 < v1927 ? v1941 : v1927;
     const V v1992 = v1941 > v1927 ? v1941 : v1927;
     const V v1993 = v1977 < v1928 ? v1977 : v1928;
+    side(95, 4, 14);
     const V v1994 = v1977 > v1928 ? v1977 : v1928;
     const V v1995 = v1978 < v1929 ? v1978 : v1929;
     const V v1996 = v1978 > v1929 ? v1978 : v1929;
@@ -1856,6 +1954,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2010 = v1985 > v1936 ? v1985 : v1936;
     const V v2011 = v1986 < v1937 ? v1986 : v1937;
     const V v2012 = v1986 > v1937 ? v1986 : v1937;
+    side(96, 5, 14);
     const V v2013 = v1987 < v1938 ? v1987 : v1938;
     const V v2014 = v1987 > v1938 ? v1987 : v1938;
     const V v2015 = v1988 < v1939 ? v1988 : v1939;
@@ -1875,6 +1974,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2029 = v1632 < v2014 ? v1632 : v2014;
     const V v2030 = v1632 > v2014 ? v1632 : v2014;
     const V v2031 = v2029 < v2028 ? v2029 : v2028;
+    side(97, 6, 14);
     const V v2032 = v2029 > v2028 ? v2029 : v2028;
     const V v2033 = v2027 < v2025 ? v2027 : v2025;
     const V v2034 = v2027 > v2025 ? v2027 : v2025;
@@ -1894,6 +1994,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2048 = v1636 > v2018 ? v1636 : v2018;
     const V v2049 = v2047 < v2046 ? v2047 : v2046;
     const V v2050 = v2047 > v2046 ? v2047 : v2046;
+    side(98, 7, 14);
     const V v2051 = v2045 < v2043 ? v2045 : v2043;
     const V v2052 = v2045 > v2043 ? v2045 : v2043;
     const V v2053 = v2049 < v2044 ? v2049 : v2044;
@@ -1913,6 +2014,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2067 = v2055 < v2038 ? v2055 : v2038;
     const V v2068 = v2055 > v2038 ? v2055 : v2038;
     const V v2069 = v2056 < v2030 ? v2056 : v2030;
+    side(99, 8, 14);
     const V v2070 = v2056 > v2030 ? v2056 : v2030;
     const V v2071 = v1610 < v1992 ? v1610 : v1992;
     const V v2072 = v1610 > v1992 ? v1610 : v1992;
@@ -1932,6 +2034,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2086 = v2081 > v2076 ? v2081 : v2076;
     const V v2087 = v2082 < v2074 ? v2082 : v2074;
     const V v2088 = v2082 > v2074 ? v2082 : v2074;
+    side(100, 9, 14);
     const V v2089 = v1614 < v1996 ? v1614 : v1996;
     const V v2090 = v1614 > v1996 ? v1614 : v1996;
     const V v2091 = v1630 < v2012 ? v1630 : v2012;
@@ -1951,6 +2054,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2105 = v2100 < v2092 ? v2100 : v2092;
     const V v2106 = v2100 > v2092 ? v2100 : v2092;
     const V v2107 = v2089 < v2083 ? v2089 : v2083;
+    side(101, 10, 14);
     const V v2108 = v2089 > v2083 ? v2089 : v2083;
     const V v2109 = v2101 < v2084 ? v2101 : v2084;
     const V v2110 = v2101 > v2084 ? v2101 : v2084;
@@ -1970,6 +2074,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2124 = v2107 > v2058 ? v2107 : v2058;
     const V v2125 = v2108 < v2059 ? v2108 : v2059;
     const V v2126 = v2108 > v2059 ? v2108 : v2059;
+    side(102, 11, 14);
     const V v2127 = v2109 < v2060 ? v2109 : v2060;
     const V v2128 = v2109 > v2060 ? v2109 : v2060;
     const V v2129 = v2110 < v2061 ? v2110 : v2061;
@@ -1989,6 +2094,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2143 = v2117 < v2068 ? v2117 : v2068;
     const V v2144 = v2117 > v2068 ? v2117 : v2068;
     const V v2145 = v2118 < v2069 ? v2118 : v2069;
+    side(103, 12, 14);
     const V v2146 = v2118 > v2069 ? v2118 : v2069;
     const V v2147 = v2119 < v2070 ? v2119 : v2070;
     const V v2148 = v2119 > v2070 ? v2119 : v2070;
@@ -2008,6 +2114,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2162 = v2159 > v2158 ? v2159 : v2158;
     const V v2163 = v2157 < v2155 ? v2157 : v2155;
     const V v2164 = v2157 > v2155 ? v2157 : v2155;
+    side(104, 13, 14);
     const V v2165 = v2161 < v2156 ? v2161 : v2156;
     const V v2166 = v2161 > v2156 ? v2161 : v2156;
     const V v2167 = v2162 < v2154 ? v2162 : v2154;
@@ -2027,6 +2134,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2181 = v2175 < v2173 ? v2175 : v2173;
     const V v2182 = v2175 > v2173 ? v2175 : v2173;
     const V v2183 = v2179 < v2174 ? v2179 : v2174;
+    side(105, 0, 15);
     const V v2184 = v2179 > v2174 ? v2179 : v2174;
     const V v2185 = v2180 < v2172 ? v2180 : v2172;
     const V v2186 = v2180 > v2172 ? v2180 : v2172;
@@ -2046,6 +2154,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2200 = v2186 > v2160 ? v2186 : v2160;
     const V v2201 = v1611 < v1993 ? v1611 : v1993;
     const V v2202 = v1611 > v1993 ? v1611 : v1993;
+    side(106, 1, 15);
     const V v2203 = v1627 < v2009 ? v1627 : v2009;
     const V v2204 = v1627 > v2009 ? v1627 : v2009;
     const V v2205 = v2203 < v2202 ? v2203 : v2202;
@@ -2065,6 +2174,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2219 = v1615 < v1997 ? v1615 : v1997;
     const V v2220 = v1615 > v1997 ? v1615 : v1997;
     const V v2221 = v1631 < v2013 ? v1631 : v2013;
+    side(107, 2, 15);
     const V v2222 = v1631 > v2013 ? v1631 : v2013;
     const V v2223 = v2221 < v2220 ? v2221 : v2220;
     const V v2224 = v2221 > v2220 ? v2221 : v2220;
@@ -2084,6 +2194,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2238 = v2219 > v2213 ? v2219 : v2213;
     const V v2239 = v2231 < v2214 ? v2231 : v2214;
     const V v2240 = v2231 > v2214 ? v2231 : v2214;
+    side(108, 3, 15);
     const V v2241 = v2232 < v2215 ? v2232 : v2215;
     const V v2242 = v2232 > v2215 ? v2232 : v2215;
     const V v2243 = v2233 < v2216 ? v2233 : v2216;
@@ -2103,6 +2214,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2257 = v2239 < v2190 ? v2239 : v2190;
     const V v2258 = v2239 > v2190 ? v2239 : v2190;
     const V v2259 = v2240 < v2191 ? v2240 : v2191;
+    side(109, 4, 15);
     const V v2260 = v2240 > v2191 ? v2240 : v2191;
     const V v2261 = v2241 < v2192 ? v2241 : v2192;
     const V v2262 = v2241 > v2192 ? v2241 : v2192;
@@ -2122,6 +2234,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2276 = v2248 > v2199 ? v2248 : v2199;
     const V v2277 = v2249 < v2200 ? v2249 : v2200;
     const V v2278 = v2249 > v2200 ? v2249 : v2200;
+    side(110, 5, 15);
     const V v2279 = v2250 < v2178 ? v2250 : v2178;
     const V v2280 = v2250 > v2178 ? v2250 : v2178;
     const V v2281 = v2151 < v2121 ? v2151 : v2121;
@@ -2141,6 +2254,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2295 = v2257 < v2128 ? v2257 : v2128;
     const V v2296 = v2257 > v2128 ? v2257 : v2128;
     const V v2297 = v2258 < v2129 ? v2258 : v2129;
+    side(111, 6, 15);
     const V v2298 = v2258 > v2129 ? v2258 : v2129;
     const V v2299 = v2259 < v2130 ? v2259 : v2130;
     const V v2300 = v2259 > v2130 ? v2259 : v2130;
@@ -2160,6 +2274,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2314 = v2266 > v2137 ? v2266 : v2137;
     const V v2315 = v2267 < v2138 ? v2267 : v2138;
     const V v2316 = v2267 > v2138 ? v2267 : v2138;
+    side(112, 7, 15);
     const V v2317 = v2268 < v2139 ? v2268 : v2139;
     const V v2318 = v2268 > v2139 ? v2268 : v2139;
     const V v2319 = v2269 < v2140 ? v2269 : v2140;
@@ -2179,6 +2294,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2333 = v2276 < v2147 ? v2276 : v2147;
     const V v2334 = v2276 > v2147 ? v2276 : v2147;
     const V v2335 = v2277 < v2148 ? v2277 : v2148;
+    side(113, 8, 15);
     const V v2336 = v2277 > v2148 ? v2277 : v2148;
     const V v2337 = v2278 < v2149 ? v2278 : v2149;
     const V v2338 = v2278 > v2149 ? v2278 : v2149;
@@ -2198,6 +2314,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2358 = v2353 > v2348 ? v2353 : v2348;
     const V v2359 = v2354 < v2346 ? v2354 : v2346;
     const V v2360 = v2354 > v2346 ? v2354 : v2346;
+    side(114, 9, 15);
     const V v2362 = v1202 > v2288 ? v1202 : v2288;
     const V v2363 = v1234 < v2320 ? v1234 : v2320;
     const V v2364 = v1234 > v2320 ? v1234 : v2320;
@@ -2217,6 +2334,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2386 = v2375 > v2358 ? v2375 : v2358;
     const V v2387 = v2376 < v2359 ? v2376 : v2359;
     const V v2388 = v2376 > v2359 ? v2376 : v2359;
+    side(115, 10, 15);
     const V v2389 = v2377 < v2360 ? v2377 : v2360;
     const V v2394 = v1198 > v2284 ? v1198 : v2284;
     const V v2395 = v1230 < v2316 ? v1230 : v2316;
@@ -2236,6 +2354,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2417 = v1222 < v2308 ? v1222 : v2308;
     const V v2418 = v1222 > v2308 ? v1222 : v2308;
     const V v2419 = v1254 < v2340 ? v1254 : v2340;
+    side(116, 11, 15);
     const V v2421 = v2419 < v2418 ? v2419 : v2418;
     const V v2424 = v2417 > v2415 ? v2417 : v2415;
     const V v2425 = v2421 < v2416 ? v2421 : v2416;
@@ -2255,6 +2374,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2459 = v2436 < v2387 ? v2436 : v2387;
     const V v2460 = v2436 > v2387 ? v2436 : v2387;
     const V v2461 = v2437 < v2388 ? v2437 : v2388;
+    side(117, 12, 15);
     const V v2462 = v2437 > v2388 ? v2437 : v2388;
     const V v2463 = v2438 < v2389 ? v2438 : v2389;
     const V v2464 = v2438 > v2389 ? v2438 : v2389;
@@ -2274,6 +2394,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2493 = v1236 < v2322 ? v1236 : v2322;
     const V v2494 = v1236 > v2322 ? v1236 : v2322;
     const V v2495 = v2493 < v2492 ? v2493 : v2492;
+    side(118, 13, 15);
     const V v2496 = v2493 > v2492 ? v2493 : v2492;
     const V v2497 = v1220 < v2306 ? v1220 : v2306;
     const V v2498 = v1220 > v2306 ? v1220 : v2306;
@@ -2293,6 +2414,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2519 = v2507 < v2490 ? v2507 : v2490;
     const V v2524 = v1200 > v2286 ? v1200 : v2286;
     const V v2525 = v1232 < v2318 ? v1232 : v2318;
+    side(119, 14, 15);
     const V v2526 = v1232 > v2318 ? v1232 : v2318;
     const V v2527 = v2525 < v2524 ? v2525 : v2524;
     const V v2528 = v2525 > v2524 ? v2525 : v2524;
@@ -2312,6 +2434,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2547 = v1224 < v2310 ? v1224 : v2310;
     const V v2548 = v1224 > v2310 ? v1224 : v2310;
     const V v2549 = v1256 < v2342 ? v1256 : v2342;
+    side(120, 0, 16);
     const V v2551 = v2549 < v2548 ? v2549 : v2548;
     const V v2553 = v2547 < v2545 ? v2547 : v2545;
     const V v2554 = v2547 > v2545 ? v2547 : v2545;
@@ -2331,6 +2454,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2586 = v2564 > v2515 ? v2564 : v2515;
     const V v2587 = v2565 < v2516 ? v2565 : v2516;
     const V v2588 = v2565 > v2516 ? v2565 : v2516;
+    side(121, 1, 16);
     const V v2589 = v2566 < v2517 ? v2566 : v2517;
     const V v2590 = v2566 > v2517 ? v2566 : v2517;
     const V v2591 = v2567 < v2518 ? v2567 : v2518;
@@ -2350,6 +2474,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2634 = v2587 > v2458 ? v2587 : v2458;
     const V v2635 = v2588 < v2459 ? v2588 : v2459;
     const V v2636 = v2588 > v2459 ? v2588 : v2459;
+    side(122, 2, 16);
     const V v2637 = v2589 < v2460 ? v2589 : v2460;
     const V v2638 = v2589 > v2460 ? v2589 : v2460;
     const V v2639 = v2590 < v2461 ? v2590 : v2461;
@@ -2369,6 +2494,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2676 = v2673 > v2672 ? v2673 : v2672;
     const V v2679 = v2675 < v2670 ? v2675 : v2670;
     const V v2680 = v2675 > v2670 ? v2675 : v2670;
+    side(123, 3, 16);
     const V v2681 = v2676 < v2668 ? v2676 : v2668;
     const V v2682 = v2676 > v2668 ? v2676 : v2668;
     const V v2684 = v1203 > v2289 ? v1203 : v2289;
@@ -2388,6 +2514,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2705 = v2696 < v2679 ? v2696 : v2679;
     const V v2706 = v2696 > v2679 ? v2696 : v2679;
     const V v2707 = v2697 < v2680 ? v2697 : v2680;
+    side(124, 4, 16);
     const V v2708 = v2697 > v2680 ? v2697 : v2680;
     const V v2709 = v2698 < v2681 ? v2698 : v2681;
     const V v2710 = v2698 > v2681 ? v2698 : v2681;
@@ -2407,6 +2534,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2730 = v2725 > v2720 ? v2725 : v2720;
     const V v2731 = v2726 < v2718 ? v2726 : v2718;
     const V v2734 = v1207 > v2293 ? v1207 : v2293;
+    side(125, 5, 16);
     const V v2735 = v1239 < v2325 ? v1239 : v2325;
     const V v2737 = v2735 < v2734 ? v2735 : v2734;
     const V v2738 = v2735 > v2734 ? v2735 : v2734;
@@ -2426,6 +2554,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2759 = v2748 < v2731 ? v2748 : v2731;
     const V v2760 = v2748 > v2731 ? v2748 : v2731;
     const V v2774 = v2754 > v2705 ? v2754 : v2705;
+    side(126, 6, 16);
     const V v2775 = v2755 < v2706 ? v2755 : v2706;
     const V v2776 = v2755 > v2706 ? v2755 : v2706;
     const V v2777 = v2756 < v2707 ? v2756 : v2707;
@@ -2445,6 +2574,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2803 = v1245 < v2331 ? v1245 : v2331;
     const V v2805 = v2803 < v2802 ? v2803 : v2802;
     const V v2806 = v2803 > v2802 ? v2803 : v2802;
+    side(127, 7, 16);
     const V v2809 = v2805 < v2800 ? v2805 : v2800;
     const V v2810 = v2805 > v2800 ? v2805 : v2800;
     const V v2811 = v2806 < v2798 ? v2806 : v2798;
@@ -2464,6 +2594,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2837 = v2827 < v2810 ? v2827 : v2810;
     const V v2838 = v2827 > v2810 ? v2827 : v2810;
     const V v2839 = v2828 < v2811 ? v2828 : v2811;
+    side(128, 8, 16);
     const V v2840 = v2828 > v2811 ? v2828 : v2811;
     const V v2846 = v1201 > v2287 ? v1201 : v2287;
     const V v2847 = v1233 < v2319 ? v1233 : v2319;
@@ -2483,6 +2614,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2865 = v1241 < v2327 ? v1241 : v2327;
     const V v2867 = v2865 < v2864 ? v2865 : v2864;
     const V v2868 = v2865 > v2864 ? v2865 : v2864;
+    side(129, 9, 16);
     const V v2869 = v1225 < v2311 ? v1225 : v2311;
     const V v2870 = v1225 > v2311 ? v1225 : v2311;
     const V v2871 = v1142 < v2228 ? v1142 : v2228;
@@ -2502,6 +2634,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2905 = v2885 < v2836 ? v2885 : v2836;
     const V v2906 = v2885 > v2836 ? v2885 : v2836;
     const V v2907 = v2886 < v2837 ? v2886 : v2837;
+    side(130, 10, 16);
     const V v2908 = v2886 > v2837 ? v2886 : v2837;
     const V v2909 = v2887 < v2838 ? v2887 : v2838;
     const V v2910 = v2887 > v2838 ? v2887 : v2838;
@@ -2521,6 +2654,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v2953 = v2908 < v2779 ? v2908 : v2779;
     const V v2954 = v2908 > v2779 ? v2908 : v2779;
     const V v2955 = v2909 < v2780 ? v2909 : v2780;
+    side(131, 11, 16);
     const V v2956 = v2909 > v2780 ? v2909 : v2780;
     const V v2957 = v2910 < v2781 ? v2910 : v2781;
     const V v2958 = v2910 > v2781 ? v2910 : v2781;
@@ -2540,6 +2674,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3032 = v2946 > v2625 ? v2946 : v2625;
     const V v3033 = v2947 < v2626 ? v2947 : v2626;
     const V v3034 = v2947 > v2626 ? v2947 : v2626;
+    side(132, 12, 16);
     const V v3035 = v2948 < v2627 ? v2948 : v2627;
     const V v3036 = v2948 > v2627 ? v2948 : v2627;
     const V v3037 = v2949 < v2628 ? v2949 : v2628;
@@ -2559,6 +2694,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3051 = v2956 < v2635 ? v2956 : v2635;
     const V v3052 = v2956 > v2635 ? v2956 : v2635;
     const V v3053 = v2957 < v2636 ? v2957 : v2636;
+    side(133, 13, 16);
     const V v3054 = v2957 > v2636 ? v2957 : v2636;
     const V v3055 = v2958 < v2637 ? v2958 : v2637;
     const V v3056 = v2958 > v2637 ? v2958 : v2637;
@@ -2578,6 +2714,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3070 = v2965 > v2644 ? v2965 : v2644;
     const V v3071 = v2966 < v2645 ? v2966 : v2645;
     const V v3113 = x[128] < x[129] ? x[128] : x[129];
+    side(134, 14, 16);
     const V v3114 = x[128] > x[129] ? x[128] : x[129];
     const V v3115 = x[130] < x[131] ? x[130] : x[131];
     const V v3116 = x[130] > x[131] ? x[130] : x[131];
@@ -2597,6 +2734,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3130 = v3124 > v3126 ? v3124 : v3126;
     const V v3131 = v3129 < v3128 ? v3129 : v3128;
     const V v3132 = v3129 > v3128 ? v3129 : v3128;
+    side(135, 15, 16);
     const V v3133 = v3117 < v3127 ? v3117 : v3127;
     const V v3134 = v3117 > v3127 ? v3117 : v3127;
     const V v3135 = v3122 < v3132 ? v3122 : v3132;
@@ -2616,6 +2754,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3149 = v3144 < v3136 ? v3144 : v3136;
     const V v3150 = v3144 > v3136 ? v3144 : v3136;
     const V v3151 = x[136] < x[137] ? x[136] : x[137];
+    side(136, 0, 17);
     const V v3152 = x[136] > x[137] ? x[136] : x[137];
     const V v3153 = x[138] < x[139] ? x[138] : x[139];
     const V v3154 = x[138] > x[139] ? x[138] : x[139];
@@ -2635,6 +2774,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3168 = v3162 > v3164 ? v3162 : v3164;
     const V v3169 = v3167 < v3166 ? v3167 : v3166;
     const V v3170 = v3167 > v3166 ? v3167 : v3166;
+    side(137, 1, 17);
     const V v3171 = v3155 < v3165 ? v3155 : v3165;
     const V v3172 = v3155 > v3165 ? v3155 : v3165;
     const V v3173 = v3160 < v3170 ? v3160 : v3170;
@@ -2654,6 +2794,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3187 = v3182 < v3174 ? v3182 : v3174;
     const V v3188 = v3182 > v3174 ? v3182 : v3174;
     const V v3189 = v3133 < v3171 ? v3133 : v3171;
+    side(138, 2, 17);
     const V v3190 = v3133 > v3171 ? v3133 : v3171;
     const V v3191 = v3148 < v3186 ? v3148 : v3186;
     const V v3192 = v3148 > v3186 ? v3148 : v3186;
@@ -2673,6 +2814,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3206 = v3200 > v3192 ? v3200 : v3192;
     const V v3207 = v3145 < v3183 ? v3145 : v3183;
     const V v3208 = v3145 > v3183 ? v3145 : v3183;
+    side(139, 3, 17);
     const V v3209 = v3149 < v3187 ? v3149 : v3187;
     const V v3210 = v3149 > v3187 ? v3149 : v3187;
     const V v3211 = v3209 < v3208 ? v3209 : v3208;
@@ -2692,6 +2834,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3225 = v3207 < v3201 ? v3207 : v3201;
     const V v3226 = v3207 > v3201 ? v3207 : v3201;
     const V v3227 = v3219 < v3202 ? v3219 : v3202;
+    side(140, 4, 17);
     const V v3228 = v3219 > v3202 ? v3219 : v3202;
     const V v3229 = v3220 < v3203 ? v3220 : v3203;
     const V v3230 = v3220 > v3203 ? v3220 : v3203;
@@ -2711,6 +2854,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3244 = v3239 > v3241 ? v3239 : v3241;
     const V v3245 = v3240 < v3242 ? v3240 : v3242;
     const V v3246 = v3240 > v3242 ? v3240 : v3242;
+    side(141, 5, 17);
     const V v3247 = v3245 < v3244 ? v3245 : v3244;
     const V v3248 = v3245 > v3244 ? v3245 : v3244;
     const V v3249 = x[148] < x[149] ? x[148] : x[149];
@@ -2730,6 +2874,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3263 = v3261 < v3260 ? v3261 : v3260;
     const V v3264 = v3261 > v3260 ? v3261 : v3260;
     const V v3265 = v3247 < v3257 ? v3247 : v3257;
+    side(142, 6, 17);
     const V v3266 = v3247 > v3257 ? v3247 : v3257;
     const V v3267 = v3246 < v3256 ? v3246 : v3256;
     const V v3268 = v3246 > v3256 ? v3246 : v3256;
@@ -2749,6 +2894,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3282 = v3277 > v3279 ? v3277 : v3279;
     const V v3283 = v3278 < v3280 ? v3278 : v3280;
     const V v3284 = v3278 > v3280 ? v3278 : v3280;
+    side(143, 7, 17);
     const V v3285 = v3283 < v3282 ? v3283 : v3282;
     const V v3286 = v3283 > v3282 ? v3283 : v3282;
     const V v3287 = x[156] < x[157] ? x[156] : x[157];
@@ -2768,6 +2914,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3301 = v3299 < v3298 ? v3299 : v3298;
     const V v3302 = v3299 > v3298 ? v3299 : v3298;
     const V v3303 = v3285 < v3295 ? v3285 : v3295;
+    side(144, 8, 17);
     const V v3304 = v3285 > v3295 ? v3285 : v3295;
     const V v3305 = v3284 < v3294 ? v3284 : v3294;
     const V v3306 = v3284 > v3294 ? v3284 : v3294;
@@ -2787,6 +2934,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3320 = v3317 > v3316 ? v3317 : v3316;
     const V v3321 = v3272 < v3310 ? v3272 : v3310;
     const V v3322 = v3272 > v3310 ? v3272 : v3310;
+    side(145, 9, 17);
     const V v3323 = v3276 < v3314 ? v3276 : v3314;
     const V v3324 = v3276 > v3314 ? v3276 : v3314;
     const V v3325 = v3323 < v3322 ? v3323 : v3322;
@@ -2806,6 +2954,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3339 = v3273 < v3311 ? v3273 : v3311;
     const V v3340 = v3273 > v3311 ? v3273 : v3311;
     const V v3341 = v3268 < v3306 ? v3268 : v3306;
+    side(146, 10, 17);
     const V v3342 = v3268 > v3306 ? v3268 : v3306;
     const V v3343 = v3341 < v3340 ? v3341 : v3340;
     const V v3344 = v3341 > v3340 ? v3341 : v3340;
@@ -2825,6 +2974,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3358 = v3347 > v3330 ? v3347 : v3330;
     const V v3359 = v3348 < v3331 ? v3348 : v3331;
     const V v3360 = v3348 > v3331 ? v3348 : v3331;
+    side(147, 11, 17);
     const V v3361 = v3349 < v3332 ? v3349 : v3332;
     const V v3362 = v3349 > v3332 ? v3349 : v3332;
     const V v3363 = v3350 < v3324 ? v3350 : v3324;
@@ -2844,6 +2994,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3377 = v3371 < v3369 ? v3371 : v3369;
     const V v3378 = v3371 > v3369 ? v3371 : v3369;
     const V v3379 = v3375 < v3370 ? v3375 : v3370;
+    side(148, 12, 17);
     const V v3380 = v3375 > v3370 ? v3375 : v3370;
     const V v3381 = v3376 < v3368 ? v3376 : v3368;
     const V v3382 = v3376 > v3368 ? v3376 : v3368;
@@ -2863,6 +3014,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3396 = v3389 > v3387 ? v3389 : v3387;
     const V v3397 = v3393 < v3388 ? v3393 : v3388;
     const V v3398 = v3393 > v3388 ? v3393 : v3388;
+    side(149, 13, 17);
     const V v3399 = v3394 < v3386 ? v3394 : v3386;
     const V v3400 = v3394 > v3386 ? v3394 : v3386;
     const V v3401 = v3383 < v3377 ? v3383 : v3377;
@@ -2882,6 +3034,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3415 = v3225 < v3351 ? v3225 : v3351;
     const V v3416 = v3225 > v3351 ? v3225 : v3351;
     const V v3417 = v3233 < v3359 ? v3233 : v3359;
+    side(150, 14, 17);
     const V v3418 = v3233 > v3359 ? v3233 : v3359;
     const V v3419 = v3417 < v3416 ? v3417 : v3416;
     const V v3420 = v3417 > v3416 ? v3417 : v3416;
@@ -2901,6 +3054,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3434 = v3227 > v3353 ? v3227 : v3353;
     const V v3435 = v3235 < v3361 ? v3235 : v3361;
     const V v3436 = v3235 > v3361 ? v3235 : v3361;
+    side(151, 15, 17);
     const V v3437 = v3435 < v3434 ? v3435 : v3434;
     const V v3438 = v3435 > v3434 ? v3435 : v3434;
     const V v3439 = v3231 < v3357 ? v3231 : v3357;
@@ -2920,6 +3074,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3453 = v3445 < v3428 ? v3445 : v3428;
     const V v3454 = v3445 > v3428 ? v3445 : v3428;
     const V v3455 = v3446 < v3429 ? v3446 : v3429;
+    side(152, 16, 17);
     const V v3456 = v3446 > v3429 ? v3446 : v3429;
     const V v3457 = v3447 < v3430 ? v3447 : v3430;
     const V v3458 = v3447 > v3430 ? v3447 : v3430;
@@ -2939,6 +3094,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3472 = v3453 > v3404 ? v3453 : v3404;
     const V v3473 = v3454 < v3405 ? v3454 : v3405;
     const V v3474 = v3454 > v3405 ? v3454 : v3405;
+    side(153, 0, 18);
     const V v3475 = v3455 < v3406 ? v3455 : v3406;
     const V v3476 = v3455 > v3406 ? v3455 : v3406;
     const V v3477 = v3456 < v3407 ? v3456 : v3407;
@@ -2958,6 +3114,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3491 = v3463 < v3414 ? v3463 : v3414;
     const V v3492 = v3463 > v3414 ? v3463 : v3414;
     const V v3493 = v3464 < v3392 ? v3464 : v3392;
+    side(154, 1, 18);
     const V v3494 = v3464 > v3392 ? v3464 : v3392;
     const V v3495 = x[160] < x[161] ? x[160] : x[161];
     const V v3496 = x[160] > x[161] ? x[160] : x[161];
@@ -2977,6 +3134,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3510 = v3505 > v3507 ? v3505 : v3507;
     const V v3511 = v3506 < v3508 ? v3506 : v3508;
     const V v3512 = v3506 > v3508 ? v3506 : v3508;
+    side(155, 2, 18);
     const V v3513 = v3511 < v3510 ? v3511 : v3510;
     const V v3514 = v3511 > v3510 ? v3511 : v3510;
     const V v3515 = v3499 < v3509 ? v3499 : v3509;
@@ -2996,6 +3154,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3529 = v3525 < v3520 ? v3525 : v3520;
     const V v3530 = v3525 > v3520 ? v3525 : v3520;
     const V v3531 = v3526 < v3518 ? v3526 : v3518;
+    side(156, 3, 18);
     const V v3532 = v3526 > v3518 ? v3526 : v3518;
     const V v3533 = x[168] < x[169] ? x[168] : x[169];
     const V v3534 = x[168] > x[169] ? x[168] : x[169];
@@ -3015,6 +3174,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3548 = v3532 > v3546 ? v3532 : v3546;
     const V v3549 = v3545 < v3543 ? v3545 : v3543;
     const V v3550 = v3545 > v3543 ? v3545 : v3543;
+    side(157, 4, 18);
     const V v3551 = v3547 < v3544 ? v3547 : v3544;
     const V v3552 = v3547 > v3544 ? v3547 : v3544;
     const V v3553 = v3527 < v3539 ? v3527 : v3539;
@@ -3034,6 +3194,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3567 = v3559 < v3552 ? v3559 : v3552;
     const V v3568 = v3559 > v3552 ? v3559 : v3552;
     const V v3569 = v3560 < v3548 ? v3560 : v3548;
+    side(158, 5, 18);
     const V v3570 = v3560 > v3548 ? v3560 : v3548;
     const V v3571 = v3564 < v3568 ? v3564 : v3568;
     const V v3572 = v3564 > v3568 ? v3564 : v3568;
@@ -3053,6 +3214,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3586 = v3561 > v3575 ? v3561 : v3575;
     const V v3587 = v3581 < v3576 ? v3581 : v3576;
     const V v3588 = v3581 > v3576 ? v3581 : v3576;
+    side(159, 6, 18);
     const V v3589 = v3582 < v3577 ? v3582 : v3577;
     const V v3590 = v3582 > v3577 ? v3582 : v3577;
     const V v3591 = v3583 < v3578 ? v3583 : v3578;
@@ -3072,6 +3234,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3605 = v3601 < v3598 ? v3601 : v3598;
     const V v3606 = v3601 > v3598 ? v3601 : v3598;
     const V v3607 = v3468 < v3588 ? v3468 : v3588;
+    side(160, 7, 18);
     const V v3608 = v3468 > v3588 ? v3468 : v3588;
     const V v3609 = v3484 < v3608 ? v3484 : v3608;
     const V v3610 = v3484 > v3608 ? v3484 : v3608;
@@ -3091,6 +3254,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3624 = v3614 > v3602 ? v3614 : v3602;
     const V v3625 = v3466 < v3586 ? v3466 : v3586;
     const V v3626 = v3466 > v3586 ? v3466 : v3586;
+    side(161, 8, 18);
     const V v3627 = v3482 < v3626 ? v3482 : v3626;
     const V v3628 = v3482 > v3626 ? v3482 : v3626;
     const V v3629 = v3474 < v3594 ? v3474 : v3594;
@@ -3110,6 +3274,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3643 = v3494 < v3640 ? v3494 : v3640;
     const V v3644 = v3494 > v3640 ? v3494 : v3640;
     const V v3645 = v3637 < v3633 ? v3637 : v3633;
+    side(162, 9, 18);
     const V v3646 = v3637 > v3633 ? v3637 : v3633;
     const V v3647 = v3641 < v3634 ? v3641 : v3634;
     const V v3648 = v3641 > v3634 ? v3641 : v3634;
@@ -3129,6 +3294,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3662 = v3647 > v3618 ? v3647 : v3618;
     const V v3663 = v3648 < v3619 ? v3648 : v3619;
     const V v3664 = v3648 > v3619 ? v3648 : v3619;
+    side(163, 10, 18);
     const V v3665 = v3649 < v3620 ? v3649 : v3620;
     const V v3666 = v3649 > v3620 ? v3649 : v3620;
     const V v3667 = v3650 < v3621 ? v3650 : v3621;
@@ -3148,6 +3314,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3681 = v3489 < v3680 ? v3489 : v3680;
     const V v3682 = v3489 > v3680 ? v3489 : v3680;
     const V v3683 = v3679 < v3677 ? v3679 : v3677;
+    side(164, 11, 18);
     const V v3684 = v3679 > v3677 ? v3679 : v3677;
     const V v3685 = v3681 < v3678 ? v3681 : v3678;
     const V v3686 = v3681 > v3678 ? v3681 : v3678;
@@ -3167,6 +3334,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3700 = v3692 > v3685 ? v3692 : v3685;
     const V v3701 = v3693 < v3686 ? v3693 : v3686;
     const V v3702 = v3693 > v3686 ? v3693 : v3686;
+    side(165, 12, 18);
     const V v3703 = v3694 < v3682 ? v3694 : v3682;
     const V v3704 = v3694 > v3682 ? v3694 : v3682;
     const V v3705 = v3467 < v3587 ? v3467 : v3587;
@@ -3186,6 +3354,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3719 = v3442 < v3716 ? v3442 : v3716;
     const V v3720 = v3442 > v3716 ? v3442 : v3716;
     const V v3721 = v3713 < v3709 ? v3713 : v3709;
+    side(166, 13, 18);
     const V v3722 = v3713 > v3709 ? v3713 : v3709;
     const V v3723 = v3717 < v3710 ? v3717 : v3710;
     const V v3724 = v3717 > v3710 ? v3717 : v3710;
@@ -3205,6 +3374,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3738 = v3724 > v3699 ? v3724 : v3699;
     const V v3739 = v3725 < v3700 ? v3725 : v3700;
     const V v3740 = v3725 > v3700 ? v3725 : v3700;
+    side(167, 14, 18);
     const V v3741 = v3726 < v3701 ? v3726 : v3701;
     const V v3742 = v3726 > v3701 ? v3726 : v3701;
     const V v3743 = v3727 < v3702 ? v3727 : v3702;
@@ -3224,6 +3394,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3757 = v3732 < v3659 ? v3732 : v3659;
     const V v3758 = v3732 > v3659 ? v3732 : v3659;
     const V v3759 = v3733 < v3660 ? v3733 : v3660;
+    side(168, 15, 18);
     const V v3760 = v3733 > v3660 ? v3733 : v3660;
     const V v3761 = v3734 < v3661 ? v3734 : v3661;
     const V v3762 = v3734 > v3661 ? v3734 : v3661;
@@ -3243,6 +3414,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3776 = v3741 > v3668 ? v3741 : v3668;
     const V v3777 = v3742 < v3669 ? v3742 : v3669;
     const V v3778 = v3742 > v3669 ? v3742 : v3669;
+    side(169, 16, 18);
     const V v3779 = v3743 < v3670 ? v3743 : v3670;
     const V v3780 = v3743 > v3670 ? v3743 : v3670;
     const V v3781 = v3744 < v3671 ? v3744 : v3671;
@@ -3262,6 +3434,7 @@ inline void median_pairs_19(const V* x, V& lo, V& hi) {
     const V v3795 = v3031 > v3786 ? v3031 : v3786;
     const V v3796 = v3032 > v3785 ? v3032 : v3785;
     const V v3797 = v3033 > v3784 ? v3033 : v3784;
+    side(170, 17, 18);
     const V v3798 = v3034 > v3783 ? v3034 : v3783;
     const V v3799 = v3035 > v3782 ? v3035 : v3782;
     const V v3800 = v3036 > v3781 ? v3036 : v3781;
