@@ -27,6 +27,19 @@ typedef double vd __attribute__((vector_size(8 * VL)));
 typedef long long vi __attribute__((vector_size(8 * VL)));           // lane masks / int64
 typedef unsigned long long vu __attribute__((vector_size(8 * VL)));  // logical shifts
 
+// A comparison result as a plain integer lane mask (all ones / all zeros).  On SSE2 an empty
+// asm pins it to a register: GCC 12's generic-vector lowering otherwise turns combinations of
+// masks into element-wise selects on boolean scalars that it then fails to expand (ICE in
+// gimple_expand_vec_cond_expr).  Costs nothing on AVX targets.
+template <class M>
+inline vi mask(M m) {
+    vi r = (vi)m;
+#if defined(__SSE2__) && !defined(__AVX__)
+    __asm__("" : "+x"(r));
+#endif
+    return r;
+}
+
 inline vd splat(double x) { return vd{} + x; }
 inline vi splati(long long x) { return vi{} + x; }
 // m ? a : b for lane masks m (all ones / all zeros)
@@ -55,7 +68,7 @@ inline vd load<float>(const float* p) {
 // Lane mask: finite (not NaN, not +-inf).
 inline vi isfinite(vd x) {
     const vi e = (vi)x & splati(0x7ff0000000000000LL);
-    return e != splati(0x7ff0000000000000LL);
+    return mask(e != splati(0x7ff0000000000000LL));
 }
 
 // Lane-wise sqrt; compilers emit one sqrtpd (checked for the three x86 targets).
@@ -87,7 +100,7 @@ inline vd log_pos(vd x) {
     vi e = (vi)((bits >> 52) & 0x7ffu) - 1023;
     const vu mb = (bits & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL;
     vd m = (vd)mb;
-    const vi big = m > 1.41421356237309514547;
+    const vi big = mask(m > 1.41421356237309514547);
     m = sel(big, m * 0.5, m);
     e = e - big;  // big is -1 where true
     const vd dk = small_int_to_double(e);

@@ -79,7 +79,7 @@ struct Block {
     int nmax = 0, nmin = 0;
     vd yv[kRows + 1], tv[kRows + 1];  // compacted values / years; rows >= n are 0
     vd nv, Kv, KAv, NBv;              // n, K = n(n-1)/2, K + a (-inf slots end), n + b
-    vi kodd, nodd;                    // K odd, n odd
+    vi kodd, nodd, few;               // K odd, n odd, n < 2 (lane masks)
     vi g0, g1;                        // -G, two accumulators
     vd x[kPairs];                     // slopes; missing pairs -inf / +inf
 };
@@ -105,7 +105,7 @@ void load(Block& B, const T* y, index_t P, int Tn, const double* years, index_t 
             v = simd::load<T>(tmp);
         }
         const vi ok = simd::isfinite(v);
-        nzv = nzv | (ok & (vi)(v == 0.0) & ((vi)v < 0));
+        nzv = nzv | (ok & simd::mask(v == 0.0) & simd::mask((vi)v < 0));
         src[t] = v;
         srcok[t] = ok;
         before[t] = miss;
@@ -115,7 +115,7 @@ void load(Block& B, const T* y, index_t P, int Tn, const double* years, index_t 
     B.nmax = 0;
     B.nmin = kRows;
     double nd[VL], kd[VL], kad[VL], bd[VL];
-    long long kodd[VL], nodd[VL];
+    long long kodd[VL], nodd[VL], few[VL];
     for (int l = 0; l < VL; ++l) {
         const int ms = static_cast<int>(miss[l]);
         const int nn = Tn - ms;
@@ -131,6 +131,7 @@ void load(Block& B, const T* y, index_t P, int Tn, const double* years, index_t 
         bd[l] = nn + (kRowRank - nn / 2);      // rows  [n, n+b) get -inf, the rest +inf
         kodd[l] = (K & 1) ? -1 : 0;
         nodd[l] = (nn & 1) ? -1 : 0;
+        few[l] = nn < 2 ? -1 : 0;
     }
     __builtin_memcpy(&B.nv, nd, sizeof(vd));
     __builtin_memcpy(&B.Kv, kd, sizeof(vd));
@@ -138,6 +139,7 @@ void load(Block& B, const T* y, index_t P, int Tn, const double* years, index_t 
     __builtin_memcpy(&B.NBv, bd, sizeof(vd));
     __builtin_memcpy(&B.kodd, kodd, sizeof(vi));
     __builtin_memcpy(&B.nodd, nodd, sizeof(vi));
+    __builtin_memcpy(&B.few, few, sizeof(vi));
     for (int r = 0; r <= kRows; ++r) {
         B.yv[r] = vd{};
         B.tv[r] = vd{};
@@ -153,7 +155,7 @@ void load(Block& B, const T* y, index_t P, int Tn, const double* years, index_t 
             const int smax = (Tn - 1 - r) < D ? (Tn - 1 - r) : D;
             for (int s = 0; s <= smax; ++s) {
                 const int t = r + s;
-                const vi m = srcok[t] & (vi)(before[t] == s);
+                const vi m = srcok[t] & simd::mask(before[t] == s);
                 a = simd::sel(m, src[t], a);
                 b = simd::sel(m, simd::splat(years[t]), b);
             }
@@ -168,11 +170,19 @@ void load(Block& B, const T* y, index_t P, int Tn, const double* years, index_t 
 // Slope of pair (i < j, slot = j(j-1)/2 + i) of block B, for every lane (lanes whose row j
 // is missing get garbage here and padding in pads_and_g).  This is the side work interleaved
 // with the previous block's network: the divisions then overlap the min/max chain.
+// It also counts d > 0 for MK in every lane; pads_and_g(.., side_g = true) then removes the
+// lanes whose row j is missing.
 struct SlopeWork {
     Block* B;
+    vi g0 = vi{}, g1 = vi{};
     __attribute__((always_inline)) inline void operator()(int slot, int i, int j) {
         Block& b = *B;
-        b.x[slot] = (b.yv[j] - b.yv[i]) / (b.tv[j] - b.tv[i]);
+        const vd d = b.yv[j] - b.yv[i];
+        b.x[slot] = d / (b.tv[j] - b.tv[i]);
+        if (slot & 1)
+            g1 = g1 + simd::mask(d > 0.0);
+        else
+            g0 = g0 + simd::mask(d > 0.0);
     }
 };
 
@@ -182,13 +192,18 @@ inline void all_slopes(Block* B) {
         for (int i = 0; i < j; ++i) w(j * (j - 1) / 2 + i, i, j);
 }
 
-// Padding of the slots of missing pairs (-inf / +inf, see Block::KAv) and the MK count G.
-inline void pads_and_g(Block& B, bool mk, bool sen) {
+// Padding of the slots of missing pairs (-inf / +inf, see Block::KAv) and the MK count G
+// (B.g0/g1 hold the all-lane counts of SlopeWork when side_g).
+inline void pads_and_g(Block& B, bool mk, bool sen, bool side_g) {
     vi g0 = vi{}, g1 = vi{};
+    if (side_g) {  // (not a ?: on vectors: GCC 12 ICEs on it for SSE2)
+        g0 = B.g0;
+        g1 = B.g1;
+    }
     const vd pinf = simd::splat(kInf), minf = simd::splat(-kInf);
     for (int j = 1; j < kRows; ++j) {
         const int base = j * (j - 1) / 2;
-        if (j >= B.nmax) {  // no lane has row j
+        if (j >= B.nmax && !(mk && side_g)) {  // no lane has row j
             if (sen)
                 for (int i = 0; i < j; ++i)
                     B.x[base + i] = static_cast<double>(base + i) < B.KAv ? minf : pinf;
@@ -196,24 +211,26 @@ inline void pads_and_g(Block& B, bool mk, bool sen) {
         }
         const vd yj = B.yv[j];
         if (j < B.nmin) {  // row j valid in every lane
-            if (mk)
+            if (mk && !side_g)
                 for (int i = 0; i < j; ++i) {
                     const vd d = yj - B.yv[i];
                     if (i & 1)
-                        g1 = g1 + (vi)(d > 0.0);
+                        g1 = g1 + simd::mask(d > 0.0);
                     else
-                        g0 = g0 + (vi)(d > 0.0);
+                        g0 = g0 + simd::mask(d > 0.0);
                 }
             continue;
         }
-        const vi jm = static_cast<double>(j) < B.nv;
+        const vi jm = simd::mask(static_cast<double>(j) < B.nv);
         for (int i = 0; i < j; ++i) {
             if (mk) {
                 const vd d = yj - B.yv[i];
-                if (i & 1)
-                    g1 = g1 + ((vi)(d > 0.0) & jm);
+                if (side_g)  // remove what SlopeWork counted in lanes without row j
+                    g0 = g0 - (simd::mask(d > 0.0) & ~jm);
+                else if (i & 1)
+                    g1 = g1 + (simd::mask(d > 0.0) & jm);
                 else
-                    g0 = g0 + ((vi)(d > 0.0) & jm);
+                    g0 = g0 + (simd::mask(d > 0.0) & jm);
             }
             if (sen) {
                 const vd pad = static_cast<double>(base + i) < B.KAv ? minf : pinf;
@@ -223,6 +240,15 @@ inline void pads_and_g(Block& B, bool mk, bool sen) {
     }
     B.g0 = g0;
     B.g1 = g1;
+}
+
+// Store the first nl lanes of v at p (unaligned).
+inline void store(double* p, vd v, int nl) {
+    if (nl == VL) {
+        __builtin_memcpy(p, &v, sizeof v);
+    } else {
+        for (int l = 0; l < nl; ++l) p[l] = v[l];
+    }
 }
 
 // Everything after the pairs: medians, ties, outputs, Hurst.  lo/hi: network ranks of B.x.
@@ -282,44 +308,38 @@ inline void finish(Block& B, vd lo, vd hi, const TrendOptions& opt, const TrendO
         const vd sq = simd::vsqrt(var);
         const vd zp = (Sd - 1.0) / sq, zn = (Sd + 1.0) / sq;
         const vd z = Sd > 0.0 ? zp : (Sd < 0.0 ? zn : vd{});
-        for (int l = 0; l < nl; ++l) {
-            const index_t q = p0 + l;
-            if (B.n[l] < 2) {
-                if (out.s) out.s[q] = kNaN;
-                if (out.var_s) out.var_s[q] = kNaN;
-                if (out.z) out.z[q] = kNaN;
-                if (out.p) out.p[q] = kNaN;
-                continue;
-            }
-            if (out.s) out.s[q] = Sd[l];
-            if (out.var_s) out.var_s[q] = var[l];
-            if (out.z) out.z[q] = z[l];
-            if (out.p) out.p[q] = erfc_memo(fabs_(z[l]) / 1.41421356237309504880);
+        const vi few = B.few;  // n < 2: undefined
+        const vd nan = simd::splat(kNaN);
+        if (out.s) store(out.s + p0, simd::sel(few, nan, Sd), nl);
+        if (out.var_s) store(out.var_s + p0, simd::sel(few, nan, var), nl);
+        if (out.z) store(out.z + p0, simd::sel(few, nan, z), nl);
+        if (out.p) {
+            vd p;
+            for (int l = 0; l < VL; ++l)
+                p[l] = B.n[l] < 2 ? kNaN : erfc_memo(fabs_(z[l]) / 1.41421356237309504880);
+            store(out.p + p0, p, nl);
         }
     }
     if (doSen) {
-        for (int l = 0; l < nl; ++l) {
-            const index_t q = p0 + l;
-            const int nn = B.n[l];
-            if (nn < 2) {
-                if (out.slope) out.slope[q] = kNaN;
-                if (out.intercept) out.intercept[q] = kNaN;
-                continue;
-            }
-            if (out.slope) out.slope[q] = Q[l];
-            if (out.intercept) {
-                double m_y = my[l];
-                if (B.negzero[l]) {
+        const vi few = B.few;
+        const vd nan = simd::splat(kNaN);
+        if (out.slope) store(out.slope + p0, simd::sel(few, nan, Q), nl);
+        if (out.intercept) {
+            // median of t - t0 over the valid (sorted) years; median of y with its sign of zero
+            vd mt, m_y = my;
+            for (int l = 0; l < VL; ++l) {
+                const int nn = B.n[l];
+                const int h = nn / 2;
+                const double t0 = tv[0][l];
+                const double thi = tv[h][l] - t0;
+                mt[l] = (nn & 1) ? thi : ((tv[h > 0 ? h - 1 : 0][l] - t0) + thi) / 2.0;
+                if (B.negzero[l] && nn >= 2) {
                     double tmp[kRows];
                     for (int i = 0; i < nn; ++i) tmp[i] = yv[i][l];
-                    m_y = detail::median_inplace(tmp, nn);
+                    m_y[l] = detail::median_inplace(tmp, nn);
                 }
-                const double t0 = tv[0][l];
-                const int h = nn / 2;
-                const double thi = tv[h][l] - t0;
-                const double mt = (nn & 1) ? thi : ((tv[h - 1][l] - t0) + thi) / 2.0;
-                out.intercept[q] = m_y - Q[l] * mt;
             }
+            store(out.intercept + p0, simd::sel(few, nan, m_y - Q * mt), nl);
         }
     }
 
@@ -352,14 +372,14 @@ inline void finish(Block& B, vd lo, vd hi, const TrendOptions& opt, const TrendO
             } else {
                 v = yv[k];
             }
-            const vi in = static_cast<double>(k) < mv;
+            const vi in = simd::mask(static_cast<double>(k) < mv);
             u[k] = simd::sel(in, v, vd{});
             const vd a = simd::vabs(u[k]);
-            amax = simd::sel(in & (vi)(a > amax), a, amax);
+            amax = simd::sel(in, a > amax ? a : amax, amax);  // (k < m && a > amax) ? a : amax
         }
         const vd scl = amax > 0.0 ? amax : simd::splat(1.0);
         for (int k = 0; k < mmax; ++k) {
-            const vi in = static_cast<double>(k) < mv;
+            const vi in = simd::mask(static_cast<double>(k) < mv);
             w[k] = simd::sel(in, (u[k] - u[0]) / scl, vd{});
         }
         if (ho.method == kHurstSegmented) {
@@ -387,10 +407,10 @@ inline void finish(Block& B, vd lo, vd hi, const TrendOptions& opt, const TrendO
                 mn = cum < mn ? cum : mn;
                 ssq = ssq + d * d;
             }
-            const vi in = static_cast<double>(tau) <= mv;
+            const vi in = simd::mask(static_cast<double>(tau) <= mv);
             const vd Sd = simd::vsqrt(ssq / (static_cast<double>(tau) - ddof));
             const vd R = mx - mn;
-            const vi deg = ~((vi)(Sd > ho.rel_tol) & (vi)(R > 0.0));
+            const vi deg = ~(simd::mask(Sd > ho.rel_tol) & simd::mask(R > 0.0));
             const vd ratio = simd::sel(deg, simd::splat(1.0), R / Sd);
             lnrs[tau] = simd::log_pos(ratio);
             okm[tau] = in & ~deg;
@@ -415,12 +435,9 @@ inline void finish(Block& B, vd lo, vd hi, const TrendOptions& opt, const TrendO
             sxx = sxx + simd::sel(o, dx * dx, vd{});
         }
         const vd h = sxy / sxx;
-        for (int l = 0; l < nl; ++l) {
-            const bool bad = cnt[l] < ho.min_points ||
-                             (ho.degenerate == kDegenerateNaN && anydeg[l] != 0) ||
-                             !(sxx[l] > 0.0);
-            out.hurst[p0 + l] = bad ? kNaN : h[l];
-        }
+        vi bad = simd::mask(cnt < static_cast<double>(ho.min_points)) | ~simd::mask(sxx > 0.0);
+        if (ho.degenerate == kDegenerateNaN) bad = bad | anydeg;
+        store(out.hurst + p0, simd::sel(bad, simd::splat(kNaN), h), nl);
     }
 }
 
@@ -439,7 +456,7 @@ void run_chunk(Block* st, index_t b0, index_t b1, const T* y, index_t P, int Tn,
     Block* nxt = &st[1];
     load<T>(*cur, y, P, Tn, years, b0 * VL, nl_of(b0));
     if (doSen) all_slopes(cur);
-    if (doMK || doSen) pads_and_g(*cur, doMK, doSen);
+    if (doMK || doSen) pads_and_g(*cur, doMK, doSen, false);
     for (index_t b = b0; b < b1; ++b) {
         const bool more = b + 1 < b1;
         if (more) load<T>(*nxt, y, P, Tn, years, (b + 1) * VL, nl_of(b + 1));
@@ -447,8 +464,10 @@ void run_chunk(Block* st, index_t b0, index_t b1, const T* y, index_t P, int Tn,
         if (doSen) {
             SlopeWork w{nxt};  // the next block's slopes (garbage after the last block)
             net::median_pairs_19<vd>(cur->x, lo, hi, w);
+            nxt->g0 = w.g0;
+            nxt->g1 = w.g1;
         }
-        if (more && (doMK || doSen)) pads_and_g(*nxt, doMK, doSen);
+        if (more && (doMK || doSen)) pads_and_g(*nxt, doMK, doSen, doSen);
         finish(*cur, lo, hi, opt, out, lnt, memo);
         Block* t = cur;
         cur = nxt;
