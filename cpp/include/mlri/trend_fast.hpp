@@ -1,7 +1,8 @@
 // mlri — fast path of the fused trend kernel (included by trend.hpp; uses its detail::).
 //
-// Applies when T <= kRows (19) and the years are finite, strictly increasing, with a finite span
-// (so every pairwise slope is a number, never NaN).  One block is one SIMD vector of pixels
+// Applies when T <= kMaxRows (19) and the years are finite, strictly increasing, with a finite span
+// (so every pairwise slope is a number, never NaN); networks exist for T <= 4, 8, 12, 16, 19.
+// One block is one SIMD vector of pixels
 // (simd::VL lanes); every step is branch-free across lanes:
 //   * listwise deletion by blends (a value moves up by the number of missing values before it);
 //   * MK: G = #{i<j: y_j > y_i} from the pairs, ties and the number E of tied pairs from a sorted
@@ -32,14 +33,27 @@ using simd::vd;
 using simd::vi;
 using simd::VL;
 
-inline constexpr int kRows = 19;                        // series length handled by the networks
-inline constexpr int kPairs = kRows * (kRows - 1) / 2;  // 171 pairwise slopes
-inline constexpr int kPairRank = kPairs / 2;            // median ranks kPairRank-1, kPairRank
-inline constexpr int kRowRank = kRows / 2;              // median ranks kRowRank-1, kRowRank
-inline constexpr int kChunk = 1024 / VL;                // blocks per scheduling unit
+// Sizes of the fast path for series of at most NB values (one set of networks per NB).
+template <int NB>
+struct Dims {
+    static constexpr int kRows = NB;                        // series length bound
+    static constexpr int kPairs = NB * (NB - 1) / 2;        // pairwise slopes (171 for 19)
+    static constexpr int kPairRank = kPairs / 2;            // median ranks kPairRank-1, kPairRank
+    static constexpr int kRowRank = NB / 2;                 // median ranks kRowRank-1, kRowRank
+};
+#define MLRI_FAST_DIMS                                      \
+    constexpr int kRows = Dims<NB>::kRows;                  \
+    constexpr int kPairs = Dims<NB>::kPairs;                \
+    constexpr int kPairRank = Dims<NB>::kPairRank;          \
+    constexpr int kRowRank = Dims<NB>::kRowRank;            \
+    (void)kPairs;                                           \
+    (void)kPairRank;                                        \
+    (void)kRowRank;
+inline constexpr int kMaxRows = 19;                       // longest series of the fast path
+inline constexpr int kChunk = 1024 / VL;                  // blocks per scheduling unit
 
 inline bool applicable(int Tn, const double* years) {
-    if (Tn > kRows) return false;
+    if (Tn > kMaxRows) return false;
     for (int t = 0; t < Tn; ++t)
         if (!isfin(years[t])) return false;
     for (int t = 1; t < Tn; ++t)
@@ -71,7 +85,10 @@ struct ErfcMemo {
 };
 
 // State of one block of VL pixels.
+template <int NB>
 struct Block {
+    static constexpr int kRows = Dims<NB>::kRows;
+    static constexpr int kPairs = Dims<NB>::kPairs;
     index_t p0 = 0;
     int nl = 0;
     int n[VL];
@@ -85,8 +102,9 @@ struct Block {
 };
 
 // Listwise deletion and the per-lane constants of one block.
-template <class T>
-void load(Block& B, const T* y, index_t P, int Tn, const double* years, index_t p0, int nl) {
+template <int NB, class T>
+void load(Block<NB>& B, const T* y, index_t P, int Tn, const double* years, index_t p0, int nl) {
+    MLRI_FAST_DIMS
     B.p0 = p0;
     B.nl = nl;
     vd src[kRows];
@@ -172,11 +190,12 @@ void load(Block& B, const T* y, index_t P, int Tn, const double* years, index_t 
 // with the previous block's network: the divisions then overlap the min/max chain.
 // It also counts d > 0 for MK in every lane; pads_and_g(.., side_g = true) then removes the
 // lanes whose row j is missing.
+template <int NB>
 struct SlopeWork {
-    Block* B;
+    Block<NB>* B;
     vi g0 = vi{}, g1 = vi{};
     __attribute__((always_inline)) inline void operator()(int slot, int i, int j) {
-        Block& b = *B;
+        Block<NB>& b = *B;
         const vd d = b.yv[j] - b.yv[i];
         b.x[slot] = d / (b.tv[j] - b.tv[i]);
         if (slot & 1)
@@ -186,15 +205,19 @@ struct SlopeWork {
     }
 };
 
-inline void all_slopes(Block* B) {
-    SlopeWork w{B};
+template <int NB>
+inline void all_slopes(Block<NB>* B) {
+    MLRI_FAST_DIMS
+    SlopeWork<NB> w{B};
     for (int j = 1; j < kRows; ++j)
         for (int i = 0; i < j; ++i) w(j * (j - 1) / 2 + i, i, j);
 }
 
 // Padding of the slots of missing pairs (-inf / +inf, see Block::KAv) and the MK count G
 // (B.g0/g1 hold the all-lane counts of SlopeWork when side_g).
-inline void pads_and_g(Block& B, bool mk, bool sen, bool side_g) {
+template <int NB>
+inline void pads_and_g(Block<NB>& B, bool mk, bool sen, bool side_g) {
+    MLRI_FAST_DIMS
     vi g0 = vi{}, g1 = vi{};
     if (side_g) {  // (not a ?: on vectors: GCC 12 ICEs on it for SSE2)
         g0 = B.g0;
@@ -252,8 +275,10 @@ inline void store(double* p, vd v, int nl) {
 }
 
 // Everything after the pairs: medians, ties, outputs, Hurst.  lo/hi: network ranks of B.x.
-inline void finish(Block& B, vd lo, vd hi, const TrendOptions& opt, const TrendOutputs& out,
+template <int NB>
+inline void finish(Block<NB>& B, vd lo, vd hi, const TrendOptions& opt, const TrendOutputs& out,
                    const double* lnt, ErfcMemo& erfc_memo) {
+    MLRI_FAST_DIMS
     const bool doMK = (opt.compute & kDoMK) != 0;
     const bool doSen = (opt.compute & kDoSen) != 0;
     const index_t p0 = B.p0;
@@ -284,7 +309,7 @@ inline void finish(Block& B, vd lo, vd hi, const TrendOptions& opt, const TrendO
             const double kk = k;
             ys[k] = kk < nv ? yv[k] : (kk < B.NBv ? minf : pinf);
         }
-        net::sort_19<vd>(ys, ss);
+        net::Networks<NB>::template sort<vd>(ys, ss);
         if (doMK) {
             // runs of equal values (the padding never compares equal: inf - inf is NaN);
             // sum_g t(t-1)(2t+5) = sum over positions of 6(r^2 - 1), E = sum_g t(t-1)/2 =
@@ -442,8 +467,8 @@ inline void finish(Block& B, vd lo, vd hi, const TrendOptions& opt, const TrendO
 }
 
 // Blocks [b0, b1) in order, with the next block's pairs computed inside the current network.
-template <class T>
-void run_chunk(Block* st, index_t b0, index_t b1, const T* y, index_t P, int Tn,
+template <int NB, class T>
+void run_chunk(Block<NB>* st, index_t b0, index_t b1, const T* y, index_t P, int Tn,
                const double* years, const TrendOptions& opt, const TrendOutputs& out,
                const double* lnt, ErfcMemo& memo) {
     const bool doMK = (opt.compute & kDoMK) != 0;
@@ -452,35 +477,35 @@ void run_chunk(Block* st, index_t b0, index_t b1, const T* y, index_t P, int Tn,
         const index_t p0 = b * VL;
         return static_cast<int>((P - p0) < VL ? (P - p0) : VL);
     };
-    Block* cur = &st[0];
-    Block* nxt = &st[1];
-    load<T>(*cur, y, P, Tn, years, b0 * VL, nl_of(b0));
+    Block<NB>* cur = &st[0];
+    Block<NB>* nxt = &st[1];
+    load<NB, T>(*cur, y, P, Tn, years, b0 * VL, nl_of(b0));
     if (doSen) all_slopes(cur);
     if (doMK || doSen) pads_and_g(*cur, doMK, doSen, false);
     for (index_t b = b0; b < b1; ++b) {
         const bool more = b + 1 < b1;
-        if (more) load<T>(*nxt, y, P, Tn, years, (b + 1) * VL, nl_of(b + 1));
+        if (more) load<NB, T>(*nxt, y, P, Tn, years, (b + 1) * VL, nl_of(b + 1));
         vd lo = vd{}, hi = vd{};
         if (doSen) {
-            SlopeWork w{nxt};  // the next block's slopes (garbage after the last block)
-            net::median_pairs_19<vd>(cur->x, lo, hi, w);
+            SlopeWork<NB> w{nxt};  // the next block's slopes (garbage after the last block)
+            net::Networks<NB>::template median_pairs<vd>(cur->x, lo, hi, w);
             nxt->g0 = w.g0;
             nxt->g1 = w.g1;
         }
         if (more && (doMK || doSen)) pads_and_g(*nxt, doMK, doSen, doSen);
         finish(*cur, lo, hi, opt, out, lnt, memo);
-        Block* t = cur;
+        Block<NB>* t = cur;
         cur = nxt;
         nxt = t;
     }
 }
 
-template <class T>
-void run(const T* y, index_t P, int Tn, const double* years, const TrendOptions& opt,
-         const TrendOutputs& out, int n_threads) {
-    double lnt[kRows + 2];
+template <int NB, class T>
+void run_nb(const T* y, index_t P, int Tn, const double* years, const TrendOptions& opt,
+            const TrendOutputs& out, int n_threads) {
+    double lnt[NB + 2];
     lnt[0] = 0.0;
-    for (int k = 1; k <= kRows + 1; ++k) lnt[k] = detail::log_pos(k);
+    for (int k = 1; k <= NB + 1; ++k) lnt[k] = detail::log_pos(k);
     const index_t nblocks = (P + VL - 1) / VL;
     const index_t nchunks = (nblocks + kChunk - 1) / kChunk;
     const int nt = resolve_threads(n_threads);
@@ -490,18 +515,36 @@ void run(const T* y, index_t P, int Tn, const double* years, const TrendOptions&
 #endif
     {
         ErfcMemo memo;
-        Block* st = new Block[2];
+        Block<NB>* st = new Block<NB>[2];
 #if defined(MLRI_HAS_OPENMP)
 #pragma omp for schedule(dynamic, 1)
 #endif
         for (index_t c = 0; c < nchunks; ++c) {
             const index_t b0 = c * kChunk;
             const index_t b1 = (b0 + kChunk) < nblocks ? (b0 + kChunk) : nblocks;
-            run_chunk<T>(st, b0, b1, y, P, Tn, years, opt, out, lnt, memo);
+            run_chunk<NB, T>(st, b0, b1, y, P, Tn, years, opt, out, lnt, memo);
         }
         delete[] st;
     }
 }
+
+// The smallest network size that holds the series.
+template <class T>
+void run(const T* y, index_t P, int Tn, const double* years, const TrendOptions& opt,
+         const TrendOutputs& out, int n_threads) {
+    if (Tn <= 4)
+        run_nb<4, T>(y, P, Tn, years, opt, out, n_threads);
+    else if (Tn <= 8)
+        run_nb<8, T>(y, P, Tn, years, opt, out, n_threads);
+    else if (Tn <= 12)
+        run_nb<12, T>(y, P, Tn, years, opt, out, n_threads);
+    else if (Tn <= 16)
+        run_nb<16, T>(y, P, Tn, years, opt, out, n_threads);
+    else
+        run_nb<19, T>(y, P, Tn, years, opt, out, n_threads);
+}
+
+#undef MLRI_FAST_DIMS
 
 }  // namespace fastpath
 }  // namespace MLRI_KERNEL_NS
