@@ -420,10 +420,20 @@ inline void finish(Block<NB>& B, vd lo, vd hi, const TrendOptions& opt, const Tr
         vi anydeg = vi{};
         const int tau0 = ho.tau_min < 2 ? 2 : ho.tau_min;
         const double ddof = ho.ddof;
+        // sums of w[0..tau): the generic path adds them from 0.0 in order for every tau, which
+        // is exactly this prefix sum
+        vd pre[kRows + 1];
+        pre[0] = vd{};
+        for (int k = 0; k < mmax; ++k) pre[k + 1] = pre[k] + w[k];
+        // x / 2^k == x * 2^-k exactly (both the correctly rounded x * 2^-k): no divide for those
+        auto divide = [](vd x, double d) __attribute__((always_inline)) {
+            const bool pow2 = d > 0.0 && d <= 1048576.0 &&
+                              static_cast<double>(static_cast<long long>(d)) == d &&
+                              (static_cast<long long>(d) & (static_cast<long long>(d) - 1)) == 0;
+            return pow2 ? x * (1.0 / d) : x / d;
+        };
         for (int tau = tau0; tau <= mmax; ++tau) {
-            vd sum = vd{};
-            for (int k = 0; k < tau; ++k) sum = sum + w[k];
-            const vd mean = sum / static_cast<double>(tau);
+            const vd mean = divide(pre[tau], static_cast<double>(tau));
             vd cum = vd{}, mx = vd{}, mn = vd{}, ssq = vd{};
             for (int k = 0; k < tau; ++k) {
                 const vd d = w[k] - mean;
@@ -433,7 +443,7 @@ inline void finish(Block<NB>& B, vd lo, vd hi, const TrendOptions& opt, const Tr
                 ssq = ssq + d * d;
             }
             const vi in = simd::mask(static_cast<double>(tau) <= mv);
-            const vd Sd = simd::vsqrt(ssq / (static_cast<double>(tau) - ddof));
+            const vd Sd = simd::vsqrt(divide(ssq, static_cast<double>(tau) - ddof));
             const vd R = mx - mn;
             const vi deg = ~(simd::mask(Sd > ho.rel_tol) & simd::mask(R > 0.0));
             const vd ratio = simd::sel(deg, simd::splat(1.0), R / Sd);
