@@ -113,7 +113,8 @@ void load(Block<NB>& B, const T* y, index_t P, int Tn, const double* years, inde
     for (int t = 0; t < Tn; ++t) {
         const T* row = y + static_cast<index_t>(t) * P + p0;
         // 19 row streams: more than the hardware prefetchers follow reliably
-        if (((p0 * static_cast<index_t>(sizeof(T))) & 63) == 0) __builtin_prefetch(row + 512 / sizeof(T));
+        if (((p0 * static_cast<index_t>(sizeof(T))) & 63) == 0)  // (never faults, even past the end)
+            __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(row) + 512));
         vd v;
         if (nl == VL) {
             v = simd::load<T>(row);
