@@ -168,9 +168,9 @@ struct TrendScratch {
     }
 };
 
-// Process one block of `nl` <= W pixels starting at pixel p0.
+// Process one block of `nl` <= W pixels starting at pixel p0 (generic path: any T, any years).
 template <int W, class T>
-void trend_block(const T* y, index_t P, int Tn, const double* years, const TrendOptions& opt,
+void trend_block_generic(const T* y, index_t P, int Tn, const double* years, const TrendOptions& opt,
                  TrendScratch& sc, const TrendOutputs& out, index_t p0, int nl) {
     double* yc = sc.yc.data();
     double* tc = sc.tc.data();
@@ -401,10 +401,22 @@ void trend_block(const T* y, index_t P, int Tn, const double* years, const Trend
     }
 }
 
+}  // namespace MLRI_KERNEL_NS
+}  // namespace mlri
+
+#include "mlri/trend_fast.hpp"
+
+namespace mlri {
+inline namespace MLRI_KERNEL_NS {
+
 // Driver: OpenMP over blocks of W pixels.  Bit-identical results for any n_threads.
 template <int W, class T>
 void fused_trend(const T* y, index_t P, int Tn, const double* years, const TrendOptions& opt,
                  const TrendOutputs& out, int n_threads) {
+    if (fastpath::applicable(Tn, years)) {
+        fastpath::run<T>(y, P, Tn, years, opt, out, n_threads);
+        return;
+    }
     const index_t nblocks = (P + W - 1) / W;
     const int nt = resolve_threads(n_threads);
     (void)nt;
@@ -420,7 +432,7 @@ void fused_trend(const T* y, index_t P, int Tn, const double* years, const Trend
         for (index_t b = 0; b < nblocks; ++b) {
             const index_t p0 = b * W;
             const int nl = static_cast<int>((P - p0) < W ? (P - p0) : W);
-            trend_block<W, T>(y, P, Tn, years, opt, sc, out, p0, nl);
+            trend_block_generic<W, T>(y, P, Tn, years, opt, sc, out, p0, nl);
         }
     }
 }

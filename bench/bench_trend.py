@@ -1,0 +1,232 @@
+#!/usr/bin/env python
+"""Benchmark of the fused per-pixel trend kernel (MK + Sen + Hurst) against its peers.
+
+    python bench/bench_trend.py [--quick] [--repeat N] [--out DIR]
+
+Builds a seeded (19, 2048, 2048) float32 MLRI-like stack (values rounded to 1e-3, so there are
+ties; ~2 % NaN) and prints pixels per second, in one run, for
+
+* mlri.trend at 1 and 2 threads for every SIMD target this CPU supports;
+* a numba ``parallel=True`` MK + Sen + Hurst kernel (bench/baselines.py), 1 and 2 threads;
+* numpy vectorised MK + Sen (no Hurst);
+* pymannkendall ``original_test`` in a per-pixel loop (MK + Sen, 2,000-pixel subset);
+
+and each one's ratio to mlri (default target, 2 threads).  Peers that are not installed are
+skipped.  The peers run on a pixel subset (printed) to keep the run short; px/s does not depend
+on the stack size once it is well above the thread start-up cost.  Before timing, the peers'
+outputs are cross-checked against mlri on the subset.
+
+The machine may be shared: every number is the best of --repeat runs (all runs are kept in the
+JSON, with the load average and the process CPU time), and ratios are taken within this run.
+Results: bench/results/trend-<timestamp>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import baselines  # noqa: E402
+
+import mlri  # noqa: E402
+from mlri import _core  # noqa: E402
+
+YEARS19 = np.array([2000 + k + (k >= 12) for k in range(19)], dtype=np.float64)  # no 2012
+
+
+def make_stack(T: int, H: int, W: int, seed: int = 20240611, nan_frac: float = 0.02) -> np.ndarray:
+    """MLRI-like stack: per-pixel level and trend, noise, rounded to 1e-3 (ties), NaN gaps."""
+    rng = np.random.default_rng(seed)
+    P = H * W
+    out = np.empty((T, P), dtype=np.float32)
+    level = rng.uniform(1.0, 3.0, P)
+    trend = rng.normal(0.0, 0.02, P)
+    for t in range(T):  # row by row: bounded temporaries
+        v = level + trend * t + rng.normal(0.0, 0.05, P)
+        v = np.round(v, 3)
+        v[rng.random(P) < nan_frac] = np.nan
+        out[t] = v
+    return out.reshape(T, H, W)
+
+
+def machine_info() -> dict:
+    info = {"platform": platform.platform(), "python": platform.python_version(),
+            "cpu_count": os.cpu_count(), "numpy": np.__version__,
+            "mlri": getattr(mlri, "__version__", "?")}
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        for line in lscpu.splitlines():
+            k, _, v = line.partition(":")
+            k = k.strip()
+            if k in ("Model name", "CPU(s)", "Thread(s) per core", "Core(s) per socket",
+                     "Socket(s)", "L2 cache", "L3 cache", "Hypervisor vendor"):
+                info[k] = v.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    info["simd_target_default"] = _core.simd_target()
+    info["simd_targets"] = [list(t) for t in _core.simd_targets()]
+    info["max_threads"] = _core.max_threads()
+    for mod in ("numba", "pymannkendall", "scipy"):
+        try:
+            info[mod] = __import__(mod).__version__
+        except Exception:  # noqa: BLE001
+            info[mod] = None
+    return info
+
+
+def timed(fn, repeat: int) -> dict:
+    """Best/median wall time of `repeat` calls, plus process CPU seconds of each call."""
+    walls, cpus = [], []
+    for _ in range(repeat):
+        c0 = time.process_time()
+        t0 = time.perf_counter()
+        fn()
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    return {"wall_s": walls, "cpu_s": cpus, "best_s": min(walls),
+            "median_s": float(np.median(walls))}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="(19, 512, 512) stack, fewer repeats")
+    ap.add_argument("--repeat", type=int, default=None, help="timed runs per case (best is used)")
+    ap.add_argument("--size", type=int, default=None, help="stack is (19, size, size)")
+    ap.add_argument("--numba-pixels", type=int, default=None)
+    ap.add_argument("--numpy-pixels", type=int, default=None)
+    ap.add_argument("--pmk-pixels", type=int, default=2000)
+    ap.add_argument("--out", type=Path, default=HERE / "results")
+    args = ap.parse_args()
+
+    size = args.size or (512 if args.quick else 2048)
+    repeat = args.repeat or (2 if args.quick else 3)
+    n_numba = args.numba_pixels or (131072 if args.quick else 1048576)
+    n_numpy = args.numpy_pixels or (65536 if args.quick else 262144)
+    T = 19
+
+    print(f"building ({T}, {size}, {size}) float32 stack (ties, ~2% NaN) ...", flush=True)
+    stack = make_stack(T, size, size)
+    flat = stack.reshape(T, -1)
+    P = flat.shape[1]
+    print(f"  {P:,} pixels, {np.isnan(flat).mean() * 100:.2f}% NaN, "
+          f"{stack.nbytes / 2**20:.0f} MiB", flush=True)
+
+    info = machine_info()
+    print(f"CPU: {info.get('Model name', '?')}, {info['cpu_count']} CPUs; SIMD targets "
+          f"{info['simd_targets']} (default {info['simd_target_default']})", flush=True)
+    load0 = os.getloadavg()
+    results: dict = {"config": {"T": T, "size": size, "pixels": P, "repeat": repeat,
+                                "quick": args.quick, "years": YEARS19.tolist()},
+                     "machine": info, "loadavg_start": load0, "cases": {}}
+    cases = results["cases"]
+
+    def report(name: str, npix: int, tm: dict, note: str = "") -> None:
+        pxs = npix / tm["best_s"]
+        spread = (max(tm["wall_s"]) / min(tm["wall_s"]) - 1) * 100 if len(tm["wall_s"]) > 1 else 0
+        cases[name] = dict(tm, pixels=npix, px_per_s=pxs, note=note)
+        print(f"  {name:34s} {pxs / 1e6:9.3f} M px/s   (best {tm['best_s']:.3f} s of "
+              f"{len(tm['wall_s'])}, spread {spread:4.0f}%){'  ' + note if note else ''}",
+              flush=True)
+
+    # ---- mlri, every supported target, 1 and 2 threads ----
+    default_target = _core.simd_target()
+    targets = [t for t, ok in _core.simd_targets() if ok]
+    print("mlri.trend (MK + Sen + Hurst, all outputs):", flush=True)
+    try:
+        for tgt in targets:
+            _core.set_simd_target(tgt)
+            mlri.trend(stack[:, :64, :64], YEARS19, n_threads=1)  # warm-up
+            for nt in (1, 2):
+                tm = timed(lambda nt=nt: mlri.trend(stack, YEARS19, n_threads=nt), repeat)
+                report(f"mlri[{tgt}] {nt} thread{'s' if nt > 1 else ''}", P, tm)
+    finally:
+        _core.set_simd_target(default_target)
+    ref_name = f"mlri[{default_target}] 2 threads"
+    ref = cases[ref_name]["px_per_s"]
+
+    # reference outputs for the cross-checks (default target)
+    def agree(res: dict, sl: slice, fields) -> dict:
+        r = mlri.trend(np.ascontiguousarray(flat[:, sl]), YEARS19, n_threads=2)
+        out = {}
+        for f in fields:
+            a, b = np.asarray(res[f]), np.asarray(getattr(r, f))
+            close = np.isclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True)
+            out[f] = {"mismatch": int((~close).sum()),
+                      "bit_equal": bool(np.array_equal(a, b, equal_nan=True))}
+        return out
+
+    # ---- numba ----
+    print("peers:", flush=True)
+    if baselines.HAVE_NUMBA:
+        sub = np.ascontiguousarray(flat[:, :n_numba])
+        t0 = time.perf_counter()
+        res = baselines.numba_trend(sub[:, :1000], YEARS19, n_threads=2)  # JIT compile
+        print(f"  (numba JIT compile {time.perf_counter() - t0:.1f} s)", flush=True)
+        res = baselines.numba_trend(sub[:, :20000], YEARS19, n_threads=2)
+        chk = agree(res, slice(0, 20000), ("s", "var_s", "z", "p", "slope", "intercept", "hurst"))
+        for nt in (1, 2):
+            tm = timed(lambda nt=nt: baselines.numba_trend(sub, YEARS19, n_threads=nt), repeat)
+            report(f"numba parallel {nt} thread{'s' if nt > 1 else ''}", sub.shape[1], tm,
+                   f"subset {sub.shape[1]:,} px")
+            cases[f"numba parallel {nt} thread{'s' if nt > 1 else ''}"]["agreement"] = chk
+        bad = {f: v["mismatch"] for f, v in chk.items() if v["mismatch"]}
+        print(f"  numba vs mlri on 20,000 px: {'agree (rtol 1e-9)' if not bad else bad}")
+    else:
+        print("  numba not installed: skipped")
+
+    # ---- numpy ----
+    sub = np.ascontiguousarray(flat[:, :n_numpy])
+    res = baselines.numpy_mk_sen(sub[:, :20000], YEARS19)
+    chk = agree(res, slice(0, 20000), ("s", "var_s", "z", "p", "slope", "intercept"))
+    tm = timed(lambda: baselines.numpy_mk_sen(sub, YEARS19), repeat)
+    report("numpy vectorised MK+Sen", sub.shape[1], tm, f"subset {sub.shape[1]:,} px, no Hurst")
+    cases["numpy vectorised MK+Sen"]["agreement"] = chk
+    bad = {f: v["mismatch"] for f, v in chk.items() if v["mismatch"]}
+    print(f"  numpy vs mlri on 20,000 px: {'agree (rtol 1e-9)' if not bad else bad}")
+
+    # ---- pymannkendall ----
+    if baselines.HAVE_PYMANNKENDALL:
+        sub = np.ascontiguousarray(flat[:, :args.pmk_pixels])
+        tm = timed(lambda: baselines.pymannkendall_loop(sub), 1 if not args.quick else 1)
+        report("pymannkendall original_test loop", sub.shape[1], tm,
+               f"subset {sub.shape[1]:,} px, MK+Sen only")
+    else:
+        print("  pymannkendall not installed: skipped")
+
+    # ---- ratios ----
+    print(f"ratios (mlri = {ref_name}, {ref / 1e6:.3f} M px/s):")
+    results["reference_case"] = ref_name
+    results["ratios"] = {}
+    for name, c in cases.items():
+        if name == ref_name:
+            continue
+        ratio = ref / c["px_per_s"]
+        results["ratios"][name] = ratio
+        print(f"  mlri / {name:34s} {ratio:10.1f}x")
+    results["loadavg_end"] = os.getloadavg()
+    print(f"load average: start {load0[0]:.1f}, end {results['loadavg_end'][0]:.1f} "
+          f"(on {info['cpu_count']} CPUs; > CPUs means other work competed for the cores)")
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = args.out / f"trend-{stamp}{'-quick' if args.quick else ''}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=1, default=float) + "\n")
+    tmp.replace(path)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

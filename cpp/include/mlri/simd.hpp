@@ -1,0 +1,120 @@
+// mlri — native-width SIMD vectors for the per-target kernels (GCC/Clang vector extensions).
+//
+// One source, compiled once per target: `vd` is as wide as the target's double registers
+// (8 lanes with AVX-512, 4 with AVX2, 2 with SSE2), so every operation below maps to one
+// instruction (never to the element-by-element code compilers emit for over-wide vectors).
+// Each lane performs exactly the IEEE operations written, in the order written; with the build's
+// -ffp-contract=off and no fast-math, every lane is bit-identical to the scalar expression.
+#pragma once
+
+#include <cstdint>
+
+#include "mlri/common.hpp"
+
+namespace mlri {
+inline namespace MLRI_KERNEL_NS {
+namespace simd {
+
+#if defined(__AVX512F__)
+inline constexpr int VL = 8;
+#elif defined(__AVX__)
+inline constexpr int VL = 4;
+#else
+inline constexpr int VL = 2;
+#endif
+
+typedef double vd __attribute__((vector_size(8 * VL)));
+typedef long long vi __attribute__((vector_size(8 * VL)));           // lane masks / int64
+typedef unsigned long long vu __attribute__((vector_size(8 * VL)));  // logical shifts
+
+// A comparison result as a plain integer lane mask (all ones / all zeros).  On SSE2 an empty
+// asm pins it to a register: GCC 12's generic-vector lowering otherwise turns combinations of
+// masks into element-wise selects on boolean scalars that it then fails to expand (ICE in
+// gimple_expand_vec_cond_expr).  Costs nothing on AVX targets.
+template <class M>
+inline vi mask(M m) {
+    vi r = (vi)m;
+#if defined(__SSE2__) && !defined(__AVX__)
+    __asm__("" : "+x"(r));
+#endif
+    return r;
+}
+
+inline vd splat(double x) { return vd{} + x; }
+inline vi splati(long long x) { return vi{} + x; }
+// m ? a : b for lane masks m (all ones / all zeros)
+inline vd sel(vi m, vd a, vd b) { return (vd)(((vi)a & m) | ((vi)b & ~m)); }
+inline vi seli(vi m, vi a, vi b) { return (a & m) | (b & ~m); }
+inline vd vabs(vd a) { return (vd)((vi)a & splati(0x7fffffffffffffffLL)); }
+
+typedef float vf __attribute__((vector_size(4 * VL)));
+
+// Load VL consecutive values (unaligned) as doubles.
+template <class T>
+inline vd load(const T* p);
+template <>
+inline vd load<double>(const double* p) {
+    vd v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+}
+template <>
+inline vd load<float>(const float* p) {
+    vf v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return __builtin_convertvector(v, vd);
+}
+
+// Lane mask: finite (not NaN, not +-inf).
+inline vi isfinite(vd x) {
+    const vi e = (vi)x & splati(0x7ff0000000000000LL);
+    return mask(e != splati(0x7ff0000000000000LL));
+}
+
+// Lane-wise sqrt; compilers emit one sqrtpd (checked for the three x86 targets).
+inline vd vsqrt(vd x) {
+    vd r;
+    for (int i = 0; i < VL; ++i) r[i] = __builtin_sqrt(x[i]);
+    return r;
+}
+
+// Exact conversion of small integers (|e| < 2^51) to double: identical to (double)e.
+inline vd small_int_to_double(vi e) {
+    constexpr double magic = 6755399441055744.0;  // 2^52 + 2^51
+    const vi mbits = (vi)splat(magic);
+    return (vd)(e + mbits) - magic;
+}
+
+// Lane-wise detail::log_pos (common.hpp): same operations in the same order.
+inline vd log_pos(vd x) {
+    constexpr double ln2_hi = 6.93147180369123816490e-01;
+    constexpr double ln2_lo = 1.90821492927058770002e-10;
+    constexpr double Lg1 = 6.666666666666735130e-01;
+    constexpr double Lg2 = 3.999999999940941908e-01;
+    constexpr double Lg3 = 2.857142874366239149e-01;
+    constexpr double Lg4 = 2.222219843214978396e-01;
+    constexpr double Lg5 = 1.818357216161805012e-01;
+    constexpr double Lg6 = 1.531383769920937332e-01;
+    constexpr double Lg7 = 1.479819860511658591e-01;
+    const vu bits = (vu)x;
+    vi e = (vi)((bits >> 52) & 0x7ffu) - 1023;
+    const vu mb = (bits & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL;
+    vd m = (vd)mb;
+    const vi big = mask(m > 1.41421356237309514547);
+    m = sel(big, m * 0.5, m);
+    e = e - big;  // big is -1 where true
+    const vd dk = small_int_to_double(e);
+    const vd f = m - 1.0;
+    const vd s = f / (2.0 + f);
+    const vd z = s * s;
+    const vd w = z * z;
+    const vd t1 = w * (Lg2 + w * (Lg4 + w * Lg6));
+    const vd t2 = z * (Lg1 + w * (Lg3 + w * (Lg5 + w * Lg7)));
+    const vd R = t2 + t1;
+    const vd hfsq = 0.5 * f * f;
+    return dk * ln2_hi - ((hfsq - (s * (hfsq + R) + dk * ln2_lo)) - f);
+}
+
+}  // namespace simd
+}  // namespace MLRI_KERNEL_NS
+}  // namespace mlri

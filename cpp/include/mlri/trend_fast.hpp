@@ -1,0 +1,562 @@
+// mlri — fast path of the fused trend kernel (included by trend.hpp; uses its detail::).
+//
+// Applies when T <= kMaxRows (19) and the years are finite, strictly increasing, with a finite span
+// (so every pairwise slope is a number, never NaN); networks exist for T <= 4, 8, 12, 16, 19.
+// One block is one SIMD vector of pixels
+// (simd::VL lanes); every step is branch-free across lanes:
+//   * listwise deletion by blends (a value moves up by the number of missing values before it);
+//   * MK: G = #{i<j: y_j > y_i} from the pairs, ties and the number E of tied pairs from a sorted
+//     copy of the series, S = 2G - (K - E) (K = n(n-1)/2), all exact;
+//   * Sen: the n(n-1)/2 slopes in j-major slot order, so a lane's valid pairs are exactly slots
+//     [0, K); the other slots get -inf or +inf so that every lane's median lands on the same two
+//     ranks, which a fixed min/max network (sortnet.hpp) selects;
+//   * the median of y (intercept) from the same sorted copy, the median of t - t0 by index;
+//   * Hurst (expanding) with the generic path's arithmetic on whole vectors.
+// Each lane performs exactly the floating-point operations of the generic path, and selection
+// networks return the same order statistics as its quickselect, so results are bit-identical.
+// The only value a network could change is the sign of a zero median of y (the multiset of
+// +-0 is not preserved by min/max): lanes with a -0.0 in y use the generic median there.
+//
+// Software pipelining: the 171 divisions of a block's slopes would stall on the divider, so they
+// are computed for the *next* block inside the min/max network of the current one.
+#pragma once
+
+#include "mlri/common.hpp"
+#include "mlri/simd.hpp"
+#include "mlri/sortnet.hpp"
+
+namespace mlri {
+inline namespace MLRI_KERNEL_NS {
+namespace fastpath {
+
+using simd::vd;
+using simd::vi;
+using simd::VL;
+
+// Sizes of the fast path for series of at most NB values (one set of networks per NB).
+template <int NB>
+struct Dims {
+    static constexpr int kRows = NB;                        // series length bound
+    static constexpr int kPairs = NB * (NB - 1) / 2;        // pairwise slopes (171 for 19)
+    static constexpr int kPairRank = kPairs / 2;            // median ranks kPairRank-1, kPairRank
+    static constexpr int kRowRank = NB / 2;                 // median ranks kRowRank-1, kRowRank
+};
+#define MLRI_FAST_DIMS                                      \
+    constexpr int kRows = Dims<NB>::kRows;                  \
+    constexpr int kPairs = Dims<NB>::kPairs;                \
+    constexpr int kPairRank = Dims<NB>::kPairRank;          \
+    constexpr int kRowRank = Dims<NB>::kRowRank;            \
+    (void)kPairs;                                           \
+    (void)kPairRank;                                        \
+    (void)kRowRank;
+inline constexpr int kMaxRows = 19;                       // longest series of the fast path
+inline constexpr int kChunk = 1024 / VL;                  // blocks per scheduling unit
+
+inline bool applicable(int Tn, const double* years) {
+    if (Tn > kMaxRows) return false;
+    for (int t = 0; t < Tn; ++t)
+        if (!isfin(years[t])) return false;
+    for (int t = 1; t < Tn; ++t)
+        if (!(years[t] > years[t - 1])) return false;
+    if (Tn > 1 && !isfin(years[Tn - 1] - years[0])) return false;
+    return true;
+}
+
+// Memo of erfc (a pure function): MK p-values repeat a lot (S and the tie pattern take few
+// values) and libm's erfc costs more than the rest of the MK statistics.  One per thread.
+struct ErfcMemo {
+    static constexpr int kBits = 11;
+    Buffer<std::uint64_t> key;
+    Buffer<double> val;
+    ErfcMemo() {
+        key.assign(std::size_t(1) << kBits, ~std::uint64_t(0));  // sign bit set: never a key
+        val.assign(std::size_t(1) << kBits, 0.0);
+    }
+    double operator()(double a) {  // a = |z|/sqrt(2): sign bit clear
+        std::uint64_t b;
+        __builtin_memcpy(&b, &a, sizeof b);
+        const std::size_t h = static_cast<std::size_t>((b * 0x9E3779B97F4A7C15ULL) >> (64 - kBits));
+        if (key[h] == b) return val[h];
+        const double r = std::erfc(a);
+        key[h] = b;
+        val[h] = r;
+        return r;
+    }
+};
+
+// State of one block of VL pixels.
+template <int NB>
+struct Block {
+    static constexpr int kRows = Dims<NB>::kRows;
+    static constexpr int kPairs = Dims<NB>::kPairs;
+    index_t p0 = 0;
+    int nl = 0;
+    int n[VL];
+    bool negzero[VL];
+    int nmax = 0, nmin = 0;
+    vd yv[kRows + 1], tv[kRows + 1];  // compacted values / years; rows >= n are 0
+    vd nv, Kv, KAv, NBv;              // n, K = n(n-1)/2, K + a (-inf slots end), n + b
+    vi kodd, nodd, few;               // K odd, n odd, n < 2 (lane masks)
+    vi g0, g1;                        // -G, two accumulators
+    vd x[kPairs];                     // slopes; missing pairs -inf / +inf
+};
+
+// Listwise deletion and the per-lane constants of one block.
+template <int NB, class T>
+void load(Block<NB>& B, const T* y, index_t P, int Tn, const double* years, index_t p0, int nl) {
+    MLRI_FAST_DIMS
+    B.p0 = p0;
+    B.nl = nl;
+    vd src[kRows];
+    vi srcok[kRows], before[kRows];
+    vi miss = vi{}, nzv = vi{};
+    for (int t = 0; t < Tn; ++t) {
+        const T* row = y + static_cast<index_t>(t) * P + p0;
+        // 19 row streams: more than the hardware prefetchers follow reliably
+        if (((p0 * static_cast<index_t>(sizeof(T))) & 63) == 0)  // (never faults, even past the end)
+            __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(row) + 512));
+        vd v;
+        if (nl == VL) {
+            v = simd::load<T>(row);
+        } else {
+            T tmp[VL];
+            for (int l = 0; l < VL; ++l) tmp[l] = l < nl ? row[l] : static_cast<T>(kNaN);
+            v = simd::load<T>(tmp);
+        }
+        const vi ok = simd::isfinite(v);
+        nzv = nzv | (ok & simd::mask(v == 0.0) & simd::mask((vi)v < 0));
+        src[t] = v;
+        srcok[t] = ok;
+        before[t] = miss;
+        miss = miss - ~ok;  // +1 where missing
+    }
+    int D = 0;
+    B.nmax = 0;
+    B.nmin = kRows;
+    double nd[VL], kd[VL], kad[VL], bd[VL];
+    long long kodd[VL], nodd[VL], few[VL];
+    for (int l = 0; l < VL; ++l) {
+        const int ms = static_cast<int>(miss[l]);
+        const int nn = Tn - ms;
+        D = ms > D ? ms : D;
+        B.n[l] = nn;
+        B.negzero[l] = nzv[l] != 0;
+        B.nmax = nn > B.nmax ? nn : B.nmax;
+        B.nmin = nn < B.nmin ? nn : B.nmin;
+        const int K = nn * (nn - 1) / 2;
+        nd[l] = nn;
+        kd[l] = K;
+        kad[l] = K + (kPairRank - K / 2);     // slots [K, K+a) get -inf, the rest +inf
+        bd[l] = nn + (kRowRank - nn / 2);      // rows  [n, n+b) get -inf, the rest +inf
+        kodd[l] = (K & 1) ? -1 : 0;
+        nodd[l] = (nn & 1) ? -1 : 0;
+        few[l] = nn < 2 ? -1 : 0;
+    }
+    __builtin_memcpy(&B.nv, nd, sizeof(vd));
+    __builtin_memcpy(&B.Kv, kd, sizeof(vd));
+    __builtin_memcpy(&B.KAv, kad, sizeof(vd));
+    __builtin_memcpy(&B.NBv, bd, sizeof(vd));
+    __builtin_memcpy(&B.kodd, kodd, sizeof(vi));
+    __builtin_memcpy(&B.nodd, nodd, sizeof(vi));
+    __builtin_memcpy(&B.few, few, sizeof(vi));
+    for (int r = 0; r <= kRows; ++r) {
+        B.yv[r] = vd{};
+        B.tv[r] = vd{};
+    }
+    if (D == 0) {
+        for (int r = 0; r < Tn; ++r) {
+            B.yv[r] = src[r];
+            B.tv[r] = simd::splat(years[r]);
+        }
+    } else {
+        for (int r = 0; r < B.nmax; ++r) {
+            vd a = vd{}, b = vd{};
+            const int smax = (Tn - 1 - r) < D ? (Tn - 1 - r) : D;
+            for (int s = 0; s <= smax; ++s) {
+                const int t = r + s;
+                const vi m = srcok[t] & simd::mask(before[t] == s);
+                a = simd::sel(m, src[t], a);
+                b = simd::sel(m, simd::splat(years[t]), b);
+            }
+            B.yv[r] = a;
+            B.tv[r] = b;
+        }
+    }
+    B.g0 = vi{};
+    B.g1 = vi{};
+}
+
+// Slope of pair (i < j, slot = j(j-1)/2 + i) of block B, for every lane (lanes whose row j
+// is missing get garbage here and padding in pads_and_g).  This is the side work interleaved
+// with the previous block's network: the divisions then overlap the min/max chain.
+// It also counts d > 0 for MK in every lane; pads_and_g(.., side_g = true) then removes the
+// lanes whose row j is missing.
+template <int NB>
+struct SlopeWork {
+    Block<NB>* B;
+    vi g0 = vi{}, g1 = vi{};
+    __attribute__((always_inline)) inline void operator()(int slot, int i, int j) {
+        Block<NB>& b = *B;
+        const vd d = b.yv[j] - b.yv[i];
+        b.x[slot] = d / (b.tv[j] - b.tv[i]);
+        if (slot & 1)
+            g1 = g1 + simd::mask(d > 0.0);
+        else
+            g0 = g0 + simd::mask(d > 0.0);
+    }
+};
+
+template <int NB>
+inline void all_slopes(Block<NB>* B) {
+    MLRI_FAST_DIMS
+    SlopeWork<NB> w{B};
+    for (int j = 1; j < kRows; ++j)
+        for (int i = 0; i < j; ++i) w(j * (j - 1) / 2 + i, i, j);
+}
+
+// Padding of the slots of missing pairs (-inf / +inf, see Block::KAv) and the MK count G
+// (B.g0/g1 hold the all-lane counts of SlopeWork when side_g).
+template <int NB>
+inline void pads_and_g(Block<NB>& B, bool mk, bool sen, bool side_g) {
+    MLRI_FAST_DIMS
+    vi g0 = vi{}, g1 = vi{};
+    if (side_g) {  // (not a ?: on vectors: GCC 12 ICEs on it for SSE2)
+        g0 = B.g0;
+        g1 = B.g1;
+    }
+    const vd pinf = simd::splat(kInf), minf = simd::splat(-kInf);
+    for (int j = 1; j < kRows; ++j) {
+        const int base = j * (j - 1) / 2;
+        if (j >= B.nmax && !(mk && side_g)) {  // no lane has row j
+            if (sen)
+                for (int i = 0; i < j; ++i)
+                    B.x[base + i] = static_cast<double>(base + i) < B.KAv ? minf : pinf;
+            continue;
+        }
+        const vd yj = B.yv[j];
+        if (j < B.nmin) {  // row j valid in every lane
+            if (mk && !side_g)
+                for (int i = 0; i < j; ++i) {
+                    const vd d = yj - B.yv[i];
+                    if (i & 1)
+                        g1 = g1 + simd::mask(d > 0.0);
+                    else
+                        g0 = g0 + simd::mask(d > 0.0);
+                }
+            continue;
+        }
+        const vi jm = simd::mask(static_cast<double>(j) < B.nv);
+        for (int i = 0; i < j; ++i) {
+            if (mk) {
+                const vd d = yj - B.yv[i];
+                if (side_g)  // remove what SlopeWork counted in lanes without row j
+                    g0 = g0 - (simd::mask(d > 0.0) & ~jm);
+                else if (i & 1)
+                    g1 = g1 + (simd::mask(d > 0.0) & jm);
+                else
+                    g0 = g0 + (simd::mask(d > 0.0) & jm);
+            }
+            if (sen) {
+                const vd pad = static_cast<double>(base + i) < B.KAv ? minf : pinf;
+                B.x[base + i] = simd::sel(jm, B.x[base + i], pad);
+            }
+        }
+    }
+    B.g0 = g0;
+    B.g1 = g1;
+}
+
+// Store the first nl lanes of v at p (unaligned).
+inline void store(double* p, vd v, int nl) {
+    if (nl == VL) {
+        __builtin_memcpy(p, &v, sizeof v);
+    } else {
+        for (int l = 0; l < nl; ++l) p[l] = v[l];
+    }
+}
+
+// Everything after the pairs: medians, ties, outputs, Hurst.  lo/hi: network ranks of B.x.
+template <int NB>
+inline void finish(Block<NB>& B, vd lo, vd hi, const TrendOptions& opt, const TrendOutputs& out,
+                   const double* lnt, ErfcMemo& erfc_memo) {
+    MLRI_FAST_DIMS
+    const bool doMK = (opt.compute & kDoMK) != 0;
+    const bool doSen = (opt.compute & kDoSen) != 0;
+    const index_t p0 = B.p0;
+    const int nl = B.nl;
+    vd yv[kRows + 1], tv[kRows + 1];  // local copies: the output stores cannot alias them
+    for (int k = 0; k <= kRows; ++k) {
+        yv[k] = B.yv[k];
+        tv[k] = B.tv[k];
+    }
+    const vd nv = B.nv;
+    const vd pinf = simd::splat(kInf), minf = simd::splat(-kInf);
+
+    if (out.n_valid)
+        for (int l = 0; l < nl; ++l) out.n_valid[p0 + l] = B.n[l];
+
+    vd Q = vd{};
+    if (doSen) {
+        const vd q = simd::sel(B.kodd, hi, (lo + hi) / 2.0);
+        Q = q == 0.0 ? vd{} : q;  // no negative zero
+    }
+
+    // sorted copy of the series (missing rows -inf/+inf so the median ranks are fixed):
+    // ties for var S, tied pairs E, and the median of y
+    vd tiev = vd{}, Ev = vd{}, my = vd{};
+    if (doMK || (doSen && out.intercept)) {
+        vd ys[kRows], ss[kRows];
+        for (int k = 0; k < kRows; ++k) {
+            const double kk = k;
+            ys[k] = kk < nv ? yv[k] : (kk < B.NBv ? minf : pinf);
+        }
+        net::Networks<NB>::template sort<vd>(ys, ss);
+        if (doMK) {
+            // runs of equal values (the padding never compares equal: inf - inf is NaN);
+            // sum_g t(t-1)(2t+5) = sum over positions of 6(r^2 - 1), E = sum_g t(t-1)/2 =
+            // sum (r - 1), r = current run length
+            vd r = simd::splat(1.0);
+            for (int k = 1; k < kRows; ++k) {
+                const vd d = ss[k] - ss[k - 1];
+                r = d == 0.0 ? r + 1.0 : simd::splat(1.0);
+                tiev = tiev + 6.0 * (r * r - 1.0);
+                Ev = Ev + (r - 1.0);
+            }
+        }
+        my = simd::sel(B.nodd, ss[kRowRank], (ss[kRowRank - 1] + ss[kRowRank]) / 2.0);
+    }
+
+    if (doMK) {
+        const vd Gv = simd::small_int_to_double(-(B.g0 + B.g1));
+        const vd Sd = 2.0 * Gv - (B.Kv - Ev);
+        const vd var18 = nv * (nv - 1.0) * (2.0 * nv + 5.0) - tiev;
+        const vd var = var18 / 18.0;
+        const vd sq = simd::vsqrt(var);
+        const vd zp = (Sd - 1.0) / sq, zn = (Sd + 1.0) / sq;
+        const vd z = Sd > 0.0 ? zp : (Sd < 0.0 ? zn : vd{});
+        const vi few = B.few;  // n < 2: undefined
+        const vd nan = simd::splat(kNaN);
+        if (out.s) store(out.s + p0, simd::sel(few, nan, Sd), nl);
+        if (out.var_s) store(out.var_s + p0, simd::sel(few, nan, var), nl);
+        if (out.z) store(out.z + p0, simd::sel(few, nan, z), nl);
+        if (out.p) {
+            vd p;
+            for (int l = 0; l < VL; ++l)
+                p[l] = B.n[l] < 2 ? kNaN : erfc_memo(fabs_(z[l]) / 1.41421356237309504880);
+            store(out.p + p0, p, nl);
+        }
+    }
+    if (doSen) {
+        const vi few = B.few;
+        const vd nan = simd::splat(kNaN);
+        if (out.slope) store(out.slope + p0, simd::sel(few, nan, Q), nl);
+        if (out.intercept) {
+            // median of t - t0 over the valid (sorted) years; median of y with its sign of zero
+            vd mt, m_y = my;
+            for (int l = 0; l < VL; ++l) {
+                const int nn = B.n[l];
+                const int h = nn / 2;
+                const double t0 = tv[0][l];
+                const double thi = tv[h][l] - t0;
+                mt[l] = (nn & 1) ? thi : ((tv[h > 0 ? h - 1 : 0][l] - t0) + thi) / 2.0;
+                if (B.negzero[l] && nn >= 2) {
+                    double tmp[kRows];
+                    for (int i = 0; i < nn; ++i) tmp[i] = yv[i][l];
+                    m_y[l] = detail::median_inplace(tmp, nn);
+                }
+            }
+            store(out.intercept + p0, simd::sel(few, nan, m_y - Q * mt), nl);
+        }
+    }
+
+    // Hurst exponent by R/S
+    if ((opt.compute & kDoHurst) && out.hurst) {
+        const HurstOptions& ho = opt.hurst;
+        const bool diff = ho.series == kSeriesDiff;
+        int m[VL];
+        double md[VL];
+        int mmax = 0;
+        for (int l = 0; l < VL; ++l) {
+            m[l] = diff ? (B.n[l] > 0 ? B.n[l] - 1 : 0) : B.n[l];
+            md[l] = m[l];
+            if (l < nl) mmax = m[l] > mmax ? m[l] : mmax;
+        }
+        vd mv;
+        __builtin_memcpy(&mv, md, sizeof mv);
+        vd u[kRows + 1], w[kRows + 1];
+        vd amax = vd{};
+        for (int k = 0; k < mmax; ++k) {
+            vd v;
+            if (diff) {
+                const vd dy = yv[k + 1] - yv[k];
+                if (ho.gap == kGapRate) {
+                    const vd dt = tv[k + 1] - tv[k];
+                    v = dy / dt;
+                } else {
+                    v = dy;
+                }
+            } else {
+                v = yv[k];
+            }
+            const vi in = simd::mask(static_cast<double>(k) < mv);
+            u[k] = simd::sel(in, v, vd{});
+            const vd a = simd::vabs(u[k]);
+            amax = simd::sel(in, a > amax ? a : amax, amax);  // (k < m && a > amax) ? a : amax
+        }
+        const vd scl = amax > 0.0 ? amax : simd::splat(1.0);
+        for (int k = 0; k < mmax; ++k) {
+            const vi in = simd::mask(static_cast<double>(k) < mv);
+            w[k] = simd::sel(in, (u[k] - u[0]) / scl, vd{});
+        }
+        if (ho.method == kHurstSegmented) {
+            double tmp[kRows + 1];
+            for (int l = 0; l < nl; ++l) {
+                for (int k = 0; k < m[l]; ++k) tmp[k] = w[k][l];
+                out.hurst[p0 + l] = detail::hurst_segmented(tmp, m[l], ho.corrected);
+            }
+            return;
+        }
+        vd lnrs[kRows + 1];
+        vi okm[kRows + 1];
+        vi anydeg = vi{};
+        const int tau0 = ho.tau_min < 2 ? 2 : ho.tau_min;
+        const double ddof = ho.ddof;
+        // sums of w[0..tau): the generic path adds them from 0.0 in order for every tau, which
+        // is exactly this prefix sum
+        vd pre[kRows + 1];
+        pre[0] = vd{};
+        for (int k = 0; k < mmax; ++k) pre[k + 1] = pre[k] + w[k];
+        // x / 2^k == x * 2^-k exactly (both the correctly rounded x * 2^-k): no divide for those
+        auto divide = [](vd x, double d) __attribute__((always_inline)) {
+            const bool pow2 = d > 0.0 && d <= 1048576.0 &&
+                              static_cast<double>(static_cast<long long>(d)) == d &&
+                              (static_cast<long long>(d) & (static_cast<long long>(d) - 1)) == 0;
+            return pow2 ? x * (1.0 / d) : x / d;
+        };
+        for (int tau = tau0; tau <= mmax; ++tau) {
+            const vd mean = divide(pre[tau], static_cast<double>(tau));
+            vd cum = vd{}, mx = vd{}, mn = vd{}, ssq = vd{};
+            for (int k = 0; k < tau; ++k) {
+                const vd d = w[k] - mean;
+                cum = cum + d;
+                mx = cum > mx ? cum : mx;
+                mn = cum < mn ? cum : mn;
+                ssq = ssq + d * d;
+            }
+            const vi in = simd::mask(static_cast<double>(tau) <= mv);
+            const vd Sd = simd::vsqrt(divide(ssq, static_cast<double>(tau) - ddof));
+            const vd R = mx - mn;
+            const vi deg = ~(simd::mask(Sd > ho.rel_tol) & simd::mask(R > 0.0));
+            const vd ratio = simd::sel(deg, simd::splat(1.0), R / Sd);
+            lnrs[tau] = simd::log_pos(ratio);
+            okm[tau] = in & ~deg;
+            anydeg = anydeg | (in & deg);
+        }
+        // OLS slope of ln(R/S) on ln(tau), two-pass
+        vd cnt = vd{}, sx = vd{}, sy = vd{};
+        for (int tau = tau0; tau <= mmax; ++tau) {
+            const vi o = okm[tau];
+            cnt = cnt + simd::sel(o, simd::splat(1.0), vd{});
+            sx = sx + simd::sel(o, simd::splat(lnt[tau]), vd{});
+            sy = sy + simd::sel(o, lnrs[tau], vd{});
+        }
+        const vd c = cnt > 0.0 ? cnt : simd::splat(1.0);
+        const vd mxv = sx / c, myv = sy / c;
+        vd sxy = vd{}, sxx = vd{};
+        for (int tau = tau0; tau <= mmax; ++tau) {
+            const vi o = okm[tau];
+            const vd dx = lnt[tau] - mxv;
+            const vd dy = lnrs[tau] - myv;
+            sxy = sxy + simd::sel(o, dx * dy, vd{});
+            sxx = sxx + simd::sel(o, dx * dx, vd{});
+        }
+        const vd h = sxy / sxx;
+        vi bad = simd::mask(cnt < static_cast<double>(ho.min_points)) | ~simd::mask(sxx > 0.0);
+        if (ho.degenerate == kDegenerateNaN) bad = bad | anydeg;
+        store(out.hurst + p0, simd::sel(bad, simd::splat(kNaN), h), nl);
+    }
+}
+
+// Blocks [b0, b1) in order, with the next block's pairs computed inside the current network.
+template <int NB, class T>
+void run_chunk(Block<NB>* st, index_t b0, index_t b1, const T* y, index_t P, int Tn,
+               const double* years, const TrendOptions& opt, const TrendOutputs& out,
+               const double* lnt, ErfcMemo& memo) {
+    const bool doMK = (opt.compute & kDoMK) != 0;
+    const bool doSen = (opt.compute & kDoSen) != 0;
+    auto nl_of = [&](index_t b) {
+        const index_t p0 = b * VL;
+        return static_cast<int>((P - p0) < VL ? (P - p0) : VL);
+    };
+    Block<NB>* cur = &st[0];
+    Block<NB>* nxt = &st[1];
+    load<NB, T>(*cur, y, P, Tn, years, b0 * VL, nl_of(b0));
+    if (doSen) all_slopes(cur);
+    if (doMK || doSen) pads_and_g(*cur, doMK, doSen, false);
+    for (index_t b = b0; b < b1; ++b) {
+        const bool more = b + 1 < b1;
+        if (more) load<NB, T>(*nxt, y, P, Tn, years, (b + 1) * VL, nl_of(b + 1));
+        vd lo = vd{}, hi = vd{};
+        if (doSen) {
+            SlopeWork<NB> w{nxt};  // the next block's slopes (garbage after the last block)
+            net::Networks<NB>::template median_pairs<vd>(cur->x, lo, hi, w);
+            nxt->g0 = w.g0;
+            nxt->g1 = w.g1;
+        }
+        if (more && (doMK || doSen)) pads_and_g(*nxt, doMK, doSen, doSen);
+        finish(*cur, lo, hi, opt, out, lnt, memo);
+        Block<NB>* t = cur;
+        cur = nxt;
+        nxt = t;
+    }
+}
+
+template <int NB, class T>
+void run_nb(const T* y, index_t P, int Tn, const double* years, const TrendOptions& opt,
+            const TrendOutputs& out, int n_threads) {
+    double lnt[NB + 2];
+    lnt[0] = 0.0;
+    for (int k = 1; k <= NB + 1; ++k) lnt[k] = detail::log_pos(k);
+    const index_t nblocks = (P + VL - 1) / VL;
+    const index_t nchunks = (nblocks + kChunk - 1) / kChunk;
+    const int nt = resolve_threads(n_threads);
+    (void)nt;
+#if defined(MLRI_HAS_OPENMP)
+#pragma omp parallel num_threads(nt)
+#endif
+    {
+        ErfcMemo memo;
+        Block<NB>* st = new Block<NB>[2];
+#if defined(MLRI_HAS_OPENMP)
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (index_t c = 0; c < nchunks; ++c) {
+            const index_t b0 = c * kChunk;
+            const index_t b1 = (b0 + kChunk) < nblocks ? (b0 + kChunk) : nblocks;
+            run_chunk<NB, T>(st, b0, b1, y, P, Tn, years, opt, out, lnt, memo);
+        }
+        delete[] st;
+    }
+}
+
+// The smallest network size that holds the series.
+template <class T>
+void run(const T* y, index_t P, int Tn, const double* years, const TrendOptions& opt,
+         const TrendOutputs& out, int n_threads) {
+    if (Tn <= 4)
+        run_nb<4, T>(y, P, Tn, years, opt, out, n_threads);
+    else if (Tn <= 8)
+        run_nb<8, T>(y, P, Tn, years, opt, out, n_threads);
+    else if (Tn <= 12)
+        run_nb<12, T>(y, P, Tn, years, opt, out, n_threads);
+    else if (Tn <= 16)
+        run_nb<16, T>(y, P, Tn, years, opt, out, n_threads);
+    else
+        run_nb<19, T>(y, P, Tn, years, opt, out, n_threads);
+}
+
+#undef MLRI_FAST_DIMS
+
+}  // namespace fastpath
+}  // namespace MLRI_KERNEL_NS
+}  // namespace mlri
