@@ -94,6 +94,7 @@ struct Block {
     int n[VL];
     bool negzero[VL];
     int nmax = 0, nmin = 0;
+    double t_ref = 0.0;  // years[0]: the Sen intercept's reference year (all pixels)
     vd yv[kRows + 1], tv[kRows + 1];  // compacted values / years; rows >= n are 0
     vd nv, Kv, KAv, NBv;              // n, K = n(n-1)/2, K + a (-inf slots end), n + b
     vi kodd, nodd, few;               // K odd, n odd, n < 2 (lane masks)
@@ -107,6 +108,7 @@ void load(Block<NB>& B, const T* y, index_t P, int Tn, const double* years, inde
     MLRI_FAST_DIMS
     B.p0 = p0;
     B.nl = nl;
+    B.t_ref = years[0];
     vd src[kRows];
     vi srcok[kRows], before[kRows];
     vi miss = vi{}, nzv = vi{};
@@ -356,7 +358,7 @@ inline void finish(Block<NB>& B, vd lo, vd hi, const TrendOptions& opt, const Tr
             for (int l = 0; l < VL; ++l) {
                 const int nn = B.n[l];
                 const int h = nn / 2;
-                const double t0 = tv[0][l];
+                const double t0 = B.t_ref;  // common reference year (years[0]) for every pixel
                 const double thi = tv[h][l] - t0;
                 mt[l] = (nn & 1) ? thi : ((tv[h > 0 ? h - 1 : 0][l] - t0) + thi) / 2.0;
                 if (B.negzero[l] && nn >= 2) {
