@@ -22,8 +22,34 @@ import sys
 # comparator networks
 
 
+# Green's 60-comparator sorting network for 16 inputs (10 layers), used as the base case of the
+# merge sort (Batcher's own needs 63).  Checked exhaustively on all 2^16 0-1 inputs below.
+GREEN16 = [
+    (0, 13), (1, 12), (2, 15), (3, 14), (4, 8), (5, 6), (7, 11), (9, 10),
+    (0, 5), (1, 7), (2, 9), (3, 4), (6, 13), (8, 14), (10, 15), (11, 12),
+    (0, 1), (2, 3), (4, 5), (6, 8), (7, 9), (10, 11), (12, 13), (14, 15),
+    (0, 2), (1, 3), (4, 10), (5, 11), (6, 7), (8, 9), (12, 14), (13, 15),
+    (1, 2), (3, 12), (4, 6), (5, 7), (8, 10), (9, 11), (13, 14),
+    (1, 4), (2, 6), (5, 8), (7, 10), (9, 13), (11, 14),
+    (2, 4), (3, 6), (9, 12), (11, 13),
+    (3, 5), (6, 8), (7, 9), (10, 12),
+    (3, 4), (5, 6), (7, 8), (9, 10), (11, 12),
+    (6, 7), (8, 9),
+]
+
+
+def _check_green16() -> None:
+    for bits in range(1 << 16):
+        a = [(bits >> i) & 1 for i in range(16)]
+        for i, j in GREEN16:
+            if a[i] > a[j]:
+                a[i], a[j] = a[j], a[i]
+        assert all(a[k] <= a[k + 1] for k in range(15)), bits
+
+
 def oddeven_merge_sort(n2: int) -> list[tuple[int, int]]:
-    """Batcher's odd-even merge sort on n2 = 2^k wires: (i, j), i < j, min -> i."""
+    """Batcher's odd-even merge sort on n2 = 2^k wires: (i, j), i < j, min -> i; blocks of 16
+    are sorted with GREEN16."""
     out: list[tuple[int, int]] = []
 
     def merge(lo: int, n: int, r: int) -> None:
@@ -37,7 +63,9 @@ def oddeven_merge_sort(n2: int) -> list[tuple[int, int]]:
             out.append((lo, lo + r))
 
     def sort(lo: int, n: int) -> None:
-        if n > 1:
+        if n == 16:
+            out.extend((lo + i, lo + j) for i, j in GREEN16)
+        elif n > 1:
             m = n // 2
             sort(lo, m)
             sort(lo + m, m)
@@ -202,6 +230,7 @@ def emit(p: Prog, outs: list[int], name: str, out_names: list[str], sig: str,
 
 
 def main() -> None:
+    _check_green16()
     NBS = [int(a) for a in sys.argv[1:]] or [4, 8, 12, 16, 19]
     parts = []
     summary = []

@@ -18,7 +18,9 @@
 namespace mlri {
 inline namespace MLRI_KERNEL_NS {
 
-// Block width: 16 lanes of double = two AVX-512 or four AVX2 registers per operation.
+// Block width of the generic trend path (T > 19 or unusual years): 16 lanes of double = two
+// AVX-512 or four AVX2 registers per operation.  The fast path (trend_fast.hpp, T <= 19) works on
+// one native vector of simd::VL lanes per block.
 constexpr int kLanes = 16;
 
 static void trend_f32(const float* y, index_t P, int T, const double* years, const TrendOptions& o,

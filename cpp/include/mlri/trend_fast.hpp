@@ -14,11 +14,17 @@
 //   * Hurst (expanding) with the generic path's arithmetic on whole vectors.
 // Each lane performs exactly the floating-point operations of the generic path, and selection
 // networks return the same order statistics as its quickselect, so results are bit-identical.
-// The only value a network could change is the sign of a zero median of y (the multiset of
-// +-0 is not preserved by min/max): lanes with a -0.0 in y use the generic median there.
+// The one thing min/max networks do not preserve is which of -0.0 / +0.0 sits at a rank: that
+// cannot show in Sen's slope (a zero median is normalised to +0.0, and (lo + hi) / 2 of zeros is
+// a zero), but it could in the intercept, so lanes with a -0.0 in y take the generic median of y.
 //
-// Software pipelining: the 171 divisions of a block's slopes would stall on the divider, so they
-// are computed for the *next* block inside the min/max network of the current one.
+// Software pipelining: the 171 divisions of a block's slopes would queue on the divider, so
+// they are computed for the *next* block inside the min/max network of the current one (the
+// network's `side` calls).  Blocks are processed in chunks of kChunk per OpenMP work item.
+//
+// Hard-won notes: keeping the Hurst loops, or only their sqrt/div/log tails, inside the network
+// was measured slower (the network is min/max-throughput bound); so was splitting the Hurst
+// window loop into a sums pass and a tails pass.
 #pragma once
 
 #include "mlri/common.hpp"
@@ -528,7 +534,7 @@ void run_nb(const T* y, index_t P, int Tn, const double* years, const TrendOptio
 #endif
     {
         ErfcMemo memo;
-        Block<NB>* st = new Block<NB>[2];
+        Block<NB>* st = new Block<NB>[2]();  // zeroed: the first side work may read the spare
 #if defined(MLRI_HAS_OPENMP)
 #pragma omp for schedule(dynamic, 1)
 #endif
