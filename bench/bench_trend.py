@@ -101,7 +101,10 @@ def timed(fn, repeat: int) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="(19, 512, 512) stack, fewer repeats")
-    ap.add_argument("--repeat", type=int, default=None, help="timed runs per case (best is used)")
+    ap.add_argument("--repeat", type=int, default=None,
+                    help="timed runs per peer case (best is used); default 3, --quick 2")
+    ap.add_argument("--mlri-repeat", type=int, default=None,
+                    help="timed runs per mlri case (they are short); default 5, --quick 3")
     ap.add_argument("--size", type=int, default=None, help="stack is (19, size, size)")
     ap.add_argument("--numba-pixels", type=int, default=None)
     ap.add_argument("--numpy-pixels", type=int, default=None)
@@ -111,6 +114,7 @@ def main() -> int:
 
     size = args.size or (512 if args.quick else 2048)
     repeat = args.repeat or (2 if args.quick else 3)
+    mrepeat = args.mlri_repeat or (3 if args.quick else 5)
     n_numba = args.numba_pixels or (131072 if args.quick else 1048576)
     n_numpy = args.numpy_pixels or (65536 if args.quick else 262144)
     T = 19
@@ -127,6 +131,7 @@ def main() -> int:
           f"{info['simd_targets']} (default {info['simd_target_default']})", flush=True)
     load0 = os.getloadavg()
     results: dict = {"config": {"T": T, "size": size, "pixels": P, "repeat": repeat,
+                                "mlri_repeat": mrepeat,
                                 "quick": args.quick, "years": YEARS19.tolist()},
                      "machine": info, "loadavg_start": load0, "cases": {}}
     cases = results["cases"]
@@ -148,7 +153,7 @@ def main() -> int:
             _core.set_simd_target(tgt)
             mlri.trend(stack[:, :64, :64], YEARS19, n_threads=1)  # warm-up
             for nt in (1, 2):
-                tm = timed(lambda nt=nt: mlri.trend(stack, YEARS19, n_threads=nt), repeat)
+                tm = timed(lambda nt=nt: mlri.trend(stack, YEARS19, n_threads=nt), mrepeat)
                 report(f"mlri[{tgt}] {nt} thread{'s' if nt > 1 else ''}", P, tm)
     finally:
         _core.set_simd_target(default_target)
