@@ -218,11 +218,21 @@ def bh_threshold(p: np.ndarray, q: float) -> float:
     return float(p[np.nonzero(ok)[0][-1]])
 
 
+def _tiles(inputs: Any, windows: Any, desc: str, quiet: bool) -> Any:
+    """Yield ``(window, lst, evi)`` for every window, with a progress bar."""
+    from .tiling import progress_bar
+
+    g = inputs.grid
+    with inputs.open() as reader, progress_bar(g.width * g.height, quiet=quiet,
+                                               desc=desc) as bar:
+        for w in windows:
+            yield w, reader.read(inputs.lst, w), reader.read(inputs.evi, w)
+            bar.update(int(w.width * w.height))
+
+
 def first_pass(plan: SignificancePlan, inputs: Any, windows: Any, years: Any, opts: Any,
                n_threads: int | None, reference_path: str | None, quiet: bool = True) -> None:
     """Map-wide quantities (reference distribution, BH threshold) before the main pass."""
-    from .tiling import progress_bar
-
     g = inputs.grid
     need_ref = plan.mode == "reference"
     need_fdr = plan.fdr is not None
@@ -231,19 +241,14 @@ def first_pass(plan: SignificancePlan, inputs: Any, windows: Any, years: Any, op
     mask_reader = ReferenceMask(reference_path, g) if need_ref else None
     if need_ref:
         zs: list[np.ndarray] = []
-        with inputs.open() as reader, progress_bar(g.width * g.height, quiet=quiet,
-                                                   desc="reference pixels") as bar:
-            for w in windows:
-                lst = reader.read(inputs.lst, w)
-                evi = reader.read(inputs.evi, w)
-                m = mask_reader.read(w)
-                if m.any():
-                    idx = api.index(lst, evi, years, **opts.index_kw(), n_threads=n_threads)
-                    mk = api.mann_kendall(np.asarray(idx.mlri, dtype=np.float32),
-                                          n_threads=n_threads)
-                    ok = m & (np.asarray(mk.n_valid) >= opts.min_valid)
-                    zs.append(np.asarray(mk.z)[ok])
-                bar.update(int(w.width * w.height))
+        for w, lst, evi in _tiles(inputs, windows, "reference pixels", quiet):
+            m = mask_reader.read(w)
+            if m.any():
+                idx = api.index(lst, evi, years, **opts.index_kw(), n_threads=n_threads)
+                mk = api.mann_kendall(np.asarray(idx.mlri, dtype=np.float32),
+                                      n_threads=n_threads)
+                ok = m & (np.asarray(mk.n_valid) >= opts.min_valid)
+                zs.append(np.asarray(mk.z)[ok])
         z = np.concatenate(zs) if zs else np.empty(0)
         plan.reference = sig.reference_distribution(
             z, np.ones(z.shape, bool), alpha=plan.alpha, min_valid=0)
@@ -254,20 +259,15 @@ def first_pass(plan: SignificancePlan, inputs: Any, windows: Any, years: Any, op
             raise ValueError(msg)
     if need_fdr:
         ps: list[np.ndarray] = []
-        with inputs.open() as reader, progress_bar(g.width * g.height, quiet=quiet,
-                                                   desc="FDR p-values") as bar:
-            for w in windows:
-                lst = reader.read(inputs.lst, w)
-                evi = reader.read(inputs.evi, w)
-                idx = api.index(lst, evi, years, **opts.index_kw(), n_threads=n_threads)
-                tr = api.trend(np.asarray(idx.mlri, dtype=np.float32), years,
-                               **opts.trend_kw(), n_threads=n_threads)
-                p_inc, p_dec = tile_pvalues(plan, lst, evi, years, tr, opts,
-                                            int(w.row_off), int(w.col_off), n_threads)
-                p2 = np.minimum(1.0, 2.0 * np.minimum(p_inc, p_dec))
-                ok = np.asarray(tr.n_valid) >= opts.min_valid
-                ps.append(np.asarray(p2[ok], dtype=np.float32))
-                bar.update(int(w.width * w.height))
+        for w, lst, evi in _tiles(inputs, windows, "FDR p-values", quiet):
+            idx = api.index(lst, evi, years, **opts.index_kw(), n_threads=n_threads)
+            tr = api.trend(np.asarray(idx.mlri, dtype=np.float32), years,
+                           **opts.trend_kw(), n_threads=n_threads)
+            p_inc, p_dec = tile_pvalues(plan, lst, evi, years, tr, opts,
+                                        int(w.row_off), int(w.col_off), n_threads)
+            p2 = np.minimum(1.0, 2.0 * np.minimum(p_inc, p_dec))
+            ok = np.asarray(tr.n_valid) >= opts.min_valid
+            ps.append(np.asarray(p2[ok], dtype=np.float32))
         allp = np.concatenate(ps) if ps else np.empty(0, np.float32)
         plan.n_tests = int(np.isfinite(allp).sum())
         plan.bh_threshold = bh_threshold(allp, float(plan.fdr))
