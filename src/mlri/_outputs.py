@@ -453,7 +453,7 @@ def _write_journal(out: Path, journal: dict[str, Any]) -> None:
         json.dump(journal, fh)
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(tmp, out / JOURNAL_NAME)
+    tmp.replace(out / JOURNAL_NAME)
 
 
 def _publish(out: Path, journal: dict[str, Any]) -> None:

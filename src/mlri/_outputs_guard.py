@@ -69,7 +69,7 @@ class InsufficientSpaceError(OutputError):
 
 # -- free space ------------------------------------------------------------------------------
 def _existing(path: Path) -> Path:
-    p = Path(os.path.abspath(path))
+    p = Path(path).absolute()
     while not p.exists() and p != p.parent:
         p = p.parent
     return p
@@ -178,7 +178,7 @@ def tiff_problem(path: str | os.PathLike[str]) -> str | None:
     """Why the TIFF at ``path`` is incomplete, or None: checks every image directory (full
     resolution, overviews, masks) and that each tile/strip was written inside the file.
     Reads only the directories and offset tables (kilobytes), never the pixels."""
-    size = os.path.getsize(path)
+    size = Path(path).stat().st_size
     with open(path, "rb") as f:  # noqa: PTH123
         head = f.read(16)
         if len(head) < 8 or head[:2] not in (b"II", b"MM"):
@@ -345,7 +345,7 @@ class FolderLock:
                            f"another --out")
                     raise OutputInUseError(errno.EBUSY, msg) from None
                 try:  # the file may have been removed by its previous holder: retry
-                    same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+                    same = os.path.samestat(os.fstat(fd), self.path.stat())
                 except FileNotFoundError:
                     same = False
                 if same:
@@ -354,8 +354,8 @@ class FolderLock:
             else:  # pragma: no cover - a pathological race
                 msg = f"cannot lock output folder {self.folder}"
                 raise OutputInUseError(errno.EBUSY, msg)
-            info = (f"{os.getpid()} (started {time.strftime('%Y-%m-%d %H:%M:%S')}: "
-                    f"{' '.join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))[:200]})\n")
+            cmd = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:200] if sys.argv else ""
+            info = f"{os.getpid()} (since {time.strftime('%Y-%m-%d %H:%M:%S')}: {cmd})\n"
             os.ftruncate(fd, 0)
             os.write(fd, info.encode("utf-8", "replace"))
             _HELD[self._key] = [fd, 1, self.path]
@@ -382,7 +382,7 @@ class FolderLock:
     def __enter__(self) -> FolderLock:
         return self.acquire()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
 
@@ -412,7 +412,7 @@ def pid_alive(pid: int) -> bool:
 
 
 # -- signals ---------------------------------------------------------------------------------
-class Terminated(KeyboardInterrupt):  # noqa: N818 - it is an interrupt, like its base
+class Terminated(KeyboardInterrupt):
     """Raised in the main thread on SIGTERM by :func:`install_signal_handlers`."""
 
     signum = int(signal.SIGTERM)
