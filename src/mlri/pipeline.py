@@ -350,6 +350,9 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     yrs = [float(y) for y in inputs.years]
     options.validate(yrs)
     plan = sigrun.build_plan(options)
+    check_free_space(out, _output_bytes(inputs, plan, cog=cog, overviews=overviews),
+                     force=not check_disk_space,
+                     what=f"a {inputs.grid.width} x {inputs.grid.height} px run")
     mx = None
     if scheduler:
         from . import xarray as mx  # ImportError says: pip install mlri[dask]
@@ -386,12 +389,6 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     ov_cont = "average" if overviews else None
     ov_cat = "nearest" if overviews else None
     cache = int(max(64, min(512, 8 * tile * tile * (len(yrs) + 12) / 2**20))) * 2**20
-    bands = [(1, "uint8"), (1, "uint8"), (len(TREND_BANDS), "float32"), (len(yrs), "float32")]
-    if plan.needs_pvalues:
-        bands.append((len(SIGNIFICANCE_BANDS), "float32"))
-    check_free_space(out, output_bytes([(g.width, g.height, n, dt) for n, dt in bands],
-                                       cog=cog, overviews=overviews),
-                     force=not check_disk_space, what=f"a {g.width} x {g.height} px run")
     try:
         if plan.mode == "reference" or plan.fdr is not None:
             sigrun.first_pass(plan, inputs, windows, yrs, options, n_threads,
@@ -636,6 +633,18 @@ def _year_warnings(acc: _Accumulator, inputs: InputSet) -> list[str]:
                        f"year is missing everywhere")
                 out.append(msg)
     return out
+
+
+def _output_bytes(inputs: InputSet, plan: sigrun.SignificancePlan, *, cog: bool,
+                  overviews: bool) -> int:
+    """Peak disk use of the rasters :func:`run` writes (see mlri._outputs.output_bytes)."""
+    bands = [(1, "uint8"), (1, "uint8"), (len(TREND_BANDS), "float32"),
+             (len(inputs.years), "float32")]
+    if plan.needs_pvalues:
+        bands.append((len(SIGNIFICANCE_BANDS), "float32"))
+    g = inputs.grid
+    return output_bytes([(g.width, g.height, n, dt) for n, dt in bands], cog=cog,
+                        overviews=overviews)
 
 
 def _nothing_classified(acc: _Accumulator, inputs: InputSet,
