@@ -192,6 +192,10 @@ def tiff_problem(path: str | os.PathLike[str]) -> str | None:
         else:
             return "not a TIFF file (bad header)"
         cfmt, esz, pfmt, psz = ("Q", 20, "Q", 8) if big else ("H", 12, "I", 4)
+        # GDAL's COG layout repeats the last 4 bytes of every block after it: they must be
+        # there too (a cut of 1-4 bytes leaves the pixels readable but the file incomplete)
+        f.seek(0)
+        trailer = 4 if b"BLOCK_TRAILER=LAST_4_BYTES_REPEATED" in f.read(1024) else 0
         n_ifd, seen = 0, set()
         while off:
             if off in seen or n_ifd > 100_000:
@@ -230,7 +234,7 @@ def tiff_problem(path: str | os.PathLike[str]) -> str | None:
             cnts = tags.get(_COUNTS[0], tags.get(_COUNTS[1]))
             if offs is None or cnts is None or len(offs) != len(cnts):
                 return f"image directory {n_ifd} has no complete tile/strip table"
-            ends = offs + cnts
+            ends = offs + cnts + np.uint64(trailer)
             if len(ends) and int(ends.max()) > size:
                 k = int(ends.argmax())
                 return (f"block {k} of image directory {n_ifd} ends at byte {int(ends[k])}, "
