@@ -126,7 +126,7 @@ def _temp_name(path: Path) -> Path:
 
 def _shown(path: Path) -> Path:
     """The path a user knows: a file staged by :class:`OutputSet` under its final name."""
-    for parent in path.parents:
+    for parent in (path, *path.parents):
         if parent.name.startswith(_STAGE + _PARTIAL):
             return parent.parent / path.relative_to(parent)
     return path
