@@ -89,7 +89,7 @@ def wait_for(path: Path, proc, timeout=60.0):
     t_end = time.time() + timeout
     while not path.exists():
         if proc.poll() is not None:
-            out, err = proc.communicate()
+            _, err = proc.communicate()
             pytest.fail(f"process ended before the controlled point: {err}")
         if time.time() > t_end:
             proc.kill()
@@ -335,11 +335,16 @@ def test_space_check_override(tmp_path, small_inputs, monkeypatch):
 
 
 def test_output_bytes_estimate():
-    assert guard.raster_bytes(100, 50, 2, "float32", overviews=False) == 40_000
-    assert guard.raster_bytes(100, 50, 2, "float32") == 40_000 + 13_333
-    r = [(10, 10, 1, "uint8"), (10, 10, 4, "float32")]
-    assert guard.output_bytes(r, overviews=False) == 100 + 400 * 4 + 400 * 4
-    assert guard.output_bytes(r, cog=False, overviews=False) == 100 + 1600
+    # whole tiles: 100 x 50 px in 64-px tiles is stored as 128 x 64
+    assert guard.raster_bytes(100, 50, 2, "float32", overviews=False, block=64) == \
+        128 * 64 * 8
+    # + overview levels until one block holds the image: 50 x 25 -> one 64 x 64 tile
+    assert guard.raster_bytes(100, 50, 2, "float32", block=64) == 128 * 64 * 8 + 64 * 64 * 8
+    assert guard.raster_bytes(1024, 512, 1, "uint8") == 1024 * 512 + 512 * 512
+    r = [(64, 64, 1, "uint8"), (64, 64, 4, "float32")]
+    one, four = 64 * 64, 64 * 64 * 16
+    assert guard.output_bytes(r, overviews=False, block=64) == one + four + four
+    assert guard.output_bytes(r, cog=False, overviews=False, block=64) == one + four
 
 
 # -- 8. SIGTERM and interrupted publications -------------------------------------------------
@@ -534,3 +539,27 @@ def test_normal_run_has_no_such_warning(tmp_path, small_inputs):
     assert res.summary["pixels_classified"] > 0
     assert not any("no pixel was classified" in w for w in res.warnings)
     assert res.summary["warnings"] == res.warnings
+
+
+def test_reading_a_run_folder_completes_a_cut_publication(tmp_path, small_inputs):
+    """`mlri sites` reads a run folder whose publication was cut by SIGKILL: it completes
+    the publication (from the journal) before reading, so it never reads a mix."""
+    pytest.importorskip("shapely")
+    from mlri.sites.runfolder import open_run
+
+    out = tmp_path / "o"
+    run(small_inputs, small_inputs, out, quiet=True, checksum=False)
+    stage = out / ".mlri-stage.partial-999999999-deadbeef"
+    stage.mkdir()
+    man = json.loads((out / "manifest.json").read_text())
+    man["parameters"]["min_valid"] = 99
+    (stage / "manifest.json").write_text(json.dumps(man))
+    (stage / "summary.json").write_text('{"new": true}')
+    (out / "manifest.json").unlink()  # the first step of a publication
+    (out / outs.JOURNAL_NAME).write_text(json.dumps({
+        "pid": 999999999, "stage": stage.name, "marker": "manifest.json",
+        "publish": ["summary.json", "manifest.json"], "remove": []}))
+    rf = open_run(out)
+    assert rf.manifest["parameters"]["min_valid"] == 99
+    assert json.loads((out / "summary.json").read_text()) == {"new": True}
+    assert set(listing(out)) == RESULT_FILES

@@ -280,13 +280,15 @@ def atomic_raster(path: str | os.PathLike[str], profile: Mapping[str, Any], *, c
         done = tmp
         if cog:
             rio_copy(tmp, tmp_cog, driver="COG", **_cog_options(profile, overview_resampling))
-            tmp.unlink()
             done = tmp_cog
-        # GDAL may report a full disk only in its log: re-open the file before publishing.
+        # GDAL may report a full disk only in its log: re-open the file before publishing
+        # (and before the intermediate is deleted, so that a full disk is still seen as full)
         why = verify_raster(done, width=profile.get("width"), height=profile.get("height"),
                             count=profile.get("count"), dtype=profile.get("dtype"))
         if why:
             raise write_failure(_shown(final), None, detail=why, force=True)
+        if cog:
+            tmp.unlink()
         done.replace(final)
     except BaseException as exc:
         err = None

@@ -93,20 +93,30 @@ def _mb(n: float) -> str:
 
 
 def raster_bytes(width: int, height: int, count: int, dtype: str, *,
-                 overviews: bool = True) -> int:
-    """Uncompressed size of a raster (+ a third for internal overviews)."""
-    n = int(width) * int(height) * int(count) * np.dtype(dtype).itemsize
-    return n + (n // 3 if overviews else 0)
+                 overviews: bool = True, block: int = 512) -> int:
+    """Uncompressed size of a tiled raster: whole ``block``-sized tiles (edge tiles are
+    padded), plus internal overview levels (halved until one block holds the image)."""
+    item = int(count) * np.dtype(dtype).itemsize
+    w, h, b = int(width), int(height), int(block)
+
+    def padded(w: int, h: int) -> int:
+        return -(-w // b) * b * (-(-h // b) * b) * item
+
+    total = padded(w, h)
+    while overviews and max(w, h) > b:
+        w, h = -(-w // 2), -(-h // 2)
+        total += padded(w, h)
+    return total
 
 
 def output_bytes(rasters: Iterable[tuple[int, int, int, str]], *, cog: bool = True,
-                 overviews: bool = True) -> int:
+                 overviews: bool = True, block: int = 512) -> int:
     """Peak disk use of writing ``rasters`` (``(width, height, count, dtype)`` each) with
     :func:`mlri._outputs.atomic_raster`: every raster's uncompressed intermediate (all are
     open while the tiles are computed) plus, with ``cog``, the largest COG being copied from
     its intermediate.  Compressed sizes are bounded by the uncompressed ones (noisy float
     data barely compresses), so this is an upper bound."""
-    sizes = [raster_bytes(*r, overviews=overviews) for r in rasters]
+    sizes = [raster_bytes(*r, overviews=overviews, block=block) for r in rasters]
     if not sizes:
         return 0
     return sum(sizes) + (max(sizes) if cog else 0)
@@ -383,7 +393,7 @@ class FolderLock:
                 path.unlink()
             os.close(fd)
 
-    def __enter__(self) -> FolderLock:
+    def __enter__(self) -> FolderLock:  # noqa: PYI034
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:

@@ -644,7 +644,7 @@ def _output_bytes(inputs: InputSet, plan: sigrun.SignificancePlan, *, cog: bool,
         bands.append((len(SIGNIFICANCE_BANDS), "float32"))
     g = inputs.grid
     return output_bytes([(g.width, g.height, n, dt) for n, dt in bands], cog=cog,
-                        overviews=overviews)
+                        overviews=overviews, block=512 if max(g.width, g.height) > 256 else 256)
 
 
 def _nothing_classified(acc: _Accumulator, inputs: InputSet,
