@@ -202,8 +202,8 @@ def test_full_disk_cli_run(tmp_path):
     --ignore-disk-space the run hits ENOSPC and ends with one Error line, exit 1 and
     nothing published."""
     inp = tmp_path / "in"
-    write_inputs(synthesize(seed=5, shape=(300, 320)), inp)
-    with tmpfs(tmp_path / "small", "9m") as mnt:
+    write_inputs(synthesize(seed=5, shape=(200, 240)), inp)
+    with tmpfs(tmp_path / "small", "3m") as mnt:
         out = mnt / "o"
         base = ["run", "--lst", inp, "--evi", inp, "--out", out, "--quiet", "--threads", "1"]
         code1, err1 = invoke(*base)
@@ -276,7 +276,7 @@ def test_two_cli_runs_into_one_folder(tmp_path, small_inputs):
             if n[0] == 2:
                 import pathlib, os
                 pathlib.Path(os.environ["MLRI_TEST_READY"]).touch()
-                time.sleep(2.5)
+                time.sleep(1.5)
             return orig(*a, **k)
         pl.compute_tile = slow
     """
@@ -321,7 +321,7 @@ def test_huge_sparse_input_is_refused_at_once(tmp_path):
     assert "100000 x 100000 px" in msg and "GB needed" in msg and "free on" in msg
     assert "check_disk_space=False" in msg and "--ignore-disk-space" in msg
     assert not (tmp_path / "o").exists()
-    assert elapsed < 2.0, elapsed  # typically 0.2-0.4 s, all spent opening the 24 inputs
+    assert elapsed < 5.0, elapsed  # typically 0.2-0.4 s, spent opening the 24 inputs
 
 
 def test_space_check_override(tmp_path, small_inputs, monkeypatch):

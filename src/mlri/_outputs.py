@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ._outputs_guard import (
+    LOCK_NAME,
     FolderLock,
     InsufficientSpaceError,
     OutputError,
@@ -35,11 +36,15 @@ from ._outputs_guard import (
     OutputWriteError,
     Terminated,
     check_free_space,
+    held_by_me,
+    incomplete_error,
     install_signal_handlers,
     is_io_error,
+    mark_verified,
     output_bytes,
     pid_alive,
     raster_bytes,
+    sigterm_as_interrupt,
     signals_deferred,
     verify_output,
     verify_raster,
@@ -63,8 +68,10 @@ __all__ = [
     "file_digest",
     "install_signal_handlers",
     "output_bytes",
+    "preflight",
     "raster_bytes",
     "raster_profile",
+    "sigterm_as_interrupt",
     "verify_output",
     "verify_raster",
     "write_json",
@@ -110,6 +117,19 @@ def check_output_dir(out_dir: str | os.PathLike[str], names: Iterable[str], *,
                 continue  # a live process's temporary file (it may not hold the lock)
             _remove(stale)
     return out
+
+
+def preflight(out_dir: str | os.PathLike[str], need: int, *, check_space: bool = True,
+              what: str = "the outputs",
+              override: str = "--ignore-disk-space (check_disk_space=False)") -> None:
+    """Checks before any work, in microseconds and without writing: ``out_dir`` is not
+    being written by another process (:class:`OutputInUseError`) and ``need`` bytes fit
+    in its free disk space (:class:`InsufficientSpaceError`, skipped unless
+    ``check_space``)."""
+    out = Path(out_dir)
+    if (out / LOCK_NAME).exists() and not held_by_me(out):
+        FolderLock(out).acquire().release()  # raises while another process holds it
+    check_free_space(out, need, force=not check_space, what=what, override=override)
 
 
 def _remove(p: Path) -> None:
@@ -179,8 +199,7 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
         try:
             json.loads(Path(fh.name).read_text(encoding="utf-8"))
         except ValueError as err:
-            raise write_failure(_shown(Path(path)), None, detail=f"not valid JSON: {err}",
-                                force=True) from err
+            raise incomplete_error(_shown(Path(path)), f"not valid JSON: {err}") from err
     return Path(path)
 
 
@@ -286,10 +305,11 @@ def atomic_raster(path: str | os.PathLike[str], profile: Mapping[str, Any], *, c
         why = verify_raster(done, width=profile.get("width"), height=profile.get("height"),
                             count=profile.get("count"), dtype=profile.get("dtype"))
         if why:
-            raise write_failure(_shown(final), None, detail=why, force=True)
+            raise incomplete_error(_shown(final), why)
         if cog:
             tmp.unlink()
         done.replace(final)
+        mark_verified(final)
     except BaseException as exc:
         err = None
         if is_io_error(exc) and not isinstance(exc, OutputError):
@@ -399,7 +419,7 @@ class OutputSet:
         for name, p in self._staged.items():
             why = verify_output(p)
             if why:
-                raise write_failure(self.out / name, None, detail=why, force=True)
+                raise incomplete_error(self.out / name, why)
         order = [n for n in self._staged if n != self.marker]
         if self.marker is not None and self.marker in self._staged:
             order.append(self.marker)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import shutil
@@ -37,6 +36,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 LOCK_NAME = ".mlri.lock"
 #: Below this many free bytes a failed write is reported as "No space left on device".
@@ -177,6 +181,14 @@ def write_failure(path: str | os.PathLike[str], exc: BaseException | None, *,
     return None
 
 
+def incomplete_error(path: str | os.PathLike[str], detail: str) -> OutputWriteError:
+    """The error for an output that failed its check (``detail``): ENOSPC wording when the
+    disk is (nearly) full."""
+    err = write_failure(path, None, detail=detail, force=True)
+    assert err is not None  # force=True always gives one
+    return err
+
+
 # -- verification ----------------------------------------------------------------------------
 _TIFF_WIDTH = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8,
                13: 4, 16: 8, 17: 8, 18: 8}
@@ -259,6 +271,20 @@ def tiff_problem(path: str | os.PathLike[str]) -> str | None:
     return None
 
 
+_VERIFIED: dict[str, tuple[int, int, int]] = {}
+
+
+def _stamp(p: Path) -> tuple[int, int, int]:
+    st = p.stat()
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def mark_verified(path: str | os.PathLike[str]) -> None:
+    """Record that ``path`` passed :func:`verify_raster` (a rename keeps the stamp)."""
+    p = Path(path)
+    _VERIFIED[os.fspath(p)] = _stamp(p)
+
+
 def verify_raster(path: str | os.PathLike[str], *, width: int | None = None,
                   height: int | None = None, count: int | None = None,
                   dtype: str | None = None) -> str | None:
@@ -310,6 +336,8 @@ def verify_output(path: str | os.PathLike[str]) -> str | None:
         return "the file does not exist"
     suffix = p.suffix.lower()
     if suffix in (".tif", ".tiff"):
+        if _VERIFIED.get(os.fspath(p)) == _stamp(p):  # fully checked when it was written
+            return tiff_problem(p)
         return verify_raster(p)
     if suffix == ".json":
         try:
@@ -348,7 +376,7 @@ class FolderLock:
             for _ in range(20):
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    _lock_fd(fd)
                 except OSError as err:
                     holder = _read_holder(fd)
                     os.close(fd)
@@ -400,9 +428,19 @@ class FolderLock:
         self.release()
 
 
+def _lock_fd(fd: int) -> None:
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    else:  # pragma: no cover - Windows: a byte-range lock on the first byte
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+
+
 def _read_holder(fd: int) -> str:
     try:
-        text = os.pread(fd, 400, 0).decode("utf-8", "replace").strip()
+        os.lseek(fd, 0, os.SEEK_SET)
+        text = os.read(fd, 400).decode("utf-8", "replace").strip()
     except OSError:
         text = ""
     return text or "unknown"
@@ -438,9 +476,24 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 def install_signal_handlers() -> None:
     """SIGTERM raises :class:`Terminated` (a ``KeyboardInterrupt``) in the main thread, so
-    it unwinds through the same clean-up as Ctrl-C.  Called by the ``mlri`` command line."""
+    it unwinds through the same clean-up as Ctrl-C (for good; see :func:`sigterm_as_interrupt`
+    for a scoped version)."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """:func:`install_signal_handlers` for the duration of the block (the previous handler
+    is restored after): used by the ``mlri`` command line."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 @contextlib.contextmanager

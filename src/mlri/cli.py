@@ -19,12 +19,12 @@ class _Main(click.Group):
     (exit 130 for Ctrl-C, 143 for SIGTERM) after every staged output has been removed."""
 
     def invoke(self, ctx: click.Context) -> object:
-        from ._outputs import EVENTS, Terminated, install_signal_handlers
+        from ._outputs import EVENTS, Terminated, sigterm_as_interrupt
 
-        install_signal_handlers()
         n_events = len(EVENTS)
         try:
-            return super().invoke(ctx)
+            with sigterm_as_interrupt():
+                return super().invoke(ctx)
         except KeyboardInterrupt as err:
             term = isinstance(err, Terminated)
             done = EVENTS[n_events:]

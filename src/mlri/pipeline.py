@@ -27,9 +27,9 @@ from ._outputs import (
     atomic_file,
     atomic_raster,
     build_manifest,
-    check_free_space,
     file_digest,
     output_bytes,
+    preflight,
     raster_profile,
     write_json,
 )
@@ -350,9 +350,9 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     yrs = [float(y) for y in inputs.years]
     options.validate(yrs)
     plan = sigrun.build_plan(options)
-    check_free_space(out, _output_bytes(inputs, plan, cog=cog, overviews=overviews),
-                     force=not check_disk_space,
-                     what=f"a {inputs.grid.width} x {inputs.grid.height} px run")
+    preflight(out, _output_bytes(inputs, plan, cog=cog, overviews=overviews),
+              check_space=check_disk_space,
+              what=f"a {inputs.grid.width} x {inputs.grid.height} px run")
     mx = None
     if scheduler:
         from . import xarray as mx  # ImportError says: pip install mlri[dask]
