@@ -563,3 +563,38 @@ def test_reading_a_run_folder_completes_a_cut_publication(tmp_path, small_inputs
     assert rf.manifest["parameters"]["min_valid"] == 99
     assert json.loads((out / "summary.json").read_text()) == {"new": True}
     assert set(listing(out)) == RESULT_FILES
+
+
+def test_composite_space_check_and_verified_publication(tmp_path, monkeypatch):
+    import rasterio.shutil as rshutil
+
+    import mlri.landsat as L
+    from mlri.landsat.synthetic import make_archive
+
+    a = make_archive(tmp_path / "arch", size=(30, 30), years=(2005, 2006), dates_per_season=1,
+                     distractors=False, nested=False, seed=3)
+    scenes = L.find_scenes(a.root)
+    free = guard.disk_free
+    monkeypatch.setattr(guard, "disk_free", lambda p: 1000)
+    with pytest.raises(InsufficientSpaceError, match=r"2 year\(s\) of .* composites"):
+        L.write_composites(scenes, a.grid, [2005, 2006], tmp_path / "c")
+    assert listing(tmp_path / "c") == []
+    monkeypatch.setattr(guard, "disk_free", free)
+    real_copy = rshutil.copy
+
+    def copy_then_truncate(src, dst, **kw):
+        real_copy(src, dst, **kw)
+        if ".NOBS_2006.tif" in Path(dst).name:
+            with open(dst, "r+b") as fh:  # noqa: PTH123
+                fh.truncate(Path(dst).stat().st_size // 2)
+
+    monkeypatch.setattr(rshutil, "copy", copy_then_truncate)
+    with pytest.raises(OutputWriteError, match=r"NOBS_2006\.tif.*nothing was published"):
+        L.write_composites(scenes, a.grid, [2005, 2006], tmp_path / "c")
+    assert listing(tmp_path / "c") == []
+    monkeypatch.setattr(rshutil, "copy", real_copy)
+    man = L.write_composites(scenes, a.grid, [2005, 2006], tmp_path / "c")
+    assert sorted(man["years"]) == ["2005", "2006"]
+    assert "manifest.json" in listing(tmp_path / "c")
+    for f in man["outputs"]:
+        assert verify_raster(f) is None
