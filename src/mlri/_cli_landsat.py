@@ -102,6 +102,8 @@ def _make_grid(aoi: str | None, bbox: Sequence[float] | None, grid_like: str | N
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Output folder.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs in --out.")
+@click.option("--ignore-disk-space", is_flag=True,
+              help="Start even when the composites may not fit in the free disk space.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def composite_cmd(scene_paths: tuple[str, ...], aoi: str | None, aoi_layer: str | None,
                   bbox: tuple[float, ...] | None, grid_like: str | None, crs: str | None,
@@ -111,7 +113,7 @@ def composite_cmd(scene_paths: tuple[str, ...], aoi: str | None, aoi_layer: str 
                   sensors: tuple[str, ...], allow_tier2: bool, st_qa_max: float | None,
                   skip_bad: bool, no_require_mtl: bool, write_empty_years: bool,
                   threads: int | None, io_threads: int, block_pixels: int, out_dir: str,
-                  overwrite: bool, quiet: bool) -> None:
+                  overwrite: bool, quiet: bool, ignore_disk_space: bool = False) -> None:
     """Annual season max composites of EVI and LST from Landsat C2 Level-2 scenes.
 
     Writes EVI_YYYY.tif, LST_YYYY.tif (float32, NaN nodata, LST in K) and NOBS_YYYY.tif
@@ -120,7 +122,7 @@ def composite_cmd(scene_paths: tuple[str, ...], aoi: str | None, aoi_layer: str 
     """
     from tqdm import tqdm
 
-    from ._outputs import OutputExistsError
+    from ._outputs import OutputError, OutputExistsError
     from .landsat.composite import (
         CompositeOptions,
         NoScenesError,
@@ -160,9 +162,10 @@ def composite_cmd(scene_paths: tuple[str, ...], aoi: str | None, aoi_layer: str 
             man = write_composites(
                 list(scene_paths), grid, yrs, out_dir, options=opts, overwrite=overwrite,
                 write_empty_years=write_empty_years, on_error="skip" if skip_bad else "raise",
-                progress=bar.update, progress_total=set_total)
+                progress=bar.update, progress_total=set_total,
+                check_disk_space=not ignore_disk_space)
     except (LandsatFormatError, OutputExistsError, NotADirectoryError, FileNotFoundError,
-            NoScenesError) as err:
+            NoScenesError, OutputError) as err:
         raise click.ClickException(str(err)) from None
     finally:
         bar.close()

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any
 
@@ -114,6 +113,9 @@ def _stats_options(f: Any) -> Any:
 @click.option("--level", type=click.IntRange(1, 22), default=None,
               help="Compression level [default: 1, fast; ~same size as 6 on float data].")
 @click.option("--no-checksum", is_flag=True, help="Skip the SHA-256 of the inputs.")
+@click.option("--ignore-disk-space", is_flag=True,
+              help="Start even when the outputs and temporaries (an uncompressed upper bound) "
+                   "may not fit in the free disk space of --out.")
 @click.option("--scheduler", default=None, metavar="ADDRESS|local[:N]",
               help="Compute the tiles on a dask.distributed cluster (needs mlri[dask]): "
                    "'local[:N]' starts N single-threaded workers on this machine; or a "
@@ -143,7 +145,7 @@ def run_cmd(lst: tuple[str, ...], evi: tuple[str, ...], out: str, years: str | N
             hurst_ddof: str, tau_min: int, gap: str, degenerate: str, rel_tol: float,
             no_alp_correction: bool, significance: str = "paper", permutations: int = 199,
             seed: int = 0, reference: str | None = None, fdr: float | None = None,
-            scheduler: str | None = None) -> None:
+            scheduler: str | None = None, ignore_disk_space: bool = False) -> None:
     """Compute MLRI, trends and restoration classes from annual LST/EVI rasters.
 
     \b
@@ -172,11 +174,7 @@ def run_cmd(lst: tuple[str, ...], evi: tuple[str, ...], out: str, years: str | N
                   tile=tile, threads=threads, overwrite=overwrite, quiet=quiet,
                   cog=not no_cog, compress=compress, level=level,
                   overviews=not (no_overviews or no_cog), checksum=not no_checksum,
-                  scheduler=scheduler)
-    except KeyboardInterrupt:
-        click.echo(f"interrupted: nothing was written to {out} (temporary files removed)",
-                   err=True)
-        sys.exit(130)
+                  scheduler=scheduler, check_disk_space=not ignore_disk_space)
     except (InputError, OutputExistsError, NotADirectoryError, ValueError, TypeError,
             OSError, ImportError) as err:
         raise _fail(err) from None
@@ -210,9 +208,6 @@ def demo_cmd(out: str, overwrite: bool, quiet: bool, seed: int, threads: int | N
     t0 = time.perf_counter()
     try:
         res = run_demo(out, overwrite=overwrite, quiet=quiet, seed=seed, threads=threads)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
     except (OutputExistsError, ValueError, OSError) as err:
         raise _fail(err) from None
     if quiet:

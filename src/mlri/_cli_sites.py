@@ -22,6 +22,7 @@ __all__ = ["COMMANDS"]
 @contextlib.contextmanager
 def _cli_errors() -> Iterator[None]:
     """Show SitesWarnings on stderr as they happen; turn expected errors into ClickException."""
+    from ._outputs import OutputError
     from .sites._deps import SitesWarning
 
     def show(message: Any, category: type, filename: str, lineno: int, file: Any = None,
@@ -36,7 +37,7 @@ def _cli_errors() -> Iterator[None]:
         except click.ClickException:
             raise
         except (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError,
-                ImportError, KeyError) as err:
+                ImportError, KeyError, OutputError) as err:
             raise click.ClickException(str(err).strip("'\"")) from err
         except Exception as err:  # rasterio / pyogrio I/O errors
             name = type(err).__name__

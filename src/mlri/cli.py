@@ -14,7 +14,33 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     ctx.exit()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    """The command group: SIGTERM is handled like Ctrl-C, and both end in one ``Error:`` line
+    (exit 130 for Ctrl-C, 143 for SIGTERM) after every staged output has been removed."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        from ._outputs import EVENTS, Terminated, sigterm_as_interrupt
+
+        n_events = len(EVENTS)
+        try:
+            with sigterm_as_interrupt():
+                return super().invoke(ctx)
+        except KeyboardInterrupt as err:
+            term = isinstance(err, Terminated)
+            done = EVENTS[n_events:]
+            aborted = sorted({f for f, e in done if e == "aborted"})
+            published = sorted({f for f, e in done if e == "published"} - set(aborted))
+            what = ("; nothing new was published to " + ", ".join(aborted)
+                    + " (its temporary files were removed)") if aborted else \
+                "; no output was left half-written"
+            if published:
+                what += "; complete results were published to " + ", ".join(published)
+            click.echo(f"Error: interrupted by {'SIGTERM' if term else 'Ctrl-C (SIGINT)'}"
+                       f"{what}", err=True)
+            ctx.exit(143 if term else 130)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True,
               callback=_print_version, help="Show the version, OpenMP and SIMD target, and exit.")
 def main() -> None:

@@ -28,6 +28,8 @@ from ._outputs import (
     atomic_raster,
     build_manifest,
     file_digest,
+    output_bytes,
+    preflight,
     raster_profile,
     write_json,
 )
@@ -277,6 +279,7 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
         checksum: bool = True,
         windows: Sequence[Any] | None = None,
         scheduler: str | None = None,
+        check_disk_space: bool = True,
         **stats: Any) -> RunResult:
     """Run the MLRI pipeline on annual LST/EVI rasters; write results into ``out``.
 
@@ -316,6 +319,10 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
         (``"tcp://host:8786"``).  Reading, writing and the summary stay here; each tile runs
         :func:`compute_tile` with one OpenMP thread on a worker, so the outputs are the same,
         bit for bit, as without a scheduler.  Needs ``pip install mlri[dask]``.
+    check_disk_space : bool
+        Refuse to start (:class:`mlri._outputs.InsufficientSpaceError`) when the outputs and
+        their uncompressed temporaries (an upper bound) exceed the free disk space of
+        ``out``; ``False`` tries anyway (a full disk then fails cleanly, nothing published).
 
     Returns
     -------
@@ -327,6 +334,9 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
         Bad inputs (the message names the file).
     mlri._outputs.OutputExistsError
         ``out`` holds results and ``overwrite`` is False.
+    mlri._outputs.OutputError
+        Another run is writing into ``out``; not enough disk space; an output could not be
+        written completely (nothing is published).
     ValueError
         Bad options.
     """
@@ -340,6 +350,9 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     yrs = [float(y) for y in inputs.years]
     options.validate(yrs)
     plan = sigrun.build_plan(options)
+    preflight(out, _output_bytes(inputs, plan, cog=cog, overviews=overviews),
+              check_space=check_disk_space,
+              what=f"a {inputs.grid.width} x {inputs.grid.height} px run")
     mx = None
     if scheduler:
         from . import xarray as mx  # ImportError says: pip install mlri[dask]
@@ -458,6 +471,8 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
             run_warnings.extend(_year_warnings(acc, inputs))
             summary = _summary(acc, inputs, options)
             summary["significance"] = plan.describe()
+            run_warnings.extend(_nothing_classified(acc, inputs, options))
+            summary["warnings"] = run_warnings
             write_json(outset.stage("summary.json"), summary)
             _write_aux_xml(outset.stage("classes.tif.aux.xml"))
             # Leaving the ExitStack finalises the rasters (COG rewrite) one by one.
@@ -618,6 +633,39 @@ def _year_warnings(acc: _Accumulator, inputs: InputSet) -> list[str]:
                        f"year is missing everywhere")
                 out.append(msg)
     return out
+
+
+def _output_bytes(inputs: InputSet, plan: sigrun.SignificancePlan, *, cog: bool,
+                  overviews: bool) -> int:
+    """Peak disk use of the rasters :func:`run` writes (see mlri._outputs.output_bytes)."""
+    bands = [(1, "uint8"), (1, "uint8"), (len(TREND_BANDS), "float32"),
+             (len(inputs.years), "float32")]
+    if plan.needs_pvalues:
+        bands.append((len(SIGNIFICANCE_BANDS), "float32"))
+    g = inputs.grid
+    return output_bytes([(g.width, g.height, n, dt) for n, dt in bands], cog=cog,
+                        overviews=overviews, block=512 if max(g.width, g.height) > 256 else 256)
+
+
+def _nothing_classified(acc: _Accumulator, inputs: InputSet,
+                        opts: StatsOptions) -> list[str]:
+    """Why a run classified no pixel at all (a warning in the CLI and summary.json)."""
+    if int(acc.class_counts[1:].sum()) > 0:
+        return []
+    n = len(inputs.years)
+    if n < opts.min_valid:
+        why = (f"the inputs hold {n} year(s) but a pixel needs min_valid={opts.min_valid} "
+               f"valid MLRI years; add years or lower --min-valid (min_valid=)")
+    elif int(acc.mlri_valid.sum()) == 0:
+        why = (f"no pixel-year has a valid MLRI: EVI <= evi_min={opts.evi_min} (or LST/EVI "
+               f"missing) in every year of every pixel; check the EVI input's values and "
+               f"scale ({inputs.evi.describe()}), or --evi-min / --evi-policy clamp")
+    else:
+        best = int(acc.mlri_valid.max())
+        why = (f"no pixel has min_valid={opts.min_valid} valid MLRI years (MLRI is valid in "
+               f"at most {best} pixels in any one year); lower --min-valid (min_valid=) or "
+               f"check the inputs' nodata")
+    return [f"no pixel was classified (classes.tif is all nodata): {why}"]
 
 
 def _summary(acc: _Accumulator, inputs: InputSet, opts: StatsOptions) -> dict[str, Any]:

@@ -17,14 +17,11 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import shutil
 import time
-import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -678,7 +675,8 @@ def write_composites(scenes: Sequence[Scene] | str | os.PathLike[str]
                      write_empty_years: bool = False, on_error: str = "raise",
                      progress: Callable[[int], None] | Callable[[int], Any] | None = None,
                      progress_total: Callable[[int], None] | None = None,
-                     cog: bool = True, **kw: Any) -> dict[str, Any]:
+                     cog: bool = True, check_disk_space: bool = True,
+                     **kw: Any) -> dict[str, Any]:
     """Write ``EVI_YYYY.tif``, ``LST_YYYY.tif``, ``NOBS_YYYY.tif`` per year and ``manifest.json``.
 
     Parameters
@@ -699,6 +697,9 @@ def write_composites(scenes: Sequence[Scene] | str | os.PathLike[str]
         A scene that cannot be used (Collection 1, Level-1, unknown sensor, missing MTL,
         unreadable bundle) raises a :class:`SceneError` naming it (default), or is recorded in
         the manifest as skipped.  Damaged band files found while reading always raise.
+    check_disk_space : bool
+        Refuse to start when the composites (uncompressed, an upper bound) may not fit in
+        the free disk space of ``out_dir``; ``False`` tries anyway.
 
     Returns
     -------
@@ -707,13 +708,16 @@ def write_composites(scenes: Sequence[Scene] | str | os.PathLike[str]
 
     Notes
     -----
-    Outputs are written into a hidden staging folder inside ``out_dir`` and moved into place
-    only when every year has succeeded: a failure leaves no new file behind.
+    Outputs are written into a hidden staging folder inside ``out_dir``, re-opened and
+    checked, and moved into place only when every year has succeeded
+    (:class:`mlri._outputs.OutputSet`): a failure or interrupt leaves no new file behind.
     """
     from .._outputs import (
+        OutputSet,
         atomic_raster,
         build_manifest,
         check_output_dir,
+        output_bytes,
         raster_profile,
         write_json,
     )
@@ -775,15 +779,21 @@ def write_composites(scenes: Sequence[Scene] | str | os.PathLike[str]
     if progress_total is not None:
         progress_total(sum(len(v) for v in year_stats.values()) * strips)
 
-    stage = out / f".mlri-composite.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    stage.mkdir()
+    # staged, verified and published together (manifest.json last) under the folder lock
+    oset = OutputSet(out, names, overwrite=overwrite)
     written: list[str] = []
     year_info: dict[str, Any] = {}
     try:
+        per_year = [(grid.width, grid.height, 1, "float32")] * len(opts.variables) + [
+            (grid.width, grid.height, 3, "uint16")]
+        oset.reserve(output_bytes(per_year * len(todo), cog=False)
+                     + output_bytes(per_year, cog=False), force=not check_disk_space,
+                     what=f"{len(todo)} year(s) of {grid.width} x {grid.height} px composites",
+                     override="--ignore-disk-space (check_disk_space=False)")
         with _gdal_env():
             for y in todo:
                 stats = year_stats[y]
-                _write_year(y, stats, grid, opts, stage, progress, cog, atomic_raster,
+                _write_year(y, stats, grid, opts, oset, progress, cog, atomic_raster,
                             raster_profile)
                 year_info[str(y)] = {
                     "n_scenes": len(stats),
@@ -792,36 +802,33 @@ def write_composites(scenes: Sequence[Scene] | str | os.PathLike[str]
                     "sensors": sorted({st.scene.pid.sensor for st in stats}),
                     "files": output_names(y, opts.variables),
                 }
-        for y in todo:
-            for n in output_names(y, opts.variables):
-                os.replace(stage / n, out / n)
-                written.append(str(out / n))
+        written = [str(out / n) for y in todo for n in output_names(y, opts.variables)]
+        used = [st.as_dict() | {"year": y} for y in todo for st in year_stats[y]]
+        man = build_manifest(
+            command="composite",
+            parameters={**opts.as_dict(), "years": yrs, "write_empty_years": write_empty_years,
+                        "on_error": on_error, "overwrite": overwrite},
+            inputs=[], outputs=written, started=started, checksum=False,
+            extra={"grid": grid.as_dict(), "grid_on_landsat_lattice": grid.on_landsat_lattice(),
+                   "years": year_info, "years_skipped": years_skipped, "scenes_used": used,
+                   "scenes_skipped": [p.as_dict() for p in skipped], "warnings": caught},
+        )
+        write_json(oset.stage("manifest.json"), man)
+        oset.commit()
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
-
-    used = [st.as_dict() | {"year": y} for y in todo for st in year_stats[y]]
-    man = build_manifest(
-        command="composite",
-        parameters={**opts.as_dict(), "years": yrs, "write_empty_years": write_empty_years,
-                    "on_error": on_error, "overwrite": overwrite},
-        inputs=[], outputs=written, started=started, checksum=False,
-        extra={"grid": grid.as_dict(), "grid_on_landsat_lattice": grid.on_landsat_lattice(),
-               "years": year_info, "years_skipped": years_skipped, "scenes_used": used,
-               "scenes_skipped": [p.as_dict() for p in skipped], "warnings": caught},
-    )
-    write_json(out / "manifest.json", man)
+        oset.close()
     return man
 
 
 def _write_year(year: int, stats: list[_SceneStat], grid: Grid, opts: CompositeOptions,
-                stage: Path, progress: Any, cog: bool, atomic_raster: Any,
+                oset: Any, progress: Any, cog: bool, atomic_raster: Any,
                 raster_profile: Any) -> None:
     with contextlib.ExitStack() as es:
         dsts: dict[str, Any] = {}
         for var in opts.variables:
             prof = raster_profile(crs=grid.crs, transform=grid.transform, width=grid.width,
                                   height=grid.height, count=1, dtype="float32", nodata=np.nan)
-            d = es.enter_context(atomic_raster(stage / f"{var}_{year}.tif", prof, cog=cog,
+            d = es.enter_context(atomic_raster(oset.stage(f"{var}_{year}.tif"), prof, cog=cog,
                                                overview_resampling="nearest"))
             d.update_tags(**_tags(var, year, opts, stats))
             d.set_band_description(1, f"{var} {opts.months_label} max {year}"
@@ -829,7 +836,7 @@ def _write_year(year: int, stats: list[_SceneStat], grid: Grid, opts: CompositeO
             dsts[var] = d
         prof = raster_profile(crs=grid.crs, transform=grid.transform, width=grid.width,
                               height=grid.height, count=3, dtype="uint16", nodata=NOBS_NODATA)
-        d = es.enter_context(atomic_raster(stage / f"NOBS_{year}.tif", prof, cog=cog,
+        d = es.enter_context(atomic_raster(oset.stage(f"NOBS_{year}.tif"), prof, cog=cog,
                                            overview_resampling="nearest"))
         d.update_tags(**_tags("NOBS", year, opts, stats))
         for i, name in enumerate(NOBS_BANDS, 1):

@@ -106,6 +106,11 @@ def open_run(run_dir: str | os.PathLike[str]) -> RunFolder:
     if not d.is_dir():
         msg = f"run folder {d} does not exist; pass the --out folder of `mlri run` as --run"
         raise FileNotFoundError(msg)
+    from .._outputs import JOURNAL_NAME, FolderLock, recover_publication
+
+    if (d / JOURNAL_NAME).exists():  # a publication cut short by a killed process
+        with FolderLock(d):
+            recover_publication(d)
     cls = d / "classes.tif"
     if not cls.is_file():
         have = ", ".join(sorted(p.name for p in d.iterdir())[:12]) or "nothing"

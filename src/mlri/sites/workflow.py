@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._outputs import build_manifest, check_output_dir, write_json
+from .._outputs import OutputSet, build_manifest, write_json
 from ._deps import SitesWarning, require
 from ._table import Table
 from .polygons import mining_duration, parse_start_year, read_mines, start_group
@@ -121,110 +121,122 @@ def run_sites(
     """
     t0 = time.time()
     rf = open_run(run)
-    outp = check_output_dir(out, SITES_OUTPUTS, overwrite=overwrite)
-    extra = [c for c in group_cols if c not in (region_col, name_col, start_col)]
-    mines_obj = read_mines(mines, id_col=id_col, name_col=name_col, region_col=region_col,
-                           start_col=start_col, extra_cols=extra, layer=layer)
-    zr = zonal_stats(rf.classes, mines_obj, mlri=rf.mlri, flags=rf.flags,
-                     years=rf.years or None,
-                     all_touched=all_touched, progress=progress)
-    table = zr.table
-    ref_year = int(reference_year) if reference_year is not None else (rf.last_year or 2019)
-    add_start_columns(table, reference_year=ref_year, threshold=threshold,
-                      source=os.fspath(mines))
-    usable = zr.usable()
+    # the folder lock is held for the whole run (a second run into --out is refused at once);
+    # an interrupted or failed run leaves nothing and needs no --overwrite next time
+    with OutputSet(out, SITES_OUTPUTS, overwrite=overwrite) as oset:
+        outp = oset.out
+        extra = [c for c in group_cols if c not in (region_col, name_col, start_col)]
+        mines_obj = read_mines(mines, id_col=id_col, name_col=name_col, region_col=region_col,
+                               start_col=start_col, extra_cols=extra, layer=layer)
+        zr = zonal_stats(rf.classes, mines_obj, mlri=rf.mlri, flags=rf.flags,
+                         years=rf.years or None,
+                         all_touched=all_touched, progress=progress)
+        table = zr.table
+        ref_year = int(reference_year) if reference_year is not None else (rf.last_year or 2019)
+        add_start_columns(table, reference_year=ref_year, threshold=threshold,
+                          source=os.fspath(mines))
+        usable = zr.usable()
 
-    # group tests
-    groupings: list[str] = []
-    if "start_group" in table:
-        groupings.append("start_group")
-    for c in group_cols:
-        col = "region" if c == region_col and "region" in table else c
-        if col not in table:
-            msg = f"group column {c!r} is not in {mines}; columns read: {', '.join(table)}"
-            raise ValueError(msg)
-        if col not in groupings:
-            groupings.append(col)
-    if not groupings and "region" in table:
-        groupings.append("region")
-    tests = [group_tests(table, g, denominator=denominator, usable=usable) for g in groupings]
-    spear = (spearman_tests(table, "duration", denominator=denominator, usable=usable)
-             if "duration" in table else None)
+        # group tests
+        groupings: list[str] = []
+        if "start_group" in table:
+            groupings.append("start_group")
+        for c in group_cols:
+            col = "region" if c == region_col and "region" in table else c
+            if col not in table:
+                msg = f"group column {c!r} is not in {mines}; columns read: {', '.join(table)}"
+                raise ValueError(msg)
+            if col not in groupings:
+                groupings.append(col)
+        if not groupings and "region" in table:
+            groupings.append("region")
+        tests = [group_tests(table, g, denominator=denominator, usable=usable) for g in groupings]
+        spear = (spearman_tests(table, "duration", denominator=denominator, usable=usable)
+                 if "duration" in table else None)
 
-    # clustering
-    cres = None
-    cluster_info: dict[str, Any] = {"skipped": "disabled (--no-cluster)"}
-    if cluster:
-        try:
-            from .cluster import cluster_sites, level_names
+        # clustering
+        cres = None
+        cluster_info: dict[str, Any] = {"skipped": "disabled (--no-cluster)"}
+        if cluster:
+            try:
+                from .cluster import cluster_sites, level_names
 
-            cres = cluster_sites(table, k=k, seed=seed, n_init=n_init,
-                                 denominator=denominator, usable=usable)
-            table["cluster"] = np.where(cres.labels > 0, cres.labels, 0)
-            table["level"] = cres.levels
-            cluster_info = cres.summary()
-            tests.append(group_tests(table, "level", denominator=denominator,
-                                     usable=usable & (cres.labels > 0),
-                                     order=level_names(cres.k)))
-        except (ValueError, ImportError) as err:
-            cluster_info = {"skipped": str(err)}
-            warnings.warn(f"clustering skipped: {err}", SitesWarning, stacklevel=2)
+                cres = cluster_sites(table, k=k, seed=seed, n_init=n_init,
+                                     denominator=denominator, usable=usable)
+                table["cluster"] = np.where(cres.labels > 0, cres.labels, 0)
+                table["level"] = cres.levels
+                cluster_info = cres.summary()
+                tests.append(group_tests(table, "level", denominator=denominator,
+                                         usable=usable & (cres.labels > 0),
+                                         order=level_names(cres.k)))
+            except (ValueError, ImportError) as err:
+                cluster_info = {"skipped": str(err)}
+                warnings.warn(f"clustering skipped: {err}", SitesWarning, stacklevel=2)
 
-    files: list[Path] = []
-    table.to_csv(outp / "sites.csv")
-    files.append(outp / "sites.csv")
-    zr.mlri_table().to_csv(outp / "sites_mlri.csv")
-    files.append(outp / "sites_mlri.csv")
+        groups_doc = {
+            "unit": "mine (one value per mine; pixels within a mine are not independent)",
+            "denominator": denominator,
+            "class_share_columns": ("pct_valid_<class>: % of the mine's classified pixels"
+                                    if denominator == "valid" else
+                                    "pct_<class>: % of the mine's pixels incl. nodata"),
+            "n_mines": len(table), "n_usable": int(usable.sum()),
+            "reference_year": ref_year,
+            "start_group_rule": (f"exact start < {threshold} or 'Before {threshold}' -> "
+                                 f"'Before {threshold}'; exact >= {threshold} or 'From "
+                                 f"{threshold}' -> 'From {threshold}'"),
+            "duration_rule": (f"reference_year - start_year; 'Before {threshold}' -> "
+                              f"reference_year - {threshold} + 1"),
+            "kruskal_wallis": tests,
+            "spearman_duration": spear,
+            "clustering": cluster_info,
+            "p_adjust": {"dunn": "holm over pairs", "p_bh": "Benjamini-Hochberg over class metrics"},
+        }
+        # every output is staged, verified and published together, manifest.json last
+        files = _write_outputs(oset, table, zr, cres, groupings, groups_doc, rf,
+                               denominator=denominator, figures=figures, max_maps=max_maps)
+        params = {
+            "run": os.fspath(run), "mines": os.fspath(mines), "id_col": id_col,
+            "name_col": name_col, "region_col": region_col, "start_col": start_col,
+            "group_cols": list(group_cols), "layer": layer, "all_touched": all_touched,
+            "rasterisation": zr.raster["rule"], "threshold": threshold,
+            "reference_year": ref_year, "denominator": denominator, "k": k, "seed": seed,
+            "n_init": n_init, "cluster": cluster, "figures": figures, "max_maps": max_maps,
+        }
+        man = build_manifest(
+            command="sites", parameters=params,
+            inputs=[*rf.inputs(), Path(os.fspath(mines))],
+            outputs=[os.fspath(f.relative_to(outp)) for f in files], started=t0,
+            extra={"raster": {k2: v for k2, v in zr.raster.items() if k2 != "crs"},
+                   "run_parameters": rf.parameters,
+                   "status_counts": _status_counts(table)})
+        write_json(oset.stage("manifest.json"), man)
+        files.append(outp / "manifest.json")
+        oset.commit()
+        return SitesOutputs(out=outp, table=table, zonal=zr, groups=groups_doc,
+                            clusters=cres, files=files)
+
+
+def _write_outputs(oset: OutputSet, table: Table, zr: ZonalResult, cres: Any,
+                   groupings: list[str], groups_doc: dict[str, Any], rf: Any, *,
+                   denominator: str, figures: bool, max_maps: int) -> list[Path]:
+    """Write the tables, GeoPackage, group tests and figures into ``oset``'s staging
+    folder; return their final paths."""
+    outp = oset.out
+    table.to_csv(oset.stage("sites.csv"))
+    zr.mlri_table().to_csv(oset.stage("sites_mlri.csv"))
     if cres is not None:
-        cres.table(table).to_csv(outp / "clusters.csv")
-        files.append(outp / "clusters.csv")
-    files.append(_write_gpkg(outp / "sites.gpkg", zr, table))
-    groups_doc = {
-        "unit": "mine (one value per mine; pixels within a mine are not independent)",
-        "denominator": denominator,
-        "class_share_columns": ("pct_valid_<class>: % of the mine's classified pixels"
-                                if denominator == "valid" else
-                                "pct_<class>: % of the mine's pixels incl. nodata"),
-        "n_mines": len(table), "n_usable": int(usable.sum()),
-        "reference_year": ref_year,
-        "start_group_rule": (f"exact start < {threshold} or 'Before {threshold}' -> "
-                             f"'Before {threshold}'; exact >= {threshold} or 'From "
-                             f"{threshold}' -> 'From {threshold}'"),
-        "duration_rule": (f"reference_year - start_year; 'Before {threshold}' -> "
-                          f"reference_year - {threshold} + 1"),
-        "kruskal_wallis": tests,
-        "spearman_duration": spear,
-        "clustering": cluster_info,
-        "p_adjust": {"dunn": "holm over pairs", "p_bh": "Benjamini-Hochberg over class metrics"},
-    }
-    write_json(outp / "groups.json", groups_doc)
-    files.append(outp / "groups.json")
-
-    fig_files: list[Path] = []
+        cres.table(table).to_csv(oset.stage("clusters.csv"))
+    _write_gpkg(oset.stage("sites.gpkg"), zr, table)
+    write_json(oset.stage("groups.json"), groups_doc)
+    names = ["sites.csv", "sites_mlri.csv", *(["clusters.csv"] if cres is not None else []),
+             "sites.gpkg", "groups.json"]
+    files = [outp / n for n in names]
     if figures:
-        fig_files = write_figures(outp / "figures", rf.classes, zr, table, cres, groupings,
-                                  denominator=denominator, max_maps=max_maps,
-                                  overwrite=overwrite)
-        files.extend(fig_files)
-
-    params = {
-        "run": os.fspath(run), "mines": os.fspath(mines), "id_col": id_col,
-        "name_col": name_col, "region_col": region_col, "start_col": start_col,
-        "group_cols": list(group_cols), "layer": layer, "all_touched": all_touched,
-        "rasterisation": zr.raster["rule"], "threshold": threshold,
-        "reference_year": ref_year, "denominator": denominator, "k": k, "seed": seed,
-        "n_init": n_init, "cluster": cluster, "figures": figures, "max_maps": max_maps,
-    }
-    man = build_manifest(
-        command="sites", parameters=params, inputs=[*rf.inputs(), Path(os.fspath(mines))],
-        outputs=[os.fspath(f.relative_to(outp)) for f in files], started=t0,
-        extra={"raster": {k2: v for k2, v in zr.raster.items() if k2 != "crs"},
-               "run_parameters": rf.parameters,
-               "status_counts": _status_counts(table)})
-    write_json(outp / "manifest.json", man)
-    files.append(outp / "manifest.json")
-    return SitesOutputs(out=outp, table=table, zonal=zr, groups=groups_doc, clusters=cres,
-                        files=files)
+        fdir = oset.stage_dir("figures")
+        fig_files = write_figures(fdir, rf.classes, zr, table, cres, groupings,
+                                  denominator=denominator, max_maps=max_maps)
+        files.extend(outp / "figures" / f.relative_to(fdir) for f in fig_files)
+    return files
 
 
 def _status_counts(t: Table) -> dict[str, int]:
