@@ -47,8 +47,6 @@ __all__ = [
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".nc", ".jp2")
 VARIABLES = ("LST", "EVI")
 _YEAR_RE = re.compile(r"(?<![0-9])((?:19|20)[0-9]{2})(?![0-9])")
-_KELVIN_LIMIT = 150.0  # SPEC-statistics §M: valid LST in K is > 150 everywhere on Earth
-_KELVIN_MAX = 400.0
 
 
 class InputError(ValueError):
@@ -242,49 +240,97 @@ class InputSet:
         """A reader for windows; one per thread (GDAL handles are not thread-safe)."""
         return _Reader(self)
 
-    def check_lst_unit(self, lst_unit: str, *, max_windows: int = 6) -> None:
-        """Early °C/K check (SPEC-statistics §M) on a sample of windows of the LST input.
+    def check_units(self, lst_unit: str, *, max_windows: int = 6,
+                    min_values: int = 2000) -> None:
+        """Early per-year unit and scale check on a sample of windows of every year.
 
-        Raises :class:`InputError` naming the LST input and suggesting ``--lst-unit C``.
+        Each year (layer) of LST must look like ``lst_unit`` (°C vs K, SPEC-statistics §M;
+        a median above 400 K means scaled digital numbers), and each year of EVI must lie
+        near [-1, 1] (not an EVI x 10000 integer export).  Raises :class:`InputError` naming
+        the year, its file and band, and the fix (``--lst-unit C`` / ``lst_unit='C'``,
+        converting that year, or a GDAL scale factor).  Reads at most ``max_windows``
+        block-aligned windows per layer, stopping once ``min_values`` valid values are seen.
         The per-tile check of :func:`mlri.index` still guards every tile.
         """
+        from .api import evi_scale_problem, lst_unit_problem
+
+        samples = {"LST": self._year_samples(self.lst, max_windows, min_values),
+                   "EVI": self._year_samples(self.evi, max_windows, min_values)}
+        lst_bad = [(i, p) for i, v in enumerate(samples["LST"])
+                   if (p := lst_unit_problem(v, lst_unit)) is not None]
+        for i, (kind, med) in lst_bad:
+            if kind == "scaled":
+                lay = self.lst.layers[i]
+                msg = (f"LST {self.years[i]} ({lay.path}, band {lay.band}) has a median of "
+                       f"{med:.1f}, not a temperature in Kelvin: scaled digital numbers? "
+                       f"Landsat C2 ST is K = DN * 0.00341802 + 149.0 (set the file's scale "
+                       f"and offset, e.g. gdal_edit.py -scale 0.00341802 -offset 149.0 "
+                       f"{Path(lay.path).name}, or convert first)")
+                raise InputError(msg)
+        if lst_bad:
+            n_data = sum(1 for v in samples["LST"] if v.size)
+            i, (kind, med) = lst_bad[0]
+            lay = self.lst.layers[i]
+            where = f"LST {self.years[i]} ({lay.path}, band {lay.band})"
+            others = [self.years[j] for j, _ in lst_bad[1:]]
+            more = f" (also year(s) {others})" if others else ""
+            if len(lst_bad) < n_data:
+                seen = "degrees Celsius" if kind == "celsius" else "Kelvin"
+                rest = "Kelvin" if kind == "celsius" else "degrees Celsius"
+                fix = "add 273.15" if kind == "celsius" else "subtract 273.15"
+                msg = (f"{where}{more} looks like {seen} (median of sampled valid values "
+                       f"{med:.1f}) while the other years look like {rest}: convert that "
+                       f"file ({fix}); --lst-unit (lst_unit=) applies to every year")
+            elif kind == "celsius":
+                msg = (f"LST input {self.lst.describe()} looks like degrees Celsius ({where}: "
+                       f"median of sampled valid values {med:.1f} < 150 K): pass --lst-unit C "
+                       f"(lst_unit='C'), or convert to Kelvin")
+            else:
+                msg = (f"--lst-unit C (lst_unit='C') was given but LST input "
+                       f"{self.lst.describe()} looks like Kelvin ({where}: median {med:.1f}); "
+                       f"use --lst-unit K")
+            raise InputError(msg)
+        for i, v in enumerate(samples["EVI"]):
+            med = evi_scale_problem(v)
+            if med is not None:
+                lay = self.evi.layers[i]
+                msg = (f"EVI {self.years[i]} ({lay.path}, band {lay.band}) has a median |EVI| "
+                       f"of {med:.4g}, far outside [-1, 1]: a scaled integer export (EVI x "
+                       f"10000)? Set its scale factor (gdal_edit.py -scale 0.0001 "
+                       f"{Path(lay.path).name}; mlri applies GDAL scale/offset) or divide by "
+                       f"10000")
+                raise InputError(msg)
+
+    def check_lst_unit(self, lst_unit: str, *, max_windows: int = 6) -> None:
+        """Same as :meth:`check_units` (kept for existing callers)."""
+        self.check_units(lst_unit, max_windows=max_windows)
+
+    def _year_samples(self, stack: VariableStack, max_windows: int,
+                      min_values: int) -> list[np.ndarray]:
+        """Finite values of each layer of ``stack`` from up to ``max_windows`` windows."""
         from rasterio.windows import Window
 
         g = self.grid
-        bh, bw = self.lst.files[self.lst.layers[0].path].block
+        bh, bw = stack.files[stack.layers[0].path].block
         h = min(g.height, max(bh, 256))
         w = min(g.width, max(bw, 256))
         cands = [((g.height - h) // 2, (g.width - w) // 2), (0, 0), (g.height - h, g.width - w),
                  (0, g.width - w), (g.height - h, 0), (g.height // 4, g.width // 4)]
-        idx = sorted({0, len(self.years) // 2, len(self.years) - 1})
-        sample: list[np.ndarray] = []
+        cands = list(dict.fromkeys(cands))[:max_windows]
+        out = []
         with self.open() as rd:
-            for r0, c0 in cands[:max_windows]:
-                win = Window(c0, r0, w, h)
-                for i in idx:
-                    a = rd.read_layer(self.lst.layers[i], win)
+            for layer in stack.layers:
+                parts: list[np.ndarray] = []
+                n = 0
+                for r0, c0 in cands:
+                    a = rd.read_layer(layer, Window(c0, r0, w, h))
                     a = a[np.isfinite(a)]
-                    if a.size:
-                        sample.append(a[:: max(1, a.size // 20000)])
-                if sum(s.size for s in sample) >= 20000:
-                    break
-        if not sample:
-            return
-        med = float(np.median(np.concatenate(sample)))
-        src = self.lst.describe()
-        if lst_unit == "K" and med < _KELVIN_LIMIT:
-            msg = (f"LST input {src} looks like degrees Celsius (median of sampled valid values "
-                   f"{med:.1f} < 150 K): pass --lst-unit C (lst_unit='C'), or convert to Kelvin")
-            raise InputError(msg)
-        if lst_unit == "K" and med > _KELVIN_MAX:
-            msg = (f"LST input {src} has a median of {med:.1f}, not a temperature in Kelvin: "
-                   f"scaled digital numbers? Landsat C2 ST is K = DN * 0.00341802 + 149.0 "
-                   f"(set the GDAL scale/offset or convert first)")
-            raise InputError(msg)
-        if lst_unit == "C" and med > _KELVIN_LIMIT:
-            msg = (f"--lst-unit C was given but LST input {src} looks like Kelvin (median "
-                   f"{med:.1f}); use --lst-unit K")
-            raise InputError(msg)
+                    parts.append(a[:: max(1, a.size // 20000)])
+                    n += a.size
+                    if n >= min_values:
+                        break
+                out.append(np.concatenate(parts) if parts else np.empty(0))
+        return out
 
 
 # --------------------------------------------------------------------------- discovery
