@@ -52,7 +52,7 @@ _DEGENERATE = ("drop", "nan")
 _EVI_POLICIES = ("mask", "clamp")
 _LST_UNITS = ("K", "C")
 
-# The °C / K heuristic of SPEC-statistics §M: LST in Kelvin is > 150 everywhere on Earth, and
+# The °C / K heuristic: LST in Kelvin is > 150 everywhere on Earth, and
 # below 400 (an annual maximum of 127 °C does not occur); a larger median means scaled digital
 # numbers.  Checked per year: one year in °C among Kelvin years must not pass.
 _CELSIUS_MEDIAN_LIMIT = 150.0

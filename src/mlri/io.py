@@ -21,16 +21,16 @@ one C-contiguous ``(T, rows, cols)`` array, ready for the kernels.
 from __future__ import annotations
 
 import glob as _glob
-import itertools
 import math
 import os
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ._names import _YEAR_RE, InputError, parse_years, var_token, year_from_name
 
 __all__ = [
     "Grid",
@@ -46,101 +46,6 @@ __all__ = [
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".nc", ".jp2")
 VARIABLES = ("LST", "EVI")
-_YEAR_RE = re.compile(r"(?<![0-9])((?:19|20)[0-9]{2})(?![0-9])")
-
-
-class InputError(ValueError):
-    """A problem with the input rasters; the message names the file(s) involved."""
-
-
-# --------------------------------------------------------------------------- years / names
-
-
-def parse_years(text: str | Iterable[Any] | None) -> list[int] | None:
-    """Parse ``"2000-2011,2013-2019"`` / ``"2000 2001 2003"`` (or a sequence) into years."""
-    if text is None:
-        return None
-    if not isinstance(text, str):
-        items: list[str] = []
-        for t in text:
-            items.extend(str(t).replace(",", " ").split())
-    else:
-        items = text.replace(",", " ").split()
-    if not items:
-        return None
-    out: list[int] = []
-    for it in items:
-        m = re.fullmatch(r"(\d{4})(?:(?:-|\.\.|:)(\d{4}))?", it.strip())
-        if not m:
-            msg = (f"cannot parse years {it!r}: use e.g. '2000-2011,2013-2019' or "
-                   f"'2000 2001 2003'")
-            raise InputError(msg)
-        a = int(m.group(1))
-        b = int(m.group(2)) if m.group(2) else a
-        if b < a:
-            msg = f"year range {it!r} runs backwards"
-            raise InputError(msg)
-        out.extend(range(a, b + 1))
-    if len(set(out)) != len(out):
-        dup = sorted({y for y in out if out.count(y) > 1})
-        msg = f"years given twice: {dup}"
-        raise InputError(msg)
-    if any(b <= a for a, b in itertools.pairwise(out)):
-        msg = f"years must be strictly increasing, got {out}"
-        raise InputError(msg)
-    return out
-
-
-def _pattern_regex(pattern: str) -> re.Pattern[str]:
-    """``"mine3_{var}_{year}.tif"`` → a regex on the base name (``*`` and ``?`` allowed)."""
-    if "{year}" not in pattern:
-        msg = f"pattern {pattern!r} must contain {{year}} (and may contain {{var}}, * and ?)"
-        raise InputError(msg)
-    out = ""
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("{year}", i):
-            out += r"(?P<year>\d{4})"
-            i += 6
-        elif pattern.startswith("{var}", i):
-            out += r"(?P<var>[A-Za-z0-9]+?)"
-            i += 5
-        elif pattern[i] == "*":
-            out += ".*?"
-            i += 1
-        elif pattern[i] == "?":
-            out += "."
-            i += 1
-        else:
-            out += re.escape(pattern[i])
-            i += 1
-    return re.compile(out + "$", re.IGNORECASE)
-
-
-def _var_token(name: str, var: str) -> bool:
-    return re.search(rf"(?:^|[_\-. ]){re.escape(var)}(?:$|[_\-. 0-9])", name,
-                     re.IGNORECASE) is not None
-
-
-def year_from_name(name: str, pattern: str | None = None) -> tuple[int | None, str | None]:
-    """Year (and variable, with a ``{var}`` pattern) parsed from a file's base name.
-
-    Without a pattern the year is the only standalone 4-digit ``19xx``/``20xx`` token;
-    several different ones make the year ambiguous (None).
-    """
-    base = Path(name).name
-    if pattern:
-        m = _pattern_regex(Path(pattern).name).search(base)
-        if not m:
-            return None, None
-        var = m.groupdict().get("var")
-        return int(m.group("year")), (var.upper() if var else None)
-    stem = base.rsplit(".", 1)[0]
-    found = {int(y) for y in _YEAR_RE.findall(stem)}
-    if len(found) == 1:
-        return found.pop(), None
-    return None, None
-
 
 # --------------------------------------------------------------------------- data classes
 
@@ -244,7 +149,7 @@ class InputSet:
                     min_values: int = 2000) -> None:
         """Early per-year unit and scale check on a sample of windows of every year.
 
-        Each year (layer) of LST must look like ``lst_unit`` (°C vs K, SPEC-statistics §M;
+        Each year (layer) of LST must look like ``lst_unit`` (°C vs K: Kelvin is > 150;
         a median above 400 K means scaled digital numbers), and each year of EVI must lie
         near [-1, 1] (not an EVI x 10000 integer export).  Raises :class:`InputError` naming
         the year, its file and band, and the fix (``--lst-unit C`` / ``lst_unit='C'``,
@@ -252,85 +157,13 @@ class InputSet:
         block-aligned windows per layer, stopping once ``min_values`` valid values are seen.
         The per-tile check of :func:`mlri.index` still guards every tile.
         """
-        from .api import evi_scale_problem, lst_unit_problem
+        from ._unitcheck import check_units
 
-        samples = {"LST": self._year_samples(self.lst, max_windows, min_values),
-                   "EVI": self._year_samples(self.evi, max_windows, min_values)}
-        lst_bad = [(i, p) for i, v in enumerate(samples["LST"])
-                   if (p := lst_unit_problem(v, lst_unit)) is not None]
-        for i, (kind, med) in lst_bad:
-            if kind == "scaled":
-                lay = self.lst.layers[i]
-                msg = (f"LST {self.years[i]} ({lay.path}, band {lay.band}) has a median of "
-                       f"{med:.1f}, not a temperature in Kelvin: scaled digital numbers? "
-                       f"Landsat C2 ST is K = DN * 0.00341802 + 149.0 (set the file's scale "
-                       f"and offset, e.g. gdal_edit.py -scale 0.00341802 -offset 149.0 "
-                       f"{Path(lay.path).name}, or convert first)")
-                raise InputError(msg)
-        if lst_bad:
-            n_data = sum(1 for v in samples["LST"] if v.size)
-            i, (kind, med) = lst_bad[0]
-            lay = self.lst.layers[i]
-            where = f"LST {self.years[i]} ({lay.path}, band {lay.band})"
-            others = [self.years[j] for j, _ in lst_bad[1:]]
-            more = f" (also year(s) {others})" if others else ""
-            if len(lst_bad) < n_data:
-                seen = "degrees Celsius" if kind == "celsius" else "Kelvin"
-                rest = "Kelvin" if kind == "celsius" else "degrees Celsius"
-                fix = "add 273.15" if kind == "celsius" else "subtract 273.15"
-                msg = (f"{where}{more} looks like {seen} (median of sampled valid values "
-                       f"{med:.1f}) while the other years look like {rest}: convert that "
-                       f"file ({fix}); --lst-unit (lst_unit=) applies to every year")
-            elif kind == "celsius":
-                msg = (f"LST input {self.lst.describe()} looks like degrees Celsius ({where}: "
-                       f"median of sampled valid values {med:.1f} < 150 K): pass --lst-unit C "
-                       f"(lst_unit='C'), or convert to Kelvin")
-            else:
-                msg = (f"--lst-unit C (lst_unit='C') was given but LST input "
-                       f"{self.lst.describe()} looks like Kelvin ({where}: median {med:.1f}); "
-                       f"use --lst-unit K")
-            raise InputError(msg)
-        for i, v in enumerate(samples["EVI"]):
-            med = evi_scale_problem(v)
-            if med is not None:
-                lay = self.evi.layers[i]
-                msg = (f"EVI {self.years[i]} ({lay.path}, band {lay.band}) has a median |EVI| "
-                       f"of {med:.4g}, far outside [-1, 1]: a scaled integer export (EVI x "
-                       f"10000)? Set its scale factor (gdal_edit.py -scale 0.0001 "
-                       f"{Path(lay.path).name}; mlri applies GDAL scale/offset) or divide by "
-                       f"10000")
-                raise InputError(msg)
+        check_units(self, lst_unit, max_windows=max_windows, min_values=min_values)
 
     def check_lst_unit(self, lst_unit: str, *, max_windows: int = 6) -> None:
         """Same as :meth:`check_units` (kept for existing callers)."""
         self.check_units(lst_unit, max_windows=max_windows)
-
-    def _year_samples(self, stack: VariableStack, max_windows: int,
-                      min_values: int) -> list[np.ndarray]:
-        """Finite values of each layer of ``stack`` from up to ``max_windows`` windows."""
-        from rasterio.windows import Window
-
-        g = self.grid
-        bh, bw = stack.files[stack.layers[0].path].block
-        h = min(g.height, max(bh, 256))
-        w = min(g.width, max(bw, 256))
-        cands = [((g.height - h) // 2, (g.width - w) // 2), (0, 0), (g.height - h, g.width - w),
-                 (0, g.width - w), (g.height - h, 0), (g.height // 4, g.width // 4)]
-        cands = list(dict.fromkeys(cands))[:max_windows]
-        out = []
-        with self.open() as rd:
-            for layer in stack.layers:
-                parts: list[np.ndarray] = []
-                n = 0
-                for r0, c0 in cands:
-                    a = rd.read_layer(layer, Window(c0, r0, w, h))
-                    a = a[np.isfinite(a)]
-                    parts.append(a[:: max(1, a.size // 20000)])
-                    n += a.size
-                    if n >= min_values:
-                        break
-                out.append(np.concatenate(parts) if parts else np.empty(0))
-        return out
 
 
 # --------------------------------------------------------------------------- discovery
@@ -369,15 +202,44 @@ def _expand(specs: Sequence[str | os.PathLike[str]], var: str) -> tuple[list[str
     return files, collective
 
 
-def _open_info(path: str, var: str) -> _FileInfo:
+def _roots(specs: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """The folders of the inputs as given (a folder, a glob's fixed part, a file's folder)."""
+    out = []
+    for spec in specs:
+        s = os.fspath(spec)
+        if Path(s).is_dir():
+            out.append(s)
+            continue
+        if any(ch in s for ch in "*?["):
+            s = s[:min(s.index(ch) for ch in "*?[" if ch in s)]
+            s = s if s.endswith(os.sep) else str(Path(s).parent)
+        else:
+            s = str(Path(s).parent)
+        out.append(s or ".")
+    return out
+
+
+def _open_info(path: str, var: str, roots: Sequence[str] = (),
+               vrt_anywhere: bool = False) -> _FileInfo:
     import rasterio
     from rasterio.enums import MaskFlags
     from rasterio.errors import RasterioIOError
 
+    if path.lower().endswith(".vrt"):
+        from ._vrt import check_vrt
+
+        check_vrt(path, roots, var, anywhere=vrt_anywhere)
     try:
         with rasterio.open(path) as ds:
             if ds.count < 1:
                 msg = f"{var} input {path} has no raster band"
+                raise InputError(msg)
+            if ds.transform.is_identity and (ds.gcps[0] or ds.rpcs):
+                how = "ground control points (GCPs)" if ds.gcps[0] else "RPCs"
+                msg = (f"{var} input {path} is georeferenced only by {how}, not by a regular "
+                       f"grid: mlri would lose its location. Warp it to a grid first, e.g. "
+                       f"gdalwarp -r near -t_srs EPSG:<utm zone> {Path(path).name} "
+                       f"{Path(path).stem}_grid.tif")
                 raise InputError(msg)
             kinds = np.dtype(ds.dtypes[0]).kind
             if kinds not in "iuf":
@@ -416,8 +278,15 @@ def _band_year(info: _FileInfo, band: int) -> int | None:
 
 def resolve_variable(specs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                      var: str, *, years: Sequence[int] | None = None,
-                     pattern: str | None = None) -> VariableStack:
-    """Find the files/bands of one variable and the year of each (see the module doc)."""
+                     pattern: str | None = None,
+                     allow_any_vrt_source: bool | None = None) -> VariableStack:
+    """Find the files/bands of one variable and the year of each (see the module doc).
+
+    A ``.vrt`` input may only read files inside the input folders (:mod:`mlri._vrt`) unless
+    ``allow_any_vrt_source`` (default: the ``MLRI_VRT_ANY_SOURCE`` environment variable).
+    """
+    from ._vrt import allowed_anywhere
+
     var = var.upper()
     if isinstance(specs, (str, os.PathLike)):
         specs = [specs]
@@ -443,10 +312,10 @@ def resolve_variable(specs: Sequence[str | os.PathLike[str]] | str | os.PathLike
             files = [f for f in files if parsed[f][0] is not None]
     if collective and not (pattern and "{var}" in pattern):
         other = [v for v in VARIABLES if v != var]
-        tagged = [f for f in files if _var_token(Path(f).name, var)]
+        tagged = [f for f in files if var_token(Path(f).name, var)]
         foreign = [f for f in files
-                   if any(_var_token(Path(f).name, o) for o in other)
-                   and not _var_token(Path(f).name, var)]
+                   if any(var_token(Path(f).name, o) for o in other)
+                   and not var_token(Path(f).name, var)]
         if tagged:
             files = tagged
         elif foreign:
@@ -457,7 +326,9 @@ def resolve_variable(specs: Sequence[str | os.PathLike[str]] | str | os.PathLike
         msg = f"no {var} raster found in {', '.join(map(str, specs))}"
         raise InputError(msg)
 
-    infos = {f: _open_info(f, var) for f in files}
+    roots = _roots(specs)
+    anywhere = allowed_anywhere(allow_any_vrt_source)
+    infos = {f: _open_info(f, var, roots, anywhere) for f in files}
 
     # One multi-band stack.
     if len(files) == 1 and infos[files[0]].count > 1:
@@ -549,8 +420,12 @@ def _differences(a: tuple[Any, Any, int, int], b: tuple[Any, Any, int, int]) -> 
 def open_inputs(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                 evi: Sequence[str | os.PathLike[str]] | str | os.PathLike[str], *,
                 years: Sequence[int] | str | None = None,
-                pattern: str | None = None) -> InputSet:
+                pattern: str | None = None,
+                allow_any_vrt_source: bool | None = None) -> InputSet:
     """Discover and validate the LST and EVI inputs.
+
+    ``allow_any_vrt_source``: see :func:`resolve_variable` (VRT inputs reading outside the
+    input folders are refused by default).
 
     Raises
     ------
@@ -560,8 +435,10 @@ def open_inputs(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     """
     yrs = parse_years(years) if isinstance(years, str) else (
         None if years is None else parse_years([str(int(y)) for y in years]))
-    st_l = resolve_variable(lst, "LST", years=yrs, pattern=pattern)
-    st_e = resolve_variable(evi, "EVI", years=yrs, pattern=pattern)
+    st_l = resolve_variable(lst, "LST", years=yrs, pattern=pattern,
+                            allow_any_vrt_source=allow_any_vrt_source)
+    st_e = resolve_variable(evi, "EVI", years=yrs, pattern=pattern,
+                            allow_any_vrt_source=allow_any_vrt_source)
     shared = {(la.path, la.band) for la in st_l.layers} & {(la.path, la.band)
                                                            for la in st_e.layers}
     if shared:
@@ -607,6 +484,23 @@ def open_inputs(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
 
 
 # --------------------------------------------------------------------------- reading
+
+
+def _read_error(layer: Layer, window: Any, err: BaseException) -> str:
+    """A useful message for a failed read: GDAL's own reason (rasterio only says "Read
+    failed. See previous exception") and what to do."""
+    reasons = []
+    e: BaseException | None = err
+    while e is not None and len(reasons) < 4:
+        text = str(e).strip()
+        if text and "See previous exception" not in text and text not in reasons:
+            reasons.append(text)
+        e = e.__cause__ or e.__context__
+    why = "; ".join(reasons) or type(err).__name__
+    return (f"cannot read band {layer.band} of {layer.path} (year {layer.year}, rows "
+            f"{int(window.row_off)}-{int(window.row_off + window.height)}, cols "
+            f"{int(window.col_off)}-{int(window.col_off + window.width)}): {why}. The file is "
+            f"damaged or truncated (an interrupted download or copy?): export or copy it again")
 
 
 class _Reader:
@@ -655,8 +549,7 @@ class _Reader:
         try:
             ds.read(layer.band, window=window, out=out)
         except Exception as err:
-            msg = f"failed to read band {layer.band} of {layer.path}: {err}"
-            raise InputError(msg) from err
+            raise InputError(_read_error(layer, window, err)) from err
         nod = info.nodata
         if nod is not None and not math.isnan(nod):
             out[out == np.asarray(nod).astype(out.dtype)] = np.nan
