@@ -142,3 +142,140 @@ def test_run_evi_scale_fixed_by_gdal_scale_factor(tmp_path):
     with inp.open() as rd:
         a = rd.read_layer(inp.evi.layers[1], rasterio.windows.Window(0, 0, 48, 40))
     np.testing.assert_allclose(a, site.evi[1], atol=1e-4)
+
+
+# ------------------------------------------------------------------ crafted --pattern
+
+
+@pytest.mark.parametrize(("pattern", "name", "expect"), [
+    ("mine3_{var}_{year}.tif", "x_mine3_LST_2005.tif", (2005, "LST")),
+    ("{var}_{year}*", "evi_2001_2002.tif", (2001, "evi")),
+    ("*{year}*", "a1999b2005.tif", (1999, None)),
+    ("LST_{year}.tif", "lst_2005.TIF", (2005, None)),
+    ("LST_{year}.tif", "LST_05.tif", None),
+    ("s?te_{year}.tif", "site_2003.tif", (2003, None)),
+    ("s?te_{year}.tif", "siite_2003.tif", None),
+])
+def test_pattern_semantics(pattern, name, expect):
+    from mlri._names import match_pattern
+
+    assert match_pattern(pattern, name) == expect
+
+
+def test_crafted_pattern_does_not_backtrack(tmp_path):
+    """'*a'*12 + '{year}b' took 0.9 s on a 24-character name with the old regex (and grows
+    exponentially); the matcher is linear in pattern x name length."""
+    import time
+
+    from mlri._names import match_pattern
+
+    pat = "*a" * 100 + "{year}" + "*{var}" + "*?" * 10 + "b"
+    t0 = time.perf_counter()
+    for n in (24, 60, 250):
+        assert match_pattern(pat, "a" * n + ".tif") is None
+    assert time.perf_counter() - t0 < 1.0
+    write_inputs(_site(), tmp_path / "in", name="site_{var}_" + "a" * 40 + "_{year}.tif")
+    t0 = time.perf_counter()
+    r = _cli("run", "--lst", tmp_path / "in", "--evi", tmp_path / "in", "--out", tmp_path / "o",
+             "-q", "--pattern", "*a" * 12 + "{year}b")
+    assert time.perf_counter() - t0 < 20
+    assert "matches --pattern" in _one_error_line(r)
+    r = _cli("run", "--lst", tmp_path / "in", "--evi", tmp_path / "in", "--out", tmp_path / "o",
+             "-q", "--pattern", "{year}" * 2)
+    assert "exactly once" in _one_error_line(r)
+    r = _cli("run", "--lst", tmp_path / "in", "--evi", tmp_path / "in", "--out", tmp_path / "o",
+             "-q", "--pattern", "*" * 300 + "{year}")
+    assert "at most 255" in _one_error_line(r)
+
+
+# ------------------------------------------------------------------ VRT inputs
+
+
+def _vrt_inputs(tmp_path, source_dir):
+    """Inputs in tmp_path/in where LST 2001 is a VRT reading a GeoTIFF in ``source_dir``."""
+    import rasterio.shutil
+
+    write_inputs(_site(), tmp_path / "in")
+    source_dir.mkdir(parents=True, exist_ok=True)
+    src = source_dir / "LST_2001_data.tif"
+    (tmp_path / "in" / "LST_2001.tif").rename(src)
+    rasterio.shutil.copy(src, tmp_path / "in" / "LST_2001.vrt", driver="VRT")
+    return tmp_path / "in"
+
+
+def test_vrt_reading_outside_the_input_folder_is_refused(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLRI_VRT_ANY_SOURCE", raising=False)
+    folder = _vrt_inputs(tmp_path, tmp_path / "elsewhere")
+    with pytest.raises(InputError, match=r"LST_2001\.vrt reads .*elsewhere.*outside the input"):
+        open_inputs(folder, folder)
+    r = _cli("run", "--lst", folder, "--evi", folder, "--out", tmp_path / "o", "-q")
+    assert "MLRI_VRT_ANY_SOURCE=1" in _one_error_line(r)
+    inp = open_inputs(folder, folder, allow_any_vrt_source=True)
+    assert inp.lst.layers[1].path.endswith("LST_2001.vrt")
+    monkeypatch.setenv("MLRI_VRT_ANY_SOURCE", "1")
+    open_inputs(folder, folder)
+
+
+def test_vrt_inside_the_input_folder_is_accepted(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLRI_VRT_ANY_SOURCE", raising=False)
+    folder = _vrt_inputs(tmp_path, tmp_path / "in" / "tiles")
+    inp = open_inputs(folder, folder)
+    inp.check_units("K")
+
+
+def test_vrt_raw_band_reading_a_system_file_is_refused(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLRI_VRT_ANY_SOURCE", raising=False)
+    write_inputs(_site(), tmp_path / "in")
+    (tmp_path / "in" / "LST_2001.tif").unlink()
+    (tmp_path / "in" / "LST_2001.vrt").write_text(
+        '<VRTDataset rasterXSize="48" rasterYSize="40">'
+        '<VRTRasterBand dataType="Byte" band="1" subClass="VRTRawRasterBand">'
+        '<SourceFilename relativetoVRT="0">/etc/hostname</SourceFilename>'
+        "</VRTRasterBand></VRTDataset>")
+    with pytest.raises(InputError, match=r"reads /etc/hostname, outside"):
+        open_inputs(tmp_path / "in", tmp_path / "in")
+    (tmp_path / "in" / "LST_2001.vrt").write_text(
+        '<VRTDataset rasterXSize="48" rasterYSize="40"><VRTRasterBand dataType="Byte" band="1">'
+        "<SimpleSource><SourceFilename>/vsicurl/http://example.invalid/x.tif</SourceFilename>"
+        "</SimpleSource></VRTRasterBand></VRTDataset>")
+    with pytest.raises(InputError, match="virtual file system"):
+        open_inputs(tmp_path / "in", tmp_path / "in")
+
+
+# ------------------------------------------------------------------ GCP-only, truncated
+
+
+def test_gcp_only_raster_is_refused(tmp_path):
+    from rasterio.control import GroundControlPoint
+
+    write_inputs(_site(), tmp_path / "in")
+    p = tmp_path / "in" / "EVI_2002.tif"
+    with rasterio.open(p) as ds:
+        prof, data = ds.profile, ds.read()
+    prof.pop("transform")
+    prof.pop("crs")
+    gcps = [GroundControlPoint(0, 0, 420015, 4870035), GroundControlPoint(0, 48, 421455, 4870035),
+            GroundControlPoint(40, 0, 420015, 4868835)]
+    with rasterio.open(p, "w", **prof, gcps=gcps, crs=rasterio.crs.CRS.from_epsg(32650)) as ds:
+        ds.write(data)
+    with rasterio.open(p) as ds:
+        assert ds.transform.is_identity and len(ds.gcps[0]) == 3
+    r = _cli("run", "--lst", tmp_path / "in", "--evi", tmp_path / "in", "--out", tmp_path / "o",
+             "-q")
+    line = _one_error_line(r)
+    assert "EVI_2002.tif" in line and "ground control points" in line and "gdalwarp" in line
+
+
+def test_truncated_tiff_names_the_file_and_the_reason(tmp_path):
+    import rasterio.shutil
+
+    write_inputs(_site(shape=(300, 300)), tmp_path / "in")
+    p = tmp_path / "in" / "LST_2004.tif"
+    rasterio.shutil.copy(p, tmp_path / "cog.tif", driver="COG", COMPRESS="DEFLATE")
+    data = (tmp_path / "cog.tif").read_bytes()
+    p.write_bytes(data[: int(len(data) * 0.6)])  # header intact, tiles cut off
+    r = _cli("run", "--lst", tmp_path / "in", "--evi", tmp_path / "in", "--out", tmp_path / "o",
+             "-q")
+    line = _one_error_line(r)
+    assert "LST_2004.tif" in line and "year 2004" in line and "truncated" in line
+    assert "See previous exception" not in line and "IReadBlock failed" in line

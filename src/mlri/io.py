@@ -310,6 +310,10 @@ def resolve_variable(specs: Sequence[str | os.PathLike[str]] | str | os.PathLike
         unmatched = [f for f in files if parsed[f][0] is None]
         if unmatched and collective:
             files = [f for f in files if parsed[f][0] is not None]
+            if not files:
+                msg = (f"no {var} file in {', '.join(map(str, specs))} matches --pattern "
+                       f"{pattern!r} (pattern=), e.g. {Path(unmatched[0]).name}")
+                raise InputError(msg)
     if collective and not (pattern and "{var}" in pattern):
         other = [v for v in VARIABLES if v != var]
         tagged = [f for f in files if var_token(Path(f).name, var)]
