@@ -279,3 +279,65 @@ def test_truncated_tiff_names_the_file_and_the_reason(tmp_path):
     line = _one_error_line(r)
     assert "LST_2004.tif" in line and "year 2004" in line and "truncated" in line
     assert "See previous exception" not in line and "IReadBlock failed" in line
+
+
+# ------------------------------------------------------------------ accuracy inputs
+
+
+def _classes_tif(path, classes):
+    from affine import Affine
+
+    with rasterio.open(path, "w", driver="GTiff", width=classes.shape[1],
+                       height=classes.shape[0], count=1, dtype="uint8", nodata=0,
+                       crs="EPSG:32650", transform=Affine(30, 0, 420000, 0, -30, 4870000)) as ds:
+        ds.write(classes.astype(np.uint8), 1)
+    return path
+
+
+def test_accuracy_unknown_crs_is_an_error_line(tmp_path):
+    pytest.importorskip("pyproj")
+    cls = _classes_tif(tmp_path / "classes.tif", np.full((10, 10), 5))
+    (tmp_path / "pts.csv").write_text("id,x,y,crs,reference\n1,420015,4869985,EPSG:999999,SCI\n"
+                                      "2,420045,4869985,EPSG:999999,SCI\n")
+    r = _cli("accuracy", "--classes", cls, "--points", tmp_path / "pts.csv", "--out",
+             tmp_path / "acc.json")
+    line = _one_error_line(r)
+    assert "pts.csv" in line and "EPSG:999999" in line and "--points-crs" in line
+    r = _cli("accuracy", "--classes", cls, "--points", tmp_path / "pts.csv", "--out",
+             tmp_path / "acc.json", "--points-crs", "not a crs")
+    assert "'not a crs'" in _one_error_line(r)
+
+
+def test_accuracy_single_point_stratum_is_explained(tmp_path):
+    from mlri.sites.accuracy import area_adjusted
+
+    labels = ["a", "b"]
+    # stratum b has one (correct) point: its within-stratum variance is not estimable
+    mp = ["a"] * 5 + ["b"]
+    rf = ["a", "a", "a", "a", "b", "b"]
+    r = area_adjusted(mp, rf, labels, {"a": 900.0, "b": 100.0})
+    oa = r["overall_accuracy"]
+    assert oa["estimate"] == pytest.approx(0.9 * 0.8 + 0.1 * 1.0)
+    assert np.isnan(oa["se"]) and np.isnan(oa["ci95"])
+    assert "one sample point" in oa["se_undefined"]
+    assert any("stratum/strata b" in n and "at least 2" in n for n in r["notes"])
+    # with two points in every stratum the intervals are defined and there is no such note
+    r2 = area_adjusted([*mp, "b"], [*rf, "a"], labels, {"a": 900.0, "b": 100.0})
+    assert np.isfinite(r2["overall_accuracy"]["ci95"])
+    assert "se_undefined" not in r2["overall_accuracy"]
+    assert not any("single sample point" in n for n in r2["notes"])
+
+
+def test_accuracy_cli_prints_na_and_the_note(tmp_path):
+    pytest.importorskip("pyproj")
+    cl = np.full((10, 10), 5)
+    cl[:, 8:] = 1  # a small SD stratum
+    cls = _classes_tif(tmp_path / "classes.tif", cl)
+    (tmp_path / "pts.csv").write_text(
+        "id,x,y,reference\n1,420015,4869985,SCI\n2,420045,4869985,SCI\n3,420075,4869985,SD\n"
+        "4,420255,4869985,SD\n")  # the SD stratum (columns 8-9) holds one, correct, point
+    r = _cli("accuracy", "--classes", cls, "--points", tmp_path / "pts.csv", "--out",
+             tmp_path / "acc.json", "--scheme", "classes6")
+    assert r.exit_code == 0, r.output
+    assert "± n/a" in r.output and "note: standard errors" in r.output
+    assert "± nan" not in r.output.lower()
