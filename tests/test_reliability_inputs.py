@@ -341,3 +341,16 @@ def test_accuracy_cli_prints_na_and_the_note(tmp_path):
     assert r.exit_code == 0, r.output
     assert "± n/a" in r.output and "note: standard errors" in r.output
     assert "± nan" not in r.output.lower()
+
+
+@pytest.mark.parametrize(("scale", "offset"), [(0.0, 0.0), (float("inf"), 0.0),
+                                               (1.0, float("nan"))])
+def test_absurd_gdal_scale_factor_is_refused(tmp_path, scale, offset):
+    write_inputs(_site(), tmp_path / "in")
+    with rasterio.open(tmp_path / "in" / "EVI_2004.tif", "r+") as ds:
+        ds.scales = (scale,)
+        ds.offsets = (offset,)
+    r = _cli("run", "--lst", tmp_path / "in", "--evi", tmp_path / "in", "--out", tmp_path / "o",
+             "-q")
+    line = _one_error_line(r)
+    assert "EVI_2004.tif" in line and "scale/offset" in line and "gdal_edit.py" in line

@@ -245,6 +245,13 @@ def _open_info(path: str, var: str, roots: Sequence[str] = (),
             if kinds not in "iuf":
                 msg = f"{var} input {path} has data type {ds.dtypes[0]}; expected numbers"
                 raise InputError(msg)
+            for b, (sc, of) in enumerate(zip(ds.scales, ds.offsets, strict=False), 1):
+                if not (math.isfinite(sc) and sc != 0 and math.isfinite(of)):
+                    msg = (f"{var} input {path} band {b} has an unusable scale/offset "
+                           f"({sc!r} / {of!r}) in its metadata: every value would be NaN or "
+                           f"constant. Fix it (gdal_edit.py -scale 1 -offset 0 "
+                           f"{Path(path).name}) or re-export the file")
+                    raise InputError(msg)
             masks = []
             for flags in ds.mask_flag_enums:
                 masks.append(MaskFlags.per_dataset in flags or MaskFlags.alpha in flags)
