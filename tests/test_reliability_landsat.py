@@ -222,3 +222,37 @@ def test_failed_composite_into_existing_folder_keeps_it(archive, tmp_path):
     r = _cli("composite", "--scenes", root, "--aoi", aoi, "--years", "2005", "--out", out, "-q")
     _error_line(r)
     assert (out / "mine.txt").read_text() == "keep"
+
+
+@pytest.mark.parametrize("fmt", ["json", "txt"])
+def test_huge_numbers_in_every_mtl_field_never_crash(archive, fmt):
+    """Every value of a real-layout MTL replaced by a 10,000-digit number (JSON: a raw
+    number, ODL: text): the scene is listed as a problem or parsed, never a traceback."""
+    root, _, scenes = archive
+    d = scenes[0]
+    js = json.loads((d / f"{d.name}_MTL.json").read_text())
+    huge = "9" * 10_000
+    for name in (f"{d.name}_MTL.json", f"{d.name}_MTL.txt"):
+        (d / name).unlink()
+    groups = js["LANDSAT_METADATA_FILE"]
+    keep = {"LANDSAT_PRODUCT_ID", "PROCESSING_LEVEL"}  # identity: else another problem
+    if fmt == "json":
+        body = ",".join(
+            f'"{g}": {{' + ",".join(
+                f'"{k}": ' + (json.dumps(v) if k in keep or k.startswith("FILE_NAME") else huge)
+                for k, v in kv.items()) + "}"
+            for g, kv in groups.items())
+        (d / f"{d.name}_MTL.json").write_text('{"LANDSAT_METADATA_FILE": {' + body + "}}")
+    else:
+        lines = ["GROUP = LANDSAT_METADATA_FILE"]
+        for g, kv in groups.items():
+            lines.append(f"  GROUP = {g}")
+            lines += [f"    {k} = " + (f'"{v}"' if k in keep or k.startswith("FILE_NAME")
+                                        else huge) for k, v in kv.items()]
+            lines.append(f"  END_GROUP = {g}")
+        lines += ["END_GROUP = LANDSAT_METADATA_FILE", "END"]
+        (d / f"{d.name}_MTL.txt").write_text("\n".join(lines))
+    r = _cli("scenes", root)
+    assert r.exit_code == 0, r.output
+    assert "Traceback" not in r.output
+    assert f"SKIP {d.name}" in r.output  # e.g. absurd scale factors

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import tarfile
 import xml.etree.ElementTree as ET
@@ -219,9 +220,10 @@ class Mtl:
         if v is None or v == "":
             return None
         try:
-            return float(v)
+            f = float(v)
         except ValueError:
             return None
+        return f if math.isfinite(f) else None
 
     # ---- identity -----------------------------------------------------------------------
     @property
@@ -235,7 +237,7 @@ class Mtl:
     @property
     def collection(self) -> int | None:
         v = self.get(G_CONTENTS, "COLLECTION_NUMBER")
-        return int(v) if v and v.strip().isdigit() else None
+        return int(v) if v and v.strip().isdigit() and len(v.strip()) <= 4 else None
 
     @property
     def tier(self) -> str | None:
@@ -283,7 +285,8 @@ class Mtl:
     @property
     def utm_zone(self) -> int | None:
         v = self.get(G_PROJ, "UTM_ZONE")
-        return int(v) if v and v.strip().lstrip("-").isdigit() else None
+        ok = v and v.strip().lstrip("-").isdigit() and len(v.strip()) <= 4
+        return int(v) if ok else None  # type: ignore[arg-type]
 
     def corners_lonlat(self) -> list[tuple[float, float]] | None:
         """Product corners (UL, UR, LR, LL) as (lon, lat), or None when absent."""

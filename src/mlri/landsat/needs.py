@@ -4,8 +4,10 @@ factors), so a scene listed as usable is one the composite accepts."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
+from .mtl import G_SR, G_ST
 from .qa import QaRule, qa_rule
 from .scene import Scene
 
@@ -81,24 +83,33 @@ _ST_MULT_RANGE, _ST_ADD_RANGE = (1e-4, 0.1), (0.0, 400.0)
 
 
 def _scale_problem(scene: Scene, opts: CompositeOptions, lst_ok: bool) -> str | None:
-    """A message for MTL scale factors that would give all-NaN LST or a constant EVI."""
-    if scene.mtl is None:
+    """A message for MTL scale factors that would give all-NaN LST or a constant EVI: a
+    value outside the plausible range, or present but not a finite number (a missing value
+    falls back to the Collection 2 constant)."""
+    mtl = scene.mtl
+    if mtl is None:
         return None
     checks = []
     if "EVI" in opts.variables:
         for role in ("blue", "red", "nir"):
-            band = scene.roles()[role]
-            m, a = scene.sr_scale(role)
-            checks += [(f"REFLECTANCE_MULT_BAND_{band[4:]}", m, _SR_MULT_RANGE),
-                       (f"REFLECTANCE_ADD_BAND_{band[4:]}", a, _SR_ADD_RANGE)]
+            band = scene.roles()[role][4:]
+            checks += [(G_SR, f"REFLECTANCE_MULT_BAND_{band}", _SR_MULT_RANGE),
+                       (G_SR, f"REFLECTANCE_ADD_BAND_{band}", _SR_ADD_RANGE)]
     if lst_ok and opts.lst_method == "st":
-        m, a = scene.st_scale()
         st = scene.pid.st_band
-        checks += [(f"TEMPERATURE_MULT_BAND_{st}", m, _ST_MULT_RANGE),
-                   (f"TEMPERATURE_ADD_BAND_{st}", a, _ST_ADD_RANGE)]
-    for key, val, (lo, hi) in checks:
-        if not (lo <= val <= hi):  # also catches NaN
-            return (f"MTL scale factor {key} = {val!r} is outside the plausible range "
+        checks += [(G_ST, f"TEMPERATURE_MULT_BAND_{st}", _ST_MULT_RANGE),
+                   (G_ST, f"TEMPERATURE_ADD_BAND_{st}", _ST_ADD_RANGE)]
+    for group, key, (lo, hi) in checks:
+        raw = mtl.get(group, key)
+        if raw is None or raw.strip() == "":
+            continue
+        try:
+            val = float(raw)
+        except ValueError:
+            val = math.nan
+        if not (lo <= val <= hi):  # also catches NaN and inf
+            shown = raw if len(raw) <= 24 else raw[:20] + f"... ({len(raw)} characters)"
+            return (f"MTL scale factor {key} = {shown} is outside the plausible range "
                     f"[{lo:g}, {hi:g}] (Collection 2: SR 2.75e-05 / -0.2, ST 0.00341802 / "
                     f"149.0); it would give {'LST' if 'TEMP' in key else 'EVI'} values that "
                     f"are all NaN or constant. The MTL in {scene.location} is damaged: "
