@@ -61,11 +61,11 @@ def check_units(inputs: InputSet, lst_unit: str, *, max_windows: int = 6,
                    f"use --lst-unit K")
         raise InputError(msg)
     for i, v in enumerate(samples["EVI"]):
-        med = evi_scale_problem(v)
-        if med is not None:
+        evi_med = evi_scale_problem(v)
+        if evi_med is not None:
             lay = inputs.evi.layers[i]
             msg = (f"EVI {inputs.years[i]} ({lay.path}, band {lay.band}) has a median |EVI| "
-                   f"of {med:.4g}, far outside [-1, 1]: a scaled integer export (EVI x "
+                   f"of {evi_med:.4g}, far outside [-1, 1]: a scaled integer export (EVI x "
                    f"10000)? Set its scale factor (gdal_edit.py -scale 0.0001 "
                    f"{Path(lay.path).name}; mlri applies GDAL scale/offset) or divide by "
                    f"10000")

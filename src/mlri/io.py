@@ -500,7 +500,7 @@ def open_inputs(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
 def _read_error(layer: Layer, window: Any, err: BaseException) -> str:
     """A useful message for a failed read: GDAL's own reason (rasterio only says "Read
     failed. See previous exception") and what to do."""
-    reasons = []
+    reasons: list[str] = []
     e: BaseException | None = err
     while e is not None and len(reasons) < 4:
         text = str(e).strip()
