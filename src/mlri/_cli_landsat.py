@@ -186,18 +186,47 @@ def composite_cmd(scene_paths: tuple[str, ...], aoi: str | None, aoi_layer: str 
 @click.command("scenes")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--no-require-mtl", is_flag=True, help="Accept scenes without MTL.")
-def scenes_cmd(paths: tuple[str, ...], no_require_mtl: bool) -> None:
-    """List the Landsat C2 Level-2 scenes found in folders / .tar bundles, and the problems."""
-    from .landsat.scene import discover_scenes
+@click.option("--variables", callback=_csv, default="EVI,LST", show_default=True,
+              help="Variables that `mlri composite` will make (decides the bands needed).")
+@click.option("--mask", type=click.Choice(["paper", "strict", "none"]), default="paper",
+              show_default=True, help="QA_PIXEL preset of `mlri composite`.")
+@click.option("--lst-method", type=click.Choice(["st", "rte"]), default="st", show_default=True,
+              help="LST method of `mlri composite` (rte needs the ST intermediates).")
+@click.option("--st-qa-max", type=float, default=None,
+              help="As in `mlri composite` (then ST_QA is needed).")
+def scenes_cmd(paths: tuple[str, ...], no_require_mtl: bool, variables: tuple[str, ...],
+               mask: str, lst_method: str, st_qa_max: float | None) -> None:
+    """List the Landsat C2 Level-2 scenes found in folders / .tar bundles, and the problems.
 
+    A scene is listed as usable only when `mlri composite` with the same options can use it:
+    MTL present and sane, and every band file it needs (ST_B10 / ST_B6, QA_PIXEL, the SR
+    bands of EVI) present.  Each problem line names the scene and everything that is wrong.
+    """
+    from .landsat.composite import CompositeOptions
+    from .landsat.needs import scene_problem
+    from .landsat.scene import SceneProblem, discover_scenes
+
+    try:
+        opts = CompositeOptions(variables=variables or ("EVI", "LST"), mask=mask,
+                                lst_method=lst_method, st_qa_max=st_qa_max,
+                                require_mtl=not no_require_mtl)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
     scenes, problems = discover_scenes(paths, require_mtl=not no_require_mtl)
+    usable = []
     for s in scenes:
+        why = scene_problem(s, opts)
+        if why is None:
+            usable.append(s)
+        else:
+            problems.append(SceneProblem(s.id, s.location, why))
+    for s in usable:
         st = "SR+ST" if s.has_st else "SR only"
         click.echo(f"{s.id}\t{s.acquired.isoformat()}\t{s.family}\t{s.level}\t{s.pid.tier}\t"
                    f"{st}\t{s.location}")
     for p in problems:
         click.echo(f"SKIP {p.scene}\t{p.reason}\t{p.location}", err=True)
-    click.echo(f"{len(scenes)} scene(s), {len(problems)} problem(s)", err=True)
+    click.echo(f"{len(usable)} usable scene(s), {len(problems)} problem(s)", err=True)
 
 
 COMMANDS = [composite_cmd, scenes_cmd]

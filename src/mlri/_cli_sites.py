@@ -8,6 +8,7 @@ one-line error naming the file and the fix; per-feature problems are printed as 
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 import warnings
 from collections.abc import Iterator
@@ -212,8 +213,10 @@ def accuracy_cmd(classes: str, points: str, label_col: str | None, x_col: str | 
     aa = res.get("area_adjusted") or {}
     if "overall_accuracy" in aa:
         oa = aa["overall_accuracy"]
-        click.echo(f"area-adjusted overall accuracy {oa['estimate']:.3f} ± {oa['ci95']:.3f} "
-                   f"(95% CI)")
+        half = f"± {oa['ci95']:.3f}" if math.isfinite(oa["ci95"]) else "± n/a"
+        click.echo(f"area-adjusted overall accuracy {oa['estimate']:.3f} {half} (95% CI)")
+        for note in aa.get("notes", []):
+            click.echo(f"note: {note}")
     click.echo(f"-> {outp}")
 
 

@@ -21,16 +21,16 @@ one C-contiguous ``(T, rows, cols)`` array, ready for the kernels.
 from __future__ import annotations
 
 import glob as _glob
-import itertools
 import math
 import os
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ._names import _YEAR_RE, InputError, parse_years, var_token, year_from_name
 
 __all__ = [
     "Grid",
@@ -46,103 +46,6 @@ __all__ = [
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".nc", ".jp2")
 VARIABLES = ("LST", "EVI")
-_YEAR_RE = re.compile(r"(?<![0-9])((?:19|20)[0-9]{2})(?![0-9])")
-_KELVIN_LIMIT = 150.0  # SPEC-statistics §M: valid LST in K is > 150 everywhere on Earth
-_KELVIN_MAX = 400.0
-
-
-class InputError(ValueError):
-    """A problem with the input rasters; the message names the file(s) involved."""
-
-
-# --------------------------------------------------------------------------- years / names
-
-
-def parse_years(text: str | Iterable[Any] | None) -> list[int] | None:
-    """Parse ``"2000-2011,2013-2019"`` / ``"2000 2001 2003"`` (or a sequence) into years."""
-    if text is None:
-        return None
-    if not isinstance(text, str):
-        items: list[str] = []
-        for t in text:
-            items.extend(str(t).replace(",", " ").split())
-    else:
-        items = text.replace(",", " ").split()
-    if not items:
-        return None
-    out: list[int] = []
-    for it in items:
-        m = re.fullmatch(r"(\d{4})(?:(?:-|\.\.|:)(\d{4}))?", it.strip())
-        if not m:
-            msg = (f"cannot parse years {it!r}: use e.g. '2000-2011,2013-2019' or "
-                   f"'2000 2001 2003'")
-            raise InputError(msg)
-        a = int(m.group(1))
-        b = int(m.group(2)) if m.group(2) else a
-        if b < a:
-            msg = f"year range {it!r} runs backwards"
-            raise InputError(msg)
-        out.extend(range(a, b + 1))
-    if len(set(out)) != len(out):
-        dup = sorted({y for y in out if out.count(y) > 1})
-        msg = f"years given twice: {dup}"
-        raise InputError(msg)
-    if any(b <= a for a, b in itertools.pairwise(out)):
-        msg = f"years must be strictly increasing, got {out}"
-        raise InputError(msg)
-    return out
-
-
-def _pattern_regex(pattern: str) -> re.Pattern[str]:
-    """``"mine3_{var}_{year}.tif"`` → a regex on the base name (``*`` and ``?`` allowed)."""
-    if "{year}" not in pattern:
-        msg = f"pattern {pattern!r} must contain {{year}} (and may contain {{var}}, * and ?)"
-        raise InputError(msg)
-    out = ""
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("{year}", i):
-            out += r"(?P<year>\d{4})"
-            i += 6
-        elif pattern.startswith("{var}", i):
-            out += r"(?P<var>[A-Za-z0-9]+?)"
-            i += 5
-        elif pattern[i] == "*":
-            out += ".*?"
-            i += 1
-        elif pattern[i] == "?":
-            out += "."
-            i += 1
-        else:
-            out += re.escape(pattern[i])
-            i += 1
-    return re.compile(out + "$", re.IGNORECASE)
-
-
-def _var_token(name: str, var: str) -> bool:
-    return re.search(rf"(?:^|[_\-. ]){re.escape(var)}(?:$|[_\-. 0-9])", name,
-                     re.IGNORECASE) is not None
-
-
-def year_from_name(name: str, pattern: str | None = None) -> tuple[int | None, str | None]:
-    """Year (and variable, with a ``{var}`` pattern) parsed from a file's base name.
-
-    Without a pattern the year is the only standalone 4-digit ``19xx``/``20xx`` token;
-    several different ones make the year ambiguous (None).
-    """
-    base = Path(name).name
-    if pattern:
-        m = _pattern_regex(Path(pattern).name).search(base)
-        if not m:
-            return None, None
-        var = m.groupdict().get("var")
-        return int(m.group("year")), (var.upper() if var else None)
-    stem = base.rsplit(".", 1)[0]
-    found = {int(y) for y in _YEAR_RE.findall(stem)}
-    if len(found) == 1:
-        return found.pop(), None
-    return None, None
-
 
 # --------------------------------------------------------------------------- data classes
 
@@ -242,49 +145,25 @@ class InputSet:
         """A reader for windows; one per thread (GDAL handles are not thread-safe)."""
         return _Reader(self)
 
-    def check_lst_unit(self, lst_unit: str, *, max_windows: int = 6) -> None:
-        """Early °C/K check (SPEC-statistics §M) on a sample of windows of the LST input.
+    def check_units(self, lst_unit: str, *, max_windows: int = 6,
+                    min_values: int = 2000) -> None:
+        """Early per-year unit and scale check on a sample of windows of every year.
 
-        Raises :class:`InputError` naming the LST input and suggesting ``--lst-unit C``.
+        Each year (layer) of LST must look like ``lst_unit`` (°C vs K: Kelvin is > 150;
+        a median above 400 K means scaled digital numbers), and each year of EVI must lie
+        near [-1, 1] (not an EVI x 10000 integer export).  Raises :class:`InputError` naming
+        the year, its file and band, and the fix (``--lst-unit C`` / ``lst_unit='C'``,
+        converting that year, or a GDAL scale factor).  Reads at most ``max_windows``
+        block-aligned windows per layer, stopping once ``min_values`` valid values are seen.
         The per-tile check of :func:`mlri.index` still guards every tile.
         """
-        from rasterio.windows import Window
+        from ._unitcheck import check_units
 
-        g = self.grid
-        bh, bw = self.lst.files[self.lst.layers[0].path].block
-        h = min(g.height, max(bh, 256))
-        w = min(g.width, max(bw, 256))
-        cands = [((g.height - h) // 2, (g.width - w) // 2), (0, 0), (g.height - h, g.width - w),
-                 (0, g.width - w), (g.height - h, 0), (g.height // 4, g.width // 4)]
-        idx = sorted({0, len(self.years) // 2, len(self.years) - 1})
-        sample: list[np.ndarray] = []
-        with self.open() as rd:
-            for r0, c0 in cands[:max_windows]:
-                win = Window(c0, r0, w, h)
-                for i in idx:
-                    a = rd.read_layer(self.lst.layers[i], win)
-                    a = a[np.isfinite(a)]
-                    if a.size:
-                        sample.append(a[:: max(1, a.size // 20000)])
-                if sum(s.size for s in sample) >= 20000:
-                    break
-        if not sample:
-            return
-        med = float(np.median(np.concatenate(sample)))
-        src = self.lst.describe()
-        if lst_unit == "K" and med < _KELVIN_LIMIT:
-            msg = (f"LST input {src} looks like degrees Celsius (median of sampled valid values "
-                   f"{med:.1f} < 150 K): pass --lst-unit C (lst_unit='C'), or convert to Kelvin")
-            raise InputError(msg)
-        if lst_unit == "K" and med > _KELVIN_MAX:
-            msg = (f"LST input {src} has a median of {med:.1f}, not a temperature in Kelvin: "
-                   f"scaled digital numbers? Landsat C2 ST is K = DN * 0.00341802 + 149.0 "
-                   f"(set the GDAL scale/offset or convert first)")
-            raise InputError(msg)
-        if lst_unit == "C" and med > _KELVIN_LIMIT:
-            msg = (f"--lst-unit C was given but LST input {src} looks like Kelvin (median "
-                   f"{med:.1f}); use --lst-unit K")
-            raise InputError(msg)
+        check_units(self, lst_unit, max_windows=max_windows, min_values=min_values)
+
+    def check_lst_unit(self, lst_unit: str, *, max_windows: int = 6) -> None:
+        """Same as :meth:`check_units` (kept for existing callers)."""
+        self.check_units(lst_unit, max_windows=max_windows)
 
 
 # --------------------------------------------------------------------------- discovery
@@ -323,20 +202,56 @@ def _expand(specs: Sequence[str | os.PathLike[str]], var: str) -> tuple[list[str
     return files, collective
 
 
-def _open_info(path: str, var: str) -> _FileInfo:
+def _roots(specs: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """The folders of the inputs as given (a folder, a glob's fixed part, a file's folder)."""
+    out = []
+    for spec in specs:
+        s = os.fspath(spec)
+        if Path(s).is_dir():
+            out.append(s)
+            continue
+        if any(ch in s for ch in "*?["):
+            s = s[:min(s.index(ch) for ch in "*?[" if ch in s)]
+            s = s if s.endswith(os.sep) else str(Path(s).parent)
+        else:
+            s = str(Path(s).parent)
+        out.append(s or ".")
+    return out
+
+
+def _open_info(path: str, var: str, roots: Sequence[str] = (),
+               vrt_anywhere: bool = False) -> _FileInfo:
     import rasterio
     from rasterio.enums import MaskFlags
     from rasterio.errors import RasterioIOError
 
+    if path.lower().endswith(".vrt"):
+        from ._vrt import check_vrt
+
+        check_vrt(path, roots, var, anywhere=vrt_anywhere)
     try:
         with rasterio.open(path) as ds:
             if ds.count < 1:
                 msg = f"{var} input {path} has no raster band"
                 raise InputError(msg)
+            if ds.transform.is_identity and (ds.gcps[0] or ds.rpcs):
+                how = "ground control points (GCPs)" if ds.gcps[0] else "RPCs"
+                msg = (f"{var} input {path} is georeferenced only by {how}, not by a regular "
+                       f"grid: mlri would lose its location. Warp it to a grid first, e.g. "
+                       f"gdalwarp -r near -t_srs EPSG:<utm zone> {Path(path).name} "
+                       f"{Path(path).stem}_grid.tif")
+                raise InputError(msg)
             kinds = np.dtype(ds.dtypes[0]).kind
             if kinds not in "iuf":
                 msg = f"{var} input {path} has data type {ds.dtypes[0]}; expected numbers"
                 raise InputError(msg)
+            for b, (sc, of) in enumerate(zip(ds.scales, ds.offsets, strict=False), 1):
+                if not (math.isfinite(sc) and sc != 0 and math.isfinite(of)):
+                    msg = (f"{var} input {path} band {b} has an unusable scale/offset "
+                           f"({sc!r} / {of!r}) in its metadata: every value would be NaN or "
+                           f"constant. Fix it (gdal_edit.py -scale 1 -offset 0 "
+                           f"{Path(path).name}) or re-export the file")
+                    raise InputError(msg)
             masks = []
             for flags in ds.mask_flag_enums:
                 masks.append(MaskFlags.per_dataset in flags or MaskFlags.alpha in flags)
@@ -370,8 +285,15 @@ def _band_year(info: _FileInfo, band: int) -> int | None:
 
 def resolve_variable(specs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                      var: str, *, years: Sequence[int] | None = None,
-                     pattern: str | None = None) -> VariableStack:
-    """Find the files/bands of one variable and the year of each (see the module doc)."""
+                     pattern: str | None = None,
+                     allow_any_vrt_source: bool | None = None) -> VariableStack:
+    """Find the files/bands of one variable and the year of each (see the module doc).
+
+    A ``.vrt`` input may only read files inside the input folders (:mod:`mlri._vrt`) unless
+    ``allow_any_vrt_source`` (default: the ``MLRI_VRT_ANY_SOURCE`` environment variable).
+    """
+    from ._vrt import allowed_anywhere
+
     var = var.upper()
     if isinstance(specs, (str, os.PathLike)):
         specs = [specs]
@@ -395,12 +317,16 @@ def resolve_variable(specs: Sequence[str | os.PathLike[str]] | str | os.PathLike
         unmatched = [f for f in files if parsed[f][0] is None]
         if unmatched and collective:
             files = [f for f in files if parsed[f][0] is not None]
+            if not files:
+                msg = (f"no {var} file in {', '.join(map(str, specs))} matches --pattern "
+                       f"{pattern!r} (pattern=), e.g. {Path(unmatched[0]).name}")
+                raise InputError(msg)
     if collective and not (pattern and "{var}" in pattern):
         other = [v for v in VARIABLES if v != var]
-        tagged = [f for f in files if _var_token(Path(f).name, var)]
+        tagged = [f for f in files if var_token(Path(f).name, var)]
         foreign = [f for f in files
-                   if any(_var_token(Path(f).name, o) for o in other)
-                   and not _var_token(Path(f).name, var)]
+                   if any(var_token(Path(f).name, o) for o in other)
+                   and not var_token(Path(f).name, var)]
         if tagged:
             files = tagged
         elif foreign:
@@ -411,7 +337,9 @@ def resolve_variable(specs: Sequence[str | os.PathLike[str]] | str | os.PathLike
         msg = f"no {var} raster found in {', '.join(map(str, specs))}"
         raise InputError(msg)
 
-    infos = {f: _open_info(f, var) for f in files}
+    roots = _roots(specs)
+    anywhere = allowed_anywhere(allow_any_vrt_source)
+    infos = {f: _open_info(f, var, roots, anywhere) for f in files}
 
     # One multi-band stack.
     if len(files) == 1 and infos[files[0]].count > 1:
@@ -503,8 +431,12 @@ def _differences(a: tuple[Any, Any, int, int], b: tuple[Any, Any, int, int]) -> 
 def open_inputs(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                 evi: Sequence[str | os.PathLike[str]] | str | os.PathLike[str], *,
                 years: Sequence[int] | str | None = None,
-                pattern: str | None = None) -> InputSet:
+                pattern: str | None = None,
+                allow_any_vrt_source: bool | None = None) -> InputSet:
     """Discover and validate the LST and EVI inputs.
+
+    ``allow_any_vrt_source``: see :func:`resolve_variable` (VRT inputs reading outside the
+    input folders are refused by default).
 
     Raises
     ------
@@ -514,8 +446,10 @@ def open_inputs(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     """
     yrs = parse_years(years) if isinstance(years, str) else (
         None if years is None else parse_years([str(int(y)) for y in years]))
-    st_l = resolve_variable(lst, "LST", years=yrs, pattern=pattern)
-    st_e = resolve_variable(evi, "EVI", years=yrs, pattern=pattern)
+    st_l = resolve_variable(lst, "LST", years=yrs, pattern=pattern,
+                            allow_any_vrt_source=allow_any_vrt_source)
+    st_e = resolve_variable(evi, "EVI", years=yrs, pattern=pattern,
+                            allow_any_vrt_source=allow_any_vrt_source)
     shared = {(la.path, la.band) for la in st_l.layers} & {(la.path, la.band)
                                                            for la in st_e.layers}
     if shared:
@@ -561,6 +495,23 @@ def open_inputs(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
 
 
 # --------------------------------------------------------------------------- reading
+
+
+def _read_error(layer: Layer, window: Any, err: BaseException) -> str:
+    """A useful message for a failed read: GDAL's own reason (rasterio only says "Read
+    failed. See previous exception") and what to do."""
+    reasons: list[str] = []
+    e: BaseException | None = err
+    while e is not None and len(reasons) < 4:
+        text = str(e).strip()
+        if text and "See previous exception" not in text and text not in reasons:
+            reasons.append(text)
+        e = e.__cause__ or e.__context__
+    why = "; ".join(reasons) or type(err).__name__
+    return (f"cannot read band {layer.band} of {layer.path} (year {layer.year}, rows "
+            f"{int(window.row_off)}-{int(window.row_off + window.height)}, cols "
+            f"{int(window.col_off)}-{int(window.col_off + window.width)}): {why}. The file is "
+            f"damaged or truncated (an interrupted download or copy?): export or copy it again")
 
 
 class _Reader:
@@ -609,8 +560,7 @@ class _Reader:
         try:
             ds.read(layer.band, window=window, out=out)
         except Exception as err:
-            msg = f"failed to read band {layer.band} of {layer.path}: {err}"
-            raise InputError(msg) from err
+            raise InputError(_read_error(layer, window, err)) from err
         nod = info.nodata
         if nod is not None and not math.isnan(nod):
             out[out == np.asarray(nod).astype(out.dtype)] = np.nan

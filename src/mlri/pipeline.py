@@ -356,7 +356,7 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     mx = None
     if scheduler:
         from . import xarray as mx  # ImportError says: pip install mlri[dask]
-    inputs.check_lst_unit(options.lst_unit)
+    inputs.check_units(options.lst_unit)
     n_threads = None if threads is None else int(threads)
     gdal_threads = str(n_threads) if n_threads else "ALL_CPUS"
     g = inputs.grid

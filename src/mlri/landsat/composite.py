@@ -27,7 +27,9 @@ from typing import Any
 import numpy as np
 
 from .grid import Grid, lattice_aligned
-from .qa import PRESETS, QaRule, qa_rule
+from .ids import LandsatFormatError
+from .needs import roles_for, scene_problem
+from .qa import PRESETS, qa_rule
 from .scene import LstUnavailableWarning, Scene, SceneError, SceneProblem, discover_scenes
 from .variables import EMISSIVITY, EVI_CLAMPS, LST_METHODS
 
@@ -329,39 +331,6 @@ class _Layer:
                 f"truncated: download the scene again")) from None
 
 
-def _roles_for(scene: Scene, opts: CompositeOptions, rule: QaRule) -> tuple[list[str], list[str],
-                                                                           bool]:
-    """(required roles, optional roles present, lst_available)."""
-    need: list[str] = []
-    opt: list[str] = []
-    if rule.needs_qa:
-        need.append("qa")
-    want_lst = "LST" in opts.variables
-    lst_ok = want_lst and scene.pid.has_st
-    if "EVI" in opts.variables or (lst_ok and opts.lst_method == "rte"
-                                   and opts.emissivity == "sobrino2004"):
-        need += ["blue", "red", "nir"] if "EVI" in opts.variables else ["red", "nir"]
-    if lst_ok:
-        if opts.lst_method == "st":
-            need.append("st")
-        else:
-            need += ["trad", "urad", "drad", "atran"]
-            if opts.emissivity == "usgs":
-                need.append("emis")
-        if opts.st_qa_max is not None:
-            need.append("st_qa")
-    if not rule.needs_qa:
-        opt.append("qa")  # preset "none": QA_PIXEL (when present) still marks fill
-    if rule.needs_radsat:
-        opt.append("radsat")
-    if rule.needs_aerosol and scene.family == "OLI":
-        opt.append("aerosol")
-    if rule.needs_opacity and scene.family != "OLI":
-        opt.append("opacity")
-    need = list(dict.fromkeys(need))
-    return need, [r for r in opt if scene.has(r)], lst_ok
-
-
 @dataclass
 class _SceneStat:
     scene: Scene
@@ -395,13 +364,10 @@ def _prepare(scenes: Sequence[Scene], opts: CompositeOptions, *, warn: bool = Tr
     for s in scenes:
         rule = qa_rule(opts.mask, s.family, mask_water=opts.mask_water,
                        mask_dilated=opts.mask_dilated)
-        need, optional, lst_ok = _roles_for(s, opts, rule)
-        if "LST" in opts.variables and s.pid.has_st and not s.has("st") and \
-                opts.lst_method == "st":
-            raise SceneError(s.id, (
-                f"Level-2 SP product without its {s.pid.st_band} file in {s.location}: the "
-                f"download is incomplete (or pass variables=('EVI',) / --variables EVI)"))
-        s.require(need)
+        _, optional, lst_ok = roles_for(s, opts, rule)
+        problem = scene_problem(s, opts)
+        if problem is not None:
+            raise SceneError(s.id, problem)
         notes = []
         if rule.needs_radsat and "radsat" not in optional:
             notes.append("QA_RADSAT missing: saturation test skipped")
@@ -442,7 +408,7 @@ class _YearEngine:
                 s = st.scene
                 rule = qa_rule(self.opts.mask, s.family, mask_water=self.opts.mask_water,
                                mask_dilated=self.opts.mask_dilated)
-                need, optional, _ = _roles_for(s, self.opts, rule)
+                need, optional, _ = roles_for(s, self.opts, rule)
                 d: dict[str, _Layer] = {}
                 self.layers.append(d)
                 for role in [*need, *optional]:
@@ -716,7 +682,6 @@ def write_composites(scenes: Sequence[Scene] | str | os.PathLike[str]
         OutputSet,
         atomic_raster,
         build_manifest,
-        check_output_dir,
         output_bytes,
         raster_profile,
         write_json,
@@ -744,7 +709,21 @@ def write_composites(scenes: Sequence[Scene] | str | os.PathLike[str]
         scene_list = list(scenes)  # type: ignore[arg-type]
 
     by_year, skipped = select_scenes(scene_list, yrs, opts, grid)
-    skipped = problems + skipped
+    # every selected scene must have what compositing needs: all problems at once, before
+    # any output folder is created
+    unusable = [SceneProblem(s.id, s.location, why) for y in yrs for s in by_year[y]
+                if (why := scene_problem(s, opts)) is not None]
+    if unusable and on_error == "raise":
+        if len(unusable) == 1:
+            raise SceneError(unusable[0].scene, unusable[0].reason)
+        listing = "; ".join(f"scene {p.scene}: {p.reason}" for p in unusable[:5])
+        more = f" (first 5 of {len(unusable)})" if len(unusable) > 5 else ""
+        msg = (f"{len(unusable)} scenes cannot be used{more}: {listing}. Pass "
+               f"on_error='skip' (--skip-bad) to skip them, or fix the downloads")
+        raise LandsatFormatError(msg)
+    bad_ids = {p.scene for p in unusable}
+    by_year = {y: [s for s in v if s.id not in bad_ids] for y, v in by_year.items()}
+    skipped = problems + unusable + skipped
     years_skipped = []
     todo: list[int] = []
     for y in yrs:
@@ -762,8 +741,6 @@ def write_composites(scenes: Sequence[Scene] | str | os.PathLike[str]
                f"({len(scene_list)} scene(s) found; skipped: {detail})")
         raise NoScenesError(msg)
     names = [n for y in todo for n in output_names(y, opts.variables)] + ["manifest.json"]
-    out = check_output_dir(out_dir, names, overwrite=overwrite)
-
     # prepare every year first: a missing band or an unreadable header fails before any work
     caught: list[str] = []
     year_stats: dict[int, list[_SceneStat]] = {}
@@ -780,7 +757,8 @@ def write_composites(scenes: Sequence[Scene] | str | os.PathLike[str]
         progress_total(sum(len(v) for v in year_stats.values()) * strips)
 
     # staged, verified and published together (manifest.json last) under the folder lock
-    oset = OutputSet(out, names, overwrite=overwrite)
+    oset = OutputSet(out_dir, names, overwrite=overwrite)
+    out = oset.out
     written: list[str] = []
     year_info: dict[str, Any] = {}
     try:

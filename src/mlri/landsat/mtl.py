@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
+import tarfile
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,6 +42,9 @@ K_CONSTANTS: dict[str, tuple[float, float]] = {
     "LC08": (774.8853, 1321.0789),
     "LC09": (799.0284, 1329.2405),
 }
+
+#: Largest metadata file read (MTL txt/json/xml; real ones are ~10-60 kB).
+MTL_MAX_BYTES = 4 * 2**20
 
 G_CONTENTS = "PRODUCT_CONTENTS"
 G_IMAGE = "IMAGE_ATTRIBUTES"
@@ -87,15 +92,24 @@ def _parse_odl(text: str, source: str) -> dict[str, dict[str, str]]:
 
 def _parse_json(text: str, source: str) -> dict[str, dict[str, str]]:
     try:
-        obj = json.loads(text)
+        # numbers stay text (as USGS writes them): no huge-integer conversion, exact decimals
+        obj = json.loads(text, parse_int=str, parse_float=str, parse_constant=str)
     except json.JSONDecodeError as err:
         msg = f"{source}: not valid JSON ({err})"
+        raise LandsatFormatError(msg) from None
+    except RecursionError:
+        msg = f"{source}: not a Landsat MTL (JSON nested too deeply)"
         raise LandsatFormatError(msg) from None
     root = obj.get("LANDSAT_METADATA_FILE") if isinstance(obj, dict) else None
     if not isinstance(root, dict):
         msg = f"{source}: JSON has no LANDSAT_METADATA_FILE object"
         raise LandsatFormatError(msg)
-    return {g: {k: str(v) for k, v in d.items()} for g, d in root.items() if isinstance(d, dict)}
+    out = {}
+    for g, d in root.items():
+        if isinstance(d, dict):
+            # nested values do not occur in MTLs: skipped (never stringified whole)
+            out[g] = {k: str(v) for k, v in d.items() if not isinstance(v, (dict, list))}
+    return out
 
 
 def _parse_xml(text: str, source: str) -> dict[str, dict[str, str]]:
@@ -139,7 +153,55 @@ def read_mtl(path: str | os.PathLike[str]) -> Mtl:
     if fmt is None:
         msg = f"{p}: not an MTL file name (expected *_MTL.txt, *_MTL.json or *_MTL.xml)"
         raise LandsatFormatError(msg)
-    return parse_mtl(p.read_text(encoding="utf-8", errors="replace"), fmt, str(p))
+    try:
+        text = read_metadata_text(str(p))
+    except OSError as err:
+        raise LandsatFormatError(str(err)) from None
+    return parse_mtl(text, fmt, str(p))
+
+
+def read_metadata_text(path: str, limit: int = MTL_MAX_BYTES) -> str:
+    """A metadata file (plain or ``/vsitar/``) as text, never more than ``limit`` bytes."""
+    if path.startswith("/vsitar/"):
+        tar_path, member = _split_vsitar(path)
+        with tarfile.open(tar_path) as tf:
+            for info in tf:  # stop at the member (getmember() would scan the whole archive)
+                if info.name == member:
+                    break
+            else:
+                msg = f"{member} not found in {tar_path}"
+                raise OSError(msg)
+            check_metadata_size(member, info.size, limit)
+            fh = tf.extractfile(info)
+            if fh is None:
+                msg = f"{member} is not a regular file in {tar_path}"
+                raise OSError(msg)
+            data = fh.read(limit + 1)
+    else:
+        check_metadata_size(path, os.path.getsize(path), limit)  # noqa: PTH202
+        with open(path, "rb") as f:  # noqa: PTH123
+            data = f.read(limit + 1)
+    check_metadata_size(path, len(data), limit)  # grew meanwhile / lying tar header
+    return data.decode("utf-8", errors="replace")
+
+
+def check_metadata_size(name: str, size: int, limit: int = MTL_MAX_BYTES) -> None:
+    """Raise ``OSError`` for a metadata file larger than ``limit`` bytes."""
+    if size > limit:
+        msg = (f"metadata file {name} is {size / 2**20:.1f} MiB, more than the "
+               f"{limit / 2**20:.0f} MiB a Landsat MTL can be (real ones are ~10-60 kB): "
+               f"refused without reading it; download the scene again")
+        raise OSError(msg)
+
+
+def _split_vsitar(path: str) -> tuple[str, str]:
+    rest = path[len("/vsitar/"):]
+    for ext in (".tar", ".tar.gz", ".tgz"):
+        i = rest.lower().find(ext + "/")
+        if i >= 0:
+            return rest[: i + len(ext)], rest[i + len(ext) + 1:]
+    msg = f"cannot split tar path {path}"
+    raise OSError(msg)
 
 
 @dataclass
@@ -158,9 +220,10 @@ class Mtl:
         if v is None or v == "":
             return None
         try:
-            return float(v)
+            f = float(v)
         except ValueError:
             return None
+        return f if math.isfinite(f) else None
 
     # ---- identity -----------------------------------------------------------------------
     @property
@@ -174,7 +237,7 @@ class Mtl:
     @property
     def collection(self) -> int | None:
         v = self.get(G_CONTENTS, "COLLECTION_NUMBER")
-        return int(v) if v and v.strip().isdigit() else None
+        return int(v) if v and v.strip().isdigit() and len(v.strip()) <= 4 else None
 
     @property
     def tier(self) -> str | None:
@@ -222,7 +285,8 @@ class Mtl:
     @property
     def utm_zone(self) -> int | None:
         v = self.get(G_PROJ, "UTM_ZONE")
-        return int(v) if v and v.strip().lstrip("-").isdigit() else None
+        ok = v and v.strip().lstrip("-").isdigit() and len(v.strip()) <= 4
+        return int(v) if ok else None  # type: ignore[arg-type]
 
     def corners_lonlat(self) -> list[tuple[float, float]] | None:
         """Product corners (UL, UR, LR, LL) as (lon, lat), or None when absent."""

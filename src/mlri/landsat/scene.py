@@ -28,7 +28,18 @@ from .ids import (
     find_product_id,
     parse_product_id,
 )
-from .mtl import K_CONSTANTS, SR_ADD, SR_MULT, ST_ADD, ST_MULT, Mtl, mtl_format, parse_mtl
+from .mtl import (
+    K_CONSTANTS,
+    SR_ADD,
+    SR_MULT,
+    ST_ADD,
+    ST_MULT,
+    Mtl,
+    check_metadata_size,
+    mtl_format,
+    parse_mtl,
+    read_metadata_text,
+)
 
 __all__ = [
     "BAND_ROLES",
@@ -301,7 +312,7 @@ def _read_source_mtl(src: _Source) -> Mtl | None:
             continue
         name, path = cands[fmt]
         try:
-            text = _read_text(path)
+            text = read_metadata_text(path)
         except (OSError, tarfile.TarError) as err:
             raise SceneError(src.product_id, f"cannot read {name}: {err}") from None
         try:
@@ -309,28 +320,6 @@ def _read_source_mtl(src: _Source) -> Mtl | None:
         except LandsatFormatError as err:
             raise SceneError(src.product_id, f"unreadable MTL {name}: {err}") from None
     return None
-
-
-def _read_text(path: str) -> str:
-    if path.startswith("/vsitar/"):
-        tar_path, member = _split_vsitar(path)
-        with tarfile.open(tar_path) as tf:
-            fh = tf.extractfile(member)
-            if fh is None:
-                msg = f"{member} is not a regular file in {tar_path}"
-                raise OSError(msg)
-            return fh.read().decode("utf-8", errors="replace")
-    return Path(path).read_text(encoding="utf-8", errors="replace")
-
-
-def _split_vsitar(path: str) -> tuple[str, str]:
-    rest = path[len("/vsitar/"):]
-    for ext in _TAR_EXT:
-        i = rest.lower().find(ext + "/")
-        if i >= 0:
-            return rest[: i + len(ext)], rest[i + len(ext) + 1:]
-    msg = f"cannot split tar path {path}"
-    raise OSError(msg)
 
 
 def _check_mtl_consistent(pid: ProductId, mtl: Mtl, name: str) -> None:
@@ -368,8 +357,7 @@ def _files_by_suffix(pid: ProductId, src: _Source, mtl: Mtl | None) -> dict[str,
 def _tar_sources(path: Path) -> tuple[list[_Source], list[SceneProblem]]:
     name = path.name
     try:
-        with tarfile.open(path) as tf:
-            members = [m.name for m in tf.getmembers() if m.isfile()]
+        members = _tar_members(path)
     except (tarfile.TarError, OSError, EOFError) as err:
         pid = find_product_id(name) or name
         return [], [SceneProblem(pid, str(path), f"cannot read the .tar bundle {path}: {err}")]
@@ -390,6 +378,20 @@ def _tar_sources(path: Path) -> tuple[list[_Source], list[SceneProblem]]:
         problems.append(SceneProblem(pid, str(path), f"the bundle {path} holds no Landsat files"))
     srcs = [_Source(pid, str(path), files, in_tar=True) for pid, files in groups.items()]
     return srcs, _dedupe_problems(problems)
+
+
+def _tar_members(path: Path) -> list[str]:
+    """Regular-file members of a bundle; an oversized metadata member stops the scan (a
+    decompression bomb is refused at its header, before its data is decompressed)."""
+    out = []
+    with tarfile.open(path) as tf:
+        for m in tf:
+            if not m.isfile():
+                continue
+            if mtl_format(m.name.rsplit("/", 1)[-1]):
+                check_metadata_size(m.name, m.size)
+            out.append(m.name)
+    return out
 
 
 def _foreign_landsat(fname: str, location: str) -> SceneProblem | None:

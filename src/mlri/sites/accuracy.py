@@ -209,7 +209,11 @@ def accuracy_metrics(cm: Any, labels: Sequence[str] | None = None) -> dict[str, 
 
 def _strat_ratio(y: np.ndarray, x: np.ndarray | None, h: np.ndarray, W: dict[Any, float],
                  n_h: dict[Any, int]) -> tuple[float, float]:
-    """Stratified estimate (and SE) of a total-proportion (x None) or of a ratio Σy/Σx."""
+    """Stratified estimate (and SE) of a total-proportion (x None) or of a ratio Σy/Σx.
+
+    The SE is NaN (undefined, not zero) when a stratum that contributes to the estimate has a
+    single sample point: its within-stratum variance cannot be estimated (see
+    :func:`_single_point_strata`)."""
     est_y = sum(w * y[h == s].mean() for s, w in W.items())
     if x is None:
         var = 0.0
@@ -238,6 +242,14 @@ def _strat_ratio(y: np.ndarray, x: np.ndarray | None, h: np.ndarray, W: dict[Any
         sxy = float(np.cov(ys, xs, ddof=1)[0, 1])
         var += w ** 2 * (syy + r * r * sxx - 2 * r * sxy) / n_h[s]
     return float(r), math.sqrt(max(var, 0.0)) / est_x
+
+
+_SINGLE_NOTE = (
+    "standard errors and 95 % intervals are undefined (NaN, reported as n/a) for the estimates "
+    "to which stratum/strata {strata} contribute a non-zero value: each holds a single sample "
+    "point, and a within-stratum variance needs at least 2 (it divides by n - 1). The estimates "
+    "themselves are valid. Add sample points to those strata (e.g. mlri sample --n 2 or more) "
+    "or merge them with a neighbouring stratum.")
 
 
 def area_adjusted(map_labels: Sequence[Any], ref_labels: Sequence[Any],
@@ -305,9 +317,18 @@ def area_adjusted(map_labels: Sequence[Any], ref_labels: Sequence[Any],
     W = {s: w / wsum for s, w in W.items()}
     area_total = total * wsum
 
-    def ci(est: float, se: float) -> dict[str, float]:
-        return {"estimate": est, "se": se, "ci95": z * se if math.isfinite(se) else float("nan"),
-                "lower": est - z * se, "upper": est + z * se}
+    single = sorted((s for s in W if n_h[s] == 1), key=str)
+    if single:
+        notes.append(_SINGLE_NOTE.format(strata=", ".join(map(str, single))))
+
+    def ci(est: float, se: float) -> dict[str, Any]:
+        d: dict[str, Any] = {"estimate": est, "se": se,
+                             "ci95": z * se if math.isfinite(se) else float("nan"),
+                             "lower": est - z * se, "upper": est + z * se}
+        if math.isfinite(est) and not math.isfinite(se) and single:
+            d["se_undefined"] = ("a stratum with one sample point contributes "
+                                 f"({', '.join(map(str, single))}); see notes")
+        return d
 
     correct = (mp == rf).astype(np.float64)
     oa, oa_se = _strat_ratio(correct, None, h, W, n_h)
@@ -525,10 +546,11 @@ def _read_csv_columns(path: str) -> dict[str, list[Any]]:
 
 
 def sample_classes(classes: str | os.PathLike[str], x: np.ndarray, y: np.ndarray,
-                   crs: Any = None) -> tuple[np.ndarray, np.ndarray]:
+                   crs: Any = None, source: str = "the reference points"
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """Class code at each point (reprojected to the raster CRS); -1 outside the raster.
 
-    Returns ``(codes, inside)``.
+    Returns ``(codes, inside)``.  Raises ``ValueError`` naming ``source`` for an unknown CRS.
     """
     import rasterio
 
@@ -536,7 +558,12 @@ def sample_classes(classes: str | os.PathLike[str], x: np.ndarray, y: np.ndarray
         xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
         if crs is not None and src.crs is not None:
             pyproj = require("pyproj", "reprojecting reference points")
-            a = pyproj.CRS.from_user_input(crs)
+            try:
+                a = pyproj.CRS.from_user_input(crs)
+            except pyproj.exceptions.CRSError:
+                msg = (f"{source}: unknown CRS {str(crs)[:80]!r}; give an EPSG code such as "
+                       f"EPSG:32650 or 4326 in the crs column, or --points-crs (points_crs=)")
+                raise ValueError(msg) from None
             b = pyproj.CRS.from_user_input(src.crs.to_wkt())
             if a != b:
                 tr = pyproj.Transformer.from_crs(a, b, always_xy=True)
@@ -629,7 +656,7 @@ def assess_accuracy(classes: str | os.PathLike[str], points: str | os.PathLike[s
     mismatch = [i for i in good if ref[i] is None]
     _warn_points(ids, mismatch, f"have labels outside the {scheme} scheme", src_name)
 
-    codes, inside = sample_classes(classes, pts["x"], pts["y"], pts["crs"])
+    codes, inside = sample_classes(classes, pts["x"], pts["y"], pts["crs"], source=src_name)
     out_idx = [i for i in range(len(ids)) if not inside[i] and ref[i] is not None]
     _warn_points(ids, out_idx, "lie outside the class raster", src_name)
     nod_idx = [i for i in range(len(ids)) if inside[i] and codes[i] == 0 and ref[i] is not None]

@@ -1,0 +1,356 @@
+"""Hostile and inconsistent inputs: per-year unit/scale checks, bounded metadata reads,
+crafted patterns, bad metadata, VRTs, GCP-only and truncated rasters.  Every case must end in
+a clear error naming the file/year and the fix (an ``Error:`` line on the command line)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import mlri
+from mlri.cli import main
+from mlri.demo import synthesize, write_inputs
+from mlri.io import InputError, open_inputs
+
+rasterio = pytest.importorskip("rasterio")
+
+YEARS = [2000, 2001, 2002, 2004, 2005, 2006]
+
+
+def _site(seed=3, shape=(40, 48)):
+    return synthesize(seed=seed, shape=shape, years=YEARS)
+
+
+def _cli(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def _one_error_line(r) -> str:
+    assert r.exit_code != 0
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    assert "Traceback" not in r.output
+    lines = [ln for ln in r.output.splitlines() if ln.startswith("Error:")]
+    assert len(lines) == 1, r.output
+    return lines[0]
+
+
+# ------------------------------------------------------------------ per-year LST unit
+
+
+def test_index_one_celsius_year_among_kelvin_is_refused_naming_the_year(rng):
+    lst = rng.uniform(290, 320, (6, 8, 8))
+    evi = rng.uniform(0.1, 0.5, (6, 8, 8))
+    mlri.index(lst, evi, YEARS)  # all Kelvin: fine
+    lst[3] -= 273.15  # 2004 in °C; the median of all years is still Kelvin
+    assert np.median(lst) > 150
+    with pytest.raises(ValueError, match=r"year 2004 looks like degrees Celsius") as ei:
+        mlri.index(lst, evi, YEARS)
+    assert "add 273.15" in str(ei.value)
+    with pytest.raises(ValueError, match=r"time step 3"):
+        mlri.index(lst, evi)  # without years the time step is named
+    # all years in °C: the fix is lst_unit='C'
+    with pytest.raises(ValueError, match=r"lst_unit='C'"):
+        mlri.index(lst - 273.15 * (np.arange(6) != 3)[:, None, None], evi, YEARS)
+    # one Kelvin year among °C years with lst_unit='C'
+    c = lst - 273.15 * (np.arange(6) != 3)[:, None, None]
+    c[1] += 273.15
+    with pytest.raises(ValueError, match=r"year 2001 looks like Kelvin"):
+        mlri.index(c, evi, YEARS, lst_unit="C")
+
+
+def test_run_one_celsius_year_is_refused_before_any_output(tmp_path):
+    site = _site()
+    site.lst[2] -= np.float32(273.15)  # 2002 in °C
+    write_inputs(site, tmp_path / "in")
+    inp = open_inputs(tmp_path / "in", tmp_path / "in")
+    with pytest.raises(InputError, match=r"LST 2002 \(.*LST_2002\.tif, band 1\)"):
+        inp.check_units("K")
+    r = _cli("run", "--lst", tmp_path / "in", "--evi", tmp_path / "in", "--out",
+             tmp_path / "o", "-q")
+    line = _one_error_line(r)
+    assert "LST 2002" in line and "LST_2002.tif" in line and "add 273.15" in line
+    assert not (tmp_path / "o" / "mlri.tif").exists()
+
+
+def test_run_all_celsius_says_lst_unit_flag(tmp_path):
+    site = _site()
+    site.lst -= np.float32(273.15)
+    write_inputs(site, tmp_path / "in")
+    r = _cli("run", "--lst", tmp_path / "in", "--evi", tmp_path / "in", "--out",
+             tmp_path / "o", "-q")
+    assert "--lst-unit C" in _one_error_line(r)
+
+
+def test_run_sampled_check_reads_little(tmp_path, monkeypatch):
+    """The early check reads one window per layer when it holds enough valid values."""
+    from mlri import io
+
+    site = _site(shape=(600, 700))
+    write_inputs(site, tmp_path / "in")
+    inp = open_inputs(tmp_path / "in", tmp_path / "in")
+    calls = []
+    orig = io._Reader.read_layer
+
+    def spy(self, layer, window, out=None):
+        calls.append((layer.year, int(window.height) * int(window.width)))
+        return orig(self, layer, window, out)
+
+    monkeypatch.setattr(io._Reader, "read_layer", spy)
+    inp.check_units("K")
+    assert len(calls) == 2 * len(YEARS)  # LST and EVI: one window per year
+    assert sum(n for _, n in calls) <= 2 * len(YEARS) * 256 * 256
+
+
+# ------------------------------------------------------------------ per-year EVI scale
+
+
+def test_index_evi_times_10000_is_refused_naming_the_year(rng):
+    lst = rng.uniform(290, 320, (6, 8, 8))
+    evi = rng.uniform(0.1, 0.5, (6, 8, 8))
+    evi[4] = np.round(evi[4] * 10000)
+    with pytest.raises(ValueError, match=r"evi year 2005 .*divide evi by 10000"):
+        mlri.index(lst, evi, YEARS)
+    # legitimate EVI outliers (bad denominators) do not trip the check
+    evi2 = rng.uniform(0.1, 0.5, (6, 8, 8))
+    evi2[:, 0, :3] = 40.0
+    mlri.index(lst, evi2, YEARS)
+
+
+def test_run_evi_times_10000_is_refused_naming_the_file(tmp_path):
+    site = _site()
+    site.evi[1] = np.round(site.evi[1] * 10000)  # 2001 as a raw integer export
+    write_inputs(site, tmp_path / "in")
+    r = _cli("run", "--lst", tmp_path / "in", "--evi", tmp_path / "in", "--out",
+             tmp_path / "o", "-q", "--evi-min", "0.2")
+    line = _one_error_line(r)
+    assert "EVI 2001" in line and "EVI_2001.tif" in line and "-scale 0.0001" in line
+
+
+def test_run_evi_scale_fixed_by_gdal_scale_factor(tmp_path):
+    """The suggested fix works: a scale factor on the integer file is honoured."""
+    site = _site()
+    write_inputs(site, tmp_path / "in")
+    p = tmp_path / "in" / "EVI_2001.tif"
+    raw = np.round(site.evi[1] * 10000)
+    raw[~np.isfinite(raw)] = -9999
+    with rasterio.open(p, "r+") as ds:
+        ds.write(raw.astype(np.float32), 1)
+        ds.scales = (0.0001,)
+    inp = open_inputs(tmp_path / "in", tmp_path / "in")
+    inp.check_units("K")
+    with inp.open() as rd:
+        a = rd.read_layer(inp.evi.layers[1], rasterio.windows.Window(0, 0, 48, 40))
+    np.testing.assert_allclose(a, site.evi[1], atol=1e-4)
+
+
+# ------------------------------------------------------------------ crafted --pattern
+
+
+@pytest.mark.parametrize(("pattern", "name", "expect"), [
+    ("mine3_{var}_{year}.tif", "x_mine3_LST_2005.tif", (2005, "LST")),
+    ("{var}_{year}*", "evi_2001_2002.tif", (2001, "evi")),
+    ("*{year}*", "a1999b2005.tif", (1999, None)),
+    ("LST_{year}.tif", "lst_2005.TIF", (2005, None)),
+    ("LST_{year}.tif", "LST_05.tif", None),
+    ("s?te_{year}.tif", "site_2003.tif", (2003, None)),
+    ("s?te_{year}.tif", "siite_2003.tif", None),
+])
+def test_pattern_semantics(pattern, name, expect):
+    from mlri._names import match_pattern
+
+    assert match_pattern(pattern, name) == expect
+
+
+def test_crafted_pattern_does_not_backtrack(tmp_path):
+    """'*a'*12 + '{year}b' took 0.9 s on a 24-character name with the old regex (and grows
+    exponentially); the matcher is linear in pattern x name length."""
+    import time
+
+    from mlri._names import match_pattern
+
+    pat = "*a" * 100 + "{year}" + "*{var}" + "*?" * 10 + "b"
+    t0 = time.perf_counter()
+    for n in (24, 60, 250):
+        assert match_pattern(pat, "a" * n + ".tif") is None
+    assert time.perf_counter() - t0 < 1.0
+    write_inputs(_site(), tmp_path / "in", name="site_{var}_" + "a" * 40 + "_{year}.tif")
+    t0 = time.perf_counter()
+    r = _cli("run", "--lst", tmp_path / "in", "--evi", tmp_path / "in", "--out", tmp_path / "o",
+             "-q", "--pattern", "*a" * 12 + "{year}b")
+    assert time.perf_counter() - t0 < 20
+    assert "matches --pattern" in _one_error_line(r)
+    r = _cli("run", "--lst", tmp_path / "in", "--evi", tmp_path / "in", "--out", tmp_path / "o",
+             "-q", "--pattern", "{year}" * 2)
+    assert "exactly once" in _one_error_line(r)
+    r = _cli("run", "--lst", tmp_path / "in", "--evi", tmp_path / "in", "--out", tmp_path / "o",
+             "-q", "--pattern", "*" * 300 + "{year}")
+    assert "at most 255" in _one_error_line(r)
+
+
+# ------------------------------------------------------------------ VRT inputs
+
+
+def _vrt_inputs(tmp_path, source_dir):
+    """Inputs in tmp_path/in where LST 2001 is a VRT reading a GeoTIFF in ``source_dir``."""
+    import rasterio.shutil
+
+    write_inputs(_site(), tmp_path / "in")
+    source_dir.mkdir(parents=True, exist_ok=True)
+    src = source_dir / "LST_2001_data.tif"
+    (tmp_path / "in" / "LST_2001.tif").rename(src)
+    rasterio.shutil.copy(src, tmp_path / "in" / "LST_2001.vrt", driver="VRT")
+    return tmp_path / "in"
+
+
+def test_vrt_reading_outside_the_input_folder_is_refused(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLRI_VRT_ANY_SOURCE", raising=False)
+    folder = _vrt_inputs(tmp_path, tmp_path / "elsewhere")
+    with pytest.raises(InputError, match=r"LST_2001\.vrt reads .*elsewhere.*outside the input"):
+        open_inputs(folder, folder)
+    r = _cli("run", "--lst", folder, "--evi", folder, "--out", tmp_path / "o", "-q")
+    assert "MLRI_VRT_ANY_SOURCE=1" in _one_error_line(r)
+    inp = open_inputs(folder, folder, allow_any_vrt_source=True)
+    assert inp.lst.layers[1].path.endswith("LST_2001.vrt")
+    monkeypatch.setenv("MLRI_VRT_ANY_SOURCE", "1")
+    open_inputs(folder, folder)
+
+
+def test_vrt_inside_the_input_folder_is_accepted(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLRI_VRT_ANY_SOURCE", raising=False)
+    folder = _vrt_inputs(tmp_path, tmp_path / "in" / "tiles")
+    inp = open_inputs(folder, folder)
+    inp.check_units("K")
+
+
+def test_vrt_raw_band_reading_a_system_file_is_refused(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLRI_VRT_ANY_SOURCE", raising=False)
+    write_inputs(_site(), tmp_path / "in")
+    (tmp_path / "in" / "LST_2001.tif").unlink()
+    (tmp_path / "in" / "LST_2001.vrt").write_text(
+        '<VRTDataset rasterXSize="48" rasterYSize="40">'
+        '<VRTRasterBand dataType="Byte" band="1" subClass="VRTRawRasterBand">'
+        '<SourceFilename relativetoVRT="0">/etc/hostname</SourceFilename>'
+        "</VRTRasterBand></VRTDataset>")
+    with pytest.raises(InputError, match=r"reads /etc/hostname, outside"):
+        open_inputs(tmp_path / "in", tmp_path / "in")
+    (tmp_path / "in" / "LST_2001.vrt").write_text(
+        '<VRTDataset rasterXSize="48" rasterYSize="40"><VRTRasterBand dataType="Byte" band="1">'
+        "<SimpleSource><SourceFilename>/vsicurl/http://example.invalid/x.tif</SourceFilename>"
+        "</SimpleSource></VRTRasterBand></VRTDataset>")
+    with pytest.raises(InputError, match="virtual file system"):
+        open_inputs(tmp_path / "in", tmp_path / "in")
+
+
+# ------------------------------------------------------------------ GCP-only, truncated
+
+
+def test_gcp_only_raster_is_refused(tmp_path):
+    from rasterio.control import GroundControlPoint
+
+    write_inputs(_site(), tmp_path / "in")
+    p = tmp_path / "in" / "EVI_2002.tif"
+    with rasterio.open(p) as ds:
+        prof, data = ds.profile, ds.read()
+    prof.pop("transform")
+    prof.pop("crs")
+    gcps = [GroundControlPoint(0, 0, 420015, 4870035), GroundControlPoint(0, 48, 421455, 4870035),
+            GroundControlPoint(40, 0, 420015, 4868835)]
+    with rasterio.open(p, "w", **prof, gcps=gcps, crs=rasterio.crs.CRS.from_epsg(32650)) as ds:
+        ds.write(data)
+    with rasterio.open(p) as ds:
+        assert ds.transform.is_identity and len(ds.gcps[0]) == 3
+    r = _cli("run", "--lst", tmp_path / "in", "--evi", tmp_path / "in", "--out", tmp_path / "o",
+             "-q")
+    line = _one_error_line(r)
+    assert "EVI_2002.tif" in line and "ground control points" in line and "gdalwarp" in line
+
+
+def test_truncated_tiff_names_the_file_and_the_reason(tmp_path):
+    import rasterio.shutil
+
+    write_inputs(_site(shape=(300, 300)), tmp_path / "in")
+    p = tmp_path / "in" / "LST_2004.tif"
+    rasterio.shutil.copy(p, tmp_path / "cog.tif", driver="COG", COMPRESS="DEFLATE")
+    data = (tmp_path / "cog.tif").read_bytes()
+    p.write_bytes(data[: int(len(data) * 0.6)])  # header intact, tiles cut off
+    r = _cli("run", "--lst", tmp_path / "in", "--evi", tmp_path / "in", "--out", tmp_path / "o",
+             "-q")
+    line = _one_error_line(r)
+    assert "LST_2004.tif" in line and "year 2004" in line and "truncated" in line
+    assert "See previous exception" not in line and "IReadBlock failed" in line
+
+
+# ------------------------------------------------------------------ accuracy inputs
+
+
+def _classes_tif(path, classes):
+    from affine import Affine
+
+    with rasterio.open(path, "w", driver="GTiff", width=classes.shape[1],
+                       height=classes.shape[0], count=1, dtype="uint8", nodata=0,
+                       crs="EPSG:32650", transform=Affine(30, 0, 420000, 0, -30, 4870000)) as ds:
+        ds.write(classes.astype(np.uint8), 1)
+    return path
+
+
+def test_accuracy_unknown_crs_is_an_error_line(tmp_path):
+    pytest.importorskip("pyproj")
+    cls = _classes_tif(tmp_path / "classes.tif", np.full((10, 10), 5))
+    (tmp_path / "pts.csv").write_text("id,x,y,crs,reference\n1,420015,4869985,EPSG:999999,SCI\n"
+                                      "2,420045,4869985,EPSG:999999,SCI\n")
+    r = _cli("accuracy", "--classes", cls, "--points", tmp_path / "pts.csv", "--out",
+             tmp_path / "acc.json")
+    line = _one_error_line(r)
+    assert "pts.csv" in line and "EPSG:999999" in line and "--points-crs" in line
+    r = _cli("accuracy", "--classes", cls, "--points", tmp_path / "pts.csv", "--out",
+             tmp_path / "acc.json", "--points-crs", "not a crs")
+    assert "'not a crs'" in _one_error_line(r)
+
+
+def test_accuracy_single_point_stratum_is_explained(tmp_path):
+    from mlri.sites.accuracy import area_adjusted
+
+    labels = ["a", "b"]
+    # stratum b has one (correct) point: its within-stratum variance is not estimable
+    mp = ["a"] * 5 + ["b"]
+    rf = ["a", "a", "a", "a", "b", "b"]
+    r = area_adjusted(mp, rf, labels, {"a": 900.0, "b": 100.0})
+    oa = r["overall_accuracy"]
+    assert oa["estimate"] == pytest.approx(0.9 * 0.8 + 0.1 * 1.0)
+    assert np.isnan(oa["se"]) and np.isnan(oa["ci95"])
+    assert "one sample point" in oa["se_undefined"]
+    assert any("stratum/strata b" in n and "at least 2" in n for n in r["notes"])
+    # with two points in every stratum the intervals are defined and there is no such note
+    r2 = area_adjusted([*mp, "b"], [*rf, "a"], labels, {"a": 900.0, "b": 100.0})
+    assert np.isfinite(r2["overall_accuracy"]["ci95"])
+    assert "se_undefined" not in r2["overall_accuracy"]
+    assert not any("single sample point" in n for n in r2["notes"])
+
+
+def test_accuracy_cli_prints_na_and_the_note(tmp_path):
+    pytest.importorskip("pyproj")
+    cl = np.full((10, 10), 5)
+    cl[:, 8:] = 1  # a small SD stratum
+    cls = _classes_tif(tmp_path / "classes.tif", cl)
+    (tmp_path / "pts.csv").write_text(
+        "id,x,y,reference\n1,420015,4869985,SCI\n2,420045,4869985,SCI\n3,420075,4869985,SD\n"
+        "4,420255,4869985,SD\n")  # the SD stratum (columns 8-9) holds one, correct, point
+    r = _cli("accuracy", "--classes", cls, "--points", tmp_path / "pts.csv", "--out",
+             tmp_path / "acc.json", "--scheme", "classes6")
+    assert r.exit_code == 0, r.output
+    assert "± n/a" in r.output and "note: standard errors" in r.output
+    assert "± nan" not in r.output.lower()
+
+
+@pytest.mark.parametrize(("scale", "offset"), [(0.0, 0.0), (float("inf"), 0.0),
+                                               (1.0, float("nan"))])
+def test_absurd_gdal_scale_factor_is_refused(tmp_path, scale, offset):
+    write_inputs(_site(), tmp_path / "in")
+    with rasterio.open(tmp_path / "in" / "EVI_2004.tif", "r+") as ds:
+        ds.scales = (scale,)
+        ds.offsets = (offset,)
+    r = _cli("run", "--lst", tmp_path / "in", "--evi", tmp_path / "in", "--out", tmp_path / "o",
+             "-q")
+    line = _one_error_line(r)
+    assert "EVI_2004.tif" in line and "scale/offset" in line and "gdal_edit.py" in line
