@@ -109,7 +109,7 @@ def onset(
         or "either" (default: both templates are searched and the better fit is kept; the
         p-value accounts for searching both).
     tau : float
-        Time constant of the saturating template in years (default 3).
+        Time constant of the saturating template in years (default 3; in (0, 1000]).
     alpha : float
         Significance level for ``onset`` (default 0.05); ``break_year`` is never masked.
     min_before : int
@@ -154,8 +154,8 @@ def onset(
         raise ValueError(msg)
     mb, ma = _count(min_before, "min_before", 1), _count(min_after, "min_after", 2)
     sh = choice(shape, "shape", _SHAPES)
-    if not (isinstance(tau, (int, float)) and math.isfinite(tau) and tau > 0):
-        msg = f"tau must be a positive number of years, got {tau!r}"
+    if not (isinstance(tau, (int, float)) and 0 < tau <= 1000):
+        msg = f"tau must be a number of years in (0, 1000], got {tau!r}"
         raise ValueError(msg)
     res = _core.onset(flat, yrs, method=m, direction=d, min_before=mb, min_after=ma, shape=sh,
                       tau=float(tau), n_threads=resolve_threads(n_threads))
