@@ -69,6 +69,17 @@ const KernelTable& active_kernels() {
     return *g_active;
 }
 
+const OnsetTable& active_onset_kernels() {
+    const std::string name = active_kernels().name;
+#if defined(MLRI_HAVE_TARGET_AVX512)
+    if (name == "avx512") return avx512::onset_table();
+#endif
+#if defined(MLRI_HAVE_TARGET_AVX2)
+    if (name == "avx2") return avx2::onset_table();
+#endif
+    return baseline::onset_table();
+}
+
 }  // namespace mlri
 
 void register_dispatch(py::module_& m) {

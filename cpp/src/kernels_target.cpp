@@ -14,6 +14,7 @@
 
 #include "mlri/index.hpp"
 #include "mlri/trend.hpp"
+#include "mlri/onset.hpp"
 
 namespace mlri {
 inline namespace MLRI_KERNEL_NS {
@@ -43,6 +44,27 @@ static void index_f64(const double* l, const double* e, index_t P, index_t T,
 const KernelTable& kernel_table() {
     static const KernelTable table{MLRI_STR(MLRI_TARGET), &trend_f32, &trend_f64, &index_f32,
                                    &index_f64};
+    return table;
+}
+
+}  // namespace MLRI_KERNEL_NS
+}  // namespace mlri
+
+// ---- onset kernels (onset.hpp): a separate table, so the trend table stays untouched ----
+namespace mlri {
+inline namespace MLRI_KERNEL_NS {
+
+static void onset_f32(const float* y, index_t P, int T, const double* years, const OnsetOptions& o,
+                      const OnsetOutputs& out, int nt) {
+    onset_kernel<float>(y, P, T, years, o, out, nt);
+}
+static void onset_f64(const double* y, index_t P, int T, const double* years,
+                      const OnsetOptions& o, const OnsetOutputs& out, int nt) {
+    onset_kernel<double>(y, P, T, years, o, out, nt);
+}
+
+const OnsetTable& onset_table() {
+    static const OnsetTable table{MLRI_STR(MLRI_TARGET), &onset_f32, &onset_f64};
     return table;
 }
 

@@ -17,4 +17,5 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     register_core(m);
     register_landsat(m);
     register_significance(m);
+    register_onset(m);
 }

@@ -23,3 +23,4 @@ void register_dispatch(py::module_& m);
 void register_core(py::module_& m);
 void register_landsat(py::module_& m);
 void register_significance(py::module_& m);
+void register_onset(py::module_& m);

@@ -33,6 +33,7 @@ from .api import (
     trend,
 )
 from ._info import show_versions
+from .onset import OnsetResult, onset
 from . import significance
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "CLASS_NAMES",
     "FLAG_BITS",
     "IndexResult",
+    "OnsetResult",
     "TrendResult",
     "__version__",
     "classify",
@@ -47,6 +49,7 @@ __all__ = [
     "hurst",
     "index",
     "mann_kendall",
+    "onset",
     "sens_slope",
     "show_versions",
     "significance",

@@ -84,6 +84,10 @@ def _make_grid(aoi: str | None, bbox: Sequence[float] | None, grid_like: str | N
 @click.option("--sensors", callback=_csv, default="TM,OLI", show_default=True,
               help="Sensor families to use (TM, ETM, OLI).")
 @click.option("--allow-tier2", is_flag=True, help="Also use Tier 2 / Real-Time scenes.")
+@click.option("--harmonize", type=click.Choice(["none", "roy2016"]), default="none",
+              show_default=True,
+              help="Harmonise TM/ETM+ reflectance to OLI before EVI (roy2016: Roy et al. 2016 "
+                   "Table 2 OLS coefficients).")
 @click.option("--st-qa-max", type=float, default=None,
               help="Drop LST where the ST uncertainty (ST_QA) exceeds this (K).")
 @click.option("--skip-bad", is_flag=True,
@@ -110,7 +114,8 @@ def composite_cmd(scene_paths: tuple[str, ...], aoi: str | None, aoi_layer: str 
                   res: float, buffer: float, years: str, months: str, mask: str,
                   mask_water: bool, keep_dilated: bool, evi_clamp: str, lst_method: str,
                   emissivity: str, pairing: str, variables: tuple[str, ...],
-                  sensors: tuple[str, ...], allow_tier2: bool, st_qa_max: float | None,
+                  sensors: tuple[str, ...], allow_tier2: bool, harmonize: str,
+                  st_qa_max: float | None,
                   skip_bad: bool, no_require_mtl: bool, write_empty_years: bool,
                   threads: int | None, io_threads: int, block_pixels: int, out_dir: str,
                   overwrite: bool, quiet: bool, ignore_disk_space: bool = False) -> None:
@@ -142,6 +147,7 @@ def composite_cmd(scene_paths: tuple[str, ...], aoi: str | None, aoi_layer: str 
             lst_method=lst_method, emissivity=emissivity, pairing=pairing,
             variables=variables or ("EVI", "LST"), allow_tier2=allow_tier2,
             sensors=sensors or ("TM", "OLI"), st_qa_max=st_qa_max,
+            harmonize=None if harmonize == "none" else harmonize,
             require_mtl=not no_require_mtl, block_pixels=block_pixels, n_threads=threads,
             io_threads=io_threads)
         grid = _make_grid(aoi, bbox, grid_like, crs, res, buffer, aoi_layer)

@@ -35,3 +35,8 @@ def classify(
     dropped: npt.NDArray[np.int32] | None, *, z_crit: float, min_valid: int,
     zero_slope_sign_s: bool, h_threshold: float, n_threads: int,
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]: ...
+def onset(
+    series: npt.NDArray[np.float32] | npt.NDArray[np.float64], years: npt.NDArray[np.float64],
+    *, method: int, direction: int, min_before: int, min_after: int, shape: int, tau: float,
+    n_threads: int,
+) -> dict[str, np.ndarray]: ...

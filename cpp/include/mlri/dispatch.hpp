@@ -22,3 +22,20 @@ MLRI_DECLARE_TARGET(avx512)
 #endif
 
 }  // namespace mlri
+
+// Onset kernels (onset.hpp): one table per target, selected together with the kernel table.
+namespace mlri {
+struct OnsetTable;
+#define MLRI_DECLARE_ONSET(t) \
+    namespace t {             \
+    const OnsetTable& onset_table(); \
+    }
+MLRI_DECLARE_ONSET(baseline)
+#if defined(MLRI_HAVE_TARGET_AVX2)
+MLRI_DECLARE_ONSET(avx2)
+#endif
+#if defined(MLRI_HAVE_TARGET_AVX512)
+MLRI_DECLARE_ONSET(avx512)
+#endif
+const OnsetTable& active_onset_kernels();  // dispatch.cpp: the table of the active target
+}  // namespace mlri

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .grid import Grid, lattice_aligned
+from .harmonize import HARMONIZATIONS, harmonized_scale
 from .ids import LandsatFormatError
 from .needs import roles_for, scene_problem
 from .qa import PRESETS, qa_rule
@@ -88,6 +89,9 @@ class CompositeOptions:
         Use Tier 2 / Real-Time scenes too (default Tier 1 only).
     sensors : tuple
         Sensor families to use, of "TM", "ETM", "OLI" (default TM and OLI, as the paper).
+    harmonize : {None, "roy2016"}
+        Cross-sensor harmonisation of TM/ETM+ surface reflectance to OLI before EVI
+        (:mod:`mlri.landsat.harmonize`; default None = off).
     st_qa_max : float, optional
         Drop LST where the ST uncertainty (ST_QA) exceeds this many kelvin.
     require_mtl : bool
@@ -109,6 +113,7 @@ class CompositeOptions:
     variables: tuple[str, ...] = VARIABLES
     allow_tier2: bool = False
     sensors: tuple[str, ...] = ("TM", "OLI")
+    harmonize: str | None = None
     st_qa_max: float | None = None
     require_mtl: bool = True
     block_pixels: int = 1 << 22
@@ -125,7 +130,8 @@ class CompositeOptions:
                                    ("evi_clamp", self.evi_clamp, EVI_CLAMPS),
                                    ("lst_method", self.lst_method, LST_METHODS),
                                    ("emissivity", self.emissivity, EMISSIVITY),
-                                   ("pairing", self.pairing, PAIRINGS)):
+                                   ("pairing", self.pairing, PAIRINGS),
+                                   ("harmonize", self.harmonize, (None, *HARMONIZATIONS))):
             if val not in allowed:
                 msg = f"{name} must be one of {allowed}, got {val!r}"
                 raise ValueError(msg)
@@ -503,7 +509,8 @@ class _YearEngine:
                 n_threads=nthreads)
         sr_scale = [2.75e-5, -0.2] * 3
         if use_evi:
-            sr_scale = [*s.sr_scale("blue"), *s.sr_scale("red"), *s.sr_scale("nir")]
+            sr_scale = [v for b in ("blue", "red", "nir")
+                        for v in harmonized_scale(*s.sr_scale(b), b, s.family, opts.harmonize)]
         st_scale = list(s.st_scale()) if (use_lst and s.pid.has_st) else [0.00341802, 149.0]
         st_qa_max = -1 if opts.st_qa_max is None else round(opts.st_qa_max * 100)
         kw = rule.kernel_kwargs()
