@@ -33,6 +33,7 @@ from .api import (
     trend,
 )
 from ._info import show_versions
+from ._trend_ci import SenInterval, sen_interval
 from . import significance
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "CLASS_NAMES",
     "FLAG_BITS",
     "IndexResult",
+    "SenInterval",
     "TrendResult",
     "__version__",
     "classify",
@@ -47,6 +49,7 @@ __all__ = [
     "hurst",
     "index",
     "mann_kendall",
+    "sen_interval",
     "sens_slope",
     "show_versions",
     "significance",

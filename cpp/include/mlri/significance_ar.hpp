@@ -12,11 +12,12 @@
 //   1. compact the valid (LST, EVI) pairs with their years, with exactly the validity rules of
 //      index.hpp (the same code path as the permutation test);
 //   2. S_obs = MK S of the observed MLRI (rounded to T), == trend(index(lst, evi)).s;
-//   3. for x = log LST and x = log EVI: d_k = x_k − mean(x); φ = lag-1 autocorrelation over the
+//   3. for x = log LST and x = log EVI: d_k = x_k − mean(x) (mean = x_0 + mean(x − x_0)); φ = lag-1 autocorrelation over the
 //      pairs of valid values one year apart, c1 / c0 with c1 = mean of d_k d_{k+1} over those
 //      pairs and c0 = mean of d_k², clipped to [0, phi_max] (or a φ given by the caller);
 //      the step k has a_k = φ^(t_k − t_{k−1}) and c_k = sqrt(1 − a_k²) (gaps handled in real
-//      time); the standardised innovations are u_0 = d_0, u_k = (d_k − a_k d_{k−1}) / c_k;
+//      time); the standardised innovations are u_0 = d_0, u_k = (d_k − a_k d_{k−1}) / c_k,
+//      centred to mean 0;
 //   4. replicate b: permute the innovation *pairs* (one permutation for LST and EVI, so their
 //      same-year correlation is kept), rebuild y_0 = u*_0, y_k = a_k y_{k−1} + c_k u*_k, and
 //      compute MLRI with its running extrema on the log scale,
@@ -30,6 +31,9 @@
 // null there is no trend, and a trend-like excursion of a persistent series then raises φ and
 // widens the null distribution, which is what keeps the level at n ≈ 19 (see the docs for the
 // simulations, and for the price in power).
+//
+// Logarithms: std::log (this header is compiled in one translation unit only, so every thread
+// and every tile runs the same libm code).
 //
 // Randomness: replicate b of a pixel uses the permutation digits of significance.hpp (fy_digits)
 // from the key  mix64(pixel_key(seed, row, col) ^ kArStreamTag),  so the streams differ from the
@@ -85,9 +89,10 @@ inline double fit_phi(const double* d, const double* t, int n, double phi_max) {
 // Innovations and step coefficients of one variable (x holds log values; d, a, c, u scratch).
 inline void innovations(const double* x, const double* t, int n, double phi, double* d, double* a,
                         double* c, double* u) {
-    double mean = 0.0;
-    for (int k = 0; k < n; ++k) mean += x[k];
-    mean /= n;
+    // Mean shifted by x[0]: exact for a constant series (then d = 0 and φ = 0).
+    double acc = 0.0;
+    for (int k = 0; k < n; ++k) acc += x[k] - x[0];
+    const double mean = x[0] + acc / n;
     for (int k = 0; k < n; ++k) d[k] = x[k] - mean;
     a[0] = 0.0;
     c[0] = 1.0;
@@ -98,6 +103,12 @@ inline void innovations(const double* x, const double* t, int n, double phi, dou
         c[k] = std::sqrt(1.0 - ak * ak);
         u[k] = (d[k] - ak * d[k - 1]) / c[k];
     }
+    // Centred innovations (as the sieve bootstrap resamples centred residuals): a steady trend
+    // in the observed series then does not leak into every replicate as a common drift.
+    double um = 0.0;
+    for (int k = 0; k < n; ++k) um += u[k];
+    um /= n;
+    for (int k = 0; k < n; ++k) u[k] -= um;
 }
 
 }  // namespace ar_detail
@@ -130,8 +141,8 @@ void ar_sieve_pixel(ArScratch<W, T>& sc, const DigitBatches& bt, int n, std::uin
     const double s_obs = static_cast<double>(detail::mk_s<T>(sc.v.data(), n));
     if (out.s_obs) out.s_obs[q] = s_obs;
     for (int k = 0; k < n; ++k) {
-        sc.xl[k] = detail::log_pos(sc.l[k]);
-        sc.xe[k] = detail::log_pos(sc.e[k]);
+        sc.xl[k] = std::log(sc.l[k]);
+        sc.xe[k] = std::log(sc.e[k]);
     }
     if (!isfin(phi_l)) {
         ar_detail::innovations(sc.xl.data(), sc.t.data(), n, 0.0, sc.d.data(), sc.al.data(), sc.cl.data(), sc.ul.data());
