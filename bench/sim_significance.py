@@ -142,7 +142,7 @@ def persistence_table(P: int, seed: int) -> None:
             # stable land beside the target pixels, for the regional estimate
             est = sg.regional_persistence(300 + _ar1(rng, years, P, phi, 2.0),
                                           0.3 + _ar1(rng, years, P, phi, 0.03), years)
-            tr = mlri.trend(mlri.index(lst, evi, years).mlri)
+            tr = mlri.trend(mlri.index(lst, evi, years).mlri, years)
             cls, _ = mlri.classify(tr)
             perm = sg.permutation_test(lst, evi, years, seed=seed)
             own = sg.sieve_test(lst, evi, years, seed=seed)

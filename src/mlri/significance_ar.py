@@ -180,10 +180,11 @@ def sieve_test(
 
     References
     ----------
-    Bühlmann (1997) Sieve bootstrap for time series, Bernoulli 3:123, doi:10.2307/3318584;
-    Noguchi, Gel & Duguay (2011) Bootstrap Mann–Kendall test with sieve, J. Hydrol. 410:150,
-    doi:10.1016/j.jhydrol.2011.09.008; Davidson & MacKinnon (1999) The size distortion of
-    bootstrap tests, Econometric Theory 15:361 (nuisance parameters estimated under the null).
+    Bühlmann (1997) Sieve bootstrap for time series, Bernoulli 3:123;
+    Noguchi, Gel & Duguay (2011) Bootstrap-based tests for trends in hydrological time series,
+    with application to ice phenology data, J. Hydrol. 410:150; Davidson & MacKinnon (1999)
+    The size distortion of bootstrap tests, Econometric Theory 15:361 (nuisance parameters
+    estimated under the null).
     """
     lst_a, evi_a, unit, policy = validate_index_inputs(lst, evi, years, lst_unit, evi_min,
                                                        evi_policy)
