@@ -35,3 +35,14 @@ def classify(
     dropped: npt.NDArray[np.int32] | None, *, z_crit: float, min_valid: int,
     zero_slope_sign_s: bool, h_threshold: float, n_threads: int,
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]: ...
+def ar_sieve_mk(
+    lst: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    evi: npt.NDArray[np.float32] | npt.NDArray[np.float64], years: npt.NDArray[np.float64],
+    rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64], phi_lst: npt.NDArray[np.float64],
+    phi_evi: npt.NDArray[np.float64], *, lst_offset: float, evi_min: float, evi_policy: int,
+    n_replicates: int, seed: int, min_valid: int, phi_max: float, n_threads: int,
+) -> dict[str, np.ndarray]: ...
+def sen_interval(
+    series: npt.NDArray[np.float32] | npt.NDArray[np.float64], years: npt.NDArray[np.float64],
+    *, z: float, n_threads: int,
+) -> dict[str, np.ndarray]: ...

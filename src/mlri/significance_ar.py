@@ -176,7 +176,8 @@ def sieve_test(
     permutation test's streams), so results are identical for any tiling, thread count or Dask
     chunking.
 
-    Cost: O(B · n²) per pixel, about as the permutation test.
+    Cost: O(B · n²) per pixel, about 1.5 times the CPU time of the permutation test (about
+    50,000 pixels/s on 2 idle cores for n = 19, B = 199).
 
     References
     ----------

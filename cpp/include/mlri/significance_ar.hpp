@@ -1,4 +1,4 @@
-// mlri — AR(1) sieve test of the Mann–Kendall S of MLRI (docs/significance.md, section 3).
+// mlri — AR(1) sieve test of the Mann–Kendall S of MLRI (docs/significance.md, section 9).
 //
 // The permutation test (significance.hpp) treats the years of a pixel as exchangeable.  Annual
 // composites are not: wet and dry spells last several years, and a persistent series wanders far
