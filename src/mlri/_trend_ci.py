@@ -35,20 +35,20 @@ def sen_interval(series: Any, years: Any = None, *, alpha: float = 0.05,
 
     The rank-based interval of Sen (1968, eq. 2.6), computed exactly as
     ``scipy.stats.theilslopes(y[valid], years[valid], alpha)`` computes ``low_slope`` and
-    ``high_slope``: the sorted pairwise slopes ``(y_j − y_i) / (t_j − t_i)`` (real years, so a
-    missing year is a two-year step) are cut at ranks ``round((N ∓ z·σ)/2)`` with
-    ``σ² = (n(n−1)(2n+5) − Σ_ties k(k−1)(2k+5)) / 18`` (ties of equal values),
-    ``z = Φ⁻¹(α/2)`` and N = n(n−1)/2 pairs.  Sen's slope itself is :func:`mlri.sens_slope`.
+    ``high_slope``: the sorted pairwise slopes ``(y_j - y_i) / (t_j - t_i)`` (real years, so a
+    missing year is a two-year step) are cut at ranks ``round((N ∓ z·sigma)/2)`` with
+    ``sigma^2 = (n(n-1)(2n+5) - Σ_ties k(k-1)(2k+5)) / 18`` (ties of equal values),
+    ``z = Phi^-1(alpha/2)`` and N = n(n-1)/2 pairs.  Sen's slope itself is :func:`mlri.sens_slope`.
 
     Parameters
     ----------
     series : array_like, shape (time, ...)
         E.g. an MLRI, EVI or LST stack.  NaN/inf are missing and dropped per pixel.
     years : sequence of float, optional
-        Real year of each time step (default 2000–2011, 2013–2019 for 19 steps).
+        Real year of each time step (default 2000-2011, 2013-2019 for 19 steps).
     alpha : float
-        Two-sided level: the interval has coverage ``1 − alpha`` (default 0.05, a 95 %
-        interval).  As scipy, ``alpha > 0.5`` is read as ``1 − alpha``.
+        Two-sided level: the interval has coverage ``1 - alpha`` (default 0.05, a 95 %
+        interval).  As scipy, ``alpha > 0.5`` is read as ``1 - alpha``.
     n_threads : int, optional
         OpenMP threads (default all cores).  Results are identical for any value.
 
@@ -66,7 +66,7 @@ def sen_interval(series: Any, years: Any = None, *, alpha: float = 0.05,
 
     Notes
     -----
-    The interval relies on the Mann–Kendall variance of independent values; with serial
+    The interval relies on the Mann-Kendall variance of independent values; with serial
     correlation it is too narrow, as the MK test is liberal.  On MLRI it describes the slope of
     the index, construction drift included (see ``docs/significance.md``).  float32 input is
     promoted to float64 before the differences are taken (scipy would difference in float32).

@@ -6,7 +6,7 @@ years, and a persistent stationary series wanders far enough to look like a tren
 permutation test rejects too often on such land.  :func:`sieve_test` fits an AR(1) persistence to
 log LST and log EVI of each pixel, permutes the AR(1) innovations (LST and EVI of a year
 together), rebuilds the two series with the fitted persistence, and recomputes MLRI with its
-running extrema for each replicate; the observed Mann–Kendall S of MLRI is compared with the
+running extrema for each replicate; the observed Mann-Kendall S of MLRI is compared with the
 replicates' S.
 """
 
@@ -37,7 +37,7 @@ class SieveResult(NamedTuple):
     p_decrease : float64
         One-sided p-value for a decrease, ``(1 + #{S_b <= S}) / (B + 1)``.
     s : float64
-        Mann–Kendall S of the observed MLRI series (equals ``mlri.trend(mlri.index(...).mlri).s``;
+        Mann-Kendall S of the observed MLRI series (equals ``mlri.trend(mlri.index(...).mlri).s``;
         NaN when fewer than 2 valid years).
     s_null_mean, s_null_sd : float64
         Mean and standard deviation of S over the replicates.
@@ -95,22 +95,22 @@ def sieve_test(
     min_valid: int = 2,
     n_threads: int | None = None,
 ) -> SieveResult:
-    """AR(1) sieve test of the Mann–Kendall S of MLRI, robust to year-to-year persistence.
+    """AR(1) sieve test of the Mann-Kendall S of MLRI, robust to year-to-year persistence.
 
     Null hypothesis: log LST and log EVI of the pixel are stationary AR(1) processes in real
     time (no trend), each with its own persistence, with innovations that may be correlated
     within a year.  Per pixel:
 
-    1. the persistence φ of log LST and of log EVI is the lag-1 autocorrelation over pairs of
+    1. the persistence phi of log LST and of log EVI is the lag-1 autocorrelation over pairs of
        valid values one year apart (``c1 / c0``), clipped to ``[0, phi_max]`` — or given;
-    2. the standardised innovations ``u_0 = d_0``, ``u_k = (d_k − a_k d_{k−1}) / √(1 − a_k²)``
-       with ``a_k = φ^(t_k − t_{k−1})`` (gaps in real time) are computed from the deviations
+    2. the standardised innovations ``u_0 = d_0``, ``u_k = (d_k - a_k d_{k-1}) / sqrt(1 - a_k^2)``
+       with ``a_k = phi^(t_k - t_{k-1})`` (gaps in real time) are computed from the deviations
        ``d`` from the mean;
     3. each replicate permutes the innovation pairs (one permutation for LST and EVI), rebuilds
-       both series with the same φ and recomputes MLRI with its running extrema;
+       both series with the same phi and recomputes MLRI with its running extrema;
     4. the observed S is ranked among the replicates' S.
 
-    With φ = 0 the replicates are the permutations of the observed pairs, i.e. the test is the
+    With phi = 0 the replicates are the permutations of the observed pairs, i.e. the test is the
     permutation test.
 
     Parameters
@@ -119,7 +119,7 @@ def sieve_test(
         Annual LST and EVI, as for :func:`mlri.index` (NaN/inf = missing).  Spatial shapes as
         :func:`mlri.significance.permutation_test`.
     years : sequence of float, optional
-        Real year of each time step (default 2000–2011, 2013–2019 for 19 steps).  Persistence is
+        Real year of each time step (default 2000-2011, 2013-2019 for 19 steps).  Persistence is
         fitted and simulated in real time: a missing year is a two-year step.
     n_replicates : int
         B (default 199; the smallest p-value is 1/(B + 1)).
@@ -133,7 +133,7 @@ def sieve_test(
         shape (NaN entries are fitted), e.g. a regional value estimated on stable land, which is
         far less noisy than a 19-value fit and keeps more power (see Notes).
     phi_max : float
-        Upper clip of the fitted φ (default 0.9).
+        Upper clip of the fitted phi (default 0.9).
     lst_unit, evi_min, evi_policy :
         As :func:`mlri.index`.
     min_valid : int
@@ -163,9 +163,9 @@ def sieve_test(
     the ratio form of MLRI (MK S of MLRI depends only on the order of its values, so the
     replicates' MLRI is computed on the log scale without back-transformation).
 
-    *Why the raw series*: φ is fitted without detrending, i.e. under the null hypothesis.  Then a
+    *Why the raw series*: phi is fitted without detrending, i.e. under the null hypothesis.  Then a
     stationary pixel whose persistence happens to produce a trend-like excursion also gets a high
-    φ and a wide null distribution, which holds the level with 19 years (a fit on detrended series
+    phi and a wide null distribution, which holds the level with 19 years (a fit on detrended series
     loses that and is liberal for strong persistence).  The price is power: a real, steady
     restoration also looks persistent to the fit, so the test needs a larger change than the
     permutation test does.  A persistence estimated on stable land around the mine
@@ -315,10 +315,10 @@ def regional_persistence(
     :func:`sieve_test` (``phi_lst=``, ``phi_evi=``) it gives a test that holds its level and keeps
     almost the power of the permutation test.
 
-    The pooled estimate is ``(mean of d_k d_{k+1} over pairs one year apart) / (mean of d_k²)``
+    The pooled estimate is ``(mean of d_k d_{k+1} over pairs one year apart) / (mean of d_k^2)``
     with ``d`` the deviations of each pixel from its own mean.  Removing each pixel's mean biases
-    it down by about (1 + 4φ)/n; the bias is removed exactly by solving
-    ``E[estimate | φ] = estimate`` for φ, with the expectation of the quadratic forms computed for
+    it down by about (1 + 4phi)/n; the bias is removed exactly by solving
+    ``E[estimate | phi] = estimate`` for phi, with the expectation of the quadratic forms computed for
     Gaussian AR(1) pixels with the observed valid-year patterns.
 
     Parameters
@@ -326,7 +326,7 @@ def regional_persistence(
     lst, evi : array_like, shape (time, ...)
         Annual LST and EVI (as :func:`mlri.index`).
     years : sequence of float, optional
-        Real years (default 2000–2011, 2013–2019 for 19 steps).
+        Real years (default 2000-2011, 2013-2019 for 19 steps).
     mask : array_like of bool, optional
         Spatial mask of the stable reference pixels (default: all pixels).  Do not include
         mined or restored land: a trend looks like persistence.
