@@ -271,3 +271,29 @@ def test_regional_persistence_validation():
         sg.regional_persistence(np.full((19, 4), 300.0), np.full((19, 4), 0.3), mask=np.ones(3))
     with pytest.raises(ValueError, match="valid years"):
         sg.regional_persistence(np.full((19, 4), np.nan), np.full((19, 4), 0.3))
+
+
+def test_identical_on_every_simd_target():
+    from mlri import _core
+
+    rng = np.random.default_rng(21)
+    lst = (300 + ar1(rng, YEARS, (300,), 0.5, 2.0)).astype(np.float32)
+    evi = (0.3 + ar1(rng, YEARS, (300,), 0.5, 0.03)).astype(np.float32)
+    evi[rng.random(evi.shape) < 0.1] = np.nan
+    default = _core.simd_target()
+    out = []
+    try:
+        for name, ok in _core.simd_targets():
+            if not ok:
+                continue
+            _core.set_simd_target(name)
+            r = sg.sieve_test(lst, evi, n_replicates=29, seed=8)
+            ci = mlri.sen_interval(mlri.index(lst, evi).mlri)
+            out.append((r, ci))
+    finally:
+        _core.set_simd_target(default)
+    for r, ci in out[1:]:
+        for k in r._fields:
+            np.testing.assert_array_equal(getattr(r, k), getattr(out[0][0], k))
+        for k in ci._fields:
+            np.testing.assert_array_equal(getattr(ci, k), getattr(out[0][1], k))
