@@ -1,5 +1,6 @@
-"""Simulation tables for docs/significance.md (issue 7): false "significant increase" rates on
-stationary pixels, permutation/reference calibration, and power on planted restorations.
+"""Simulation tables for docs/significance.md: false "significant increase" rates on
+stationary pixels, permutation/reference calibration, power on planted restorations, and the
+AR(1) sieve test under year-to-year persistence (tables "persistence" and "sieve_power").
 
 Run:  OMP_NUM_THREADS=2 python bench/sim_significance.py [--pixels 20000] [--seed 1]
 Prints Markdown tables (two-sided rejection rates at 0.05 for the mk_modified table).  Takes ~1 min for 20,000 pixels per scenario on 2 cores.
@@ -118,6 +119,82 @@ def modified_table(P: int, seed: int) -> None:
         print(f"| {name} | " + " | ".join(f"{r:.1%}" for r in row) + " |")
 
 
+def _ar1(rng: np.random.Generator, years: np.ndarray, P: int, phi: float, sd: float) -> np.ndarray:
+    full = np.arange(years[0], years[-1] + 1)
+    e = rng.standard_normal((full.size, P))
+    x = np.empty_like(e)
+    x[0] = e[0]
+    for t in range(1, full.size):
+        x[t] = phi * x[t - 1] + np.sqrt(1 - phi * phi) * e[t]
+    return sd * x[np.isin(full, years)]
+
+
+def persistence_table(P: int, seed: int) -> None:
+    """One-sided rejection rate of "increase" at 0.025 (B = 199) on stationary AR(1) pixels."""
+    print("\n| years | AR(1) phi of LST and EVI | paper rule SI | permutation | sieve, phi per pixel "
+          "| sieve, regional phi | regional phi estimate (LST / EVI) |")
+    print("|---|---|---|---|---|---|---|")
+    for nyr, years in ((19, YEARS), (25, np.arange(1995, 2020, dtype=np.float64))):
+        for phi in (0.0, 0.3, 0.6):
+            rng = np.random.default_rng(seed + 3000 + nyr * 10 + int(phi * 10))
+            lst = 300 + _ar1(rng, years, P, phi, 2.0)
+            evi = 0.3 + _ar1(rng, years, P, phi, 0.03)
+            # stable land beside the target pixels, for the regional estimate
+            est = sg.regional_persistence(300 + _ar1(rng, years, P, phi, 2.0),
+                                          0.3 + _ar1(rng, years, P, phi, 0.03), years)
+            tr = mlri.trend(mlri.index(lst, evi, years).mlri, years)
+            cls, _ = mlri.classify(tr)
+            perm = sg.permutation_test(lst, evi, years, seed=seed)
+            own = sg.sieve_test(lst, evi, years, seed=seed)
+            reg = sg.sieve_test(lst, evi, years, seed=seed, phi_lst=est.phi_lst,
+                                phi_evi=est.phi_evi)
+            print(f"| {nyr} | {phi} | {np.mean(np.isin(cls, SI)):.1%} "
+                  f"| {np.mean(perm.p_increase <= 0.025):.2%} | {np.mean(own.p_increase <= 0.025):.2%} "
+                  f"| {np.mean(reg.p_increase <= 0.025):.2%} | {est.phi_lst:.3f} / {est.phi_evi:.3f} |")
+
+
+def sieve_power_table(P: int, seed: int) -> None:
+    """Power (p_increase <= 0.025, B = 199) of the permutation and sieve tests."""
+    from mlri import demo
+
+    print("\n| restoration | noise | permutation | sieve, phi per pixel | sieve, regional phi |")
+    print("|---|---|---|---|---|")
+    rng0 = np.random.default_rng(seed + 4000)
+    for onset, gain, drop, esd, lsd, phi in ((2008, 0.3, 10, 0.03, 1.5, 0.0),
+                                             (2010, 0.3, 10, 0.03, 2.0, 0.0),
+                                             (2013, 0.3, 10, 0.03, 2.0, 0.0),
+                                             (2008, 0.1, 3, 0.03, 2.0, 0.0),
+                                             (2008, 0.3, 10, 0.03, 1.5, 0.3),
+                                             (2008, 0.3, 10, 0.03, 1.5, 0.6)):
+        rng = np.random.default_rng(seed + onset + int(10 * phi))
+        frac = np.clip((YEARS - onset) / (2019 - onset), 0, 1)[:, None]
+        evi = 0.1 + gain * frac + _ar1(rng, YEARS, P, phi, esd)
+        lst = 310 - drop * frac + _ar1(rng, YEARS, P, phi, lsd)
+        est = sg.regional_persistence(310 + _ar1(rng0, YEARS, P, phi, lsd),
+                                      0.1 + _ar1(rng0, YEARS, P, phi, esd))
+        row = _three(lst, evi, YEARS, est, seed)
+        print(f"| onset {onset}, EVI +{gain}, LST -{drop} K | sd {esd} / {lsd} K, AR(1) {phi} "
+              f"| {row} |")
+    # the demo site: weather shared by all pixels, cloud gaps, recoveries of random pace
+    site = demo.synthesize(seed=seed)
+    years = np.asarray(site.years, dtype=np.float64)
+    est = sg.regional_persistence(site.lst, site.evi, years, mask=site.truth == 1)
+    for code in (4, 5, 6):
+        m = site.truth == code
+        row = _three(site.lst[:, m], site.evi[:, m], years, est, seed)
+        print(f"| demo site, {demo.REGIONS[code][1]} ({int(m.sum())} px) | demo noise, regional "
+              f"phi {est.phi_lst:.2f} / {est.phi_evi:.2f} | {row} |")
+
+
+def _three(lst: np.ndarray, evi: np.ndarray, years: np.ndarray, est: sg.Persistence,
+           seed: int) -> str:
+    perm = sg.permutation_test(lst, evi, years, seed=seed)
+    own = sg.sieve_test(lst, evi, years, seed=seed)
+    reg = sg.sieve_test(lst, evi, years, seed=seed, phi_lst=est.phi_lst, phi_evi=est.phi_evi)
+    ok = perm.n_valid >= 10
+    return " | ".join(f"{np.mean(r.p_increase[ok] <= 0.025):.1%}" for r in (perm, own, reg))
+
+
 def names_ref() -> str:
     return list(NULLS)[1]
 
@@ -126,11 +203,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pixels", type=int, default=20_000)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--tables", default="null,reference,power,modified")
+    ap.add_argument("--tables", default="null,reference,power,modified,persistence,sieve_power")
     a = ap.parse_args()
     todo = set(a.tables.split(","))
     for name, fn in (("null", null_table), ("reference", reference_table),
-                     ("power", power_table), ("modified", modified_table)):
+                     ("power", power_table), ("modified", modified_table),
+                     ("persistence", persistence_table), ("sieve_power", sieve_power_table)):
         if name in todo:
             fn(a.pixels, a.seed)
 

@@ -8,6 +8,8 @@
 #include <type_traits>
 
 #include "mlri/significance.hpp"
+#include "mlri/significance_ar.hpp"
+#include "mlri/sen_interval.hpp"
 
 namespace {
 
@@ -68,6 +70,96 @@ py::dict permutation_impl(const carray<T>& lst, const carray<T>& evi,
     return res;
 }
 
+template <class T>
+py::dict ar_sieve_impl(const carray<T>& lst, const carray<T>& evi, const carray<double>& years,
+                       const carray<std::int64_t>& rows, const carray<std::int64_t>& cols,
+                       const carray<double>& phi_lst, const carray<double>& phi_evi,
+                       double lst_offset, double evi_min, int evi_policy, int n_replicates,
+                       std::uint64_t seed, int min_valid, double phi_max, int n_threads) {
+    if (lst.ndim() != 2 || evi.ndim() != 2)
+        throw std::invalid_argument("lst and evi must be 2-D (time, pixel)");
+    if (lst.shape(0) != evi.shape(0) || lst.shape(1) != evi.shape(1))
+        throw std::invalid_argument("lst and evi must have the same shape");
+    const index_t NT = lst.shape(0), P = lst.shape(1);
+    if (NT > 100000) throw std::invalid_argument("lst: time axis too long");
+    if (years.ndim() != 1 || years.shape(0) != NT)
+        throw std::invalid_argument("years must be 1-D with one entry per time step");
+    if (rows.ndim() != 1 || cols.ndim() != 1 || rows.shape(0) != P || cols.shape(0) != P)
+        throw std::invalid_argument("rows and cols must be 1-D with one entry per pixel");
+    if (phi_lst.ndim() != 1 || phi_evi.ndim() != 1 || phi_lst.shape(0) != P || phi_evi.shape(0) != P)
+        throw std::invalid_argument("phi_lst and phi_evi must be 1-D with one entry per pixel");
+    if (n_replicates < 1 || n_replicates > 10000000)
+        throw std::invalid_argument("n_replicates must be in [1, 1e7]");
+    if (evi_policy != mlri::kEviMask && evi_policy != mlri::kEviClamp)
+        throw std::invalid_argument("invalid evi_policy");
+    if (!(phi_max >= 0.0 && phi_max < 1.0)) throw std::invalid_argument("phi_max must be in [0, 1)");
+    mlri::ArSieveOptions o;
+    o.index.lst_offset = lst_offset;
+    o.index.evi_min = evi_min;
+    o.index.evi_policy = evi_policy;
+    o.n_replicates = n_replicates;
+    o.seed = seed;
+    o.min_valid = min_valid;
+    o.phi_max = phi_max;
+
+    py::dict res;
+    carray<std::int32_t> n_valid(P);
+    res["n_valid"] = n_valid;
+    mlri::ArSieveOutputs out;
+    out.n_valid = n_valid.mutable_data();
+    auto add = [&](const char* name, double*& ptr) {
+        carray<double> a(P);
+        ptr = a.mutable_data();
+        res[name] = a;
+    };
+    add("s", out.s_obs);
+    add("p_increase", out.p_inc);
+    add("p_decrease", out.p_dec);
+    add("s_null_mean", out.null_mean);
+    add("s_null_sd", out.null_sd);
+    add("phi_lst", out.phi_lst);
+    add("phi_evi", out.phi_evi);
+    const T* pl = lst.data();
+    const T* pe = evi.data();
+    const double* py = years.data();
+    const std::int64_t* pr = rows.data();
+    const std::int64_t* pc = cols.data();
+    const double* fl = phi_lst.data();
+    const double* fe = phi_evi.data();
+    {
+        py::gil_scoped_release release;
+        mlri::ar_sieve_mk<kPermLanes, T>(pl, pe, P, NT, py, pr, pc, fl, fe, o, out, n_threads);
+    }
+    return res;
+}
+
+template <class T>
+py::dict sen_interval_impl(const carray<T>& y, const carray<double>& years, double z,
+                           int n_threads) {
+    if (y.ndim() != 2) throw std::invalid_argument("series must be 2-D (time, pixel)");
+    const index_t NT = y.shape(0), P = y.shape(1);
+    if (NT > 10000) throw std::invalid_argument("series: time axis too long for Sen's interval");
+    if (years.ndim() != 1 || years.shape(0) != NT)
+        throw std::invalid_argument("years must be 1-D with one entry per time step");
+    if (!(z < 0.0)) throw std::invalid_argument("z must be negative (the alpha/2 quantile)");
+    py::dict res;
+    carray<std::int32_t> n_valid(P);
+    carray<double> low(P), high(P);
+    res["n_valid"] = n_valid;
+    res["low_slope"] = low;
+    res["high_slope"] = high;
+    std::int32_t* pn = n_valid.mutable_data();
+    double* pl = low.mutable_data();
+    double* ph = high.mutable_data();
+    const T* py_ = y.data();
+    const double* pt = years.data();
+    {
+        py::gil_scoped_release release;
+        mlri::sen_interval<T>(py_, P, NT, pt, z, pl, ph, pn, n_threads);
+    }
+    return res;
+}
+
 }  // namespace
 
 void register_significance(py::module_& m) {
@@ -79,4 +171,19 @@ void register_significance(py::module_& m) {
           py::arg("evi").noconvert(), py::arg("rows").noconvert(), py::arg("cols").noconvert(),
           py::kw_only(), "lst_offset"_a, "evi_min"_a, "evi_policy"_a, "n_permutations"_a,
           "seed"_a, "min_valid"_a, "n_threads"_a);
+    // AR(1) sieve test (significance_ar.hpp) and Sen's slope interval (sen_interval.hpp).
+    m.def("ar_sieve_mk", &ar_sieve_impl<float>, py::arg("lst").noconvert(),
+          py::arg("evi").noconvert(), py::arg("years").noconvert(), py::arg("rows").noconvert(),
+          py::arg("cols").noconvert(), py::arg("phi_lst").noconvert(), py::arg("phi_evi").noconvert(),
+          py::kw_only(), "lst_offset"_a, "evi_min"_a, "evi_policy"_a, "n_replicates"_a, "seed"_a,
+          "min_valid"_a, "phi_max"_a, "n_threads"_a);
+    m.def("ar_sieve_mk", &ar_sieve_impl<double>, py::arg("lst").noconvert(),
+          py::arg("evi").noconvert(), py::arg("years").noconvert(), py::arg("rows").noconvert(),
+          py::arg("cols").noconvert(), py::arg("phi_lst").noconvert(), py::arg("phi_evi").noconvert(),
+          py::kw_only(), "lst_offset"_a, "evi_min"_a, "evi_policy"_a, "n_replicates"_a, "seed"_a,
+          "min_valid"_a, "phi_max"_a, "n_threads"_a);
+    m.def("sen_interval", &sen_interval_impl<float>, py::arg("series").noconvert(),
+          py::arg("years").noconvert(), py::kw_only(), "z"_a, "n_threads"_a);
+    m.def("sen_interval", &sen_interval_impl<double>, py::arg("series").noconvert(),
+          py::arg("years").noconvert(), py::kw_only(), "z"_a, "n_threads"_a);
 }

@@ -34,6 +34,7 @@ from .api import (
 )
 from ._info import show_versions
 from .onset import OnsetResult, onset
+from ._trend_ci import SenInterval, sen_interval
 from . import significance
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "FLAG_BITS",
     "IndexResult",
     "OnsetResult",
+    "SenInterval",
     "TrendResult",
     "__version__",
     "classify",
@@ -50,6 +52,7 @@ __all__ = [
     "index",
     "mann_kendall",
     "onset",
+    "sen_interval",
     "sens_slope",
     "show_versions",
     "significance",

@@ -40,3 +40,14 @@ def onset(
     *, method: int, direction: int, min_before: int, min_after: int, shape: int, tau: float,
     n_threads: int,
 ) -> dict[str, np.ndarray]: ...
+def ar_sieve_mk(
+    lst: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    evi: npt.NDArray[np.float32] | npt.NDArray[np.float64], years: npt.NDArray[np.float64],
+    rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64], phi_lst: npt.NDArray[np.float64],
+    phi_evi: npt.NDArray[np.float64], *, lst_offset: float, evi_min: float, evi_policy: int,
+    n_replicates: int, seed: int, min_valid: int, phi_max: float, n_threads: int,
+) -> dict[str, np.ndarray]: ...
+def sen_interval(
+    series: npt.NDArray[np.float32] | npt.NDArray[np.float64], years: npt.NDArray[np.float64],
+    *, z: float, n_threads: int,
+) -> dict[str, np.ndarray]: ...

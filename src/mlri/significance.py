@@ -19,6 +19,8 @@ this module measures the problem and offers tests that hold their nominal error 
   p-values (the Hurst split is unchanged), optionally FDR-controlled.
 * :func:`mk_modified` — Mann–Kendall with the Hamed–Rao (1998) or Yue–Wang (2004) variance
   correction for serial correlation.
+* :func:`sieve_test` / :func:`regional_persistence` — AR(1) sieve test of MLRI that keeps
+  year-to-year persistence in its null (module ``mlri.significance_ar``).
 """
 
 from __future__ import annotations
@@ -52,8 +54,10 @@ __all__ = [
     "FDRResult",
     "ModifiedMKResult",
     "PermutationResult",
+    "Persistence",
     "ReferenceDistribution",
     "ReferenceThreshold",
+    "SieveResult",
     "SignificanceWarning",
     "classify_with_p",
     "fdr_bh",
@@ -62,6 +66,8 @@ __all__ = [
     "reference_distribution",
     "reference_pvalues",
     "reference_threshold",
+    "regional_persistence",
+    "sieve_test",
     "two_sided_p",
 ]
 
@@ -983,3 +989,12 @@ def _erfc(x: np.ndarray) -> np.ndarray:
     from scipy.special import erfc
 
     return erfc(x)
+
+
+# The AR(1) sieve test lives in its own module (it uses the helpers above).
+from .significance_ar import (
+    Persistence,
+    SieveResult,
+    regional_persistence,
+    sieve_test,
+)
