@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .._outputs import build_manifest, check_output_dir, write_json
-from ._deps import SitesWarning, require
+from ._deps import SitesWarning, require, require_extra
 from ._table import Table
 from .polygons import mining_duration, parse_start_year, read_mines, start_group
 from .runfolder import open_run
@@ -120,6 +120,7 @@ def run_sites(
     mines) and ``manifest.json``.  See ``docs/sites.md`` for every column and rule.
     """
     t0 = time.time()
+    require_extra("mlri sites", ("shapely", "pyogrio", "pyproj"))
     rf = open_run(run)
     outp = check_output_dir(out, SITES_OUTPUTS, overwrite=overwrite)
     extra = [c for c in group_cols if c not in (region_col, name_col, start_col)]
