@@ -344,9 +344,9 @@ def reference_points(classes: str | os.PathLike[str], truth: np.ndarray, *, n: i
                      seed: int = 1) -> Any:
     """A stratified random sample of the class map (``n`` per class) labelled from the
     planted truth (:data:`REFERENCE`): what a field survey or photo-interpretation gives."""
-    from .sites.sampling import stratified_sample
-
     import rasterio
+
+    from .sites.sampling import stratified_sample
 
     with rasterio.open(classes) as ds:
         cnt = np.bincount(ds.read(1).ravel(), minlength=7)

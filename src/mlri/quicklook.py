@@ -181,7 +181,8 @@ def class_legend(present: set[str] | None = None, pct: Mapping[str, float] | Non
     for c in LEGEND_ORDER:
         if c not in ("SCI", "SAI", "NI", "ND", "SD") and c not in (present or set()):
             continue
-        label = f"{c}: {CLASS_WORDS[c]}" if (words and c != "nodata") else CLASS_WORDS[c]
+        label = (CLASS_WORDS[c] if c == "nodata" else
+                 f"{c}: {CLASS_WORDS[c]}" if words else c)
         v = (pct or {}).get(c)
         if v is not None and math.isfinite(v):
             label += f" ({v:.0f} %)" if v >= 1 or v == 0 else " (< 1 %)"
@@ -204,7 +205,7 @@ def classes_figure(classes: str | os.PathLike[str], *, title: str = "Restoration
     """One class map with legend (shares from ``summary``), scale bar, coordinates, note."""
     data, extent, crs = read_classes(classes, max_pixels)
     h, w = data.shape
-    fig = new_figure(9.0, float(np.clip(6.2 * h / max(w, 1) + 1.0, 3.8, 9.0)))
+    fig = new_figure(9.5, float(np.clip(5.4 * h / max(w, 1) + 1.2, 3.6, 9.0)))
     ax = fig.add_subplot()
     present = draw_classes(ax, data, extent, crs)
     ax.set_title(title, fontsize=10)
