@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import math
 from typing import Any
 
@@ -167,7 +166,3 @@ def img(png: bytes, alt: str, caption: str) -> str:
     b64 = base64.b64encode(png).decode("ascii")
     return (f'<figure><img src="data:image/png;base64,{b64}" alt="{e(alt)}">'
             f"<figcaption>{caption}</figcaption></figure>")
-
-
-def json_block(obj: Any, limit: int = 20000) -> str:
-    return "<pre>" + e(json.dumps(obj, indent=1, default=str)[:limit]) + "</pre>"

@@ -537,8 +537,8 @@ def _significance_box(rf: RunFolder, si_pct: float) -> str:
     return (f'<div class="{cls}"><b>Read the SI share with care: the paper\'s significance '
             "rule</b> (|Z| &gt; 1.96 in the Mann&ndash;Kendall test of MLRI, direction from Sen's "
             "slope). MLRI divides by running extrema and drifts upward by construction: in "
-            "simulations about <b>half of unchanged pixels are classed SI</b>, whatever the "
-            f"noise level. {here}Re-run with <code>--significance permutation</code> or "
+            "simulations about <b>half of stationary (unchanged) pixels are classed SI</b>, "
+            f"whatever the noise level. {here}Re-run with <code>--significance permutation</code> or "
             "<code>--significance reference --reference FILE</code> for tests that hold their "
             "nominal error rate (docs/significance.md).</div>")
 
@@ -578,8 +578,10 @@ def _provenance(rf: RunFolder, S: dict[str, Any] | None) -> list[str]:
         rows = [[e(k), H.value(v)] for k, v in p.items()]
         inner.append("<h4>Sites parameters (<code>mlri sites</code>)</h4>"
                      + table(["parameter", "value"], rows, text_cols=2))
-    if rf.summary:
-        inner.append("<h4><code>summary.json</code></h4>" + H.json_block(rf.summary))
+    inner.append(f"<p>Every number above comes from <code>{e(rf.path / 'summary.json')}"
+                 f"</code>, <code>{e(rf.path / 'manifest.json')}</code>"
+                 + (f" and the files of <code>{e(S['dir'])}</code>" if S else "")
+                 + " (machine-readable, with the SHA-256 of every input).</p>")
     parts.append("<details><summary>Parameters, inputs and software</summary>"
                  + "".join(inner) + "</details>")
     return parts
