@@ -12,11 +12,17 @@ import pytest
 try:
     from hypothesis import HealthCheck, settings
 
-    # The machine may be busy (2 cores): no per-example deadline; modest example counts.
-    settings.register_profile(
-        "mlri", deadline=None, max_examples=60,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
+    # Default ("mlri", also used by CI): deterministic.  Each property test draws the same
+    # examples on every run (derandomize) and no example database is read or written, so a
+    # run never depends on what an earlier run found.  No per-example deadline: the machine
+    # may be busy.  "explore" draws fresh random examples and keeps a database, for hunting
+    # bugs locally: HYPOTHESIS_PROFILE=explore python -m pytest tests/test_core_properties.py
+    _quiet = [HealthCheck.too_slow, HealthCheck.data_too_large]
+    settings.register_profile("mlri", deadline=None, max_examples=60, derandomize=True,
+                              database=None, print_blob=True, suppress_health_check=_quiet)
+    settings.register_profile("ci", parent=settings.get_profile("mlri"))
+    settings.register_profile("explore", deadline=None, max_examples=100, derandomize=False,
+                              print_blob=True, suppress_health_check=_quiet)
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "mlri"))
 except ImportError:  # pragma: no cover
     pass

@@ -103,7 +103,7 @@ def test_demo_report_has_every_section_in_order(demo):
                   "SCI (significant consistent increase)",
                   "SAI (significant anti-persistent increase)", "Read the SI share with care",
                   "Trend maps", "MLRI over time", "Class shares per mine", "Mine maps",
-                  "Kruskal–Wallis test between mining start groups", "Clusters of mines",
+                  "Kruskal\u2013Wallis test between mining start groups", "Clusters of mines",
                   "Area-adjusted estimates", "Parameters and provenance",
                   "steppe_control — Steppe control (no mining)"):
         assert words in text, words
@@ -133,9 +133,9 @@ def test_demo_report_text_is_for_people(demo):
     assert "degradation" not in text.replace("degradation such as", "")  # one vocabulary
     assert text.count("—") >= 1 and "MLRI restoration report" not in text[:10]
     # every table with an empty cell says what the dash means
-    for tbl, after in re.findall(r"(<table>.*?</table>)(.{0,40})", doc, flags=re.S):
-        if re.search(r"<td[^>]*>–</td>", tbl):
-            assert after.startswith('<p class="fn">– ='), tbl[:200]
+    for tbl, after in re.findall(r"(<table>.*?</table>)(.{0,40})", doc, flags=re.DOTALL):
+        if re.search(r"<td[^>]*>\u2013</td>", tbl):
+            assert after.startswith('<p class="fn">\u2013 ='), tbl[:200]
         if "(no CI)" in tbl:
             assert "no CI = " in doc
 
@@ -143,15 +143,15 @@ def test_demo_report_text_is_for_people(demo):
 def test_numbers_for_people():
     from mlri.sites import _html as H
 
-    assert H.ha(0.09) == "0.09" and H.ha(1234.56) == "1,234.6" and H.ha(None) == "–"
-    assert H.pct(0.005) == "&lt; 0.1" and H.pct(float("nan")) == "–"
-    assert H.num("nan") == "–" and H.num("null") == "–" and H.num(7) == "7"
+    assert H.ha(0.09) == "0.09" and H.ha(1234.56) == "1,234.6" and H.ha(None) == "\u2013"
+    assert H.pct(0.005) == "&lt; 0.1" and H.pct(float("nan")) == "\u2013"
+    assert H.num("nan") == "\u2013" and H.num("null") == "\u2013" and H.num(7) == "7"
     assert H.pval(0.0001) == "&lt; 0.001"
     assert H.pm(0.5, None) == "0.500 (no CI)" and H.pm(0.5, 0.01) == "0.500 &plusmn; 0.010"
     assert H.value(None) == "not set" and H.value(True) == "yes"
     assert H.value([2000, 2001]) == "2000, 2001"
     t = H.table(["a", "b"], [["x", H.DASH]], dash="no pixel")
-    assert '<p class="fn">– = no pixel.</p>' in t
+    assert '<p class="fn">\u2013 = no pixel.</p>' in t
     assert "fn" not in H.table(["a", "b"], [["x", "1"]])
 
 
