@@ -317,13 +317,14 @@ def mine_polygons(site: DemoSite) -> tuple[list[Any], dict[str, list[Any]]]:
     import shapely
     from rasterio.features import shapes
 
+    from .sites._geo import apply_affine
+
     geoms, fields = [], {"id": [], "name": [], "start": []}
     for mid, (code, name, start) in DEMO_MINES.items():
         if mid == "steppe_control":
             r, c = steppe_control_box(site.truth)
-            t = site.transform
-            x0, y0 = t * (c, r)
-            x1, y1 = t * (c + 18, r + 18)
+            x0, y0 = apply_affine(site.transform, c, r)
+            x1, y1 = apply_affine(site.transform, c + 18, r + 18)
             g = shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
         else:
             mask = (site.truth == code).astype(np.uint8)
@@ -387,8 +388,10 @@ def plot_classes(classes: np.ndarray, truth: np.ndarray, png: str | os.PathLike[
 
         transform = Affine(30.0, 0.0, ORIGIN[0], 0.0, -30.0, ORIGIN[1])
     crs = RioCRS.from_user_input(crs or CRS)
-    x0, y0 = transform * (0, 0)
-    x1, y1 = transform * (w, h)
+    from .sites._geo import apply_affine
+
+    x0, y0 = apply_affine(transform, 0, 0)
+    x1, y1 = apply_affine(transform, w, h)
     extent = (min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1))
 
     fig = new_figure(13.0, 7.6)

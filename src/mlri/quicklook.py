@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -150,8 +151,10 @@ def read_classes(path: str | os.PathLike[str], max_pixels: int = 1200,
         if src.nodata is not None and src.nodata != 0:
             data = np.where(data == src.nodata, 0, data)
         data = np.where((data < 0) | (data > 6), 0, data).astype(np.uint8)
-        b = src.window_bounds(win)
-        return data, (b[0], b[2], b[1], b[3]), src.crs
+        t = src.transform
+        xa, ya = t.c + t.a * win.col_off, t.f + t.e * win.row_off
+        xb, yb = xa + t.a * win.width, ya + t.e * win.height
+        return data, (min(xa, xb), max(xa, xb), min(ya, yb), max(ya, yb)), src.crs
 
 
 def draw_classes(ax: Any, data: np.ndarray, extent: tuple[float, float, float, float],
@@ -205,15 +208,21 @@ def classes_figure(classes: str | os.PathLike[str], *, title: str = "Restoration
     """One class map with legend (shares from ``summary``), scale bar, coordinates, note."""
     data, extent, crs = read_classes(classes, max_pixels)
     h, w = data.shape
-    fig = new_figure(9.5, float(np.clip(5.4 * h / max(w, 1) + 1.2, 3.6, 9.0)))
-    ax = fig.add_subplot()
+    # fixed margins (no constrained layout: with an equal-aspect map and an outside legend it
+    # can push the coordinate labels off the figure)
+    fh = float(np.clip(5.3 * h / max(w, 1) + (1.6 if note else 1.1), 3.6, 9.0))
+    fig = new_figure(9.5, fh)
+    fig.set_layout_engine("none")
+    bottom = (1.0 if note else 0.55) / fh
+    ax = fig.add_axes((0.1, bottom, 0.56, 1 - bottom - 0.4 / fh))
     present = draw_classes(ax, data, extent, crs)
     ax.set_title(title, fontsize=10)
-    fig.legend(handles=class_legend(present, summary_percent(summary)),
-               loc="outside right center", fontsize=7, frameon=False,
-               title="MLRI trend class (% of classified)", title_fontsize=8)
+    ax.legend(handles=class_legend(present, summary_percent(summary)), loc="center left",
+              bbox_to_anchor=(1.03, 0.5), fontsize=7, frameon=False,
+              title="MLRI trend class (% of classified)", title_fontsize=8)
     if note:
-        fig.text(0.01, 0.0, note, fontsize=7, va="bottom", ha="left", wrap=True, color="#600")
+        fig.text(0.02, 0.02, "\n".join(textwrap.wrap(note, 150)), fontsize=7, va="bottom",
+                 ha="left", color="#600")
     return fig
 
 
@@ -230,7 +239,7 @@ def write_quicklook(classes: str | os.PathLike[str], png: str | os.PathLike[str]
         note = (f"{si:.0f} % of classified pixels are significant increase (SCI+SAI) under "
                 "the paper's |Z| > 1.96 rule; MLRI drifts upward by construction, so about "
                 "half of unchanged pixels also test as SI (docs/significance.md).")
-    fig = classes_figure(classes, title=title or f"Restoration classes: {Path(classes).name}",
+    fig = classes_figure(classes, title=title or f"Restoration classes: {Path(classes).resolve().parent.name}/{Path(classes).name}",
                          summary=summary, note=note)
     with atomic_file(png, "wb") as fh:
         fig.savefig(fh, format="png", dpi=110)

@@ -327,9 +327,10 @@ def cluster_scatter(table: Table, clusters: Any, *, denominator: str = "valid") 
         for i in range(len(x)):
             if clusters.labels[i] > 0 and np.isfinite(x[i]) and np.isfinite(y[i]):
                 nm = names[i] or table["id"][i]
+                # alternate above/below so mines at the same spot stay readable
                 ax.annotate(textwrap.shorten(str(nm), 28, placeholder="…"), (x[i], y[i]),
-                            xytext=(4, 3), textcoords="offset points", fontsize=7,
-                            color="#333")
+                            xytext=(4, 3 if i % 2 == 0 else -9), textcoords="offset points",
+                            fontsize=7, color="#333")
     p = clusters.test.get("p", float("nan"))
     def words(col: str) -> str:
         c = col.replace("pct_valid_", "").replace("pct_", "")
