@@ -67,7 +67,7 @@ def test_run_folder(inputs, tmp_path):
     r = invoke("run", "--lst", folder, "--evi", folder, "--out", tmp_path / "o")
     assert r.exit_code == 0, r.output
     assert "SCI" in r.output and "classified:" in r.output
-    assert set(listing(tmp_path / "o")) == RESULT_FILES
+    assert set(listing(tmp_path / "o")) == RESULT_FILES | {"classes.png"}  # + the quick-look map
 
 
 def test_run_many_paths_after_one_flag(inputs, tmp_path):
