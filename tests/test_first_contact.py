@@ -279,3 +279,19 @@ def test_cli_report_without_sites_extra_gives_the_named_hint(monkeypatch, tmp_pa
                                   str(tmp_path / "y.html")])
     assert r.exit_code == 0, r.output
     assert "1. Verdict" in (tmp_path / "y.html").read_text(encoding="utf-8")
+
+
+def test_demo_without_sites_extra_still_reports_and_names_it(monkeypatch, tmp_path):
+    from mlri.demo import run_demo
+
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    res = run_demo(tmp_path / "d", quiet=True, threads=1, shape=(60, 80))
+    assert res.skipped.startswith("the per-mine part of mlri demo needs the optional package "
+                                  "scikit-learn, not installed: pip install 'mlri[sites]'")
+    assert res.sites is None and not (tmp_path / "d" / "sites").exists()
+    doc = res.report.read_text(encoding="utf-8")
+    assert 'id="verdict"' in doc and 'id="provenance"' in doc and 'id="mines"' not in doc
+    r = CliRunner().invoke(main, ["demo", "--out", str(tmp_path / "e"), "-q"])
+    assert r.exit_code == 0
+    assert "note: per-mine analysis and accuracy skipped: " in r.output
+    assert r.output.strip().endswith("report.html")
