@@ -24,7 +24,7 @@ p.lead{font-size:1.12em}
 nav{font-size:.9em;margin:.6em 0 1em}
 table{border-collapse:collapse;font-size:.84em;margin:.6em 0}
 th,td{border:1px solid #d0d0d0;padding:.22em .55em;text-align:right;vertical-align:top}
-th{background:#f0f0f0} td.t,th.t{text-align:left}
+th{background:#f0f0f0} td.t,th.t{text-align:left} td:not(.t){white-space:nowrap}
 tr.sig td{background:#eaf6ea}
 td.sw{width:1.1em;padding:0}
 figure{margin:1em 0;display:inline-block;vertical-align:top;max-width:100%}
