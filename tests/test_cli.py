@@ -21,7 +21,7 @@ from mlri.cli import main
 from mlri.demo import synthesize, write_inputs
 
 RESULT_FILES = {"mlri.tif", "trend.tif", "classes.tif", "flags.tif", "summary.json",
-                "manifest.json", "classes.tif.aux.xml"}
+                "manifest.json", "classes.tif.aux.xml", "classes.png"}
 
 
 def listing(folder: Path) -> list[str]:

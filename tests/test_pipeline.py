@@ -25,7 +25,7 @@ from mlri.pipeline import (
 
 SI = {4, 5, 6}
 RESULT_FILES = {"mlri.tif", "trend.tif", "classes.tif", "flags.tif", "summary.json",
-                "manifest.json", "classes.tif.aux.xml"}
+                "manifest.json", "classes.tif.aux.xml", "classes.png"}
 
 
 def folder_state(folder: Path) -> list[str]:

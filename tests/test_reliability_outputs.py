@@ -31,6 +31,7 @@ from mlri._outputs import (
     atomic_raster,
     check_output_dir,
     raster_profile,
+    verify_output,
     verify_raster,
     write_json,
 )
@@ -39,7 +40,7 @@ from mlri.pipeline import run
 
 SRC = str(Path(mlri.__file__).resolve().parent.parent)
 RESULT_FILES = {"mlri.tif", "trend.tif", "classes.tif", "flags.tif", "summary.json",
-                "manifest.json", "classes.tif.aux.xml"}
+                "manifest.json", "classes.tif.aux.xml", "classes.png"}
 
 
 def listing(folder: Path) -> list[str]:
@@ -490,19 +491,19 @@ def test_overwrite_replaces_folder_outputs_and_drops_stale_ones(tmp_path):
     out = tmp_path / "o"
     with OutputSet(out, ["t.json", "figs", "extra.json"]) as oset:
         d = oset.stage_dir("figs")
-        (d / "old.png").write_bytes(b"x")
+        (d / "old.txt").write_bytes(b"x")
         write_json(oset.stage("t.json"), {"v": 1})
         write_json(oset.stage("extra.json"), {"v": 1})
         write_json(oset.stage("manifest.json"), {"v": 1})
         oset.commit()
     with OutputSet(out, ["t.json", "figs", "extra.json"], overwrite=True) as oset:
         d = oset.stage_dir("figs")
-        (d / "new.png").write_bytes(b"y")
+        (d / "new.txt").write_bytes(b"y")
         write_json(oset.stage("t.json"), {"v": 2})
         write_json(oset.stage("manifest.json"), {"v": 2})
         oset.commit()
     assert listing(out) == ["figs", "manifest.json", "t.json"]  # extra.json: not this run's
-    assert listing(out / "figs") == ["new.png"]
+    assert listing(out / "figs") == ["new.txt"]
 
 
 # -- 10. runs that classify nothing ----------------------------------------------------------
@@ -598,3 +599,19 @@ def test_composite_space_check_and_verified_publication(tmp_path, monkeypatch):
     assert "manifest.json" in listing(tmp_path / "c")
     for f in man["outputs"]:
         assert verify_raster(f) is None
+
+
+def test_truncated_png_is_not_published(tmp_path):
+    # a quick-look PNG cut short (full disk) is caught like a truncated raster
+    import io
+
+    from matplotlib.figure import Figure
+
+    buf = io.BytesIO()
+    Figure(figsize=(2, 2)).savefig(buf, format="png")
+    png = buf.getvalue()
+    good, cut = tmp_path / "good.png", tmp_path / "cut.png"
+    good.write_bytes(png)
+    cut.write_bytes(png[: len(png) // 2])
+    assert verify_output(good) is None
+    assert "truncated PNG" in verify_output(cut)

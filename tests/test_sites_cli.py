@@ -248,10 +248,14 @@ def test_report_is_self_contained_and_every_image_decodes(report):
     doc = report.read_text(encoding="utf-8")
     imgs = _images(doc)
     assert [a["alt"] for a in imgs] == [
-        "scene class map", "scene MLRI trajectories", "class shares per mine",
-        "class shares by start_group", "class shares by region", "class shares by level",
-        "MLRI trajectories", "cluster scatter", "class map of mine M0 (Mine A)",
-        "class map of mine M1 (Mine B)", "class map of mine M2 (Mine C)"]
+        "map of the restoration classes",
+        "maps of Sen's slope, Mann-Kendall Z and Hurst exponent",
+        "MLRI over time by class", "MLRI per mine over time",
+        "MLRI over time by class, pooled over the mines", "class shares per mine",
+        "class shares by mining start", "class shares by region",
+        "class shares by restoration level (K-means cluster)",
+        "class map of mine M0 (Mine A)", "class map of mine M1 (Mine B)",
+        "class map of mine M2 (Mine C)", "clusters of mines"]
     for a in imgs:
         src = a["src"]
         assert src.startswith("data:image/png;base64,")
@@ -261,10 +265,10 @@ def test_report_is_self_contained_and_every_image_decodes(report):
         im.load()
         assert im.size[0] > 300 and im.size[1] > 200
         assert a.get("alt")
-    for text in ("Run parameters", "Per-mine class areas", "Kruskal&ndash;Wallis between start_group",
-                 "Spearman correlation with mining duration", "Clustering",
+    for text in ("1. Verdict", "Per mine", "Kruskal&ndash;Wallis test between mining start",
+                 "Spearman correlation with mining duration", "Clusters of mines",
                  "Accuracy assessment", "rows = map, columns = reference",
-                 "Area-adjusted estimates", "Mine A", "hurst_method"):
+                 "Area-adjusted estimates", "Mine A", "Run parameters", "hurst_method"):
         assert text in doc, text
 
 
@@ -289,7 +293,7 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     except subprocess.TimeoutExpired:
         pytest.skip("chromium did not finish in 120 s (machine busy)")
     assert dom.returncode == 0, dom.stderr[-2000:]
-    assert 'data-probe="images=11;broken=0"' in dom.stdout
+    assert 'data-probe="images=13;broken=0"' in dom.stdout
     shot = tmp_path / "shot.png"
     subprocess.run([*flags, "--hide-scrollbars", "--window-size=1280,2400",
                     f"--screenshot={shot}", report.as_uri()], capture_output=True,

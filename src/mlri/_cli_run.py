@@ -155,7 +155,8 @@ def run_cmd(lst: tuple[str, ...], evi: tuple[str, ...], out: str, years: str | N
       mlri run --lst lst_stack.tif --evi evi_stack.tif --years 2000-2011,2013-2019 --out res/
 
     Writes mlri.tif, trend.tif, classes.tif, flags.tif, summary.json and manifest.json
-    (see docs/pipeline.md); with a calibrated test also significance.tif (p-values).
+    (see docs/pipeline.md); with a calibrated test also significance.tif (p-values); and
+    classes.png, a quick-look map of the classes.
     """
     from ._outputs import OutputExistsError
     from .io import InputError
@@ -180,26 +181,34 @@ def run_cmd(lst: tuple[str, ...], evi: tuple[str, ...], out: str, years: str | N
         raise _fail(err) from None
     for w in res.warnings:
         click.echo(f"warning: {w}", err=True)
+    written = sorted(p.name for p in res.files.values())
     if not quiet:
         click.echo(format_summary(res.summary))
-        click.echo(f"wrote {res.out_dir}/ (mlri.tif, trend.tif, classes.tif, flags.tif, "
-                   f"summary.json, manifest.json) in {time.perf_counter() - t0:.1f} s")
+        click.echo(f"wrote {res.out_dir}/ ({', '.join(written)}) in "
+                   f"{time.perf_counter() - t0:.1f} s")
 
 
 @click.command("demo", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--out", "out", default="mlri-demo", show_default=True,
-              type=click.Path(file_okay=False), help="Folder for inputs, results and map.")
+              type=click.Path(file_okay=False), help="Folder for inputs, results and report.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing demo folder's files.")
-@click.option("--quiet", "-q", is_flag=True, help="Only print the output folder.")
+@click.option("--quiet", "-q", is_flag=True, help="Only print the report path.")
 @click.option("--seed", type=int, default=2024, show_default=True,
               help="Random seed of the synthetic site.")
 @click.option("--threads", type=click.IntRange(1, 1024), default=None,
               help="Threads [default: all cores].")
 def demo_cmd(out: str, overwrite: bool, quiet: bool, seed: int, threads: int | None) -> None:
-    """Make a synthetic mine site, run the whole pipeline on it, and map the classes.
+    """Run the whole method on a synthetic mine site: run, sites, accuracy, report.
 
-    Writes OUT/inputs/{LST,EVI}_YYYY.tif (2000-2019 without 2012), OUT/truth.tif (planted
-    regions), OUT/results/ (what `mlri run` writes) and OUT/classes.png.
+    \b
+    Writes into OUT:
+      report.html      the report (open it in a browser)
+      classes.png      planted truth beside the MLRI classes
+      inputs/          LST_YYYY.tif, EVI_YYYY.tif (2000-2019 without 2012)
+      results/         what `mlri run` writes (+ classes.png)
+      mines.gpkg       7 mine polygons; points.csv: labelled reference points
+      sites/           what `mlri sites` writes, and accuracy.json
+      truth.tif        the planted regions
     """
     from ._outputs import OutputExistsError
     from .demo import run_demo
@@ -208,22 +217,41 @@ def demo_cmd(out: str, overwrite: bool, quiet: bool, seed: int, threads: int | N
     t0 = time.perf_counter()
     try:
         res = run_demo(out, overwrite=overwrite, quiet=quiet, seed=seed, threads=threads)
-    except (OutputExistsError, ValueError, OSError) as err:
+    except (OutputExistsError, ValueError, OSError, ImportError) as err:
         raise _fail(err) from None
+    for w in res.warnings:
+        click.echo(f"warning: {w}", err=True)
+    if res.skipped:
+        click.echo(f"note: per-mine analysis and accuracy skipped: {res.skipped}", err=True)
     if quiet:
-        click.echo(str(res.out_dir))
+        click.echo(str(res.report))
         return
     click.echo(format_summary(res.summary))
     click.echo("\nplanted region          pixels  majority class   share SI  expected")
     for r in res.regions.values():
         click.echo(f"{r['name']:<22} {r['pixels']:>7}  {r['majority']:<15} "
                    f"{100 * r['si_fraction']:>7.0f} %  {r['expected']}")
-    click.echo(
-        "\nNote: MLRI uses running extrema and drifts upward by construction, so about half\n"
-        "of unchanged pixels (steppe, the old stable dump) also test as improvement (SI).")
-    click.echo(f"\ninputs : {res.inputs}/\nresults: {res.results}/\nmap    : {res.png}\n"
-               f"done in {time.perf_counter() - t0:.1f} s. Next: "
-               f"mlri run --lst {res.inputs} --evi {res.inputs} --out my-results")
+    st = res.regions.get(1)
+    if st:
+        click.echo(
+            f"\nNote: the unchanged steppe is {100 * st['si_fraction']:.0f} % significant "
+            "increase (SI). MLRI divides by running\nextrema and drifts upward by construction, "
+            "so under the paper's |Z| > 1.96 rule about half of\nstable pixels test as SI "
+            "(docs/significance.md; try --significance permutation).")
+    if res.accuracy:
+        a = res.accuracy
+        click.echo(f"\naccuracy ({a['n_points_used']} reference points, restored / not "
+                   f"restored): overall {100 * a['overall_accuracy']:.0f} %, kappa "
+                   f"{a['kappa']:.2f}")
+    click.echo(f"\nreport : {res.report}   <- open this in a browser\n"
+               f"map    : {res.png}\n"
+               f"results: {res.results}/  (mlri run)\n"
+               + (f"sites  : {res.sites}/  (mlri sites, accuracy.json)\n"
+                  f"mines  : {res.mines}, reference points: {res.points}\n"
+                  if res.sites else "")
+               + f"inputs : {res.inputs}/\n"
+               f"done in {time.perf_counter() - t0:.1f} s. Your data: "
+               f"mlri run --lst DIR --evi DIR --out results/  (README: Per-mine analysis)")
 
 
 COMMANDS = [run_cmd, demo_cmd]

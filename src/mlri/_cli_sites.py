@@ -39,7 +39,9 @@ def _cli_errors() -> Iterator[None]:
             raise
         except (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError,
                 ImportError, KeyError, OutputError) as err:
-            raise click.ClickException(str(err).strip("'\"")) from err
+            # a KeyError's str() is its repr ('col'); other messages are shown as they are
+            msg = str(err).strip("'\"") if isinstance(err, KeyError) else str(err)
+            raise click.ClickException(msg) from err
         except Exception as err:  # rasterio / pyogrio I/O errors
             name = type(err).__name__
             if name in ("RasterioIOError", "DataSourceError", "DataLayerError", "CPLE_OpenFailedError"):

@@ -339,6 +339,11 @@ def verify_output(path: str | os.PathLike[str]) -> str | None:
         if _VERIFIED.get(os.fspath(p)) == _stamp(p):  # fully checked when it was written
             return tiff_problem(p)
         return verify_raster(p)
+    if suffix == ".png":
+        with p.open("rb") as fh:  # a complete PNG ends with its IEND chunk
+            fh.seek(max(p.stat().st_size - 12, 0))
+            if fh.read(12)[4:8] != b"IEND":
+                return "truncated PNG (no IEND chunk)"
     if suffix == ".json":
         try:
             json.loads(p.read_text(encoding="utf-8"))

@@ -17,26 +17,42 @@ code   region                  what is planted
 
 Pixels get per-pixel recovery rates and ceilings, occasional set-backs, shared weather
 anomalies (EVI down / LST up in drought years), pixel noise, and cloud gaps (blobs and
-scattered pixels, written as nodata -9999).  :func:`synthesize` returns arrays (for tests);
-:func:`run_demo` writes GEE-like ``LST_YYYY.tif`` / ``EVI_YYYY.tif`` files, runs
-:func:`mlri.pipeline.run`, and draws a PNG map.
+scattered pixels, written as nodata -9999).  :func:`synthesize` returns arrays (for tests).
+
+:func:`run_demo` (``mlri demo``) runs the whole method with the library functions: it writes
+GEE-like ``LST_YYYY.tif`` / ``EVI_YYYY.tif`` files, runs :func:`mlri.pipeline.run`, draws the
+truth beside the class map, draws mine polygons around the planted regions
+(:data:`DEMO_MINES`: three dumps restored in different years, the old stable dump, the pit, its
+expansion and an undisturbed steppe control), labels a stratified random sample of reference
+points from the truth, and runs :func:`mlri.sites.run_sites`,
+:func:`mlri.sites.assess_accuracy` and :func:`mlri.sites.build_report`.
+
+The steppe shows the paper rule's known weakness: unchanged land is about half "significant
+increase", because MLRI divides by running extrema and drifts upward by construction (see
+``docs/significance.md``); the demo map and the report say so.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 __all__ = [
+    "DEMO_MINES",
     "DEMO_YEARS",
+    "REFERENCE",
     "REGIONS",
+    "DemoResult",
     "DemoSite",
+    "mine_polygons",
     "planted_onsets",
+    "plot_classes",
+    "reference_points",
     "region_table",
     "run_demo",
     "synthesize",
@@ -60,9 +76,11 @@ REGIONS: dict[int, tuple[str, str, str]] = {
     8: ("pit_lake", "water, EVI < 0", "nodata (all years dropped)"),
 }
 RESTORED_FROM = {4: 2002, 5: 2006, 6: 2010}
+#: Colours of the planted regions: no greens, so they are never mistaken for the class map's
+#: (the restored dumps are a purple ramp, darker = restored earlier).
 REGION_COLORS = {0: (0, 0, 0, 0), 1: (214, 196, 140, 255), 2: (90, 90, 90, 255),
-                 3: (160, 110, 80, 255), 4: (35, 139, 69, 255), 5: (116, 196, 118, 255),
-                 6: (199, 233, 192, 255), 7: (140, 150, 60, 255), 8: (49, 130, 189, 255)}
+                 3: (166, 97, 26, 255), 4: (117, 107, 177, 255), 5: (158, 154, 200, 255),
+                 6: (203, 201, 226, 255), 7: (84, 39, 143, 255), 8: (49, 130, 189, 255)}
 
 
 @dataclass
@@ -311,59 +329,173 @@ def region_table(classes: np.ndarray, truth: np.ndarray) -> dict[int, dict[str, 
     return out
 
 
+
+#: The demo's "mines" (polygons drawn around planted regions): id -> (region code, name,
+#: mining start).  ``steppe_control`` is a box of undisturbed steppe (no mining).
+DEMO_MINES: dict[str, tuple[int, str, int | None]] = {
+    "dump_1995": (7, "Dump restored 1995", 1985),
+    "dump_2002": (4, "Dump restored 2002", 1990),
+    "dump_2006": (5, "Dump restored 2006", 1996),
+    "dump_2010": (6, "Dump restored 2010", 2001),
+    "pit": (2, "Open pit (active)", 2000),
+    "pit_expansion": (3, "Pit expansion 2003-2011", 2003),
+    "steppe_control": (1, "Steppe control (no mining)", None),
+}
+#: Reference label of each planted region for the accuracy check: did the land improve during
+#: 2000-2019?  Only the dumps revegetated from 2002, 2006 and 2010 did; the pit lake has no
+#: MLRI (never sampled).
+REFERENCE = {1: "not restored", 2: "not restored", 3: "not restored", 4: "restored",
+             5: "restored", 6: "restored", 7: "not restored"}
+
+
+def steppe_control_box(truth: np.ndarray, side: int = 18) -> tuple[int, int]:
+    """Top-left (row, col) of the ``side``-pixel square with the most steppe, away from the
+    edge (first one in raster order among ties: deterministic)."""
+    from scipy.ndimage import uniform_filter
+
+    frac = uniform_filter((truth == 1).astype(np.float64), side, mode="constant")
+    h, w = truth.shape
+    half = side // 2
+    inner = frac[half + 2:h - side + half - 2, half + 2:w - side + half - 2]
+    r, c = np.unravel_index(int(np.argmax(inner)), inner.shape)
+    return int(r) + 2, int(c) + 2
+
+
+def mine_polygons(site: DemoSite) -> tuple[list[Any], dict[str, list[Any]]]:
+    """Polygons (map coordinates) and attributes ``id, name, start`` of :data:`DEMO_MINES`."""
+    import shapely
+    from rasterio.features import shapes
+
+    from .sites._geo import apply_affine
+
+    geoms, fields = [], {"id": [], "name": [], "start": []}
+    for mid, (code, name, start) in DEMO_MINES.items():
+        if mid == "steppe_control":
+            r, c = steppe_control_box(site.truth)
+            x0, y0 = apply_affine(site.transform, c, r)
+            x1, y1 = apply_affine(site.transform, c + 18, r + 18)
+            g = shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+        else:
+            mask = (site.truth == code).astype(np.uint8)
+            parts = [shapely.geometry.shape(geo) for geo, v in
+                     shapes(mask, mask=mask.astype(bool), transform=site.transform) if v == 1]
+            g = shapely.union_all(parts)
+            if g.geom_type == "MultiPolygon":  # keep the main body, drop stray pixels
+                g = max(g.geoms, key=lambda p: p.area)
+            g = g.simplify(15.0)
+        geoms.append(g)
+        fields["id"].append(mid)
+        fields["name"].append(name)
+        fields["start"].append(start)
+    return geoms, fields
+
+
+def reference_points(classes: str | os.PathLike[str], truth: np.ndarray, *, n: int = 25,
+                     seed: int = 1) -> Any:
+    """A stratified random sample of the class map (``n`` per class) labelled from the
+    planted truth (:data:`REFERENCE`): what a field survey or photo-interpretation gives."""
+    import rasterio
+
+    from .sites.sampling import stratified_sample
+
+    with rasterio.open(classes) as ds:
+        cnt = np.bincount(ds.read(1).ravel(), minlength=7)
+    from .pipeline import CLASS_LABELS
+
+    # n per map class (all pixels of a smaller class): the strata of Olofsson et al. (2014)
+    per = {CLASS_LABELS[k]: min(n, int(cnt[k])) for k in range(1, 7) if cnt[k]}
+    t = stratified_sample(classes, per, seed=seed)
+    rows, cols = t.numeric("row").astype(int), t.numeric("col").astype(int)
+    codes = truth[rows, cols]
+    t["truth_region"] = [REGIONS[int(c)][0] for c in codes]
+    t["reference"] = [REFERENCE.get(int(c), "") for c in codes]
+    return t
+
+
 def plot_classes(classes: np.ndarray, truth: np.ndarray, png: str | os.PathLike[str],
-                 summary: dict[str, Any] | None = None, title: str = "mlri demo") -> Path:
-    """Two-panel PNG: planted regions and MLRI classes, each with a legend."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+                 summary: dict[str, Any] | None = None, title: str = "mlri demo", *,
+                 transform: Any = None, crs: Any = None, note: str = "") -> Path:
+    """Two maps side by side: planted regions (truth) and MLRI classes, each with a legend,
+    coordinates and a scale bar; ``note`` is printed under the class map."""
     from matplotlib.colors import ListedColormap
-    from matplotlib.figure import Figure
     from matplotlib.patches import Patch
+    from rasterio.crs import CRS as RioCRS
 
     from ._outputs import atomic_file
-    from .pipeline import CLASS_COLORS, CLASS_DESCRIPTIONS, CLASS_LABELS
+    from .quicklook import (
+        class_legend,
+        coordinate_axes,
+        draw_classes,
+        new_figure,
+        scale_bar,
+        summary_percent,
+    )
 
-    def cmap(colors: dict[int, tuple[int, int, int, int]]) -> ListedColormap:
-        n = max(colors) + 1
-        return ListedColormap([np.array(colors.get(i, (0, 0, 0, 0))) / 255 for i in range(n)])
+    h, w = truth.shape
+    if transform is None:
+        from affine import Affine
 
-    # A bare Figure on the Agg canvas: no pyplot, no global backend switch.
-    fig = Figure(figsize=(12, 7.0), constrained_layout=True)
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 2)
-    axes[0].imshow(truth, cmap=cmap(REGION_COLORS), vmin=0, vmax=max(REGION_COLORS),
-                   interpolation="nearest")
-    axes[0].set_title("planted regions (truth)")
-    axes[0].legend(handles=[Patch(color=np.array(REGION_COLORS[k]) / 255, label=v[1])
-                            for k, v in REGIONS.items()],
-                   loc="upper center", bbox_to_anchor=(0.5, -0.02), fontsize=8, ncol=2,
-                   frameon=False)
-    axes[1].imshow(classes, cmap=cmap(CLASS_COLORS), vmin=0, vmax=max(CLASS_COLORS),
-                   interpolation="nearest")
-    axes[1].set_title("MLRI restoration classes")
-    pct = {}
-    if summary:
-        pct = {c["code"]: c["percent_of_classified"] for c in summary["classes"]}
-    handles = []
-    for k, name in CLASS_LABELS.items():
-        lab = f"{name}: {CLASS_DESCRIPTIONS[k]}"
-        if pct.get(k) is not None:
-            lab += f" ({pct[k]:.0f} %)"
-        col = np.array(CLASS_COLORS[k]) / 255 if k else (1, 1, 1, 1)
-        handles.append(Patch(facecolor=col, edgecolor="0.5", label=lab))
-    axes[1].legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.02), fontsize=8,
-                   ncol=1, frameon=False)
-    for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
+        transform = Affine(30.0, 0.0, ORIGIN[0], 0.0, -30.0, ORIGIN[1])
+    crs = RioCRS.from_user_input(crs or CRS)
+    from .sites._geo import apply_affine
+
+    x0, y0 = apply_affine(transform, 0, 0)
+    x1, y1 = apply_affine(transform, w, h)
+    extent = (min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1))
+
+    fig = new_figure(13.0, 7.6)
+    gs = fig.add_gridspec(3, 2, height_ratios=[5.0, 1.05, 0.4])
+    axes = [fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[0, 1])]
+    leg = [fig.add_subplot(gs[1, 0]), fig.add_subplot(gs[1, 1])]
+    foot = fig.add_subplot(gs[2, :])
+    for a in (*leg, foot):
+        a.set_axis_off()
+    n = max(REGION_COLORS) + 1
+    cmap = ListedColormap([np.array(REGION_COLORS.get(i, (0, 0, 0, 0))) / 255
+                           for i in range(n)])
+    axes[0].imshow(truth, cmap=cmap, vmin=-0.5, vmax=n - 0.5, interpolation="nearest",
+                   extent=extent)
+    axes[0].set_aspect("equal")
+    scale_bar(axes[0], *extent, 1.0)
+    coordinate_axes(axes[0], crs)
+    axes[0].set_title("Planted regions (truth)", fontsize=10)
+    leg[0].legend(handles=[Patch(facecolor=np.array(REGION_COLORS[k]) / 255, edgecolor="grey",
+                                 label=v[1]) for k, v in REGIONS.items()],
+                  loc="upper center", fontsize=8, ncol=2, frameon=False,
+                  title="planted region", title_fontsize=8)
+    present = draw_classes(axes[1], classes, extent, crs)
+    axes[1].set_title("MLRI restoration classes (paper's |Z| > 1.96 rule)", fontsize=10)
+    leg[1].legend(handles=class_legend(present, summary_percent(summary)),
+                  loc="upper center", fontsize=8, ncol=2, frameon=False,
+                  title="class (% of classified pixels)", title_fontsize=8)
     fig.suptitle(title)
+    if note:
+        foot.text(0.5, 0.5, note, fontsize=8.5, ha="center", va="center", color="#7a0000",
+                  wrap=True, transform=foot.transAxes,
+                  bbox={"fc": "#fff0f0", "ec": "#b00", "boxstyle": "round,pad=0.4"})
     with atomic_file(png, "wb") as fh:
         # bbox_inches="tight" keeps the legends below the axes inside the image
-        fig.savefig(fh, format="png", dpi=110, bbox_inches="tight", pad_inches=0.15)
+        fig.savefig(fh, format="png", dpi=100, bbox_inches="tight", pad_inches=0.15)
     return Path(png)
+
+
+def steppe_note(regions: dict[int, dict[str, Any]]) -> str:
+    """The sentence printed on the demo map about the stable steppe's share of SI."""
+    st = regions.get(1)
+    if not st:
+        return ""
+    return (f"The unchanged steppe is {100 * st['si_fraction']:.0f} % 'significant increase' "
+            "(salt and pepper): MLRI divides by running extrema and drifts upward by "
+            "construction, so under the paper's rule about half of stable pixels test as SI. "
+            "Use --significance permutation or reference for a calibrated test "
+            "(docs/significance.md).")
 
 
 @dataclass
 class DemoResult:
+    """Paths written by :func:`run_demo` (``report``/``sites``/``accuracy`` are None when the
+    ``sites`` extra is missing; ``skipped`` then says why)."""
+
     out_dir: Path
     inputs: Path
     results: Path
@@ -371,12 +503,31 @@ class DemoResult:
     truth: Path
     summary: dict[str, Any]
     regions: dict[int, dict[str, Any]]
+    report: Path | None = None
+    mines: Path | None = None
+    points: Path | None = None
+    sites: Path | None = None
+    accuracy: dict[str, Any] | None = None
+    skipped: str = ""
+    warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def run_demo(out: str | os.PathLike[str] = "mlri-demo", *, overwrite: bool = False,
              quiet: bool = False, seed: int = 2024, threads: int | None = None,
-             shape: tuple[int, int] = (120, 160)) -> DemoResult:
-    """Write the synthetic site, run the full pipeline on it, and draw the class map."""
+             shape: tuple[int, int] = (120, 160), report: bool = True) -> DemoResult:
+    """The whole method on the synthetic site, with the library functions.
+
+    Writes ``inputs/`` (GEE-like ``LST_YYYY.tif``/``EVI_YYYY.tif``), ``truth.tif``,
+    ``results/`` (:func:`mlri.pipeline.run` + ``classes.png``), ``classes.png`` (truth beside
+    the classes), and with the ``sites`` extra: ``mines.gpkg`` (:data:`DEMO_MINES`),
+    ``points.csv`` (reference points), ``sites/`` (:func:`mlri.sites.run_sites`),
+    ``sites/accuracy.json`` (:func:`mlri.sites.assess_accuracy`) and ``report.html``
+    (:func:`mlri.sites.build_report`).
+    """
+    import time
+    import warnings
+
     import rasterio
 
     from ._outputs import OutputExistsError, write_json
@@ -387,12 +538,16 @@ def run_demo(out: str | os.PathLike[str] = "mlri-demo", *, overwrite: bool = Fal
         msg = (f"{out} already exists and is not empty; pass --overwrite to replace the demo, "
                f"or choose another --out")
         raise OutputExistsError(msg)
+    tm: dict[str, float] = {}
+    t0 = time.perf_counter()
     site = synthesize(seed=seed, shape=shape)
     inputs = out / "inputs"
     write_inputs(site, inputs, overwrite=overwrite)
     truth_path = write_truth(site, out / "truth.tif")
+    tm["inputs"] = time.perf_counter() - t0
     res = run(inputs, inputs, out / "results", overwrite=overwrite, quiet=quiet,
               threads=threads)
+    tm["run"] = time.perf_counter() - t0 - sum(tm.values())
     with rasterio.open(res.files["classes.tif"]) as ds:
         classes = ds.read(1)
     regions = region_table(classes, site.truth)
@@ -400,5 +555,58 @@ def run_demo(out: str | os.PathLike[str] = "mlri-demo", *, overwrite: bool = Fal
                                       "restored_from": RESTORED_FROM})
     png = plot_classes(classes, site.truth, out / "classes.png", res.summary,
                        title=f"mlri demo: synthetic mine site, {len(site.years)} years "
-                             f"{site.years[0]}-{site.years[-1]}")
-    return DemoResult(out, inputs, out / "results", png, truth_path, res.summary, regions)
+                             f"{site.years[0]}-{site.years[-1]}",
+                       transform=site.transform, crs=site.crs, note=steppe_note(regions))
+    tm["map"] = time.perf_counter() - t0 - sum(tm.values())
+    dr = DemoResult(out, inputs, out / "results", png, truth_path, res.summary, regions,
+                    timings=tm)
+    if not report:
+        return dr
+    from .sites._deps import require_extra
+
+    try:
+        require_extra("the per-mine part of mlri demo", ("shapely", "pyogrio", "pyproj",
+                                                          "sklearn"))
+    except ImportError as err:
+        dr.skipped = str(err)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if not dr.skipped:
+            _sites_part(dr, site, classes, overwrite=overwrite)
+        tm["sites"] = time.perf_counter() - t0 - sum(tm.values())
+        from .sites.report import build_report
+
+        dr.report = build_report(
+            dr.results, out / "report.html", sites=dr.sites,
+            accuracy=(dr.sites / "accuracy.json") if dr.sites else None,
+            title="mlri demo: synthetic mine site", overwrite=overwrite)
+        tm["report"] = time.perf_counter() - t0 - sum(tm.values())
+    dr.warnings = [str(w.message) for w in caught
+                   if not issubclass(w.category, (DeprecationWarning,
+                                                  PendingDeprecationWarning))]
+    return dr
+
+
+def _sites_part(dr: DemoResult, site: DemoSite, classes: np.ndarray, *,
+                overwrite: bool) -> None:
+    """mines.gpkg -> run_sites -> reference points -> assess_accuracy."""
+    from ._outputs import write_json
+    from .sites._synthetic import write_polygons
+    from .sites.accuracy import assess_accuracy
+    from .sites.sampling import write_points
+    from .sites.workflow import run_sites
+
+    out = dr.out_dir
+    geoms, fields = mine_polygons(site)
+    mines = out / "mines.gpkg"
+    if mines.exists():
+        mines.unlink()  # checked above: the folder was empty or --overwrite was given
+    write_polygons(mines, geoms, crs=site.crs, fields=fields)
+    dr.mines = mines
+    sites = run_sites(dr.results, mines, out / "sites", id_col="id", name_col="name",
+                      start_col="start", figures=False, overwrite=overwrite, k=3)
+    dr.sites = sites.out
+    pts = reference_points(dr.results / "classes.tif", site.truth)
+    dr.points = write_points(pts, out / "points.csv")
+    dr.accuracy = assess_accuracy(dr.results / "classes.tif", dr.points)
+    write_json(dr.sites / "accuracy.json", dr.accuracy)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _significance_run as sigrun
 from . import api
 from ._outputs import (
     OutputSet,
@@ -33,7 +34,6 @@ from ._outputs import (
     raster_profile,
     write_json,
 )
-from . import _significance_run as sigrun
 from .io import InputError, InputSet, open_inputs
 from .tiling import plan_windows, progress_bar, run_tiled
 
@@ -54,7 +54,7 @@ TREND_BANDS: tuple[str, ...] = ("n_valid", "S", "var_S", "Z", "p", "sen_slope", 
                                 "hurst", "years_dropped")
 #: Every file :func:`run` writes into the output folder.
 OUTPUT_NAMES: tuple[str, ...] = ("mlri.tif", "trend.tif", "classes.tif", "classes.tif.aux.xml",
-                                 "flags.tif", "summary.json", "manifest.json")
+                                 "classes.png", "flags.tif", "summary.json", "manifest.json")
 #: Written when a calibrated test is selected (``significance != "paper"`` or ``fdr``):
 #: float32 bands ``p_increase``, ``p_decrease`` (one-sided p-values of the chosen test).
 SIGNIFICANCE_NAME = "significance.tif"
@@ -481,6 +481,11 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
             final_bar.start()
             stack.close()
             timing["finalize_s"] = round(time.perf_counter() - t_fin, 3)
+            # the quick-look map is drawn from the staged (finalised) classes.tif
+            from .quicklook import write_quicklook  # (imports this module's colours)
+
+            write_quicklook(outset.stage("classes.tif"), outset.stage("classes.png"),
+                            summary=summary, title=f"Restoration classes: {Path(out).name}")
             if dig_thread is not None:
                 dig_thread.join()
             params = {"lst": [os.fspath(p) for p in _listify(lst)],

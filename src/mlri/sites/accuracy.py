@@ -245,7 +245,7 @@ def _strat_ratio(y: np.ndarray, x: np.ndarray | None, h: np.ndarray, W: dict[Any
 
 
 _SINGLE_NOTE = (
-    "standard errors and 95 % intervals are undefined (NaN, reported as n/a) for the estimates "
+    "standard errors and 95 % intervals are undefined (left empty, reported as n/a) for the estimates "
     "to which stratum/strata {strata} contribute a non-zero value: each holds a single sample "
     "point, and a within-stratum variance needs at least 2 (it divides by n - 1). The estimates "
     "themselves are valid. Add sample points to those strata (e.g. mlri sample --n 2 or more) "

@@ -15,12 +15,14 @@ from __future__ import annotations
 import io
 import math
 import os
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..quicklook import CLASS_HEX, CLASS_WORDS
 from ._table import Table
 
 __all__ = [
@@ -28,35 +30,38 @@ __all__ = [
     "class_bars",
     "cluster_scatter",
     "group_bars",
+    "group_title",
     "mine_map",
+    "mine_trajectories",
     "mlri_trajectories",
     "png_bytes",
     "save_png",
+    "trend_maps",
 ]
 
-#: Colour of each class (colour-blind-safe diverging red -> green; SI with undefined H violet).
-CLASS_COLORS: dict[str, str] = {
-    "SD": "#b2182b", "ND": "#f4a582", "NI": "#d9ef8b", "SAI": "#66bd63", "SCI": "#006837",
-    "SI_H_undefined": "#8073ac", "SI": "#1a9850", "nodata": "#d9d9d9", "all": "#404040",
-}
-CLASS_LABELS: dict[str, str] = {
-    "SD": "SD significant decrease", "ND": "ND non-significant decrease",
-    "NI": "NI non-significant increase", "SAI": "SAI significant anti-persistent increase",
-    "SCI": "SCI significant consistent increase", "SI_H_undefined": "SI, Hurst undefined",
-    "SI": "SI significant increase", "nodata": "no data", "all": "all pixels",
-}
+#: Colour of each class: the colour table of ``classes.tif`` (one palette for every output).
+CLASS_COLORS: dict[str, str] = CLASS_HEX
+#: Legend label of each class: acronym and words.
+CLASS_LABELS: dict[str, str] = {k: (f"{k} {w}" if k not in ("nodata", "all", "SI_H_undefined")
+                                    else ("SI, Hurst undefined" if k == "SI_H_undefined"
+                                          else w)) for k, w in CLASS_WORDS.items()}
 #: Stacking order (bottom -> top): restored first.
 STACK = ("SCI", "SAI", "SI_H_undefined", "NI", "ND", "SD")
 LEVEL_COLORS = {"high": "#1a9850", "medium": "#fdae61", "low": "#d73027"}
+#: Words for the grouping columns of ``mlri sites`` (titles never show column names).
+GROUP_TITLES = {"start_group": "mining start", "level": "restoration level (K-means cluster)",
+                "region": "region", "cluster": "K-means cluster"}
+
+
+def group_title(col: str) -> str:
+    """Words for a grouping column ("start_group" -> "mining start")."""
+    return GROUP_TITLES.get(col, col.replace("_", " "))
 
 
 def _figure(w: float, h: float) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from ..quicklook import new_figure
 
-    fig = Figure(figsize=(w, h), dpi=110, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
+    return new_figure(w, h)
 
 
 def png_bytes(fig: Any) -> bytes:
@@ -76,36 +81,6 @@ def save_png(fig: Any, path: str | os.PathLike[str]) -> Path:
 
 
 # ------------------------------------------------------------------------------------------
-def _nice(x: float) -> float:
-    """Largest 1/2/5 x 10^k not above x."""
-    if x <= 0 or not math.isfinite(x):
-        return 0.0
-    e = math.floor(math.log10(x))
-    for m in (5, 2, 1):
-        if m * 10 ** e <= x:
-            return m * 10 ** e
-    return 10 ** e
-
-
-def _scale_bar(ax: Any, xmin: float, xmax: float, ymin: float, ymax: float,
-               metres_per_unit: float) -> None:
-    width_m = (xmax - xmin) * metres_per_unit
-    length_m = _nice(width_m / 4)
-    if length_m <= 0:
-        return
-    length_u = length_m / metres_per_unit
-    x0 = xmin + 0.05 * (xmax - xmin)
-    y0 = ymin + 0.05 * (ymax - ymin)
-    label = f"{length_m / 1000:g} km" if length_m >= 1000 else f"{length_m:g} m"
-    ax.plot([x0, x0 + length_u], [y0, y0], color="black", lw=4, solid_capstyle="butt",
-            zorder=5)
-    ax.plot([x0, x0 + length_u], [y0, y0], color="white", lw=1.5, solid_capstyle="butt",
-            zorder=6, dashes=(4, 4))
-    ax.text(x0 + length_u / 2, y0 + 0.02 * (ymax - ymin), label, ha="center", va="bottom",
-            fontsize=8, zorder=7,
-            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
-
-
 def _outline(ax: Any, geom: Any, **kw: Any) -> None:
     import shapely
 
@@ -118,87 +93,62 @@ def _outline(ax: Any, geom: Any, **kw: Any) -> None:
 
 def mine_map(classes: str | os.PathLike[str], geom: Any, *, title: str = "",
              shares: dict[str, float] | None = None, margin: float = 0.15,
-             max_pixels: int = 800) -> Any:
+             max_pixels: int = 800, note: str = "") -> Any:
     """Class map of one mine: pixels around the polygon, its outline, legend and scale bar.
 
-    ``geom`` must be in the raster CRS (None = the whole raster).  Large windows are decimated (nearest) to about
-    ``max_pixels`` on the long side.  ``shares`` (class -> %) is printed under the title.
+    ``geom`` must be in the raster CRS (None = the whole raster).  Large windows are decimated
+    (nearest) to about ``max_pixels`` on the long side.  ``shares`` (class -> %) is printed
+    under the map.  Drawing is :func:`mlri.quicklook.draw_classes` (one renderer).
     """
     import rasterio
-    import shapely
-    from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Patch
     from rasterio.errors import WindowError
     from rasterio.windows import Window, from_bounds
 
-    order = ["nodata", "SD", "ND", "NI", "SAI", "SCI", "SI_H_undefined"]
-    cmap = ListedColormap([CLASS_COLORS[c] for c in order])
-    norm = BoundaryNorm(np.arange(-0.5, 7.5, 1.0), cmap.N)
+    from ..quicklook import class_legend, draw_classes, read_classes
+
     with rasterio.open(classes) as src:
         if geom is None:  # whole scene
             x0, y0, x1, y1 = src.bounds
             margin = 0.0
         else:
+            import shapely
+
             x0, y0, x1, y1 = shapely.bounds(geom)
-        aspect = (y1 - y0) / (x1 - x0) if x1 > x0 else 1.0
-        fig = _figure(7.2, float(np.clip(4.4 * aspect + 1.2, 3.4, 8.0)))
-        ax = fig.add_subplot()
         dx, dy = (x1 - x0) * margin, (y1 - y0) * margin
         pad = max(abs(src.transform.a), abs(src.transform.e)) * (2 if geom is not None else 0)
         x0, x1, y0, y1 = x0 - dx - pad, x1 + dx + pad, y0 - dy - pad, y1 + dy + pad
         win = from_bounds(x0, y0, x1, y1, src.transform)
         win = win.round_offsets(op="floor").round_lengths(op="ceil")
-        full = Window(0, 0, src.width, src.height)
         try:
-            win = win.intersection(full)
+            win = win.intersection(Window(0, 0, src.width, src.height))
         except WindowError:  # no overlap with the raster
             win = None
-        metres = 1.0
-        if src.crs is not None and src.crs.is_geographic:
-            metres = 111_320.0 * math.cos(math.radians((y0 + y1) / 2))
-        elif src.crs is not None:
-            metres = float(src.crs.linear_units_factor[1])
-        present: set[str] = set()
-        if win is not None and win.width > 0 and win.height > 0:
-            f = max(1, math.ceil(max(win.width, win.height) / max_pixels))
-            shape = (max(1, int(win.height // f)), max(1, int(win.width // f)))
-            data = src.read(1, window=win, out_shape=shape)
-            if src.nodata is not None and src.nodata != 0:
-                data = np.where(data == src.nodata, 0, data)
-            data = np.where(data > 6, 0, data)
-            wb = src.window_bounds(win)
-            ax.imshow(data, cmap=cmap, norm=norm, extent=(wb[0], wb[2], wb[1], wb[3]),
-                      interpolation="nearest", origin="upper")
-            present = {order[c] for c in np.unique(data)}
-        else:
-            ax.text(0.5, 0.5, "mine outside the raster", transform=ax.transAxes,
-                    ha="center", va="center")
+    aspect = (y1 - y0) / (x1 - x0) if x1 > x0 else 1.0
+    fig = _figure(7.4, float(np.clip(4.4 * aspect + 1.3, 3.4, 8.0)))
+    ax = fig.add_subplot()
+    present: set[str] = set()
+    if win is not None and win.width > 0 and win.height > 0:
+        data, extent, crs = read_classes(classes, max_pixels, window=win)
+        present = draw_classes(ax, data, extent, crs)
+    else:
+        ax.text(0.5, 0.5, "mine outside the raster", transform=ax.transAxes,
+                ha="center", va="center")
     if geom is not None:
         _outline(ax, geom, color="black", lw=1.2)
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
-    ax.set_aspect("equal")
-    _scale_bar(ax, x0, x1, y0, y1, metres)
-    from matplotlib.ticker import MaxNLocator
-
-    ax.tick_params(labelsize=7)
-    ax.xaxis.set_major_locator(MaxNLocator(4))
-    ax.yaxis.set_major_locator(MaxNLocator(6))
-    ax.ticklabel_format(useOffset=False, style="plain")
-    unit = "degrees" if metres != 1.0 and metres > 1000 else "m"
-    ax.set_xlabel(f"x ({unit})", fontsize=8)
-    ax.set_ylabel(f"y ({unit})", fontsize=8)
-    handles = [Patch(facecolor=CLASS_COLORS[c], edgecolor="grey", label=CLASS_LABELS[c])
-               for c in ("SCI", "SAI", "SI_H_undefined", "NI", "ND", "SD", "nodata")
-               if c in present or c in ("SCI", "SAI", "NI", "ND", "SD")]
+    handles = class_legend(present, words=False)
     if geom is not None:
         handles.append(Patch(facecolor="none", edgecolor="black", label="mine boundary"))
     fig.legend(handles=handles, loc="outside right center", fontsize=7, frameon=False,
                title="MLRI trend class", title_fontsize=8)
     ax.set_title(title or "Restoration classes", fontsize=10)
     if shares:
-        txt = "   ".join(f"{k} {v:.1f}%" for k, v in shares.items() if not math.isnan(v))
-        ax.set_xlabel(f"x ({unit})\n{txt}", fontsize=8)
+        txt = "   ".join(f"{k} {v:.1f} %" for k, v in shares.items() if math.isfinite(v))
+        ax.set_xlabel(f"{ax.get_xlabel()}\n{txt}", fontsize=8)
+    if note:
+        fig.text(0.01, 0.0, note, fontsize=7, color="#600", va="bottom", wrap=True)
     return fig
 
 
@@ -212,7 +162,8 @@ def class_bars(table: Table, *, group_col: str | None = None, denominator: str =
     """Stacked class shares per mine, sorted by group then SI % (paper Fig. 4)."""
     pre, ylab = _share_cols(denominator)
     ids = [str(x) for x in table["id"]]
-    use = np.ones(len(ids), dtype=bool) if usable is None else np.asarray(usable, bool)
+    # np.array copies: the caller's mask is never altered
+    use = np.ones(len(ids), dtype=bool) if usable is None else np.array(usable, dtype=bool)
     si = table.numeric(pre + "SI")
     use &= np.isfinite(si)
     groups = ([str(g) if g is not None else "unknown" for g in table[group_col]]
@@ -237,8 +188,9 @@ def class_bars(table: Table, *, group_col: str | None = None, denominator: str =
         names = []
         for i in idx:
             nm = table["name"][i] if "name" in table and table["name"][i] else ids[i]
-            names.append(str(nm)[:18])
-        ax.set_xticks(x, names, rotation=90, fontsize=7)
+            names.append(textwrap.shorten(str(nm), 40, placeholder="…"))
+        ax.set_xticks(x, names, rotation=60 if n <= 20 else 90, fontsize=7,
+                      ha="right" if n <= 20 else "center", rotation_mode="anchor")
     else:
         ax.set_xticks([])
         ax.set_xlabel(f"{n} mines (sorted by group, then SI %)")
@@ -253,13 +205,14 @@ def class_bars(table: Table, *, group_col: str | None = None, denominator: str =
         for pos, i in enumerate(idx):
             starts.setdefault(groups[i], []).append(pos)
         for g, ps in starts.items():
-            ax.text(np.mean(ps), 101, f"{g} (n={len(ps)})", ha="center", va="bottom",
-                    fontsize=8)
-    ax.set_ylim(0, 108 if group_col else 100)
+            ax.text(np.mean(ps), 101, f"{textwrap.fill(g, 14)}\n(n={len(ps)})", ha="center",
+                    va="bottom", fontsize=7 if len(ps) < 3 else 8, linespacing=1.0)
+    ax.set_ylim(0, 116 if group_col else 100)
+    ax.set_yticks([0, 20, 40, 60, 80, 100])
     ax.set_xlim(-0.6, n - 0.4 if n else 0.6)
     ax.set_ylabel(ylab)
-    ax.set_title("Restoration classes per mine" + (f" by {group_col}" if group_col else ""),
-                 fontsize=10)
+    ax.set_title("Restoration classes per mine"
+                 + (f", grouped by {group_title(group_col)}" if group_col else ""), fontsize=10)
     fig.legend(loc="outside right center", fontsize=7, frameon=False, reverse=True)
     return fig
 
@@ -270,7 +223,8 @@ def group_bars(table: Table, group_col: str, *, denominator: str = "valid",
     from .stats import _natural
 
     pre, ylab = _share_cols(denominator)
-    use = np.ones(len(table), dtype=bool) if usable is None else np.asarray(usable, bool)
+    # np.array copies: the caller's mask is never altered
+    use = np.ones(len(table), dtype=bool) if usable is None else np.array(usable, dtype=bool)
     g = [None if v is None else str(v) for v in table[group_col]]
     use &= np.array([v is not None for v in g]) & np.isfinite(table.numeric(pre + "SI"))
     labels = sorted({g[i] for i in range(len(g)) if use[i]}, key=_natural)
@@ -296,7 +250,7 @@ def group_bars(table: Table, group_col: str, *, denominator: str = "valid",
     ax.set_xticks(x, [f"{lab}\n(n={k})" for lab, k in zip(labels, counts, strict=False)], fontsize=8)
     ax.set_ylim(0, 100)
     ax.set_ylabel(f"mean {ylab}")
-    ax.set_title(f"Mean class shares by {group_col}", fontsize=10)
+    ax.set_title(f"Mean class shares by {group_title(group_col)}", fontsize=10)
     fig.legend(loc="outside right center", fontsize=7, frameon=False, reverse=True)
     return fig
 
@@ -351,8 +305,9 @@ def mlri_trajectories(long: Table, *, classes: Sequence[str] = ("SCI", "SAI", "N
 
 
 def cluster_scatter(table: Table, clusters: Any, *, denominator: str = "valid") -> Any:
-    """SCI % vs SAI % of every clustered mine, coloured by restoration level, with centroids."""
-    fig = _figure(6.4, 4.8)
+    """SCI % vs SAI % of every clustered mine, coloured by restoration level, with centroids
+    (every mine labelled by name when there are at most 40)."""
+    fig = _figure(8.6, 5.2)
     ax = fig.add_subplot()
     fx, fy = clusters.features[0], clusters.features[1] if len(clusters.features) > 1 else (
         clusters.features[0])
@@ -367,14 +322,126 @@ def cluster_scatter(table: Table, clusters: Any, *, denominator: str = "valid") 
                    label=f"{nm} restoration (n={int(sel.sum())}, SI {clusters.si_means[j]:.0f}%)")
         ax.scatter([clusters.centroids[j, 0]], [clusters.centroids[j, -1]], marker="X", s=140,
                    color=col, edgecolor="black", linewidth=1.0)
+    if len(x) <= 40:  # label every mine
+        names = (table["name"] if "name" in table else table["id"])
+        for i in range(len(x)):
+            if clusters.labels[i] > 0 and np.isfinite(x[i]) and np.isfinite(y[i]):
+                nm = names[i] or table["id"][i]
+                # alternate above/below so mines at the same spot stay readable
+                ax.annotate(textwrap.shorten(str(nm), 28, placeholder="…"), (x[i], y[i]),
+                            xytext=(4, 3 if i % 2 == 0 else -9), textcoords="offset points",
+                            fontsize=7, color="#333")
     p = clusters.test.get("p", float("nan"))
-    ax.set_xlabel(fx.replace("pct_valid_", "").replace("pct_", "") + " %")
-    ax.set_ylabel(fy.replace("pct_valid_", "").replace("pct_", "") + " %")
-    ptxt = f"Kruskal-Wallis SI % between clusters: p = {p:.3g}" if not math.isnan(p) else ""
-    ax.set_title(f"K-means clusters of mines (k={clusters.k}, seed={clusters.seed})\n{ptxt}",
-                 fontsize=10)
+    def words(col: str) -> str:
+        c = col.replace("pct_valid_", "").replace("pct_", "")
+        return f"{c} ({CLASS_WORDS.get(c, c)}), % of classified pixels"
+
+    ax.set_xlabel(words(fx), fontsize=8)
+    ax.set_ylabel(words(fy), fontsize=8)
+    ptxt = (f"Kruskal-Wallis test of SI % between clusters: p = {p:.3g}"
+            if p is not None and not math.isnan(p) else "")
+    ax.set_title(f"Mines grouped by K-means into {clusters.k} restoration levels",
+                 fontsize=10, loc="left")
+    if ptxt:
+        ax.text(0.0, -0.16, ptxt, transform=ax.transAxes, fontsize=7, color="#444",
+                va="top")
     ax.grid(alpha=0.3)
     fig.legend(loc="outside right center", fontsize=7, frameon=False, title="X = centroid",
                title_fontsize=7)
     return fig
 
+
+
+def mine_trajectories(long: Table, *, names: dict[str, str] | None = None,
+                      ids: Sequence[str] | None = None, max_lines: int = 12) -> Any:
+    """Mean MLRI per year of every mine (all its classified pixels), one line per mine."""
+    fig = _figure(7.4, 4.4)
+    ax = fig.add_subplot()
+    cls = np.array([str(c) for c in long["class"]], dtype=object) if len(long) else np.array([])
+    sel_all = cls == "all"
+    mids = [str(i) for i in dict.fromkeys(np.array(long["id"], dtype=object)[sel_all])] if len(
+        long) else []
+    if ids is not None:
+        want = [str(i) for i in ids]
+        mids = [m for m in want if m in set(mids)]
+    if not mids:
+        ax.text(0.5, 0.5, "no per-mine MLRI (sites_mlri.csv)", ha="center", va="center",
+                transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    idc = np.array([str(v) for v in long["id"]], dtype=object)
+    yr, mean = long.numeric("year"), long.numeric("mean_mlri")
+    for k, m in enumerate(mids[:max_lines]):
+        sel = sel_all & (idc == m) & np.isfinite(mean)
+        order = np.argsort(yr[sel])
+        lab = (names or {}).get(m) or m
+        ax.plot(yr[sel][order], mean[sel][order], marker="o", ms=2.5, lw=1.4,
+                color=f"C{k % 10}", ls="-" if k < 10 else "--",
+                label=textwrap.shorten(str(lab), 34, placeholder="…"))
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("year")
+    ax.set_ylabel("mean MLRI of the mine's classified pixels")
+    more = f" (first {max_lines} of {len(mids)})" if len(mids) > max_lines else ""
+    ax.set_title(f"MLRI per mine over time{more}", fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.legend(loc="outside right center", fontsize=7, frameon=False, title="mine",
+               title_fontsize=8)
+    return fig
+
+
+def trend_maps(trend: str | os.PathLike[str], *, max_pixels: int = 700) -> Any:
+    """Three maps from ``trend.tif``: Sen's slope of MLRI (per year), Mann-Kendall Z (with
+    the ±1.96 rule marked on the colour bar) and the Hurst exponent (0.5 = no persistence)."""
+    import rasterio
+
+    from ..quicklook import coordinate_axes, metres_per_unit, scale_bar
+
+    with rasterio.open(trend) as src:
+        desc = list(src.descriptions)
+        f = max(1, math.ceil(max(src.width, src.height) / max_pixels))
+        shape = (max(1, src.height // f), max(1, src.width // f))
+        bands = {}
+        for name in ("sen_slope", "Z", "hurst"):
+            if name in desc:
+                a = src.read(desc.index(name) + 1, out_shape=shape).astype(np.float64)
+                if src.nodata is not None and not math.isnan(src.nodata):
+                    a[a == src.nodata] = np.nan
+                bands[name] = a
+        b = src.bounds
+        extent = (b.left, b.right, b.bottom, b.top)
+        crs = src.crs
+    aspect = shape[0] / shape[1]
+    fig = _figure(13.0, float(np.clip(3.6 * aspect + 1.5, 2.8, 7.0)))
+    axes = fig.subplots(1, 3)
+    specs = {
+        "sen_slope": ("Sen's slope of MLRI (per year)", "RdYlGn", None),
+        "Z": ("Mann-Kendall Z (|Z| > 1.96: significant)", "RdYlGn", (-4.0, 4.0)),
+        "hurst": ("Hurst exponent H (> 0.5: persistent)", "PuOr", (0.0, 1.0)),
+    }
+    for ax, (name, (ttl, cmap, lim)) in zip(axes, specs.items(), strict=True):
+        a = bands.get(name)
+        if a is None or not np.isfinite(a).any():
+            ax.text(0.5, 0.5, f"no {name} band", ha="center", va="center",
+                    transform=ax.transAxes)
+            ax.set_axis_off()
+            continue
+        if lim is None:
+            v = float(np.nanpercentile(np.abs(a), 98)) or 1.0
+            lim = (-v, v)
+        im = ax.imshow(a, cmap=cmap, vmin=lim[0], vmax=lim[1], extent=extent,
+                       interpolation="nearest")
+        ax.set_aspect("equal")
+        scale_bar(ax, *extent, metres_per_unit(crs, (extent[2] + extent[3]) / 2))
+        coordinate_axes(ax, crs)
+        ax.set_title(ttl, fontsize=9)
+        cb = fig.colorbar(im, ax=ax, orientation="horizontal", shrink=0.85, pad=0.02,
+                          aspect=30)
+        cb.ax.tick_params(labelsize=7)
+        if name == "Z":
+            cb.set_ticks([-4, -1.96, 0, 1.96, 4])
+            cb.set_ticklabels(["-4", "-1.96", "0", "1.96", "4"])
+        if name == "hurst":
+            cb.set_ticks([0, 0.25, 0.5, 0.75, 1])
+    return fig

@@ -1,15 +1,21 @@
 """``mlri report``: one self-contained HTML file (figures embedded as base64 PNG).
 
-Sections: run parameters and provenance, scene class areas and map, MLRI trajectories, and -
-with a sites folder - the per-mine table, group tests (Kruskal-Wallis + Dunn, Spearman),
-clustering, per-mine maps; with an accuracy JSON, the confusion matrix and (area-adjusted)
-accuracy.  No JavaScript, no external resources: the file opens offline in any browser.
+Written for the people who decide on a mine - operator, regulator - before the analyst:
+
+1. **Verdict** - the class map, the area and share of each class for the scene and for every
+   mine (ha and %), what the classes mean in one sentence each, and the warning on the paper's
+   significance rule when it applies;
+2. **Evidence** - maps of Sen's slope, Mann-Kendall Z and the Hurst exponent, MLRI over time
+   per class and per mine, class shares per mine and group, mine maps, group tests, clusters
+   and the accuracy assessment;
+3. **Parameters and provenance** - collapsed: every parameter, input file, software version.
+
+No JavaScript, no external resources: the file opens offline in any browser and prints (A4)
+with the figures kept whole.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import math
 import os
@@ -21,93 +27,35 @@ from typing import Any
 import numpy as np
 
 from .._outputs import atomic_file, check_output_dir
+from . import _html as H
+from ._html import DASH, e, ha, num, pct, pm, pval, table
 from ._table import Table
 from .runfolder import RunFolder, open_run
 
-__all__ = ["build_report", "scene_trajectories"]
+__all__ = ["CLASS_SENTENCES", "build_report", "scene_trajectories"]
 
-CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;margin:0 auto;
-max-width:1180px;padding:1.2em 2em;color:#222;line-height:1.45}
-h1{font-size:1.6em;border-bottom:3px solid #1a9850;padding-bottom:.2em}
-h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #ccc}
-h3{font-size:1.05em;margin-top:1.4em}
-table{border-collapse:collapse;font-size:.82em;margin:.6em 0}
-th,td{border:1px solid #d0d0d0;padding:.2em .5em;text-align:right;vertical-align:top}
-th{background:#f0f0f0} td.t,th.t{text-align:left}
-tr.sig td{background:#eaf6ea}
-figure{margin:1em 0;display:inline-block;vertical-align:top}
-figure img{max-width:100%;border:1px solid #ddd}
-figcaption{font-size:.82em;color:#555;max-width:60em}
-.gallery figure{width:48%;margin-right:1%}
-.note{font-size:.85em;color:#444;background:#fafafa;border-left:4px solid #1a9850;
-padding:.4em .8em}
-.scroll{max-height:32em;overflow:auto;border:1px solid #eee}
-code{background:#f4f4f4;padding:0 .2em}
-"""
-
-CLASS_TEXT = [
-    ("SCI", "Significant consistent increase: |Z| > z<sub>crit</sub>, Sen slope > 0, H > 0.5"),
-    ("SAI", "Significant anti-persistent increase: |Z| > z<sub>crit</sub>, slope > 0, H &le; 0.5"),
-    ("SI_H_undefined", "Significant increase with undefined Hurst exponent"),
-    ("NI", "Non-significant increase (slope > 0)"),
-    ("ND", "Non-significant decrease (slope &le; 0)"),
-    ("SD", "Significant decrease: |Z| > z<sub>crit</sub>, slope &le; 0"),
-    ("nodata", "Too few valid years, outside the data, or masked"),
+#: One sentence per class, for people (the report's "What the classes mean").
+CLASS_SENTENCES: list[tuple[str, str]] = [
+    ("SI (significant increase)",
+     ("MLRI rose over the period more than chance would explain (Mann-Kendall |Z| above the "
+     "critical value, Sen's slope > 0): the land got greener and cooler relative to its worst "
+     "state - the restoration signal. SI = SCI + SAI.")),
+    ("SCI (significant consistent increase)",
+     ("A significant increase that is persistent (Hurst exponent H > 0.5): gains tend to be "
+     "followed by gains, so the improvement is expected to continue.")),
+    ("SAI (significant anti-persistent increase)",
+     ("A significant increase with H ≤ 0.5: ups and downs alternate, so the improvement is "
+     "real but less stable and may not continue.")),
+    ("NI / ND (non-significant increase / decrease)",
+     ("No trend distinguishable from year-to-year variation; the sign of Sen's slope only "
+     "says which way it leans.")),
+    ("SD (significant decrease)",
+     ("MLRI fell significantly: degradation such as active mining, new dumps or loss of "
+     "vegetation.")),
+    ("no data",
+     "Fewer valid years than the minimum (clouds, water with EVI ≤ 0), or outside the data."),
 ]
-
-
-def _e(v: Any) -> str:
-    return html.escape(str(v), quote=True)
-
-
-def _f(v: Any, nd: int = 2) -> str:
-    if v is None:
-        return "&ndash;"
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        return f"{int(v):,}"
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return _e(v)
-    if math.isnan(f):
-        return "&ndash;"
-    if f != 0 and abs(f) < 10 ** (-nd):
-        return f"{f:.2e}"
-    return f"{f:,.{nd}f}"
-
-
-def _sig(p: Any, alpha: float = 0.05) -> bool:
-    return isinstance(p, (int, float)) and not math.isnan(p) and p < alpha
-
-
-def _p(v: Any) -> str:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return "&ndash;"
-    if math.isnan(f):
-        return "&ndash;"
-    return "< 0.001" if f < 0.001 else f"{f:.3f}"
-
-
-def _table(header: list[str], rows: list[list[str]], *, text_cols: int = 1,
-           classes: list[str] | None = None) -> str:
-    th = "".join(f'<th class="t">{h}</th>' if i < text_cols else f"<th>{h}</th>"
-                 for i, h in enumerate(header))
-    body = []
-    for k, r in enumerate(rows):
-        cls = f' class="{classes[k]}"' if classes and classes[k] else ""
-        tds = "".join(f'<td class="t">{c}</td>' if i < text_cols else f"<td>{c}</td>"
-                      for i, c in enumerate(r))
-        body.append(f"<tr{cls}>{tds}</tr>")
-    return f"<table><thead><tr>{th}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
-def _img(png: bytes, alt: str, caption: str) -> str:
-    b64 = base64.b64encode(png).decode("ascii")
-    return (f'<figure><img src="data:image/png;base64,{b64}" alt="{_e(alt)}">'
-            f"<figcaption>{caption}</figcaption></figure>")
+_SI = ("SCI", "SAI", "SI_H_undefined")
 
 
 def scene_trajectories(rf: RunFolder, max_side: int = 600) -> Table:
@@ -168,26 +116,31 @@ def build_report(run: str | os.PathLike[str], out: str | os.PathLike[str], *,
     out : path
         The ``.html`` file to write (refused if it exists, unless ``overwrite``).
     sites : path, optional
-        ``mlri sites`` output folder.
+        ``mlri sites`` output folder (needs the ``sites`` extra: shapely, pyogrio).
     accuracy : path, optional
         ``accuracy.json`` of ``mlri accuracy`` (default: ``<sites>/accuracy.json`` or
         ``<run>/accuracy.json`` when present).
+    title : str, optional
+        Plain text (escaped once).
     max_maps : int
         Mine maps to embed (the first usable mines in table order).
     max_rows : int
-        Rows of the per-mine table shown (all are in ``sites.csv``).
+        Rows of the per-mine tables shown (all are in ``sites.csv``).
     """
     from .. import __version__
     from . import figures as F
-    from .accuracy import class_areas
-    from .workflow import load_sites
+    from ._deps import require_extra
 
     outp = Path(out)
     if outp.suffix.lower() not in (".html", ".htm"):
         msg = f"report output {outp} must end in .html"
         raise ValueError(msg)
+    if sites is not None:
+        require_extra("mlri report --sites", ("shapely", "pyogrio"))
     check_output_dir(outp.parent if str(outp.parent) else ".", [outp.name], overwrite=overwrite)
     rf = open_run(run)
+    from .workflow import load_sites
+
     S = load_sites(sites) if sites is not None else None
     acc_path = Path(accuracy) if accuracy is not None else None
     if acc_path is None:
@@ -201,330 +154,434 @@ def build_report(run: str | os.PathLike[str], out: str | os.PathLike[str], *,
         raise FileNotFoundError(msg)
     acc = json.loads(acc_path.read_text(encoding="utf-8")) if acc_path else None
 
-    parts: list[str] = []
-    ttl = title or f"MLRI restoration report &mdash; {rf.path.name}"
-    parts.append(f"<h1>{_e(ttl)}</h1>")
-    parts.append(f"<p>Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by mlri "
-                 f"{_e(__version__)} from <code>{_e(rf.path)}</code>"
-                 + (f" and <code>{_e(S['dir'])}</code>" if S else "") + ".</p>")
-    toc = ['<a href="#run">Run</a>', '<a href="#scene">Scene</a>']
+    ttl = title or f"MLRI restoration report — {rf.path.name}"
+    parts = [f"<h1>{e(ttl)}</h1>",
+             f'<p class="meta">Generated {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())} '
+             f"by mlri {e(__version__)} from the run folder <code>{e(rf.path)}</code>"
+             + (f" and the sites folder <code>{e(S['dir'])}</code>" if S else "") + ".</p>"]
+    nav = ['<a href="#verdict">Verdict</a>', '<a href="#evidence">Evidence</a>']
     if S:
-        toc += ['<a href="#mines">Mines</a>', '<a href="#tests">Group tests</a>',
-                '<a href="#clusters">Clusters</a>', '<a href="#maps">Mine maps</a>']
+        nav += ['<a href="#mine-maps">Mine maps</a>', '<a href="#tests">Group tests</a>',
+                '<a href="#clusters">Clusters</a>']
     if acc:
-        toc.append('<a href="#accuracy">Accuracy</a>')
-    toc.append('<a href="#notes">Notes</a>')
-    parts.append("<p>" + " · ".join(toc) + "</p>")
+        nav.append('<a href="#accuracy">Accuracy</a>')
+    nav.append('<a href="#provenance">Parameters and provenance</a>')
+    parts.append("<nav>Contents: " + " · ".join(nav) + "</nav>")
 
-    # --- run parameters ------------------------------------------------------------------
-    parts.append('<h2 id="run">Run parameters</h2>')
-    params = rf.parameters
-    if params:
-        rows = [[_e(k), _e(json.dumps(v) if not isinstance(v, str) else v)]
-                for k, v in params.items()]
-        parts.append(_table(["parameter", "value"], rows, text_cols=2))
-    else:
-        parts.append("<p>No <code>manifest.json</code> parameters in the run folder.</p>")
-    man = rf.manifest or {}
-    prov = []
-    for k in ("command", "finished_utc", "elapsed_s"):
-        if k in man:
-            prov.append([_e(k), _e(man[k])])
-    if isinstance(man.get("build"), dict):
-        prov.append(["build", _e(json.dumps(man["build"]))])
-    files = [p.name for p in rf.inputs()]
-    prov.append(["files used", _e(", ".join(files))])
-    if rf.years:
-        yrs = f"{int(min(rf.years))}&ndash;{int(max(rf.years))} ({len(rf.years)} bands)"
-        prov.append(["years", yrs])
-    parts.append(_table(["provenance", ""], prov, text_cols=2))
-    if rf.summary:
-        parts.append("<details><summary>summary.json</summary><pre>"
-                     + _e(json.dumps(rf.summary, indent=1)[:20000]) + "</pre></details>")
-
-    # --- scene -------------------------------------------------------------------------
-    parts.append('<h2 id="scene">Scene class areas</h2>')
-    counts, ha = class_areas(rf.classes)
-    valid = counts[1:].sum()
-    rows = []
-    from ..api import CLASS_CODES
-
-    for name in ("SCI", "SAI", "SI_H_undefined", "NI", "ND", "SD", "nodata"):
-        c = CLASS_CODES[name]
-        rows.append([_e(name), _f(int(counts[c])), _f(ha[c], 1),
-                     _f(100 * counts[c] / counts.sum() if counts.sum() else float("nan")),
-                     _f(100 * counts[c] / valid if (valid and c) else float("nan"))])
-    si = sum(counts[CLASS_CODES[n]] for n in ("SCI", "SAI", "SI_H_undefined"))
-    rows.insert(0, ["<b>SI</b> (SCI+SAI+undef.)", _f(int(si)),
-                    _f(sum(ha[CLASS_CODES[n]] for n in ("SCI", "SAI", "SI_H_undefined")), 1),
-                    _f(100 * si / counts.sum() if counts.sum() else float("nan")),
-                    _f(100 * si / valid if valid else float("nan"))])
-    parts.append(_table(["class", "pixels", "area (ha)", "% of scene", "% of classified"],
-                        rows))
-    parts.append(_significance_box(rf, params, 100 * si / valid if valid else float("nan")))
-    parts.append(_img(F.png_bytes(F.mine_map(rf.classes, None, title="Restoration classes "
-                                            "(whole raster)")),
-                      "scene class map", "Restoration classes over the whole raster "
-                      "(decimated for display)."))
-    if rf.mlri is not None:
-        parts.append(_img(F.png_bytes(F.mlri_trajectories(
-            scene_trajectories(rf), title="Scene MLRI trajectories by class (decimated grid)",
-            ylabel="mean MLRI (scene pixels)")),
-            "scene MLRI trajectories",
-            "Mean MLRI per year and class over the whole raster, computed on a decimated "
-            "(nearest-neighbour) grid for speed."))
-
-    # --- sites -------------------------------------------------------------------------
+    parts.extend(_verdict(rf, S, F))
+    parts.append('<h2 id="evidence">2. Evidence</h2>')
+    parts.extend(_scene_evidence(rf, F))
     if S:
-        parts.extend(_sites_sections(S, F, max_maps=max_maps, max_rows=max_rows,
-                                     classes=rf.classes))
+        parts.extend(_sites_evidence(S, F, max_maps=max_maps, classes=rf.classes))
     if acc:
         parts.extend(_accuracy_section(acc, acc_path))
-    parts.append(_notes(S))
+    parts.extend(_provenance(rf, S))
 
     doc = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-           f"<title>{_e(ttl)}</title><style>{CSS}</style></head><body>\n"
+           f"<title>{e(ttl)}</title><style>{H.CSS}</style></head><body>\n"
            + "\n".join(parts) + "\n</body></html>\n")
     with atomic_file(outp, "w", encoding="utf-8") as fh:
         fh.write(doc)
     return outp
 
 
-def _sites_sections(S: dict[str, Any], F: Any, *, max_maps: int, max_rows: int,
-                    classes: Path) -> list[str]:
+def _class_shares(rf: RunFolder) -> tuple[np.ndarray, np.ndarray]:
+    from .accuracy import class_areas
+
+    return class_areas(rf.classes)
+
+
+def _verdict(rf: RunFolder, S: dict[str, Any] | None, F: Any) -> list[str]:
+    from ..api import CLASS_CODES
+    from ..quicklook import CLASS_HEX, CLASS_WORDS, classes_figure
+
+    counts, hect = _class_shares(rf)
+    valid = int(counts[1:].sum())
+    v_ha = float(sum(hect[1:]))
+
+    def share(names: tuple[str, ...]) -> tuple[float, float]:
+        c = sum(int(counts[CLASS_CODES[n]]) for n in names)
+        h = float(sum(hect[CLASS_CODES[n]] for n in names))
+        return h, (100.0 * c / valid if valid else float("nan"))
+
+    si_ha, si_pct = share(_SI)
+    sd_ha, sd_pct = share(("SD",))
+    parts = ['<h2 id="verdict">1. Verdict</h2>']
+    if valid:
+        parts.append(
+            f'<p class="lead">Of <b>{ha(v_ha)} ha</b> classified, <b>{ha(si_ha)} ha '
+            f"({pct(si_pct)} %)</b> show a significant increase of MLRI (the restoration "
+            f"signal) and <b>{ha(sd_ha)} ha ({pct(sd_pct)} %)</b> a significant decrease; "
+            f"the rest has no significant trend.</p>")
+    else:
+        parts.append('<p class="lead">No pixel of the class map is classified (too few valid '
+                     "years everywhere): there is no verdict to give.</p>")
+    parts.append(_significance_box(rf, si_pct))
+    fig = classes_figure(rf.classes, title="Restoration classes", summary=rf.summary)
+    parts.append(H.img(F.png_bytes(fig), "map of the restoration classes",
+                       "Restoration classes of the whole area (decimated for display; the "
+                       "full-resolution map is <code>classes.tif</code>). Coordinates in the "
+                       "map's CRS; scale bar lower left."))
+    rows = []
+    for name in ("SCI", "SAI", "SI_H_undefined", "NI", "ND", "SD"):
+        c = CLASS_CODES[name]
+        if name == "SI_H_undefined" and counts[c] == 0:
+            continue
+        sw = f'<span style="color:{CLASS_HEX[name]}">■</span>'
+        rows.append([f"{sw} <b>{name}</b>", e(CLASS_WORDS[name]), ha(hect[c]),
+                     pct(100 * counts[c] / valid if valid else None), num(int(counts[c]))])
+    rows.insert(0, ["<b>SI</b>", "significant increase (SCI + SAI"
+                    + (" + undefined H" if counts[CLASS_CODES["SI_H_undefined"]] else "") + ")",
+                    f"<b>{ha(si_ha)}</b>", f"<b>{pct(si_pct if valid else None)}</b>",
+                    num(int(sum(counts[CLASS_CODES[n]] for n in _SI)))])
+    nd = int(counts[0])
+    rows.append(["no data", "not classified", ha(hect[0]), "not counted", num(nd)])
+    parts.append("<h3>Area of each class</h3>")
+    parts.append(table(["class", "meaning", "area (ha)", "% of classified", "pixels"], rows,
+                       text_cols=2, dash="no classified pixel"))
+    if S:
+        parts.extend(_mine_verdict(S))
+    parts.append("<h3>What the classes mean</h3><dl class=\"classes\">"
+                 + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in CLASS_SENTENCES)
+                 + "</dl>")
+    parts.append('<p class="note">MLRI (Mine Landscape Restoration Index) compares each '
+                 "year's land surface temperature / EVI ratio of a pixel with the worst state "
+                 "seen so far at that pixel; the classes describe the direction, significance "
+                 "and persistence of its trend, not an absolute ecological condition.</p>")
+    return parts
+
+
+def _mine_verdict(S: dict[str, Any]) -> list[str]:
+    t: Table = S["table"]
+    n = len(t)
+    parts = ['<h3 id="mines">Per mine</h3>']
+    st = [str(s) for s in t["status"]]
+    counts: dict[str, int] = {}
+    for s in st:
+        counts[s] = counts.get(s, 0) + 1
+    parts.append(f"<p>{n} mine{'s' if n != 1 else ''} ("
+                 + ", ".join(f"{v} {e(k)}" for k, v in counts.items())
+                 + "). Shares are % of each mine's classified pixels; areas in hectares. "
+                 "Full table: <code>sites.csv</code>.</p>")
+    rows = []
+    for i in range(n):
+        def col(c: str, i: int = i) -> Any:
+            return t[c][i] if c in t else None
+
+        name = col("name") or ""
+        label = f"{e(col('id'))}" + (f" — {e(name)}" if name and name != col("id") else "")
+        level = col("level")
+        rows.append([label, e(st[i]), ha(col("area_ha")), ha(col("ha_SI")),
+                     pct(col("pct_valid_SI")), pct(col("pct_valid_SCI")),
+                     pct(col("pct_valid_SAI")), pct(col("pct_valid_NI")),
+                     pct(col("pct_valid_ND")), pct(col("pct_valid_SD")),
+                     e(level) if level not in (None, "") else DASH])
+    parts.append('<div class="scroll">' + table(
+        ["mine", "status", "area (ha)", "SI (ha)", "SI %", "SCI %", "SAI %", "NI %", "ND %",
+         "SD %", "restoration level"], rows, text_cols=2,
+        dash="no value: the mine has no classified pixel, or was not clustered") + "</div>")
+    problems = [i for i in range(n) if t["note"][i]]
+    if problems:
+        prow = [[e(t["id"][i]), e(t["status"][i]), e(t["note"][i])] for i in problems[:200]]
+        parts.append(f"<details><summary>Mines with warnings ({len(problems)})</summary>"
+                     + table(["mine", "status", "note"], prow, text_cols=3) + "</details>")
+    return parts
+
+
+def _scene_evidence(rf: RunFolder, F: Any) -> list[str]:
+    parts = []
+    if rf.trend is not None:
+        parts.append("<h3>Trend maps</h3>")
+        parts.append(H.img(F.png_bytes(F.trend_maps(rf.trend)), "maps of Sen's slope, "
+                           "Mann-Kendall Z and Hurst exponent",
+                           "From <code>trend.tif</code>: Sen's slope of MLRI per year (green = "
+                           "rising), the Mann-Kendall Z behind the classes (beyond ±1.96 = "
+                           "significant under the paper's rule) and the Hurst exponent that "
+                           "splits SCI (H &gt; 0.5) from SAI."))
+    if rf.mlri is not None:
+        parts.append("<h3>MLRI over time</h3>")
+        parts.append(H.img(F.png_bytes(F.mlri_trajectories(
+            scene_trajectories(rf), title="Mean MLRI per year of each class (whole area)",
+            ylabel="mean MLRI")), "MLRI over time by class",
+            "Mean MLRI per year of the pixels of each class over the whole raster (computed on "
+            "a decimated grid); MLRI = 1 is the worst state seen so far."))
+    return parts
+
+
+def _sites_evidence(S: dict[str, Any], F: Any, *, max_maps: int, classes: Path) -> list[str]:
+    from .figures import group_title
+
     t: Table = S["table"]
     g = S.get("groups") or {}
     den = g.get("denominator", "valid")
     pre = "pct_valid_" if den == "valid" else "pct_"
-    parts = ['<h2 id="mines">Per-mine class areas</h2>']
     st = np.array(t["status"], dtype=object)
     usable = np.isin(st, ["ok", "partial"]) & (t.numeric("n_valid") > 0)
-    nstat: dict[str, int] = {}
-    for s in st:
-        nstat[s] = nstat.get(s, 0) + 1
-    parts.append(f"<p>{len(t)} mines ({', '.join(f'{v} {k}' for k, v in nstat.items())}). "
-                 f"Class shares are {'% of the classified pixels' if den == 'valid' else '% of the mine area'}"
-                 f"; areas in hectares from the pixel size. Full table: <code>sites.csv</code>."
-                 "</p>")
-    hdr = ["id", "name", "group", "status", "area (ha)", "valid %", "SI %", "SCI %", "SAI %",
-           "NI %", "ND %", "SD %", "duration (yr)", "cluster"]
-    rows = []
-    grp_col = "start_group" if "start_group" in t else ("region" if "region" in t else None)
-    for i in range(min(len(t), max_rows)):
-        def col(c: str, i: int = i) -> Any:
-            return t[c][i] if c in t else None
-
-        rows.append([_e(col("id")), _e(col("name") or ""), _e((col(grp_col) if grp_col else "")
-                                                              or ""),
-                     _e(col("status")), _f(col("area_ha"), 1), _f(col("valid_pct"), 1),
-                     *[_f(col(pre + c), 1) for c in ("SI", "SCI", "SAI", "NI", "ND", "SD")],
-                     _f(col("duration"), 0), _e(col("level") or "")])
-    parts.append('<div class="scroll">' + _table(hdr, rows, text_cols=4) + "</div>")
-    if len(t) > max_rows:
-        parts.append(f"<p>First {max_rows} of {len(t)} mines shown.</p>")
-    problems = [i for i in range(len(t)) if t["note"][i]]
-    if problems:
-        prow = [[_e(t["id"][i]), _e(t["status"][i]), _e(t["note"][i])] for i in problems[:200]]
-        parts.append("<details><summary>Mines with warnings "
-                     f"({len(problems)})</summary>" + _table(["id", "status", "note"], prow,
-                                                             text_cols=3) + "</details>")
+    names = {str(i): (str(n) if n else str(i)) for i, n in
+             zip(t["id"], t["name"] if "name" in t else t["id"], strict=True)}
+    parts = []
+    if S.get("mlri") is not None and len(S["mlri"]):
+        parts.append(H.img(F.png_bytes(F.mine_trajectories(S["mlri"], names=names)),
+                           "MLRI per mine over time",
+                           "Mean MLRI per year of each mine (all its classified pixels)."))
+        parts.append(H.img(F.png_bytes(F.mlri_trajectories(S["mlri"])),
+                           "MLRI over time by class, pooled over the mines",
+                           "Mean MLRI per year of each class, pixels pooled over all mines "
+                           "(cf. the paper's Fig. 6)."))
+    parts.append("<h3>Class shares per mine</h3>")
     groupings = [k["group_col"] for k in g.get("kruskal_wallis", [])]
     first = groupings[0] if groupings and groupings[0] != "level" else None
-    parts.append(_img(F.png_bytes(F.class_bars(t, group_col=first, denominator=den,
-                                               usable=usable)),
-                      "class shares per mine", "Stacked class shares of every mine"
-                      + (f", grouped by {_e(first)}" if first else "") + " (cf. paper Fig. 4)."))
+    parts.append(H.img(F.png_bytes(F.class_bars(t, group_col=first, denominator=den,
+                                                usable=usable)),
+                       "class shares per mine", "Class shares of every mine"
+                       + (f", grouped by {e(group_title(first))}" if first else "")
+                       + " (cf. the paper's Fig. 4)."))
     for gc in groupings:
         if gc in t:
-            parts.append(_img(F.png_bytes(F.group_bars(t, gc, denominator=den, usable=usable)),
-                              f"class shares by {gc}", f"Mean class shares of the mines in each "
-                              f"{_e(gc)} group (cf. paper Fig. 5)."))
-    if S.get("mlri") is not None and len(S["mlri"]):
-        parts.append(_img(F.png_bytes(F.mlri_trajectories(S["mlri"])), "MLRI trajectories",
-                          "Mean MLRI per year of each class, pixels pooled over all mines "
-                          "(cf. paper Fig. 6)."))
+            parts.append(H.img(F.png_bytes(F.group_bars(t, gc, denominator=den,
+                                                        usable=usable)),
+                               f"class shares by {group_title(gc)}",
+                               f"Mean class shares of the mines in each "
+                               f"{e(group_title(gc))} group (cf. the paper's Fig. 5)."))
+    parts.extend(_mine_maps(S, F, usable, pre, max_maps, classes))
+    parts.extend(_tests_section(g))
+    parts.extend(_cluster_section(S, F, g))
+    return parts
 
-    # tests
-    parts.append('<h2 id="tests">Group tests (mine level)</h2>')
-    parts.append('<p class="note">One value per mine: pixels within a mine are spatially '
-                 "autocorrelated and are never treated as independent observations. "
-                 "Kruskal&ndash;Wallis H with tie correction (scipy); &epsilon;<sup>2</sup> = H(n+1)/(n<sup>2</sup>&minus;1); "
-                 "p<sub>BH</sub> = Benjamini&ndash;Hochberg over the class metrics; Dunn post-hoc "
-                 "with Holm adjustment. Rows with p &lt; 0.05 are shaded.</p>")
+
+def _mine_maps(S: dict[str, Any], F: Any, usable: np.ndarray, pre: str, max_maps: int,
+               classes: Path) -> list[str]:
+    t: Table = S["table"]
+    parts = ['<h3 id="mine-maps">Mine maps</h3>']
+    geoms = S.get("geoms")
+    if geoms is None:
+        parts.append("<p>The sites folder has no <code>sites.gpkg</code>: no mine maps.</p>")
+        return parts
+    gal, shown = [], 0
+    for i in range(len(t)):
+        if shown >= max_maps:
+            break
+        if not usable[i] or geoms[i] is None:
+            continue
+        nm = t["name"][i] if "name" in t and t["name"][i] else ""
+        label = f"{t['id'][i]}" + (f" ({nm})" if nm else "")
+        shares = {k: float(t.numeric(pre + k)[i]) for k in ("SI", "NI", "ND", "SD")}
+        fig = F.mine_map(classes, geoms[i], title=f"Mine {label}", shares=shares)
+        gal.append(H.img(F.png_bytes(fig), f"class map of mine {label}",
+                         f"Mine {e(label)}: restoration classes inside and around its "
+                         "boundary (% of classified pixels under the map)."))
+        shown += 1
+    parts.append('<div class="gallery">' + "".join(gal) + "</div>")
+    n_use = int(usable.sum())
+    if n_use > shown:
+        parts.append(f"<p>{shown} of {n_use} mine maps shown (<code>--max-maps</code>).</p>")
+    return parts
+
+
+def _tests_section(g: dict[str, Any]) -> list[str]:
+    from .figures import group_title
+
+    parts = ['<h3 id="tests">Group tests (one value per mine)</h3>',
+             ('<p class="note">Each mine counts once: pixels within a mine are spatially '
+             "autocorrelated and never treated as independent observations. Kruskal&ndash;Wallis "
+             "H with tie correction; ε² = H(n+1)/(n²&minus;1) (effect size); "
+             "p<sub>BH</sub> = Benjamini&ndash;Hochberg over the class metrics; Dunn post-hoc with "
+             "Holm adjustment. Rows with p &lt; 0.05 are shaded. With few mines the tests have "
+             "little power.</p>")]
     for kw in g.get("kruskal_wallis", []):
-        parts.append(f"<h3>Kruskal&ndash;Wallis between {_e(kw['group_col'])} groups "
-                     f"({kw.get('n_mines', '?')} mines)</h3>")
+        gt = group_title(kw["group_col"])
+        parts.append(f"<h4>Kruskal&ndash;Wallis test between {e(gt)} groups "
+                     f"({e(kw.get('n_mines', DASH))} mines)</h4>")
         glabels = [x["group"] for x in (kw["tests"][0]["groups"] if kw["tests"] else [])]
-        hdr = ["metric", "H", "df", "n", "p", "p<sub>BH</sub>", "&epsilon;<sup>2</sup>"] + [
-            f"median {_e(x)}" for x in glabels]
+        hdr = ["class share", "H", "df", "n", "p", "p<sub>BH</sub>", "ε²"] + [
+            f"median {e(x)}" for x in glabels]
         rows, cls = [], []
         for tt in kw["tests"]:
             med = {x["group"]: x for x in tt["groups"]}
-            rows.append([_e(tt["metric"] + " %"), _f(tt["statistic"], 3), _e(tt["df"]),
-                         _e(tt["n"]), _p(tt["p"]), _p(tt.get("p_bh")), _f(tt["epsilon2"], 3)]
-                        + [(_f(med[x]["median"], 1) + f" (n={med[x]['n']})") if x in med
-                           else "&ndash;" for x in glabels])
-            p = tt.get("p")
-            cls.append("sig" if _sig(p) else "")
-        parts.append(_table(hdr, rows, classes=cls))
+            rows.append([e(tt["metric"] + " %"), num(tt["statistic"], 3), num(tt["df"]),
+                         num(tt["n"]), pval(tt["p"]), pval(tt.get("p_bh")),
+                         num(tt["epsilon2"], 3)]
+                        + [(pct(med[x]["median"]) + f" (n={med[x]['n']})") if x in med
+                           else DASH for x in glabels])
+            cls.append("sig" if _sig(tt.get("p")) else "")
+        parts.append(table(hdr, rows, classes=cls,
+                           dash="not computed: fewer than two groups with mines, or all "
+                                "values equal"))
         dunn = [(tt["metric"], d) for tt in kw["tests"] for d in tt.get("dunn", [])]
         if dunn and len(glabels) > 2:
-            drows = [[_e(m), _e(d["group_a"]), _e(d["group_b"]), _f(d["z"], 2), _p(d["p"]),
-                      _p(d["p_adj"])] for m, d in dunn]
+            drows = [[e(m), e(d["group_a"]), e(d["group_b"]), num(d["z"], 2), pval(d["p"]),
+                      pval(d["p_adj"])] for m, d in dunn]
             parts.append("<details><summary>Dunn post-hoc pairs</summary>"
-                         + _table(["metric", "group A", "group B", "z", "p", "p (Holm)"],
-                                  drows, text_cols=3) + "</details>")
+                         + table(["class share", "group A", "group B", "z", "p", "p (Holm)"],
+                                 drows, text_cols=3) + "</details>")
     sp = g.get("spearman_duration")
     if sp:
-        parts.append(f"<h3>Spearman correlation with mining duration "
-                     f"(reference year {_e(g.get('reference_year'))})</h3>")
+        parts.append(f"<h4>Spearman correlation with mining duration "
+                     f"(years to {e(g.get('reference_year', DASH))})</h4>")
         rows, cls = [], []
         for tt in sp["tests"]:
-            rows.append([_e(tt["metric"] + " %"), _f(tt["rho"], 3), _e(tt["n"]), _p(tt["p"]),
-                         _p(tt.get("p_bh")), _e(tt.get("note", ""))])
-            p = tt.get("p")
-            cls.append("sig" if _sig(p) else "")
-        parts.append(_table(["metric", "&rho;", "n", "p", "p<sub>BH</sub>", "note"], rows,
-                            classes=cls))
-        parts.append(f"<p>{_e(g.get('duration_rule', ''))}.</p>")
-
-    # clusters
-    parts.append('<h2 id="clusters">Clustering</h2>')
-    c = g.get("clustering") or {}
-    if "clusters" in c:
-        rows = [[_e(cl["cluster"]), _e(cl["level"]), _e(cl["n"]), _f(cl["mean_SI_pct"], 1)]
-                + [_f(v, 1) for v in cl["centroid"].values()] for cl in c["clusters"]]
-        parts.append(_table(["cluster", "level", "n", "mean SI %"]
-                            + [f"centroid {_e(f)}" for f in c["features"]], rows, text_cols=2))
-        kw = c.get("kruskal_SI", {})
-        parts.append(f"<p>K-means (k={_e(c['k'])}, seed={_e(c['seed'])}, "
-                     f"{_e(c['n_init'])} initialisations) on {_e(', '.join(c['features']))}; "
-                     f"silhouette {_f(c.get('silhouette'), 3)}. Clusters are numbered by "
-                     f"mean SI % (1 = highest). Kruskal&ndash;Wallis of SI % between clusters: "
-                     f"H = {_f(kw.get('statistic'), 2)}, p = {_p(kw.get('p'))}, "
-                     f"n = {_e(kw.get('n'))}.</p>")
-        ns = _cluster_ns(g, S["clusters"], t) if S.get("clusters") is not None else None
-        if ns is not None:
-            parts.append(_img(F.png_bytes(F.cluster_scatter(t, ns)), "cluster scatter",
-                              "Mines in the SCI % / SAI % plane, coloured by restoration level; "
-                              "X marks the cluster centroids."))
-    else:
-        parts.append(f"<p>No clustering: {_e(c.get('skipped', 'not run'))}.</p>")
-
-    # maps
-    parts.append('<h2 id="maps">Mine maps</h2>')
-    geoms = S.get("geoms")
-    if geoms is None:
-        parts.append("<p>No <code>sites.gpkg</code> (or pyogrio missing): maps skipped.</p>")
-    else:
-        shown = 0
-        gal = []
-        for i in range(len(t)):
-            if shown >= max_maps:
-                break
-            if not usable[i] or geoms[i] is None:
-                continue
-            nm = t["name"][i] if "name" in t and t["name"][i] else ""
-            label = f"{t['id'][i]}" + (f" ({nm})" if nm else "")
-            shares = {k: float(t.numeric(pre + k)[i]) for k in ("SI", "NI", "ND", "SD")}
-            fig = F.mine_map(classes, geoms[i], title=f"Mine {label}", shares=shares)
-            gal.append(_img(F.png_bytes(fig), f"class map of mine {label}",
-                            f"Mine {_e(label)}: restoration classes, boundary and scale bar."))
-            shown += 1
-        parts.append('<div class="gallery">' + "".join(gal) + "</div>")
-        n_use = int(usable.sum())
-        if n_use > shown:
-            parts.append(f"<p>{shown} of {n_use} mine maps shown "
-                         f"(<code>--max-maps</code>).</p>")
+            rows.append([e(tt["metric"] + " %"), num(tt["rho"], 3), num(tt["n"]),
+                         pval(tt["p"]), pval(tt.get("p_bh")), e(tt.get("note") or "")])
+            cls.append("sig" if _sig(tt.get("p")) else "")
+        parts.append(table(["class share", "&rho;", "n", "p", "p<sub>BH</sub>", "note"], rows,
+                           classes=cls, dash="not computed: fewer than three mines with a "
+                                             "known start, or constant values"))
+        if g.get("duration_rule"):
+            parts.append(f'<p class="fn">Duration: {e(g["duration_rule"])}.</p>')
     return parts
+
+
+def _cluster_section(S: dict[str, Any], F: Any, g: dict[str, Any]) -> list[str]:
+    t: Table = S["table"]
+    parts = ['<h3 id="clusters">Clusters of mines</h3>']
+    c = g.get("clustering") or {}
+    if "clusters" not in c:
+        parts.append(f"<p>No clustering: {e(c.get('skipped', 'not run'))}.</p>")
+        return parts
+    feats = [f.replace("pct_valid_", "").replace("pct_", "") for f in c["features"]]
+    members: dict[int, list[str]] = {}
+    if S.get("clusters") is not None:
+        ct = S["clusters"]
+        for i, k in zip(ct["id"], ct.numeric("cluster"), strict=True):
+            if not math.isnan(k):
+                members.setdefault(int(k), []).append(str(i))
+    rows = [[e(cl["cluster"]), e(cl["level"]), num(cl["n"]), pct(cl["mean_SI_pct"])]
+            + [pct(v) for v in cl["centroid"].values()]
+            + [e(", ".join(members.get(int(cl["cluster"]), [])))] for cl in c["clusters"]]
+    parts.append(table(["cluster", "level", "mines", "mean SI %"]
+                       + [f"centre {e(f)} %" for f in feats] + ["mine ids"], rows,
+                       text_cols=2))
+    kw = c.get("kruskal_SI", {})
+    parts.append(f"<p>K-means with k = {e(c['k'])} (seed {e(c['seed'])}, {e(c['n_init'])} "
+                 f"starts) on the {e(' and '.join(feats))} shares; silhouette "
+                 f"{num(c.get('silhouette'), 2)} (1 = well separated). Clusters are numbered "
+                 f"by mean SI % (1 = highest). Kruskal&ndash;Wallis test of SI % between clusters: "
+                 f"H = {num(kw.get('statistic'), 2)}, p = {pval(kw.get('p'))}, "
+                 f"n = {num(kw.get('n'))}.</p>")
+    ns = _cluster_ns(g, S["clusters"], t) if S.get("clusters") is not None else None
+    if ns is not None:
+        parts.append(H.img(F.png_bytes(F.cluster_scatter(t, ns)), "clusters of mines",
+                           "Every mine in the SCI % / SAI % plane, coloured by restoration "
+                           "level and labelled; X marks the cluster centres."))
+    return parts
+
+
+def _sig(p: Any, alpha: float = 0.05) -> bool:
+    return isinstance(p, (int, float)) and not math.isnan(p) and p < alpha
 
 
 def _accuracy_section(acc: dict[str, Any], path: Path | None) -> list[str]:
-    parts = ['<h2 id="accuracy">Accuracy assessment</h2>']
+    parts = ['<h3 id="accuracy">Accuracy assessment</h3>']
     labs = acc.get("labels", [])
-    parts.append(f"<p>{_e(acc.get('n_points_used'))} of {_e(acc.get('n_points_read'))} "
-                 f"reference points used (scheme <code>{_e(acc.get('scheme'))}</code>; "
-                 f"from <code>{_e(path)}</code>). Confusion matrix: "
-                 f"<b>{_e(acc.get('matrix_axes', 'rows = map, columns = reference'))}</b>.</p>")
+    scheme = {"binary": "restored / not restored", "classes4": "SD, ND, NI, SI",
+              "classes6": "the six classes"}.get(str(acc.get("scheme")), str(acc.get("scheme")))
+    parts.append(f"<p>{num(acc.get('n_points_used'))} of {num(acc.get('n_points_read'))} "
+                 f"reference points used, compared as {e(scheme)} (file <code>{e(path)}</code>"
+                 "). Confusion matrix: <b>rows = map, columns = reference</b>.</p>")
     m = acc.get("matrix", [])
-    rows = []
-    for i, lab in enumerate(labs):
-        rows.append([f"<b>{_e(lab)}</b>", *[_e(v) for v in m[i]], _e(sum(m[i]))])
+    rows = [[f"<b>{e(lab)}</b>", *[num(v) for v in m[i]], num(sum(m[i]))]
+            for i, lab in enumerate(labs)]
     colsum = [sum(r[j] for r in m) for j in range(len(labs))] if m else []
-    rows.append(["<b>total</b>", *[_e(v) for v in colsum], _e(sum(colsum))])
-    parts.append(_table(["map \\ reference", *[_e(x) for x in labs], "total"], rows))
-    parts.append(f"<p>Overall accuracy {_f(acc.get('overall_accuracy'), 3)}, Cohen's &kappa; "
-                 f"{_f(acc.get('kappa'), 3)}.</p>")
-    rows = [[_e(c["class"]), _e(c["n_map"]), _e(c["n_reference"]),
-             _f(c["producers_accuracy"], 3), _f(c["users_accuracy"], 3)]
+    rows.append(["<b>total</b>", *[num(v) for v in colsum], num(sum(colsum))])
+    parts.append(table(["map \\ reference", *[e(x) for x in labs], "total"], rows))
+    parts.append(f"<p>Overall accuracy <b>{pct(100 * acc['overall_accuracy'])} %</b>, Cohen's "
+                 f"κ {num(acc.get('kappa'), 2)} (points as drawn, not area-weighted).</p>"
+                 if acc.get("overall_accuracy") is not None else "")
+    rows = [[e(c["class"]), num(c["n_map"]), num(c["n_reference"]),
+             num(c["producers_accuracy"], 3), num(c["users_accuracy"], 3)]
             for c in acc.get("classes", [])]
-    parts.append(_table(["class", "n map", "n reference", "producer's acc.", "user's acc."],
-                        rows))
+    parts.append(table(["class", "points mapped", "points in reference", "producer's accuracy",
+                        "user's accuracy"], rows,
+                       dash="no point of the class in the reference (producer's) or in the "
+                            "map (user's)"))
     aa = acc.get("area_adjusted")
     if isinstance(aa, dict) and "overall_accuracy" in aa:
         oa = aa["overall_accuracy"]
-        parts.append(f"<h3>Area-adjusted estimates (Olofsson et al. 2014)</h3><p>Overall "
-                     f"accuracy {_f(oa['estimate'], 3)} &plusmn; {_f(oa['ci95'], 3)} (95 % CI). "
-                     f"Strata: {_e(aa.get('strata_source'))}. {_e(aa.get('design_assumption'))}"
-                     ".</p>")
-        unit = _e(aa.get("area_unit", "ha"))
-        rows = [[_e(c["class"]), _f(c["users_accuracy"]["estimate"], 3) + " &plusmn; "
-                 + _f(c["users_accuracy"]["ci95"], 3),
-                 _f(c["producers_accuracy"]["estimate"], 3) + " &plusmn; "
-                 + _f(c["producers_accuracy"]["ci95"], 3),
-                 _f(c["area"]["estimate"], 1) + " &plusmn; " + _f(c["area"]["ci95"], 1)]
+        parts.append("<h4>Area-adjusted estimates (Olofsson et al. 2014)</h4>"
+                     f"<p>Overall accuracy {pm(oa.get('estimate'), oa.get('ci95'))} (95 % "
+                     f"confidence interval). Strata: {e(aa.get('strata_source', DASH))}. "
+                     f"{e(aa.get('design_assumption', ''))}</p>")
+        unit = e(aa.get("area_unit", "ha"))
+        rows = [[e(c["class"]), pm(c["users_accuracy"]["estimate"], c["users_accuracy"]["ci95"]),
+                 pm(c["producers_accuracy"]["estimate"], c["producers_accuracy"]["ci95"]),
+                 pm(c["area"]["estimate"], c["area"]["ci95"], 1)]
                 for c in aa["classes"]]
-        parts.append(_table(["class", "user's acc. &plusmn; CI", "producer's acc. &plusmn; CI",
-                             f"area ({unit}) &plusmn; CI"], rows))
+        parts.append(table(["class", "user's accuracy ± CI", "producer's accuracy ± CI",
+                            f"estimated area ({unit}) ± CI"], rows,
+                           dash="not estimable: no reference point of the class"))
         for n in aa.get("notes", []):
-            parts.append(f'<p class="note">{_e(n)}</p>')
+            parts.append(f'<p class="fn">{e(n)}</p>')
     elif isinstance(aa, dict) and "error" in aa:
-        parts.append(f"<p>Area-adjusted estimates not available: {_e(aa['error'])}</p>")
+        parts.append(f"<p>Area-adjusted estimates not available: {e(aa['error'])}</p>")
     return parts
 
 
-def _significance_box(rf: RunFolder, params: dict[str, Any] | None, si_pct: float) -> str:
+def _significance_box(rf: RunFolder, si_pct: float) -> str:
     """Name the test behind the classes; warn about the paper rule's construction drift."""
     sig = ((rf.summary or {}).get("significance") or (rf.manifest or {}).get("significance")
            or {})
-    test = sig.get("test") or (params or {}).get("significance") or "paper"
+    test = sig.get("test") or rf.parameters.get("significance") or "paper"
     if test != "paper":
         extra = ""
         if sig.get("fdr") is not None:
-            extra = f", Benjamini&ndash;Hochberg FDR {_e(sig.get('fdr'))}"
-        return (f"<p><b>Significance test:</b> {_e(test)}{extra} &mdash; "
-                f"{_e(sig.get('rule', ''))}.</p>")
-    level = "warn" if si_pct == si_pct and si_pct > 30 else "note"
-    style = ("border:2px solid #b00;background:#fff0f0" if level == "warn"
-             else "border:1px solid #999;background:#f7f7f7")
-    return (f'<div class="sigwarn" style="{style};padding:0.6em;margin:0.8em 0">'
-            "<b>Significance: the paper&#39;s rule</b> (|Z| &gt; 1.96 on the Mann&ndash;Kendall "
-            "test of MLRI, direction from Sen&#39;s slope). MLRI divides by running extrema and "
-            "drifts upward by construction: in simulations about <b>50 % of stationary "
-            "(unchanged) pixels are classed SI</b>, whatever the noise level. "
-            f"This map has {_f(si_pct, 1)} % SI among classified pixels; where much of the "
-            "area is stable or undisturbed land, many of these are not restoration. Re-run "
-            "with <code>--significance permutation</code> or <code>--significance reference "
-            "--reference FILE</code> for tests that hold their nominal error rate "
-            "(docs/significance.md).</div>")
+            extra = f", Benjamini&ndash;Hochberg false discovery rate {e(sig.get('fdr'))}"
+        return (f'<div class="signote"><b>Significance test:</b> {e(test)}{extra} — '
+                f"{e(sig.get('rule', ''))}. This test holds its nominal error rate on "
+                "unchanged land (docs/significance.md).</div>")
+    warn = math.isfinite(si_pct) and si_pct > 30
+    cls = "sigwarn" if warn else "signote"
+    here = (f"This map has <b>{pct(si_pct)} % SI</b> among classified pixels; where much of "
+            "the area is stable or undisturbed land, many of these are not restoration. "
+            if math.isfinite(si_pct) else "")
+    return (f'<div class="{cls}"><b>Read the SI share with care: the paper\'s significance '
+            "rule</b> (|Z| &gt; 1.96 in the Mann&ndash;Kendall test of MLRI, direction from Sen's "
+            "slope). MLRI divides by running extrema and drifts upward by construction: in "
+            "simulations about <b>half of stationary (unchanged) pixels are classed SI</b>, "
+            f"whatever the noise level. {here}Re-run with <code>--significance permutation</code> or "
+            "<code>--significance reference --reference FILE</code> for tests that hold their "
+            "nominal error rate (docs/significance.md).</div>")
 
 
-def _notes(S: dict[str, Any] | None) -> str:
-    rows = [[f"<b>{_e(k)}</b>", v] for k, v in CLASS_TEXT]
-    txt = ['<h2 id="notes">Notes and definitions</h2>',
-           _table(["class", "definition (Mann&ndash;Kendall Z, Sen slope, Hurst H)"], rows,
-                  text_cols=2)]
-    txt.append('<p class="note">SI = SCI + SAI + SI with undefined H. A pixel belongs to a mine '
-               "when its centre lies inside the polygon (or any part with "
-               "<code>--all-touched</code>). The MLRI of a year is relative to the worst state "
-               "seen so far at that pixel; classes describe the direction, significance and "
-               "persistence of its trend, not an absolute ecological condition. Group tests and "
-               "correlations show association between mines, not causation.</p>")
+def _provenance(rf: RunFolder, S: dict[str, Any] | None) -> list[str]:
+    parts = ['<h2 id="provenance">3. Parameters and provenance</h2>',
+             "<p>Everything needed to reproduce the maps and tables above (click to open).</p>"]
+    params = rf.parameters
+    inner = []
+    if params:
+        rows = [[e(k), H.value(v)] for k, v in params.items()]
+        inner.append("<h4>Run parameters (<code>mlri run</code>)</h4>"
+                     + table(["parameter", "value"], rows, text_cols=2))
+    else:
+        inner.append("<p>No <code>manifest.json</code> parameters in the run folder.</p>")
+    man = rf.manifest or {}
+    prov = []
+    labels = {"command": "command", "finished_utc": "finished (UTC)",
+              "elapsed_s": "elapsed (s)"}
+    for k, lab in labels.items():
+        if k in man:
+            prov.append([lab, H.value(man[k])])
+    if isinstance(man.get("build"), dict):
+        prov.append(["mlri build", H.value(man["build"])])
+    prov.append(["files read by this report", e(", ".join(p.name for p in rf.inputs()))])
+    if rf.years:
+        prov.append(["years", (f"{int(min(rf.years))} to {int(max(rf.years))} "
+                              f"({len(rf.years)} years)")])
+    ins = man.get("inputs")
+    if isinstance(ins, list) and ins:
+        names = [Path(str(x.get("path", x) if isinstance(x, dict) else x)).name for x in ins]
+        prov.append([f"input files ({len(names)})", e(", ".join(names[:60])
+                                                      + (" …" if len(names) > 60 else ""))])
+    inner.append("<h4>Provenance</h4>" + table(["item", "value"], prov, text_cols=2))
     if S and S.get("manifest"):
         p = S["manifest"].get("parameters", {})
-        txt.append(f"<p>Sites parameters: rasterisation <code>{_e(p.get('rasterisation'))}"
-                   f"</code>, start-year threshold {_e(p.get('threshold'))}, reference year "
-                   f"{_e(p.get('reference_year'))}, denominator {_e(p.get('denominator'))}."
-                   "</p>")
-    return "\n".join(txt)
+        rows = [[e(k), H.value(v)] for k, v in p.items()]
+        inner.append("<h4>Sites parameters (<code>mlri sites</code>)</h4>"
+                     + table(["parameter", "value"], rows, text_cols=2))
+    inner.append(f"<p>Every number above comes from <code>{e(rf.path / 'summary.json')}"
+                 f"</code>, <code>{e(rf.path / 'manifest.json')}</code>"
+                 + (f" and the files of <code>{e(S['dir'])}</code>" if S else "")
+                 + " (machine-readable, with the SHA-256 of every input).</p>")
+    parts.append("<details><summary>Parameters, inputs and software</summary>"
+                 + "".join(inner) + "</details>")
+    return parts

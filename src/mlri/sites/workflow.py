@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .._outputs import OutputSet, build_manifest, write_json
-from ._deps import SitesWarning, require
+from ._deps import SitesWarning, require, require_extra
 from ._table import Table
 from .polygons import mining_duration, parse_start_year, read_mines, start_group
 from .runfolder import open_run
@@ -120,6 +120,7 @@ def run_sites(
     mines) and ``manifest.json``.  See ``docs/sites.md`` for every column and rule.
     """
     t0 = time.time()
+    require_extra("mlri sites", ("shapely", "pyogrio", "pyproj"))
     rf = open_run(run)
     # the folder lock is held for the whole run (a second run into --out is refused at once);
     # an interrupted or failed run leaves nothing and needs no --overwrite next time
