@@ -175,7 +175,7 @@ def accuracy_cmd(classes: str, points: str, label_col: str | None, x_col: str | 
                  area_adjusted: bool, out: str, overwrite: bool) -> None:
     """Confusion matrix (rows = map, columns = reference), OA, PA, UA, kappa."""
     from ._outputs import build_manifest, check_output_dir, write_json
-    from .api import CLASS_CODES
+    from .classes import CLASS_CODES
     from .sites.accuracy import assess_accuracy
 
     t0 = time.time()

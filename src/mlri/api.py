@@ -22,6 +22,7 @@ from ._validation import (
     default_years,
     resolve_threads,
 )
+from .classes import CLASS_CODES, CLASS_NAMES, FLAG_BITS
 
 __all__ = [
     "CLASS_CODES",
@@ -37,13 +38,6 @@ __all__ = [
     "sens_slope",
     "trend",
 ]
-
-#: uint8 restoration class codes (SPEC-statistics §4).
-CLASS_CODES: dict[str, int] = dict(_core.CLASS_CODES)
-#: code -> name.
-CLASS_NAMES: dict[int, str] = {v: k for k, v in CLASS_CODES.items()}
-#: bits of the ``flags`` output of :func:`classify`.
-FLAG_BITS: dict[str, int] = dict(_core.FLAG_BITS)
 
 _HURST_METHODS = ("expanding", "segmented")
 _HURST_SERIES = ("diff", "level")

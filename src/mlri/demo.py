@@ -245,7 +245,7 @@ def write_truth(site: DemoSite, path: str | os.PathLike[str]) -> Path:
 
 def region_table(classes: np.ndarray, truth: np.ndarray) -> dict[int, dict[str, Any]]:
     """Per planted region: pixel count, class fractions, majority class, share of SI."""
-    from .pipeline import CLASS_LABELS
+    from .classes import CLASS_LABELS, SI_CODES
 
     out: dict[int, dict[str, Any]] = {}
     for code, (name, _, expected) in REGIONS.items():
@@ -253,11 +253,11 @@ def region_table(classes: np.ndarray, truth: np.ndarray) -> dict[int, dict[str, 
         n = int(m.sum())
         if n == 0:
             continue
-        cnt = np.bincount(classes[m].ravel(), minlength=7)
-        frac = {CLASS_LABELS[k]: round(float(cnt[k]) / n, 3) for k in range(7) if cnt[k]}
+        cnt = np.bincount(classes[m].ravel(), minlength=len(CLASS_LABELS))
+        frac = {CLASS_LABELS[k]: round(float(cnt[k]) / n, 3) for k in CLASS_LABELS if cnt[k]}
         out[code] = {"name": name, "pixels": n, "expected": expected,
                      "majority": CLASS_LABELS[int(np.argmax(cnt))],
-                     "si_fraction": round(float(cnt[4] + cnt[5] + cnt[6]) / n, 3),
+                     "si_fraction": round(float(sum(cnt[k] for k in SI_CODES)) / n, 3),
                      "fractions": frac}
     return out
 
@@ -271,7 +271,7 @@ def plot_classes(classes: np.ndarray, truth: np.ndarray, png: str | os.PathLike[
     from matplotlib.patches import Patch
 
     from ._outputs import atomic_file
-    from .pipeline import CLASS_COLORS, CLASS_DESCRIPTIONS, CLASS_LABELS
+    from .classes import CLASS_COLORS, CLASS_DESCRIPTIONS, CLASS_LABELS
 
     def cmap(colors: dict[int, tuple[int, int, int, int]]) -> ListedColormap:
         n = max(colors) + 1

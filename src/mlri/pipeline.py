@@ -22,6 +22,15 @@ from typing import Any
 import numpy as np
 
 from . import api
+from .classes import (
+    CLASS_COLORS,
+    CLASS_DESCRIPTIONS,
+    CLASS_LABELS,
+    FLAG_NODATA,
+    FLAG_NODATA_MEANING,
+    FLAGS,
+    SI_CODES,
+)
 from ._outputs import (
     OutputSet,
     atomic_file,
@@ -57,40 +66,6 @@ OUTPUT_NAMES: tuple[str, ...] = ("mlri.tif", "trend.tif", "classes.tif", "classe
 #: float32 bands ``p_increase``, ``p_decrease`` (one-sided p-values of the chosen test).
 SIGNIFICANCE_NAME = "significance.tif"
 SIGNIFICANCE_BANDS: tuple[str, ...] = ("p_increase", "p_decrease")
-#: ``flags.tif`` value for pixels without any LST+EVI observation (outside the data).
-FLAG_NODATA = 255
-
-#: Long names of the class codes (``classes.tif`` category names).
-CLASS_LABELS: dict[int, str] = {
-    0: "nodata",
-    1: "SD",
-    2: "ND",
-    3: "NI",
-    4: "SAI",
-    5: "SCI",
-    6: "SI_H_undefined",
-}
-CLASS_DESCRIPTIONS: dict[int, str] = {
-    0: "no data / fewer than min_valid valid years",
-    1: "significant degradation",
-    2: "non-significant degradation",
-    3: "non-significant improvement",
-    4: "significant improvement, anti-persistent (H <= 0.5)",
-    5: "significant improvement, consistent (H > 0.5)",
-    6: "significant improvement, Hurst exponent undefined",
-}
-#: RGBA colour table of ``classes.tif`` (0 = transparent).
-CLASS_COLORS: dict[int, tuple[int, int, int, int]] = {
-    0: (0, 0, 0, 0),
-    1: (202, 0, 32, 255),      # SD  red
-    2: (244, 165, 130, 255),   # ND  salmon
-    3: (217, 240, 163, 255),   # NI  pale green
-    4: (120, 198, 121, 255),   # SAI mid green
-    5: (0, 104, 55, 255),      # SCI dark green
-    6: (65, 182, 196, 255),    # SI_H_undefined teal
-}
-
-
 @dataclass
 class StatsOptions:
     """Statistical options of :func:`run` (those of :func:`mlri.index`, :func:`mlri.trend`
@@ -588,8 +563,8 @@ def _describe_outputs(ds: dict[str, Any], inputs: InputSet, opts: StatsOptions) 
     f = ds["flags.tif"]
     f.set_band_description(1, "flags")
     f.update_tags(**tags)
-    f.update_tags(1, **{f"BIT_{v}": k for k, v in api.FLAG_BITS.items()},
-                  NODATA_MEANING="255: no LST+EVI observation in any year")
+    f.update_tags(1, **{f"BIT_{fl.bit}": fl.name for fl in FLAGS},
+                  NODATA_MEANING=FLAG_NODATA_MEANING)
 
 
 def _check_data(acc: _Accumulator, inputs: InputSet) -> None:
@@ -634,7 +609,7 @@ def _summary(acc: _Accumulator, inputs: InputSet, opts: StatsOptions) -> dict[st
             round(100.0 * n / classified, 3),
             "percent_of_all": round(100.0 * n / total, 3) if total else None,
         })
-    si = sum(int(acc.class_counts[c]) for c in (4, 5, 6))
+    si = sum(int(acc.class_counts[c]) for c in SI_CODES)
     return {
         "pixels": total,
         "pixels_with_data": int(acc.with_data),
@@ -648,8 +623,7 @@ def _summary(acc: _Accumulator, inputs: InputSet, opts: StatsOptions) -> dict[st
         "classes": classes,
         "significant_improvement_percent": round(100.0 * si / classified, 3)
         if classified else None,
-        "flags": {name: int(acc.flag_bits[int(bit).bit_length() - 1])
-                  for name, bit in api.FLAG_BITS.items()},
+        "flags": {fl.name: int(acc.flag_bits[fl.bit.bit_length() - 1]) for fl in FLAGS},
         "pixels_with_dropped_years": int(acc.with_dropped),
         "valid_pixels_per_year": {
             str(y): {"LST": int(acc.lst_valid[i]), "EVI": int(acc.evi_valid[i]),

@@ -62,6 +62,7 @@ except ImportError as _err:
 
 from . import api
 from ._validation import as_float_array, default_years
+from .classes import CLASSES, FLAGS
 
 __all__ = [
     "CLASSIFY_OPTIONS",
@@ -106,15 +107,13 @@ _VALUE_ATTRS = frozenset({
 
 
 def _class_attrs() -> dict[str, Any]:
-    codes = sorted(api.CLASS_CODES.items(), key=operator.itemgetter(1))
-    return {"long_name": "restoration class", "flag_values": [c for _, c in codes],
-            "flag_meanings": " ".join(n for n, _ in codes)}
+    return {"long_name": "restoration class", "flag_values": [c.code for c in CLASSES],
+            "flag_meanings": " ".join(c.name for c in CLASSES)}
 
 
 def _flag_attrs() -> dict[str, Any]:
-    bits = sorted(api.FLAG_BITS.items(), key=operator.itemgetter(1))
-    return {"long_name": "quality flags", "flag_masks": [b for _, b in bits],
-            "flag_meanings": " ".join(n for n, _ in bits)}
+    return {"long_name": "quality flags", "flag_masks": [f.bit for f in FLAGS],
+            "flag_meanings": " ".join(f.name for f in FLAGS)}
 
 
 _VAR_ATTRS: dict[str, dict[str, Any]] = {
@@ -1094,9 +1093,9 @@ def _describe(dst: Any, ds: xr.Dataset, names: Sequence[str], fname: str) -> Non
             band += 1
     tags = {"mlri_version": _version(), "mlri_options": ds.attrs.get("mlri_options", "")}
     if fname == "classes.tif":
-        tags.update({f"class_{c}": n for n, c in api.CLASS_CODES.items()})
+        tags.update({f"class_{c.code}": c.name for c in CLASSES})
     if fname == "flags.tif":
-        tags.update({f"flag_bit_{b}": n for n, b in api.FLAG_BITS.items()})
+        tags.update({f"flag_bit_{f.bit}": f.name for f in FLAGS})
     dst.update_tags(**tags)
 
 

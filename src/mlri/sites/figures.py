@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..classes import CLASSES, GROUPS, hex_color, label_of, rgba_of
 from ._table import Table
 
 __all__ = [
@@ -34,16 +35,18 @@ __all__ = [
     "save_png",
 ]
 
-#: Colour of each class (colour-blind-safe diverging red -> green; SI with undefined H violet).
+#: Colour of each class and group, from :mod:`mlri.classes` (the ``classes.tif`` colour table),
+#: plus ``"all"`` (every pixel) for trajectories.
 CLASS_COLORS: dict[str, str] = {
-    "SD": "#b2182b", "ND": "#f4a582", "NI": "#d9ef8b", "SAI": "#66bd63", "SCI": "#006837",
-    "SI_H_undefined": "#8073ac", "SI": "#1a9850", "nodata": "#d9d9d9", "all": "#404040",
+    **{c.name: hex_color(rgba_of(c.name, display=True)) for c in CLASSES},
+    **{g: hex_color(rgba_of(g)) for g in GROUPS},
+    "all": "#404040",
 }
+#: Legend label of each class and group (``"SD significant decrease"``).
 CLASS_LABELS: dict[str, str] = {
-    "SD": "SD significant decrease", "ND": "ND non-significant decrease",
-    "NI": "NI non-significant increase", "SAI": "SAI significant anti-persistent increase",
-    "SCI": "SCI significant consistent increase", "SI_H_undefined": "SI, Hurst undefined",
-    "SI": "SI significant increase", "nodata": "no data", "all": "all pixels",
+    **{c.name: c.label if c.name == "nodata" else f"{c.name} {c.label}" for c in CLASSES},
+    **{g: f"{g} {label_of(g)}" for g in GROUPS},
+    "all": "all pixels",
 }
 #: Stacking order (bottom -> top): restored first.
 STACK = ("SCI", "SAI", "SI_H_undefined", "NI", "ND", "SD")
@@ -131,9 +134,9 @@ def mine_map(classes: str | os.PathLike[str], geom: Any, *, title: str = "",
     from rasterio.errors import WindowError
     from rasterio.windows import Window, from_bounds
 
-    order = ["nodata", "SD", "ND", "NI", "SAI", "SCI", "SI_H_undefined"]
+    order = [c.name for c in CLASSES]  # code order
     cmap = ListedColormap([CLASS_COLORS[c] for c in order])
-    norm = BoundaryNorm(np.arange(-0.5, 7.5, 1.0), cmap.N)
+    norm = BoundaryNorm(np.arange(-0.5, len(order) + 0.5, 1.0), cmap.N)
     with rasterio.open(classes) as src:
         if geom is None:  # whole scene
             x0, y0, x1, y1 = src.bounds

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .._outputs import atomic_file, check_output_dir
+from ..classes import CLASSES
 from ._table import Table
 from .runfolder import RunFolder, open_run
 
@@ -46,14 +47,11 @@ padding:.4em .8em}
 code{background:#f4f4f4;padding:0 .2em}
 """
 
+#: (class name, HTML text) of the class legend, from :mod:`mlri.classes`.
 CLASS_TEXT = [
-    ("SCI", "Significant consistent increase: |Z| > z<sub>crit</sub>, Sen slope > 0, H > 0.5"),
-    ("SAI", "Significant anti-persistent increase: |Z| > z<sub>crit</sub>, slope > 0, H &le; 0.5"),
-    ("SI_H_undefined", "Significant increase with undefined Hurst exponent"),
-    ("NI", "Non-significant increase (slope > 0)"),
-    ("ND", "Non-significant decrease (slope &le; 0)"),
-    ("SD", "Significant decrease: |Z| > z<sub>crit</sub>, slope &le; 0"),
-    ("nodata", "Too few valid years, outside the data, or masked"),
+    (c.name, html.escape(f"{c.label[0].upper()}{c.label[1:]}: {c.rule}"))
+    for n in ("SCI", "SAI", "SI_H_undefined", "NI", "ND", "SD", "nodata")
+    for c in CLASSES if c.name == n
 ]
 
 
@@ -247,16 +245,16 @@ def build_report(run: str | os.PathLike[str], out: str | os.PathLike[str], *,
     counts, ha = class_areas(rf.classes)
     valid = counts[1:].sum()
     rows = []
-    from ..api import CLASS_CODES
+    from ..classes import CLASS_CODES, SI_CODES
 
     for name in ("SCI", "SAI", "SI_H_undefined", "NI", "ND", "SD", "nodata"):
         c = CLASS_CODES[name]
         rows.append([_e(name), _f(int(counts[c])), _f(ha[c], 1),
                      _f(100 * counts[c] / counts.sum() if counts.sum() else float("nan")),
                      _f(100 * counts[c] / valid if (valid and c) else float("nan"))])
-    si = sum(counts[CLASS_CODES[n]] for n in ("SCI", "SAI", "SI_H_undefined"))
+    si = sum(counts[c] for c in SI_CODES)
     rows.insert(0, ["<b>SI</b> (SCI+SAI+undef.)", _f(int(si)),
-                    _f(sum(ha[CLASS_CODES[n]] for n in ("SCI", "SAI", "SI_H_undefined")), 1),
+                    _f(sum(ha[c] for c in SI_CODES), 1),
                     _f(100 * si / counts.sum() if counts.sum() else float("nan")),
                     _f(100 * si / valid if valid else float("nan"))])
     parts.append(_table(["class", "pixels", "area (ha)", "% of scene", "% of classified"],

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..api import CLASS_NAMES
+from ..classes import CLASS_NAMES
 from ._deps import SitesWarning, require
 from ._geo import apply_affine
 from ._table import Table

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from ..api import CLASS_CODES, CLASS_NAMES, FLAG_BITS
+from ..classes import CLASS_NAMES, FLAG_BITS, codes_of
 from ._deps import SitesWarning, require
 from ._geo import apply_affine
 from ._table import Table
@@ -50,18 +50,14 @@ __all__ = ["CLASS_ORDER", "ZonalResult", "zonal_stats"]
 
 #: Reported classes, in table order.  SI = SAI + SCI + SI_H_undefined.
 CLASS_ORDER: tuple[str, ...] = ("SI", "SCI", "SAI", "SI_H_undefined", "NI", "ND", "SD", "nodata")
-#: Classes that form SI (codes).
-SI_CODES = (CLASS_CODES["SAI"], CLASS_CODES["SCI"], CLASS_CODES["SI_H_undefined"])
-N_CODES = 7
+N_CODES = len(CLASS_NAMES)
 
 
 def class_codes(name: str) -> tuple[int, ...]:
-    """Codes making up a reported class name (``"SI"`` -> (4, 5, 6))."""
-    if name == "SI":
-        return SI_CODES
+    """Codes making up a reported class name (``"SI"`` -> (4, 5, 6), ``"all"`` -> every code)."""
     if name == "all":
-        return tuple(range(N_CODES))
-    return (CLASS_CODES[name],)
+        return tuple(sorted(CLASS_NAMES))
+    return codes_of(name)
 
 
 @dataclass
