@@ -30,8 +30,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _core
-from .api import (
+from .. import _core
+from ..api import (
     CLASS_CODES,
     FLAG_BITS,
     TrendResult,
@@ -40,7 +40,7 @@ from .api import (
     sens_slope,
     validate_index_inputs,
 )
-from ._validation import (
+from .._validation import (
     as_float_array,
     as_time_pixel,
     check_years,
