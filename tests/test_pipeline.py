@@ -286,7 +286,7 @@ def test_bad_options_fail_before_writing(tmp_path):
     write_inputs(site, tmp_path / "in")
     with pytest.raises(ValueError, match="alpha"):
         run(tmp_path / "in", tmp_path / "in", tmp_path / "o", alpha=2.0, quiet=True)
-    with pytest.raises(ValueError, match="z_crit or alpha"):
+    with pytest.raises(ValueError, match="z_crit= or alpha="):
         run(tmp_path / "in", tmp_path / "in", tmp_path / "o",
             options=StatsOptions(alpha=0.05, z_crit=2.0), quiet=True)
     assert folder_state(tmp_path / "o") == []

@@ -3,13 +3,20 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from typing import Any
 
 import click
 
-__all__ = ["COMMANDS"]
+from .recipe import Options
+from .significance.registry import test_names
+
+__all__ = ["COMMANDS", "flag_hint"]
+
+#: The defaults of every statistics option: the API's (see mlri.recipe.Options).
+_D = Options()
 
 
 class _PathsOption(click.Option):
@@ -43,41 +50,66 @@ class _PathsOption(click.Option):
         return ret
 
 
+_PARAM_RE = re.compile(r"\b([a-z][a-z0-9_]*)=(?:'([^']*)'|\"([^\"]*)\"|([^\s,;()']+))?")
+_BARE_RE = re.compile(r"(?<![-\w])([a-z]+(?:_[a-z0-9]+)+)\b")
+
+
+def flag_hint(message: str, params: Any) -> str:
+    """Library wording -> CLI wording: ``lst_unit='C'`` -> ``--lst-unit C``, ``z_crit`` ->
+    ``--z-crit``, for the names in ``params`` (the command's parameter names)."""
+    names = set(params)
+
+    def kv(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in names:
+            return m.group(0)
+        val = next((g for g in m.groups()[1:] if g), None)
+        return f"--{name.replace('_', '-')}" + (f" {val}" if val else "")
+
+    def bare(m: re.Match[str]) -> str:
+        name = m.group(1)
+        return f"--{name.replace('_', '-')}" if name in names else name
+
+    return _BARE_RE.sub(bare, _PARAM_RE.sub(kv, message))
+
+
 def _fail(err: BaseException) -> click.ClickException:
-    return click.ClickException(str(err))
+    ctx = click.get_current_context(silent=True)
+    params = [p.name for p in ctx.command.params] if ctx is not None else []
+    return click.ClickException(flag_hint(str(err), [p for p in params if p]))
 
 
 def _stats_options(f: Any) -> Any:
     opts = [
-        click.option("--lst-unit", type=click.Choice(["K", "C"]), default="K",
+        click.option("--lst-unit", type=click.Choice(["K", "C"]), default=_D.lst_unit,
                      show_default=True, help="Unit of the LST rasters (°C is converted)."),
-        click.option("--evi-min", type=float, default=0.0, show_default=True,
+        click.option("--evi-min", type=float, default=_D.evi_min, show_default=True,
                      help="A year with EVI <= this is dropped (or floored, see --evi-policy)."),
-        click.option("--evi-policy", type=click.Choice(["mask", "clamp"]), default="mask",
+        click.option("--evi-policy", type=click.Choice(["mask", "clamp"]), default=_D.evi_policy,
                      show_default=True, help="Drop years with low EVI, or floor EVI."),
-        click.option("--z-crit", type=float, default=None,
+        click.option("--z-crit", type=float, default=_D.z_crit,
                      help="Critical |Z| (default 1.96, strict '>', the paper's rule)."),
-        click.option("--alpha", type=float, default=None,
+        click.option("--alpha", type=float, default=_D.alpha,
                      help="Two-sided level instead of --z-crit (pymannkendall-compatible)."),
-        click.option("--min-valid", type=int, default=10, show_default=True,
+        click.option("--min-valid", type=int, default=_D.min_valid, show_default=True,
                      help="Fewer valid MLRI years -> class nodata."),
         click.option("--zero-slope-direction", type=click.Choice(["slope", "sign_S"]),
-                     default="slope", show_default=True,
+                     default=_D.zero_slope_direction, show_default=True,
                      help="Direction of a significant pixel whose Sen slope is exactly 0."),
         click.option("--hurst-method", type=click.Choice(["expanding", "segmented"]),
-                     default="expanding", show_default=True, help="Hurst R/S variant."),
-        click.option("--hurst-series", type=click.Choice(["diff", "level"]), default="diff",
+                     default=_D.hurst_method, show_default=True, help="Hurst R/S variant."),
+        click.option("--hurst-series", type=click.Choice(["diff", "level"]), default=_D.hurst_series,
                      show_default=True,
                      help="R/S on first differences or levels: decides most of SCI vs SAI."),
-        click.option("--hurst-ddof", type=click.Choice(["0", "1"]), default="0",
+        click.option("--hurst-ddof", type=click.Choice(["0", "1"]), default=str(_D.hurst_ddof),
                      show_default=True, help="Std divisor of the expanding R/S."),
-        click.option("--tau-min", type=int, default=2, show_default=True,
+        click.option("--tau-min", type=int, default=_D.tau_min, show_default=True,
                      help="First window length of the expanding fit."),
-        click.option("--gap", type=click.Choice(["ignore", "rate"]), default="ignore",
+        click.option("--gap", type=click.Choice(["ignore", "rate"]), default=_D.gap,
                      show_default=True, help="Differences across missing years."),
-        click.option("--degenerate", type=click.Choice(["drop", "nan"]), default="drop",
+        click.option("--degenerate", type=click.Choice(["drop", "nan"]), default=_D.degenerate,
                      show_default=True, help="Degenerate R/S windows: drop them or H=NaN."),
-        click.option("--rel-tol", type=float, default=1e-12, show_default=True,
+        click.option("--rel-tol", type=float, default=_D.rel_tol, show_default=True,
                      help="Degeneracy tolerance of the R/S windows."),
         click.option("--no-alp-correction", is_flag=True,
                      help="Segmented Hurst without the Anis-Lloyd-Peters correction."),
@@ -118,19 +150,20 @@ def _stats_options(f: Any) -> Any:
               help="Compute the tiles on a dask.distributed cluster (needs mlri[dask]): "
                    "'local[:N]' starts N single-threaded workers on this machine; or a "
                    "scheduler address. Same outputs as without it.")
-@click.option("--significance", type=click.Choice(["paper", "permutation", "reference"]),
-              default="paper", show_default=True,
+@click.option("--significance", type=click.Choice(list(test_names())),
+              default=_D.significance, show_default=True,
               help="Trend test behind the classes: the paper's |Z|>1.96 rule (flags about half "
                    "of stable land as SI), a per-pixel permutation test, or calibration on "
                    "reference land (docs/significance.md).")
-@click.option("--permutations", type=click.IntRange(19, 100_000), default=199,
+@click.option("--permutations", type=click.IntRange(19, 100_000), default=_D.permutations,
               show_default=True, help="Permutations per pixel (--significance permutation).")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=int, default=_D.seed, show_default=True,
               help="Seed of the permutation test (results never depend on tiling/threads).")
 @click.option("--reference", "reference", type=click.Path(exists=True, dir_okay=False),
-              default=None, help="Stable reference land: mask raster on the input grid, or "
+              default=_D.reference, help="Stable reference land: mask raster on the input grid, or "
                                  "polygons (GeoJSON/GPKG/SHP) (--significance reference).")
-@click.option("--fdr", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+@click.option("--fdr", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=_D.fdr,
               help="Benjamini-Hochberg false discovery rate over the map instead of a "
                    "per-pixel level (any test).")
 @_stats_options
@@ -141,8 +174,8 @@ def run_cmd(lst: tuple[str, ...], evi: tuple[str, ...], out: str, years: str | N
             z_crit: float | None, alpha: float | None, min_valid: int,
             zero_slope_direction: str, hurst_method: str, hurst_series: str,
             hurst_ddof: str, tau_min: int, gap: str, degenerate: str, rel_tol: float,
-            no_alp_correction: bool, significance: str = "paper", permutations: int = 199,
-            seed: int = 0, reference: str | None = None, fdr: float | None = None,
+            no_alp_correction: bool, significance: str, permutations: int,
+            seed: int, reference: str | None, fdr: float | None,
             scheduler: str | None = None) -> None:
     """Compute MLRI, trends and restoration classes from annual LST/EVI rasters.
 
@@ -157,9 +190,9 @@ def run_cmd(lst: tuple[str, ...], evi: tuple[str, ...], out: str, years: str | N
     """
     from ._outputs import OutputExistsError
     from .io import InputError
-    from .pipeline import StatsOptions, format_summary, run
+    from .pipeline import format_summary, run
 
-    opts = StatsOptions(lst_unit=lst_unit, evi_min=evi_min, evi_policy=evi_policy,
+    opts = Options(lst_unit=lst_unit, evi_min=evi_min, evi_policy=evi_policy,
                         z_crit=z_crit, alpha=alpha, min_valid=min_valid,
                         zero_slope_direction=zero_slope_direction, hurst_method=hurst_method,
                         hurst_series=hurst_series, hurst_ddof=int(hurst_ddof),

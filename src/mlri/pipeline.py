@@ -41,6 +41,7 @@ from ._outputs import (
     write_json,
 )
 from . import _significance_run as sigrun
+from .recipe import Options, Recipe, compute_block
 from .io import InputError, InputSet, open_inputs
 from .tiling import plan_windows, progress_bar, run_tiled
 
@@ -66,55 +67,8 @@ OUTPUT_NAMES: tuple[str, ...] = ("mlri.tif", "trend.tif", "classes.tif", "classe
 #: float32 bands ``p_increase``, ``p_decrease`` (one-sided p-values of the chosen test).
 SIGNIFICANCE_NAME = "significance.tif"
 SIGNIFICANCE_BANDS: tuple[str, ...] = ("p_increase", "p_decrease")
-@dataclass
-class StatsOptions:
-    """Statistical options of :func:`run` (those of :func:`mlri.index`, :func:`mlri.trend`
-    and :func:`mlri.classify`)."""
-
-    lst_unit: str = "K"
-    evi_min: float = 0.0
-    evi_policy: str = "mask"
-    z_crit: float | None = None
-    alpha: float | None = None
-    min_valid: int = 10
-    zero_slope_direction: str = "slope"
-    hurst_method: str = "expanding"
-    hurst_series: str = "diff"
-    hurst_ddof: int = 0
-    tau_min: int = 2
-    gap: str = "ignore"
-    degenerate: str = "drop"
-    rel_tol: float = 1e-12
-    corrected: bool = True
-    significance: str = "paper"
-    permutations: int = 199
-    seed: int = 0
-    reference: str | None = None
-    fdr: float | None = None
-
-    def index_kw(self) -> dict[str, Any]:
-        return {"lst_unit": self.lst_unit, "evi_min": self.evi_min,
-                "evi_policy": self.evi_policy}
-
-    def trend_kw(self) -> dict[str, Any]:
-        return {"hurst_method": self.hurst_method, "hurst_series": self.hurst_series,
-                "hurst_ddof": self.hurst_ddof, "tau_min": self.tau_min, "gap": self.gap,
-                "degenerate": self.degenerate, "rel_tol": self.rel_tol,
-                "corrected": self.corrected}
-
-    def classify_kw(self) -> dict[str, Any]:
-        return {"z_crit": self.z_crit, "alpha": self.alpha, "min_valid": self.min_valid,
-                "zero_slope_direction": self.zero_slope_direction}
-
-    def validate(self, years: Sequence[int]) -> None:
-        """Run the API once on a 1-pixel dummy so bad options fail before any I/O."""
-        t = len(years)
-        lst = np.full((t, 1), 20.0 if self.lst_unit == "C" else 300.0)
-        evi = np.linspace(0.2, 0.4, t).reshape(t, 1)
-        idx = api.index(lst, evi, years, **self.index_kw(), n_threads=1)
-        tr = api.trend(idx.mlri, years, **self.trend_kw(), n_threads=1)
-        api.classify(tr, **self.classify_kw(), dropped=idx.dropped, n_threads=1)
-        sigrun.build_plan(self)
+#: The chain's options (defined once, in :mod:`mlri.recipe`).
+StatsOptions = Options
 
 
 @dataclass
@@ -127,43 +81,30 @@ class TileResult:
 
 
 def compute_tile(lst: np.ndarray, evi: np.ndarray, years: Sequence[float],
-                 opts: StatsOptions | None = None, n_threads: int | None = None, *,
-                 row0: int = 0, col0: int = 0,
-                 plan: sigrun.SignificancePlan | None = None) -> TileResult:
-    """Everything the pipeline computes for one ``(T, h, w)`` tile, through the public API.
-
-    MLRI is cast to float32 (the stored precision) before the trend, so re-running the trend
-    on ``mlri.tif`` reproduces ``trend.tif``.  ``flags`` is set to :data:`FLAG_NODATA` where
-    a pixel has no observation at all (no valid year and no dropped year).
+                 opts: Options | None = None, n_threads: int | None = None, *,
+                 row0: int = 0, col0: int = 0, recipe: Recipe | None = None) -> TileResult:
+    """Everything the pipeline computes for one ``(T, h, w)`` tile: :func:`mlri.recipe.compute_block`
+    packed into the bands of the output files.
 
     ``row0``/``col0`` are the tile's global offsets (the permutation test's random stream of a
-    pixel depends on its global row/column); ``plan`` carries the map-wide significance
-    settings (:mod:`mlri._significance_run`), default the paper rule.
+    pixel depends on its global row/column); ``recipe`` carries the validated options and the
+    map-wide significance settings (default: ``opts`` prepared here, the paper rule).
     """
-    opts = opts or StatsOptions()
-    idx = api.index(lst, evi, years, **opts.index_kw(), n_threads=n_threads)
-    m32 = np.ascontiguousarray(idx.mlri, dtype=np.float32)
-    tr = api.trend(m32, years, **opts.trend_kw(), n_threads=n_threads)
-    pvalues = None
-    if plan is not None and plan.needs_pvalues:
-        p_inc, p_dec = sigrun.tile_pvalues(plan, lst, evi, years, tr, opts, row0, col0,
-                                           n_threads)
-        classes, flags = sigrun.classify_tile(plan, tr, p_inc, p_dec, opts, idx.dropped)
-        pvalues = np.stack([np.asarray(p_inc, dtype=np.float32),
-                            np.asarray(p_dec, dtype=np.float32)])
-    else:
-        classes, flags = api.classify(tr, **opts.classify_kw(), dropped=idx.dropped,
-                                      n_threads=n_threads)
-    dropped = np.asarray(idx.dropped)
-    shape = m32.shape[1:]
+    if recipe is None:
+        recipe = (opts or Options()).prepare(years)
+    b = compute_block(lst, evi, years, recipe, n_threads, row0=row0, col0=col0)
+    tr = b.trend
+    shape = b.mlri.shape[1:]
     trend = np.empty((len(TREND_BANDS), *shape), dtype=np.float32)
     for i, arr in enumerate((tr.n_valid, tr.s, tr.var_s, tr.z, tr.p, tr.slope, tr.intercept,
-                             tr.hurst, dropped)):
+                             tr.hurst, b.dropped)):
         trend[i] = arr
-    flags = np.array(flags, dtype=np.uint8, copy=True).reshape(shape)
-    flags[(np.asarray(tr.n_valid) == 0) & (dropped == 0)] = FLAG_NODATA
-    return TileResult(m32, trend, np.asarray(classes, dtype=np.uint8).reshape(shape), flags,
-                      pvalues)
+    pvalues = None
+    if recipe.plan.needs_pvalues and b.pvalues is not None:
+        pvalues = np.stack([np.asarray(b.pvalues[0], dtype=np.float32),
+                            np.asarray(b.pvalues[1], dtype=np.float32)])
+    assert b.classes is not None and b.flags is not None
+    return TileResult(b.mlri, trend, b.classes, b.flags, pvalues)
 
 
 @dataclass
@@ -307,14 +248,11 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     """
     t_start = time.time()
     t0 = time.perf_counter()
-    if options is None:
-        options = StatsOptions(**stats)
-    elif stats:
-        options = StatsOptions(**{**asdict(options), **stats})
+    options = Options.from_kwargs(options, **stats)
     inputs = open_inputs(lst, evi, years=years, pattern=pattern)
     yrs = [float(y) for y in inputs.years]
-    options.validate(yrs)
-    plan = sigrun.build_plan(options)
+    recipe = options.prepare(yrs)
+    plan = recipe.plan
     mx = None
     if scheduler:
         from . import xarray as mx  # ImportError says: pip install mlri[dask]
@@ -352,9 +290,8 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     ov_cat = "nearest" if overviews else None
     cache = int(max(64, min(512, 8 * tile * tile * (len(yrs) + 12) / 2**20))) * 2**20
     try:
-        if plan.mode == "reference" or plan.fdr is not None:
-            sigrun.first_pass(plan, inputs, windows, yrs, options, n_threads,
-                              options.reference, quiet=quiet)
+        if plan.needs_map_pass:
+            sigrun.first_pass(recipe, inputs, windows, yrs, n_threads, quiet=quiet)
         with OutputSet(out, (*OUTPUT_NAMES, SIGNIFICANCE_NAME),
                        overwrite=overwrite) as outset, \
                 rasterio.Env(GDAL_CACHEMAX=cache, GDAL_NUM_THREADS=gdal_threads), \
@@ -397,12 +334,12 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
             def compute(w: Any, data: tuple[np.ndarray, np.ndarray]) -> Any:
                 if client is not None:
                     return client.submit(compute_tile, data[0], data[1], yrs, options, 1,
-                                         row0=int(w.row_off), col0=int(w.col_off), plan=plan,
-                                         pure=False)
+                                         row0=int(w.row_off), col0=int(w.col_off),
+                                         recipe=recipe, pure=False)
                 t = time.perf_counter()
                 try:
                     r = compute_tile(data[0], data[1], yrs, options, n_threads,
-                                     row0=int(w.row_off), col0=int(w.col_off), plan=plan)
+                                     row0=int(w.row_off), col0=int(w.col_off), recipe=recipe)
                 except ValueError as err:
                     msg = (f"{err} (LST input: {inputs.lst.describe()}; window rows "
                            f"{w.row_off}-{w.row_off + w.height}, cols "

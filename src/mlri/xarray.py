@@ -63,10 +63,20 @@ except ImportError as _err:
 from . import api
 from ._validation import as_float_array, default_years
 from .classes import CLASSES, FLAGS
+from .recipe import (
+    CLASSIFY_OPTIONS,
+    INDEX_OPTIONS,
+    SIGNIFICANCE_OPTIONS,
+    TREND_OPTIONS,
+    Options,
+    Recipe,
+    compute_block,
+)
 
 __all__ = [
     "CLASSIFY_OPTIONS",
     "INDEX_OPTIONS",
+    "SIGNIFICANCE_OPTIONS",
     "TREND_OPTIONS",
     "TREND_VARS",
     "Block",
@@ -87,14 +97,12 @@ __all__ = [
 
 #: Trend variables, in the order of :class:`mlri.TrendResult` (and of the bands of trend.tif).
 TREND_VARS: tuple[str, ...] = tuple(api.TrendResult._fields)
-#: Keyword options of each step (run_stack/run_scene accept all of them).
-INDEX_OPTIONS: tuple[str, ...] = ("lst_unit", "evi_min", "evi_policy")
-TREND_OPTIONS: tuple[str, ...] = ("hurst_method", "hurst_series", "hurst_ddof", "tau_min", "gap",
-                                  "degenerate", "rel_tol", "corrected")
-CLASSIFY_OPTIONS: tuple[str, ...] = ("z_crit", "alpha", "min_valid", "zero_slope_direction")
+# INDEX_OPTIONS, TREND_OPTIONS, CLASSIFY_OPTIONS (keyword options of each step; run_stack and
+# run_scene accept all of them and SIGNIFICANCE_OPTIONS) come from mlri.recipe.
 
 _TIME_DIMS = ("time", "year")
 _STACK_VARS: tuple[str, ...] = ("mlri", "dropped", *TREND_VARS, "classes", "flags")
+_PVALUE_VARS: tuple[str, ...] = ("p_increase", "p_decrease")
 _CLASSIFY_INPUTS = ("n_valid", "s", "var_s", "z", "slope", "hurst")
 # Attributes that describe the *values* of an input (its units, scaling, fill value...): they are
 # wrong for the outputs and are not copied; every other attribute is kept.
@@ -129,6 +137,8 @@ _VAR_ATTRS: dict[str, dict[str, Any]] = {
     "hurst": {"long_name": "Hurst exponent (R/S)"},
     "classes": _class_attrs(),
     "flags": _flag_attrs(),
+    "p_increase": {"long_name": "one-sided p-value of an increasing trend"},
+    "p_decrease": {"long_name": "one-sided p-value of a decreasing trend"},
 }
 
 
@@ -285,20 +295,6 @@ def _version() -> str:
     return __version__
 
 
-def _split_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
-    groups: tuple[dict[str, Any], ...] = ({}, {}, {})
-    for k, v in options.items():
-        for g, names in zip(groups, (INDEX_OPTIONS, TREND_OPTIONS, CLASSIFY_OPTIONS), strict=True):
-            if k in names:
-                g[k] = v
-                break
-        else:
-            allowed = ", ".join((*INDEX_OPTIONS, *TREND_OPTIONS, *CLASSIFY_OPTIONS))
-            msg = f"unknown option {k!r}; the statistics options are: {allowed}"
-            raise TypeError(msg)
-    return groups
-
-
 def _task_threads(n_threads: int | None, lazy: bool) -> int | None:
     """OpenMP threads per call: the caller's choice, else all cores eagerly and 1 in a task."""
     if n_threads is not None:
@@ -332,15 +328,22 @@ def _classify_block(n_valid: np.ndarray, s: np.ndarray, var_s: np.ndarray, z: np
 
 
 def _stack_block(lst: np.ndarray, evi: np.ndarray, *, years: np.ndarray | None,
-                 index_options: dict[str, Any], trend_options: dict[str, Any],
-                 classify_options: dict[str, Any],
-                 n_threads: int | None) -> tuple[np.ndarray, ...]:
-    """index → trend → classify on one block: exactly the NumPy path, fused in one task."""
-    r = api.index(lst, evi, years, **index_options, n_threads=n_threads)
-    t = api.trend(r.mlri, years, **trend_options, n_threads=n_threads)
-    cls, flags = api.classify(t, dropped=r.dropped, **classify_options, n_threads=n_threads)
-    return (r.mlri, np.asarray(r.dropped), *(np.asarray(v) for v in t), np.asarray(cls),
-            np.asarray(flags))
+                 recipe: Recipe, n_threads: int | None,
+                 block_info: Any = None) -> tuple[np.ndarray, ...]:
+    """The recipe's chain (:func:`mlri.recipe.compute_block`) on one block, in one task."""
+    row0 = col0 = 0
+    if block_info is not None:  # global offsets: tests with per-pixel random streams
+        loc = block_info[0]["array-location"]
+        if len(loc) == 2:
+            col0 = int(loc[1][0])
+        elif len(loc) >= 3:
+            row0, col0 = int(loc[1][0]), int(loc[2][0])
+    b = compute_block(lst, evi, years, recipe, n_threads, row0=row0, col0=col0)
+    out = (b.mlri, b.dropped, *(np.asarray(v) for v in b.trend), b.classes, b.flags)
+    if recipe.plan.needs_pvalues:
+        assert b.pvalues is not None
+        out += (np.asarray(b.pvalues[0], np.float64), np.asarray(b.pvalues[1], np.float64))
+    return out
 
 
 def _multi_map_blocks(func: Callable[..., tuple[np.ndarray, ...]], arrays: Sequence[da.Array],
@@ -536,7 +539,10 @@ def classify(result: xr.Dataset, *, dropped: Any = None, n_threads: int | None =
 def run_stack(lst: Any, evi: Any, years: Any = None, *, time_dim: str | None = None,
               chunks: Any = None, rechunk: bool | None = None, n_threads: int | None = None,
               **stat_options: Any) -> xr.Dataset:
-    """The whole per-pixel pipeline: index → trend → classify, fused into one task per chunk.
+    """The whole per-pixel chain of :mod:`mlri.recipe`, fused into one task per chunk.
+
+    index → float32 MLRI → trend → p-values → classes: exactly what ``mlri run`` computes
+    (:func:`mlri.recipe.compute_block`), so the same inputs give the same numbers.
 
     Parameters
     ----------
@@ -552,16 +558,21 @@ def run_stack(lst: Any, evi: Any, years: Any = None, *, time_dim: str | None = N
     rechunk, n_threads
         As :func:`index`.
     **stat_options
-        Any option of :data:`INDEX_OPTIONS`, :data:`TREND_OPTIONS`, :data:`CLASSIFY_OPTIONS`.
+        Any option of :class:`mlri.recipe.Options` (:data:`INDEX_OPTIONS`,
+        :data:`TREND_OPTIONS`, :data:`CLASSIFY_OPTIONS`, and the significance options
+        ``significance``, ``permutations``, ``seed``).  Tests that need a map-wide first pass
+        (``significance="reference"``, ``fdr=``) are only available in ``mlri run``.
 
     Returns
     -------
     xarray.Dataset
-        ``mlri``, ``dropped``, the :data:`TREND_VARS`, ``classes`` and ``flags``, equal bit for
-        bit to ``mlri.index`` → ``mlri.trend`` → ``mlri.classify`` on NumPy arrays, for any
-        chunking.  Lazy when the inputs are Dask-backed or ``chunks`` is given.
+        ``mlri`` (float32: the stored precision, cast before the trend), ``dropped``, the
+        :data:`TREND_VARS`, ``classes`` and ``flags`` (255 where a pixel has no observation at
+        all), plus ``p_increase``/``p_decrease`` with a calibrated test; equal bit for bit to
+        :func:`mlri.recipe.compute_block` on NumPy arrays, for any chunking.  Lazy when the
+        inputs are Dask-backed or ``chunks`` is given.
     """
-    iopts, topts, copts = _split_options(stat_options)
+    opts = Options.from_kwargs(**stat_options)
     lst_d = _as_dataarray(lst, "lst", time_dim)
     tdim = _find_time_dim(lst_d, time_dim, "lst")
     evi_d = _as_dataarray(evi, "evi", tdim)
@@ -573,28 +584,32 @@ def run_stack(lst: Any, evi: Any, years: Any = None, *, time_dim: str | None = N
     yrs = _years_from(lst_a, tdim, years)
     if yrs is None:
         yrs = default_years(lst_a.shape[0])
+    recipe = opts.prepare(yrs)  # every option validated once, before any task
+    if recipe.plan.needs_map_pass:
+        msg = (f"significance={opts.significance!r}"
+               + (f" with fdr={opts.fdr}" if opts.fdr is not None else "")
+               + " needs a map-wide first pass: use mlri.pipeline.run (mlri run)")
+        raise ValueError(msg)
+    names = _STACK_VARS + (_PVALUE_VARS if recipe.plan.needs_pvalues else ())
     lazy = _is_dask(lst_a) or _is_dask(evi_a)
     nt = _task_threads(n_threads, lazy)
-    block = partial(_stack_block, years=yrs, index_options=iopts, trend_options=topts,
-                    classify_options=copts, n_threads=nt)
+    block = partial(_stack_block, years=yrs, recipe=recipe, n_threads=nt)
     if not lazy:
-        data: dict[str, Any] = dict(zip(_STACK_VARS, block(np.asarray(lst_a.data),
-                                                           np.asarray(evi_a.data)), strict=True))
+        data: dict[str, Any] = dict(zip(names, block(np.asarray(lst_a.data),
+                                                     np.asarray(evi_a.data)), strict=True))
     else:
-        probe = _probe_index(lst_a, evi_a, yrs, iopts)
-        tprobe = api.trend(probe.mlri, yrs, **topts, n_threads=1)
-        _classify_block(*(np.asarray(getattr(tprobe, k)) for k in _CLASSIFY_INPUTS),
-                        options=copts, n_threads=1)
-        outs_spec = [("mlri", probe.mlri.dtype, True), ("dropped", np.dtype(np.int32), False)]
-        outs_spec += [(k, np.asarray(getattr(tprobe, k)).dtype, False) for k in TREND_VARS]
-        outs_spec += [("classes", np.dtype(np.uint8), False), ("flags", np.dtype(np.uint8), False)]
+        f64, i32, u8 = np.dtype(np.float64), np.dtype(np.int32), np.dtype(np.uint8)
+        outs_spec = [("mlri", np.dtype(np.float32), True), ("dropped", i32, False)]
+        outs_spec += [(k, i32 if k == "n_valid" else f64, False) for k in TREND_VARS]
+        outs_spec += [("classes", u8, False), ("flags", u8, False)]
+        outs_spec += [(k, f64, False) for k in names[len(_STACK_VARS):]]
         outs = _multi_map_blocks(block, [_dask_data(lst_a), _dask_data(evi_a)], outs_spec,
                                  time_in=True, n_time=lst_a.shape[0], token="mlri-stack")
-        data = dict(zip(_STACK_VARS, outs, strict=True))
+        data = dict(zip(names, outs, strict=True))
     keep = _kept_attrs(lst_a.attrs)
     sdims = lst_a.dims[1:]
     variables = {k: _wrap(data[k], lst_a, lst_a.dims if k == "mlri" else sdims, k, keep)
-                 for k in _STACK_VARS}
+                 for k in names}
     return _dataset(variables, keep, {"step": "run_stack", "years": yrs, **stat_options})
 
 

@@ -32,10 +32,9 @@ import numpy as np
 
 from .. import _core
 from ..api import (
-    CLASS_CODES,
-    FLAG_BITS,
     TrendResult,
     _check_lst_unit,
+    classify,
     mann_kendall,
     sens_slope,
     validate_index_inputs,
@@ -676,74 +675,44 @@ def classify_with_p(
         msg = "result must be the TrendResult returned by mlri.trend()"
         raise TypeError(msg)
     alt = choice(alternative, "alternative", _ALTERNATIVES)
-    at = _tail_alpha(alpha, alternative)
-    direction = choice(zero_slope_direction, "zero_slope_direction", ("slope", "sign_S"))
-    if int(min_valid) < 0:
-        msg = f"min_valid must be >= 0, got {min_valid!r}"
-        raise ValueError(msg)
-    shape = np.shape(result.z)
+    _tail_alpha(alpha, alternative)
+    kw = {"alpha": alpha, "alternative": alternative, "min_valid": min_valid,
+          "zero_slope_direction": zero_slope_direction, "dropped": dropped}
+    if fdr is None:
+        return classify(result, p_increase=p_increase, p_decrease=p_decrease, **kw)
+    # FDR: BH decides which pixels are significant; the class rule then reads those decisions
+    # as p-values 0 (rejected in this tail) / 1 (not), NaN kept (no test).
     nv = np.reshape(np.asarray(result.n_valid), -1).astype(np.int64)
-    s = np.reshape(np.asarray(result.s, dtype=np.float64), -1)
-    var_s = np.reshape(np.asarray(result.var_s, dtype=np.float64), -1)
     slope = np.reshape(np.asarray(result.slope, dtype=np.float64), -1)
-    h = np.reshape(np.asarray(result.hurst, dtype=np.float64), -1)
     pi = np.asarray(p_increase, dtype=np.float64)
     pd = np.asarray(p_decrease, dtype=np.float64)
     for name, a in (("p_increase", pi), ("p_decrease", pd)):
         if a.size != nv.size:
             msg = f"{name} has {a.size} pixels but result has {nv.size}"
             raise ValueError(msg)
+    if int(min_valid) < 0:
+        msg = f"min_valid must be >= 0, got {min_valid!r}"
+        raise ValueError(msg)
+    shape = np.shape(result.z)
     pi = pi.reshape(-1)
     pd = pd.reshape(-1)
-
     few = (nv < int(min_valid)) | (nv < 2)
     usable = ~few & np.isfinite(slope) & ~np.isnan(pi) & ~np.isnan(pd)
-    if fdr is not None:
-        if alt == 0:
-            fam = np.minimum(1.0, 2.0 * np.fmin(pi, pd))
-        else:
-            fam = pi if alt == 1 else pd
-        fam = np.where(usable, fam, np.nan)
-        g = None if fdr_groups is None else np.reshape(np.asarray(fdr_groups), -1)
-        if g is not None and g.size != nv.size:
-            msg = f"fdr_groups has {g.size} pixels but result has {nv.size}"
-            raise ValueError(msg)
-        rej = fdr_bh(fam, fdr, method=fdr_method, groups=g).reject
-        up_sig = rej & (pi <= pd) if alt == 0 else (rej if alt == 1 else np.zeros_like(rej))
-        down_sig = rej & (pd < pi) if alt == 0 else (rej if alt == 2 else np.zeros_like(rej))
+    if alt == 0:
+        fam = np.minimum(1.0, 2.0 * np.fmin(pi, pd))
     else:
-        up_sig = (pi <= at) if alt in (0, 1) else np.zeros(nv.size, bool)
-        down_sig = (pd <= at) if alt in (0, 2) else np.zeros(nv.size, bool)
-        down_sig &= ~up_sig
-    up_sig &= usable
-    down_sig &= usable
-
-    up = slope > 0
-    if direction == 1:
-        up = np.where(slope == 0, s > 0, up)
-    codes = CLASS_CODES
-    cls = np.full(nv.size, codes["nodata"], np.uint8)
-    cls[usable & up] = codes["NI"]
-    cls[usable & ~up] = codes["ND"]
-    cls[down_sig] = codes["SD"]
-    hfin = np.isfinite(h)
-    cls[up_sig & hfin & (h > 0.5)] = codes["SCI"]
-    cls[up_sig & hfin & ~(h > 0.5)] = codes["SAI"]
-    cls[up_sig & ~hfin] = codes["SI_H_undefined"]
-
-    bits = FLAG_BITS
-    flags = np.zeros(nv.size, np.uint8)
-    flags[(nv >= 2) & (var_s == 0.0)] |= bits["constant"]
-    flags[(up_sig | down_sig) & (slope == 0.0)] |= bits["slope0_significant"]
-    flags[few] |= bits["few_valid"]
-    if dropped is not None:
-        dr = np.reshape(np.asarray(dropped), -1)
-        if dr.size != nv.size:
-            msg = f"dropped has {dr.size} pixels but result has {nv.size}"
-            raise ValueError(msg)
-        flags[dr > 0] |= bits["years_dropped"]
-    flags[~hfin] |= bits["hurst_undefined"]
-    return _unflatten(cls, shape), _unflatten(flags, shape)
+        fam = pi if alt == 1 else pd
+    fam = np.where(usable, fam, np.nan)
+    g = None if fdr_groups is None else np.reshape(np.asarray(fdr_groups), -1)
+    if g is not None and g.size != nv.size:
+        msg = f"fdr_groups has {g.size} pixels but result has {nv.size}"
+        raise ValueError(msg)
+    rej = fdr_bh(fam, fdr, method=fdr_method, groups=g).reject
+    up_sig = rej & (pi <= pd) if alt == 0 else (rej if alt == 1 else np.zeros_like(rej))
+    down_sig = rej & (pd < pi) if alt == 0 else (rej if alt == 2 else np.zeros_like(rej))
+    dec_i = np.where(np.isnan(pi), np.nan, np.where(up_sig, 0.0, 1.0)).reshape(shape)
+    dec_d = np.where(np.isnan(pd), np.nan, np.where(down_sig, 0.0, 1.0)).reshape(shape)
+    return classify(result, p_increase=dec_i, p_decrease=dec_d, **kw)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -983,3 +952,11 @@ def _erfc(x: np.ndarray) -> np.ndarray:
     from scipy.special import erfc
 
     return erfc(x)
+
+
+# The registry of map significance tests (``mlri run --significance``): importing the built-in
+# tests registers them.
+from . import methods as methods
+from .registry import get_test as get_test
+from .registry import register_test as register_test
+from .registry import test_names as test_names
