@@ -39,10 +39,14 @@ def make_arrays(seed: int = 99) -> tuple[np.ndarray, np.ndarray]:
 
 
 def numpy_path(lst: np.ndarray, evi: np.ndarray) -> dict[str, np.ndarray]:
+    """The chain of `mlri run` (float32 MLRI before the trend; flags 255 without data)."""
     r = mlri.index(lst, evi)
-    t = mlri.trend(r.mlri)
+    m = r.mlri.astype(np.float32)
+    t = mlri.trend(m)
     cls, flags = mlri.classify(t, dropped=r.dropped)
-    return {"mlri": r.mlri, "dropped": r.dropped, "classes": cls, "flags": flags, **t._asdict()}
+    flags = flags.copy()
+    flags[(t.n_valid == 0) & (r.dropped == 0)] = 255
+    return {"mlri": m, "dropped": r.dropped, "classes": cls, "flags": flags, **t._asdict()}
 
 
 def assert_bitwise(actual: Any, expected: np.ndarray, name: str) -> None:
@@ -127,9 +131,9 @@ def test_run_scene_through_cluster(client, tmp_path, arrays, expected) -> None:
     with rasterio.open(paths["classes.tif"]) as src:
         assert src.crs.to_epsg() == 32650
         assert_bitwise(src.read(1), expected["classes"], "classes")
-    with rasterio.open(paths["trend.tif"]) as src:
+    with rasterio.open(paths["trend.tif"]) as src:  # float32, as `mlri run` writes it
         for i, k in enumerate(mx.TREND_VARS, start=1):
-            assert_bitwise(src.read(i), expected[k].astype("float64"), k)
+            assert_bitwise(src.read(i), expected[k].astype("float32"), k)
     with rasterio.open(paths["mlri.tif"]) as src:
         assert_bitwise(src.read(), expected["mlri"], "mlri")
     man = json.loads(paths["manifest.json"].read_text())

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import mlri
+from mlri import products
 
 xr = pytest.importorskip("xarray")
 da = pytest.importorskip("dask.array")
@@ -343,18 +344,20 @@ def test_open_stack_geotiff_roundtrip(tmp_path, arrays, expected) -> None:
     assert a.rio.crs.to_epsg() == 32650
     ds = mx.run_stack(a, b)
     paths = mx.to_geotiff(ds, tmp_path / "out", cog=True, progress=True)
-    assert sorted(paths) == ["classes.tif", "dropped.tif", "flags.tif", "mlri.tif", "trend.tif"]
+    # the run folder of mlri.products (what `mlri run` writes, manifest aside)
+    assert sorted(paths) == ["classes.tif", "classes.tif.aux.xml", "flags.tif", "mlri.tif",
+                             "summary.json", "trend.tif"]
     with rasterio.open(paths["trend.tif"]) as src:
         assert src.crs.to_epsg() == 32650
         assert src.transform == rasterio.transform.Affine(30.0, 0.0, 5.0e5, 0.0, -30.0, 4.0e6)
-        assert src.descriptions == mx.TREND_VARS
-        for i, k in enumerate(mx.TREND_VARS, start=1):
-            assert_bitwise(src.read(i), expected[k].astype("float64"), k)
+        assert src.descriptions == products.TREND_BANDS
+        for i, k in enumerate(products.TREND_VAR_OF_BAND.values(), start=1):
+            assert_bitwise(src.read(i), np.asarray(expected[k], "float32"), k)
     with rasterio.open(paths["mlri.tif"]) as src:
         assert src.descriptions == tuple(str(y) for y in YEARS)
         assert_bitwise(src.read(), expected["mlri"], "mlri")
     with rasterio.open(paths["classes.tif"]) as src:
-        assert src.nodata == 0 and src.tags()["class_5"] == "SCI"
+        assert src.nodata == 0 and src.tags(1)["CLASS_5"].startswith("SCI:")
         assert_bitwise(src.read(1), expected["classes"], "classes")
     with rasterio.open(paths["flags.tif"]) as src:
         assert_bitwise(src.read(1), expected["flags"], "flags")

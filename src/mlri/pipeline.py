@@ -1,9 +1,9 @@
 """The raster pipeline: annual LST/EVI rasters in, MLRI + trend + classes out (``mlri run``).
 
-:func:`run` reads the inputs tile by tile (:mod:`mlri.tiling`), computes per tile exactly what
-the array API computes on the whole stack (:func:`mlri.index` → float32 MLRI →
-:func:`mlri.trend` → :func:`mlri.classify`), and writes Cloud-Optimized GeoTIFFs plus
-``summary.json`` and ``manifest.json`` into an output folder.  Every file is written under a
+:func:`run` reads the inputs tile by tile (:mod:`mlri.io`, :mod:`mlri.tiling`), computes each
+tile with the recipe's chain (:func:`mlri.recipe.compute_block`: index → float32 MLRI → trend →
+p-values → classes), and writes the run folder of :mod:`mlri.products` (Cloud-Optimized
+GeoTIFFs plus ``summary.json`` and ``manifest.json``).  Every file is written under a
 temporary name and all are renamed together at the end (``manifest.json`` last): a failed or
 interrupted run leaves nothing that looks complete.
 """
@@ -21,28 +21,34 @@ from typing import Any
 
 import numpy as np
 
+from . import _significance_run as sigrun
 from . import api
-from .classes import (
-    CLASS_COLORS,
-    CLASS_DESCRIPTIONS,
-    CLASS_LABELS,
-    FLAG_NODATA,
-    FLAG_NODATA_MEANING,
-    FLAGS,
-    SI_CODES,
-)
 from ._outputs import (
     OutputSet,
-    atomic_file,
     atomic_raster,
     build_manifest,
     file_digest,
     raster_profile,
     write_json,
 )
-from . import _significance_run as sigrun
-from .recipe import Options, Recipe, compute_block
+from .classes import CLASS_COLORS, CLASS_LABELS, FLAG_NODATA
 from .io import InputError, InputSet, open_inputs
+from .products import (
+    OUTPUT_NAMES,
+    SIGNIFICANCE_BANDS,
+    SIGNIFICANCE_NAME,
+    TREND_BANDS,
+    SummaryAccumulator,
+    describe_rasters,
+    format_summary,
+    pack_trend,
+    raster_files,
+    write_aux_xml,
+)
+from .products import (
+    summary as make_summary,
+)
+from .recipe import Options, Recipe, compute_block
 from .tiling import plan_windows, progress_bar, run_tiled
 
 __all__ = [
@@ -50,23 +56,16 @@ __all__ = [
     "CLASS_LABELS",
     "FLAG_NODATA",
     "OUTPUT_NAMES",
+    "SIGNIFICANCE_BANDS",
+    "SIGNIFICANCE_NAME",
     "TREND_BANDS",
     "RunResult",
     "StatsOptions",
     "compute_tile",
+    "format_summary",
     "run",
 ]
 
-#: Bands of ``trend.tif`` (float32, nodata NaN), in order.
-TREND_BANDS: tuple[str, ...] = ("n_valid", "S", "var_S", "Z", "p", "sen_slope", "intercept",
-                                "hurst", "years_dropped")
-#: Every file :func:`run` writes into the output folder.
-OUTPUT_NAMES: tuple[str, ...] = ("mlri.tif", "trend.tif", "classes.tif", "classes.tif.aux.xml",
-                                 "flags.tif", "summary.json", "manifest.json")
-#: Written when a calibrated test is selected (``significance != "paper"`` or ``fdr``):
-#: float32 bands ``p_increase``, ``p_decrease`` (one-sided p-values of the chosen test).
-SIGNIFICANCE_NAME = "significance.tif"
-SIGNIFICANCE_BANDS: tuple[str, ...] = ("p_increase", "p_decrease")
 #: The chain's options (defined once, in :mod:`mlri.recipe`).
 StatsOptions = Options
 
@@ -93,12 +92,7 @@ def compute_tile(lst: np.ndarray, evi: np.ndarray, years: Sequence[float],
     if recipe is None:
         recipe = (opts or Options()).prepare(years)
     b = compute_block(lst, evi, years, recipe, n_threads, row0=row0, col0=col0)
-    tr = b.trend
-    shape = b.mlri.shape[1:]
-    trend = np.empty((len(TREND_BANDS), *shape), dtype=np.float32)
-    for i, arr in enumerate((tr.n_valid, tr.s, tr.var_s, tr.z, tr.p, tr.slope, tr.intercept,
-                             tr.hurst, b.dropped)):
-        trend[i] = arr
+    trend = pack_trend(b.trend, b.dropped)
     pvalues = None
     if recipe.plan.needs_pvalues and b.pvalues is not None:
         pvalues = np.stack([np.asarray(b.pvalues[0], dtype=np.float32),
@@ -116,53 +110,6 @@ class RunResult:
     summary: dict[str, Any]
     manifest: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
-
-
-class _Accumulator:
-    def __init__(self, n_years: int) -> None:
-        self.class_counts = np.zeros(256, dtype=np.int64)
-        self.flag_bits = np.zeros(8, dtype=np.int64)
-        self.lst_valid = np.zeros(n_years, dtype=np.int64)
-        self.evi_valid = np.zeros(n_years, dtype=np.int64)
-        self.mlri_valid = np.zeros(n_years, dtype=np.int64)
-        self.with_data = 0
-        self.with_dropped = 0
-        self.lock = threading.Lock()
-
-    def add_inputs(self, lst: np.ndarray, evi: np.ndarray) -> None:
-        lv = np.isfinite(lst).sum(axis=(1, 2))
-        ev = np.isfinite(evi).sum(axis=(1, 2))
-        with self.lock:
-            self.lst_valid += lv
-            self.evi_valid += ev
-
-    def add_result(self, r: TileResult) -> None:
-        cc = np.bincount(r.classes.ravel(), minlength=256)
-        f = r.flags[r.flags != FLAG_NODATA]
-        bits = np.array([np.count_nonzero(f & (1 << b)) for b in range(8)])
-        mv = np.isfinite(r.mlri).sum(axis=(1, 2))
-        nd = int(np.count_nonzero(r.flags == FLAG_NODATA))
-        drop = int(np.count_nonzero(r.trend[-1] > 0))
-        with self.lock:
-            self.class_counts += cc
-            self.flag_bits += bits
-            self.mlri_valid += mv
-            self.with_data += r.classes.size - nd
-            self.with_dropped += drop
-
-
-def _band_tags(inputs: InputSet) -> dict[str, Any]:
-    return {"MLRI_TOOL": "mlri", "MLRI_YEARS": ",".join(map(str, inputs.years))}
-
-
-def _write_aux_xml(path: Path) -> None:
-    """GDAL PAM side-car with the category names of classes.tif (read by GDAL/QGIS/ArcGIS)."""
-    cats = "\n".join(f"      <Category>{CLASS_LABELS.get(i, '')}</Category>"
-                     for i in range(max(CLASS_LABELS) + 1))
-    text = ("<PAMDataset>\n  <PAMRasterBand band=\"1\">\n    <CategoryNames>\n"
-            f"{cats}\n    </CategoryNames>\n  </PAMRasterBand>\n</PAMDataset>\n")
-    with atomic_file(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
 
 
 def _digest_worker(paths: Sequence[str], out: dict[str, dict[str, Any]],
@@ -273,7 +220,7 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                               blocksize=blocksize, compress=comp, zlevel=level,
                               num_threads=gdal_threads)
 
-    acc = _Accumulator(len(yrs))
+    acc = SummaryAccumulator(len(yrs))
     timing = {"read_s": 0.0, "compute_s": 0.0, "write_s": 0.0}
     digests: dict[str, dict[str, Any]] = {}
     dig_stop = threading.Event()
@@ -297,16 +244,9 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                 rasterio.Env(GDAL_CACHEMAX=cache, GDAL_NUM_THREADS=gdal_threads), \
                 contextlib.ExitStack() as stack:
             ds: dict[str, Any] = {}
-            specs = [
-                ("flags.tif", profile(1, "uint8", FLAG_NODATA), ov_cat),
-                ("classes.tif", profile(1, "uint8", 0), ov_cat),
-                ("trend.tif", profile(len(TREND_BANDS), "float32", float("nan")), ov_cont),
-                ("mlri.tif", profile(len(yrs), "float32", float("nan")), ov_cont),
-            ]
-            if plan.needs_pvalues:
-                specs.append((SIGNIFICANCE_NAME,
-                              profile(len(SIGNIFICANCE_BANDS), "float32", float("nan")),
-                              ov_cont))
+            specs = [(r.name, profile(len(yrs) if r.bands is None else len(r.bands), r.dtype,
+                                      r.nodata), ov_cat if r.categorical else ov_cont)
+                     for r in raster_files(plan.needs_pvalues)]
             final_bar = _LazyBar(len(specs), quiet=quiet,
                                  desc="writing COGs" if cog else "closing", unit="file")
             stack.callback(final_bar.close)
@@ -314,7 +254,7 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                 stack.callback(final_bar.update, name)
                 ds[name] = stack.enter_context(atomic_raster(
                     outset.stage(name), prof, cog=cog, overview_resampling=ovr))
-            _describe_outputs(ds, inputs, options)
+            describe_rasters(ds, inputs.years, options)
             reader = stack.enter_context(inputs.open())
             client = None
             in_flight = 1
@@ -345,13 +285,13 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                            f"{w.row_off}-{w.row_off + w.height}, cols "
                            f"{w.col_off}-{w.col_off + w.width})")
                     raise InputError(msg) from err
-                acc.add_result(r)
+                acc.add_block(r.mlri, r.trend, r.classes, r.flags)
                 timing["compute_s"] += time.perf_counter() - t
                 return r
 
             def write(w: Any, r: TileResult) -> None:
                 if client is not None:
-                    acc.add_result(r)
+                    acc.add_block(r.mlri, r.trend, r.classes, r.flags)
                 t = time.perf_counter()
                 ds["mlri.tif"].write(r.mlri, window=w)
                 ds["trend.tif"].write(r.trend, window=w)
@@ -368,10 +308,9 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
             timing["tiles_s"] = round(time.perf_counter() - t0, 3)
             _check_data(acc, inputs)
             run_warnings.extend(_year_warnings(acc, inputs))
-            summary = _summary(acc, inputs, options)
-            summary["significance"] = plan.describe()
+            summary = make_summary(acc, inputs.grid, inputs.years, options, plan.describe())
             write_json(outset.stage("summary.json"), summary)
-            _write_aux_xml(outset.stage("classes.tif.aux.xml"))
+            write_aux_xml(outset.stage("classes.tif.aux.xml"))
             # Leaving the ExitStack finalises the rasters (COG rewrite) one by one.
             t_fin = time.perf_counter()
             reader.close()
@@ -463,48 +402,7 @@ def _listify(x: Any) -> list[Any]:
     return list(x)
 
 
-def _describe_outputs(ds: dict[str, Any], inputs: InputSet, opts: StatsOptions) -> None:
-    tags = _band_tags(inputs)
-    if SIGNIFICANCE_NAME in ds:
-        sg = ds[SIGNIFICANCE_NAME]
-        sg.update_tags(**tags, SIGNIFICANCE=opts.significance,
-                       PERMUTATIONS=str(opts.permutations), SEED=str(opts.seed),
-                       FDR=str(opts.fdr) if opts.fdr is not None else "")
-        for b, name in enumerate(SIGNIFICANCE_BANDS, 1):
-            sg.set_band_description(b, name)
-    m = ds["mlri.tif"]
-    m.update_tags(**tags, MLRI_DEFINITION="(max LST[first..i] / min EVI[first..i]) / "
-                  "(LST_i / EVI_i), running extrema over valid years",
-                  LST_UNIT=opts.lst_unit, EVI_MIN=str(opts.evi_min),
-                  EVI_POLICY=opts.evi_policy)
-    for b, y in enumerate(inputs.years, 1):
-        m.set_band_description(b, str(y))
-        m.update_tags(b, YEAR=str(y))
-    t = ds["trend.tif"]
-    t.update_tags(**tags, HURST_METHOD=opts.hurst_method, HURST_SERIES=opts.hurst_series)
-    units = {"n_valid": "years", "S": "", "var_S": "", "Z": "", "p": "",
-             "sen_slope": "MLRI per year", "intercept": f"MLRI at {inputs.years[0]}",
-             "hurst": "", "years_dropped": "years"}
-    for b, name in enumerate(TREND_BANDS, 1):
-        t.set_band_description(b, name)
-        if units[name]:
-            t.set_band_unit(b, units[name])
-    c = ds["classes.tif"]
-    c.set_band_description(1, "class")
-    c.write_colormap(1, CLASS_COLORS)
-    c.update_tags(**tags, MIN_VALID=str(opts.min_valid),
-                  Z_CRIT=str(opts.z_crit) if opts.z_crit is not None else "",
-                  ALPHA=str(opts.alpha) if opts.alpha is not None else "")
-    c.update_tags(1, **{f"CLASS_{k}": f"{v}: {CLASS_DESCRIPTIONS[k]}"
-                        for k, v in CLASS_LABELS.items()})
-    f = ds["flags.tif"]
-    f.set_band_description(1, "flags")
-    f.update_tags(**tags)
-    f.update_tags(1, **{f"BIT_{fl.bit}": fl.name for fl in FLAGS},
-                  NODATA_MEANING=FLAG_NODATA_MEANING)
-
-
-def _check_data(acc: _Accumulator, inputs: InputSet) -> None:
+def _check_data(acc: SummaryAccumulator, inputs: InputSet) -> None:
     if acc.lst_valid.sum() == 0:
         msg = (f"the LST input {inputs.lst.describe()} has no valid pixel in any year "
                f"(all nodata/masked): check its nodata value and mask")
@@ -519,7 +417,7 @@ def _check_data(acc: _Accumulator, inputs: InputSet) -> None:
         raise InputError(msg)
 
 
-def _year_warnings(acc: _Accumulator, inputs: InputSet) -> list[str]:
+def _year_warnings(acc: SummaryAccumulator, inputs: InputSet) -> list[str]:
     out = []
     for i, y in enumerate(inputs.years):
         for name, st, arr in (("LST", inputs.lst, acc.lst_valid),
@@ -530,62 +428,3 @@ def _year_warnings(acc: _Accumulator, inputs: InputSet) -> list[str]:
                        f"year is missing everywhere")
                 out.append(msg)
     return out
-
-
-def _summary(acc: _Accumulator, inputs: InputSet, opts: StatsOptions) -> dict[str, Any]:
-    g = inputs.grid
-    total = g.width * g.height
-    classified = int(acc.class_counts[1:].sum())
-    classes = []
-    for code, name in CLASS_LABELS.items():
-        n = int(acc.class_counts[code])
-        classes.append({
-            "code": code, "name": name, "description": CLASS_DESCRIPTIONS[code],
-            "pixels": n, "area_ha": _r(g.area_ha(n)),
-            "percent_of_classified": None if code == 0 or classified == 0 else
-            round(100.0 * n / classified, 3),
-            "percent_of_all": round(100.0 * n / total, 3) if total else None,
-        })
-    si = sum(int(acc.class_counts[c]) for c in SI_CODES)
-    return {
-        "pixels": total,
-        "pixels_with_data": int(acc.with_data),
-        "pixels_classified": classified,
-        "pixel_size": [abs(g.transform.a), abs(g.transform.e)],
-        "pixel_area_ha": _r(g.area_ha(1), 6),
-        "area_ha": _r(g.area_ha(total)),
-        "area_classified_ha": _r(g.area_ha(classified)),
-        "crs": g.crs.to_string() if g.crs else None,
-        "years": inputs.years,
-        "classes": classes,
-        "significant_improvement_percent": round(100.0 * si / classified, 3)
-        if classified else None,
-        "flags": {fl.name: int(acc.flag_bits[fl.bit.bit_length() - 1]) for fl in FLAGS},
-        "pixels_with_dropped_years": int(acc.with_dropped),
-        "valid_pixels_per_year": {
-            str(y): {"LST": int(acc.lst_valid[i]), "EVI": int(acc.evi_valid[i]),
-                     "MLRI": int(acc.mlri_valid[i])} for i, y in enumerate(inputs.years)},
-        "min_valid": opts.min_valid,
-        "note": ("MLRI uses running extrema, so it drifts upward by construction: about half "
-                 "of stationary (unchanged) pixels test as significant improvement. Read SI "
-                 "as 'better than the worst state seen so far', not as proof of restoration."),
-    }
-
-
-def _r(x: float | None, nd: int = 3) -> float | None:
-    return None if x is None else round(float(x), nd)
-
-
-def format_summary(summary: dict[str, Any]) -> str:
-    """The class table printed by ``mlri run`` / ``mlri demo``."""
-    rows = [f"{'code':>4}  {'class':<15} {'pixels':>10} {'area ha':>10} {'% classified':>13}"]
-    for c in summary["classes"]:
-        pct = c["percent_of_classified"]
-        area = c["area_ha"]
-        rows.append(f"{c['code']:>4}  {c['name']:<15} {c['pixels']:>10} "
-                    f"{'' if area is None else f'{area:.1f}':>10} "
-                    f"{'' if pct is None else f'{pct:.1f}':>13}")
-    area = summary.get("area_classified_ha")
-    rows.append(f"classified: {summary['pixels_classified']} of {summary['pixels']} pixels"
-                + ("" if area is None else f" ({area:.1f} ha)"))
-    return "\n".join(rows)

@@ -1006,6 +1006,11 @@ def to_geotiff(ds: xr.Dataset, out_dir: str | os.PathLike[str], *, overwrite: bo
                trend_dtype: str = "float64", progress: bool = False) -> dict[str, Path]:
     """Compute ``ds`` and write it as GeoTIFFs (COG by default), chunk by chunk.
 
+    A :func:`run_stack` Dataset is written as the run folder of :mod:`mlri.products` — the
+    same files, bands, dtypes, nodata, tags and ``summary.json`` as ``mlri run`` (``trend.tif``
+    float32 with ``years_dropped`` as its last band; ``trend_dtype`` is then not used).  Any
+    other Dataset is written as described below.
+
     Files: ``mlri.tif`` (one band per year, described by the year), ``trend.tif`` (one band per
     trend variable, in :data:`TREND_VARS` order), ``classes.tif`` and ``flags.tif`` (uint8;
     class 0 is nodata), and ``<name>.tif`` for any other variable.  Written atomically through
@@ -1045,6 +1050,10 @@ def to_geotiff(ds: xr.Dataset, out_dir: str | os.PathLike[str], *, overwrite: bo
             msg = f"variable {k!r} has dims {v.dims}; GeoTIFF output needs (..., {ydim}, {xdim})"
             raise ValueError(msg)
     crs, transform = _georef(ds, ydim, xdim)
+    if all(k in ds.data_vars for k in _STACK_VARS):
+        return _write_run_folder(ds, out_dir, crs, transform, ydim, xdim, overwrite=overwrite,
+                                 client=client, cog=cog, blocksize=blocksize,
+                                 progress=progress)
     groups = _raster_groups(ds)
     out = check_output_dir(out_dir, groups, overwrite=overwrite)
     height, width = ds.sizes[ydim], ds.sizes[xdim]
@@ -1084,6 +1093,76 @@ def to_geotiff(ds: xr.Dataset, out_dir: str | os.PathLike[str], *, overwrite: bo
                 dst.write(arr, indexes=b0, window=window)
             bar.update(1)
         bar.close()
+    return paths
+
+
+def _write_run_folder(ds: xr.Dataset, out_dir: str | os.PathLike[str], crs: Any, transform: Any,
+                      ydim: Hashable, xdim: Hashable, *, overwrite: bool, client: Any,
+                      cog: bool, blocksize: int, progress: bool) -> dict[str, Path]:
+    """A :func:`run_stack` Dataset as the run folder of :mod:`mlri.products` (what ``mlri run``
+    writes, manifest aside): same files, bands, dtypes, nodata, tags and summary."""
+    from rasterio.windows import Window
+
+    from . import products
+    from ._outputs import OutputSet, atomic_raster, raster_profile, write_json
+    from .io import Grid
+
+    with_p = all(k in ds.data_vars for k in _PVALUE_VARS)
+    files = products.raster_files(with_p)
+    stored = json.loads(ds.attrs.get("mlri_options", "{}"))
+    opts = Options.from_kwargs(**{k: v for k, v in stored.items() if k not in ("step", "years")})
+    years = [int(y) if float(y).is_integer() else float(y)
+             for y in ds["mlri"].coords[ds["mlri"].dims[0]].values] \
+        if ds["mlri"].dims[0] in ds["mlri"].coords else list(stored.get("years") or [])
+    plan = opts.prepare([float(y) for y in years]).plan
+    height, width = ds.sizes[ydim], ds.sizes[xdim]
+    # variable -> (file, band) for single-band variables, (file, first band) for mlri
+    where: dict[str, tuple[str, int]] = {"mlri": ("mlri.tif", 1), "classes": ("classes.tif", 1),
+                                         "flags": ("flags.tif", 1)}
+    for b, var in enumerate(products.TREND_VAR_OF_BAND.values(), 1):
+        where[var] = ("trend.tif", b)
+    for b, var in enumerate(products.SIGNIFICANCE_BANDS, 1):
+        where[var] = (products.SIGNIFICANCE_NAME, b)
+    names = [*(r.name for r in files), "classes.tif.aux.xml", "summary.json"]
+    acc = products.SummaryAccumulator(len(years))
+    paths: dict[str, Path] = {}
+    with OutputSet(out_dir, names, overwrite=overwrite, marker=None) as outset:
+        with contextlib.ExitStack() as stack:
+            dsts: dict[str, Any] = {}
+            for r in files:
+                count = len(years) if r.bands is None else len(r.bands)
+                prof = raster_profile(crs=crs, transform=transform, width=width, height=height,
+                                      count=count, dtype=r.dtype, nodata=r.nodata,
+                                      blocksize=blocksize)
+                dsts[r.name] = stack.enter_context(atomic_raster(
+                    outset.stage(r.name), prof, cog=cog,
+                    overview_resampling="nearest" if r.categorical else "average"))
+            products.describe_rasters(dsts, years, opts)
+            bar = _progress(progress, n_blocks(ds))
+            for name, index, data in iter_blocks(ds, client=client):
+                if name not in where:
+                    continue
+                fname, b0 = where[name]
+                dst = dsts[fname]
+                window = Window.from_slices(index[-2], index[-1])
+                arr = data.astype(dst.dtypes[b0 - 1], copy=False)
+                if data.ndim == 3:
+                    t0 = index[0].start
+                    dst.write(arr, indexes=list(range(b0 + t0, b0 + index[0].stop)),
+                              window=window)
+                    acc.add_mlri(data, t0)
+                else:
+                    dst.write(arr, indexes=b0, window=window)
+                    {"classes": acc.add_classes, "flags": acc.add_flags,
+                     "dropped": acc.add_dropped}.get(name, lambda a: None)(data)
+                bar.update(1)
+            bar.close()
+        grid = Grid(crs=crs, transform=transform, width=width, height=height)
+        write_json(outset.stage("summary.json"),
+                   products.summary(acc, grid, years, opts, plan.describe()))
+        products.write_aux_xml(outset.stage("classes.tif.aux.xml"))
+        outset.commit()
+        paths = {n: outset.path(n) for n in names}
     return paths
 
 
