@@ -5,17 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("rasterio")
 mx = pytest.importorskip("mlri.xarray")
 
-import rasterio  # noqa: E402
+import rasterio
 
-from mlri import products  # noqa: E402
-from mlri.demo import synthesize, write_inputs  # noqa: E402
-from mlri.pipeline import run  # noqa: E402
+from mlri import products
+from mlri.demo import synthesize, write_inputs
+from mlri.pipeline import run
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Use `@` matmul instead of `\\*` mul operator:PendingDeprecationWarning")
