@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from ..classes import CLASS_NAMES, FLAG_BITS, codes_of
+from ..classes import CLASS_NAMES, FLAG_BITS, FLAG_NODATA, codes_of
 from ._deps import SitesWarning, require
 from ._geo import apply_affine
 from ._table import Table
@@ -417,6 +417,7 @@ def zonal_stats(
                     :N_CODES] / 1e4
                 if flags_t is not None and fcnt is not None:
                     fm = flags_t[ys, xs][mask].astype(np.int64)
+                    fm = fm[fm != FLAG_NODATA]  # no observation at all: no flag bits
                     for k, (_, bit) in enumerate(fbits):
                         fcnt[i, k] += int(np.count_nonzero(fm & bit))
                 if arr_t is not None and msum is not None and mcnt is not None:
