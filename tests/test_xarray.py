@@ -384,7 +384,7 @@ def test_open_stack_multiband_descriptions(tmp_path, arrays) -> None:
     assert_bitwise(a.values, lst, "stack")
     with rasterio.open(tmp_path / "lst_stack.tif", "r+") as dst:
         dst.set_band_description(3, "no year here")
-    with pytest.raises(ValueError, match="cannot find a year in the bands"):
+    with pytest.raises(ValueError, match="cannot find one year in the bands"):
         mx.open_stack(tmp_path / "lst_stack.tif", chunks=12)
     b = mx.open_stack(tmp_path / "lst_stack.tif", chunks=12, years=YEARS + 1)
     np.testing.assert_array_equal(b["year"], YEARS + 1)

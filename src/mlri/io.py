@@ -38,10 +38,12 @@ __all__ = [
     "InputSet",
     "Layer",
     "VariableStack",
+    "expand_sources",
     "open_inputs",
     "parse_years",
     "resolve_variable",
     "year_from_name",
+    "year_in_text",
 ]
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".nc", ".jp2")
@@ -93,6 +95,14 @@ def parse_years(text: str | Iterable[Any] | None) -> list[int] | None:
     return out
 
 
+def year_in_text(text: str) -> int | None:
+    """The year named in a file name or band description: the only standalone 4-digit
+    ``19xx``/``20xx`` token (``LST_2005``, ``2005``).  Several different ones make the year
+    ambiguous (None: give a ``pattern``/``years`` instead), as none does."""
+    found = {int(y) for y in _YEAR_RE.findall(text)}
+    return found.pop() if len(found) == 1 else None
+
+
 def _pattern_regex(pattern: str) -> re.Pattern[str]:
     """``"mine3_{var}_{year}.tif"`` → a regex on the base name (``*`` and ``?`` allowed)."""
     if "{year}" not in pattern:
@@ -137,11 +147,7 @@ def year_from_name(name: str, pattern: str | None = None) -> tuple[int | None, s
             return None, None
         var = m.groupdict().get("var")
         return int(m.group("year")), (var.upper() if var else None)
-    stem = base.rsplit(".", 1)[0]
-    found = {int(y) for y in _YEAR_RE.findall(stem)}
-    if len(found) == 1:
-        return found.pop(), None
-    return None, None
+    return year_in_text(base.rsplit(".", 1)[0]), None
 
 
 # --------------------------------------------------------------------------- data classes
@@ -290,8 +296,12 @@ class InputSet:
 # --------------------------------------------------------------------------- discovery
 
 
-def _expand(specs: Sequence[str | os.PathLike[str]], var: str) -> tuple[list[str], bool]:
-    """Expand folders and globs into raster files.  Returns (files, filter_by_var)."""
+def expand_sources(specs: Sequence[str | os.PathLike[str]], var: str) -> tuple[list[str], bool]:
+    """Expand folders and globs into raster files (the one discovery of every input reader).
+
+    Returns ``(files, collective)``: ``collective`` when a folder or glob was given (it may
+    hold the other variable too).  ``var`` names the input in error messages.
+    """
     files: list[str] = []
     collective = False  # a folder or glob: may hold the other variable too
     for spec in specs:
@@ -321,6 +331,9 @@ def _expand(specs: Sequence[str | os.PathLike[str]], var: str) -> tuple[list[str
     # de-duplicate, keep order
     files = list(dict.fromkeys(files))
     return files, collective
+
+
+_expand = expand_sources
 
 
 def _open_info(path: str, var: str) -> _FileInfo:
@@ -361,11 +374,7 @@ def _band_year(info: _FileInfo, band: int) -> int | None:
             except ValueError:
                 pass
     desc = info.descriptions[band - 1]
-    if desc:
-        found = {int(y) for y in _YEAR_RE.findall(desc)}
-        if len(found) == 1:
-            return found.pop()
-    return None
+    return year_in_text(desc) if desc else None
 
 
 def resolve_variable(specs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],

@@ -63,6 +63,7 @@ except ImportError as _err:
 from . import api
 from ._validation import as_float_array, default_years
 from .classes import CLASSES, FLAGS
+from .io import year_in_text
 from .recipe import (
     CLASSIFY_OPTIONS,
     INDEX_OPTIONS,
@@ -671,31 +672,13 @@ def _apply_chunks(arr: xr.DataArray, tdim: str, chunks: Any) -> xr.DataArray:
 # Input: annual GeoTIFFs as a lazy stack
 # --------------------------------------------------------------------------------------------
 
-_YEAR_RE = re.compile(r"(?<!\d)(1[89]\d\d|2[01]\d\d)(?!\d)")
-
-
-def _year_in(text: str) -> int | None:
-    found = _YEAR_RE.findall(text)
-    return int(found[-1]) if found else None
-
-
 def _expand_source(source: Any) -> list[Path]:
-    if isinstance(source, (str, os.PathLike)):
-        s = os.fspath(source)
-        if any(ch in s for ch in "*?["):
-            p = Path(s)
-            paths = sorted(p.parent.glob(p.name))
-        elif Path(s).is_dir():
-            paths = sorted(q for q in Path(s).iterdir()
-                           if q.suffix.lower() in (".tif", ".tiff", ".vrt"))
-        else:
-            paths = [Path(s)]
-    else:
-        paths = [Path(p) for p in source]
-    if not paths:
-        msg = f"no raster found for {source!r}"
-        raise FileNotFoundError(msg)
-    return paths
+    """Files of ``source`` (path, folder, glob or sequence), by the one discovery of mlri.io."""
+    from .io import expand_sources
+
+    specs = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    files, _ = expand_sources(specs, "input")
+    return [Path(p) for p in files]
 
 
 def open_stack(source: Any, *, years: Any = None, dim: str = "year", chunks: Any = 512,
@@ -705,8 +688,9 @@ def open_stack(source: Any, *, years: Any = None, dim: str = "year", chunks: Any
     Parameters
     ----------
     source : path, glob or sequence of paths
-        One file per year (``LST_2005.tif``...: the year is the last stand-alone 4-digit
-        number 1800-2199 in the file name), a folder of them, a glob such as
+        One file per year (``LST_2005.tif``...: the year is the only stand-alone 4-digit
+        19xx/20xx number in the file name, as for ``mlri run``; see
+        :func:`mlri.io.year_in_text`), a folder of them, a glob such as
         ``"scene/LST_*.tif"``, or a single multi-band file with one band per year (years from
         the band descriptions, e.g. ``"2005"`` or ``"LST_2005"``).
     years : sequence of int, optional
@@ -761,11 +745,13 @@ def _stack_years(years: Any, labels: Sequence[str], where: str) -> np.ndarray:
             msg = f"years has {yrs.size} entries but there are {len(labels)} {where}"
             raise ValueError(msg)
     else:
-        found = [_year_in(s) for s in labels]
+        found = [year_in_text(Path(s).name.rsplit(".", 1)[0] if s.lower().endswith(
+            (".tif", ".tiff", ".vrt", ".img", ".nc", ".jp2")) else s) for s in labels]
         missing = [s for s, y in zip(labels, found, strict=True) if y is None]
         if missing:
-            msg = (f"cannot find a year in the {where}: {missing[:3]}; name files like "
-                   f"LST_2005.tif (or set band descriptions such as '2005'), or pass years=[...]")
+            msg = (f"cannot find one year in the {where}: {missing[:3]} (a year is the only "
+                   f"standalone 4-digit 19xx/20xx number); name files like LST_2005.tif (or "
+                   f"set band descriptions such as '2005'), or pass years=[...]")
             raise ValueError(msg)
         yrs = np.asarray(found)
     if len(set(yrs.tolist())) != len(yrs):

@@ -175,25 +175,13 @@ class NoScenesError(ValueError):
 
 # ---------------------------------------------------------------------------------------------
 def parse_years(text: str | Iterable[int]) -> list[int]:
-    """"2000-2011,2013-2019" / "2005" / [2005, 2006] -> sorted unique years."""
-    if not isinstance(text, str):
-        years = sorted({int(y) for y in text})
-    else:
-        years_set: set[int] = set()
-        for part in text.replace(" ", "").split(","):
-            if not part:
-                continue
-            a, sep, b = part.partition("-")
-            try:
-                lo, hi = int(a), int(b) if sep else int(a)
-            except ValueError:
-                msg = f"years: cannot read {part!r} (use e.g. 2000-2011,2013-2019)"
-                raise ValueError(msg) from None
-            if hi < lo:
-                msg = f"years: range {part!r} is reversed"
-                raise ValueError(msg)
-            years_set.update(range(lo, hi + 1))
-        years = sorted(years_set)
+    """"2000-2011,2013-2019" / "2005" / [2005, 2006] -> sorted years in 1972-2100.
+
+    Text is read by :func:`mlri.io.parse_years` (the one year grammar of mlri).
+    """
+    from ..io import parse_years as _parse
+
+    years = _parse(text) or [] if isinstance(text, str) else sorted({int(y) for y in text})
     if not years or years[0] < 1972 or years[-1] > 2100:
         msg = f"years must lie in 1972-2100, got {years[:1]}...{years[-1:]}"
         raise ValueError(msg)
