@@ -468,8 +468,9 @@ def classify(
         if dr.size != nv.size:
             msg = f"dropped has {dr.size} pixels but result has {nv.size}"
             raise ValueError(msg)
+    s_, var_s_, z_, slope_, hurst_ = f64
     cls, flags = _core.classify(
-        nv, *f64, dr, z_crit=zc, min_valid=int(min_valid), zero_slope_sign_s=direction == 1,
+        nv, s_, var_s_, z_, slope_, hurst_, dr, z_crit=zc, min_valid=int(min_valid), zero_slope_sign_s=direction == 1,
         h_threshold=0.5, n_threads=resolve_threads(n_threads),
     )
     return _unflatten(cls, shape), _unflatten(flags, shape)

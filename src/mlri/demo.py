@@ -271,7 +271,7 @@ def plot_classes(classes: np.ndarray, truth: np.ndarray, png: str | os.PathLike[
     from matplotlib.patches import Patch
 
     from ._outputs import atomic_file
-    from .classes import CLASS_COLORS, CLASS_DESCRIPTIONS, CLASS_LABELS
+    from .classes import CLASS_COLORS, CLASS_DESCRIPTIONS, CLASS_LABELS, hex_color
 
     def cmap(colors: dict[int, tuple[int, int, int, int]]) -> ListedColormap:
         n = max(colors) + 1
@@ -284,7 +284,7 @@ def plot_classes(classes: np.ndarray, truth: np.ndarray, png: str | os.PathLike[
     axes[0].imshow(truth, cmap=cmap(REGION_COLORS), vmin=0, vmax=max(REGION_COLORS),
                    interpolation="nearest")
     axes[0].set_title("planted regions (truth)")
-    axes[0].legend(handles=[Patch(color=np.array(REGION_COLORS[k]) / 255, label=v[1])
+    axes[0].legend(handles=[Patch(color=hex_color(REGION_COLORS[k]), label=v[1])
                             for k, v in REGIONS.items()],
                    loc="upper center", bbox_to_anchor=(0.5, -0.02), fontsize=8, ncol=2,
                    frameon=False)
@@ -299,7 +299,7 @@ def plot_classes(classes: np.ndarray, truth: np.ndarray, png: str | os.PathLike[
         lab = f"{name}: {CLASS_DESCRIPTIONS[k]}"
         if pct.get(k) is not None:
             lab += f" ({pct[k]:.0f} %)"
-        col = np.array(CLASS_COLORS[k]) / 255 if k else (1, 1, 1, 1)
+        col = hex_color(CLASS_COLORS[k]) if k else "#ffffff"
         handles.append(Patch(facecolor=col, edgecolor="0.5", label=lab))
     axes[1].legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.02), fontsize=8,
                    ncol=1, frameon=False)

@@ -200,7 +200,7 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     yrs = [float(y) for y in inputs.years]
     recipe = options.prepare(yrs)
     plan = recipe.plan
-    mx = None
+    mx: Any = None
     if scheduler:
         from . import xarray as mx  # ImportError says: pip install mlri[dask]
     inputs.check_lst_unit(options.lst_unit)

@@ -340,6 +340,7 @@ def _stack_block(lst: np.ndarray, evi: np.ndarray, *, years: np.ndarray | None,
         elif len(loc) >= 3:
             row0, col0 = int(loc[1][0]), int(loc[2][0])
     b = compute_block(lst, evi, years, recipe, n_threads, row0=row0, col0=col0)
+    assert b.classes is not None and b.flags is not None
     out = (b.mlri, b.dropped, *(np.asarray(v) for v in b.trend), b.classes, b.flags)
     if recipe.plan.needs_pvalues:
         assert b.pvalues is not None
@@ -413,11 +414,12 @@ def index(lst: Any, evi: Any, years: Any = None, *, time_dim: str | None = None,
     evi_a, _ = _prepare_stack(evi, "evi", tdim, rechunk)
     lst_a, evi_a = _align(lst_a, evi_a)
     yrs = _years_from(lst_a, tdim, years)
-    opts = {"lst_unit": lst_unit, "evi_min": evi_min, "evi_policy": evi_policy}
+    opts: dict[str, Any] = {"lst_unit": lst_unit, "evi_min": evi_min, "evi_policy": evi_policy}
     lazy = _is_dask(lst_a) or _is_dask(evi_a)
     nt = _task_threads(n_threads, lazy)
     sdims = lst_a.dims[1:]
     keep = _kept_attrs(lst_a.attrs)
+    data: dict[str, Any]
     if not lazy:
         r = api.index(np.asarray(lst_a.data), np.asarray(evi_a.data), yrs, **opts, n_threads=nt)
         data = {"mlri": r.mlri, "dropped": np.asarray(r.dropped)}
@@ -585,7 +587,7 @@ def run_stack(lst: Any, evi: Any, years: Any = None, *, time_dim: str | None = N
     yrs = _years_from(lst_a, tdim, years)
     if yrs is None:
         yrs = default_years(lst_a.shape[0])
-    recipe = opts.prepare(yrs)  # every option validated once, before any task
+    recipe = opts.prepare(list(yrs))  # every option validated once, before any task
     if recipe.plan.needs_map_pass:
         msg = (f"significance={opts.significance!r}"
                + (f" with fdr={opts.fdr}" if opts.fdr is not None else "")
@@ -600,7 +602,7 @@ def run_stack(lst: Any, evi: Any, years: Any = None, *, time_dim: str | None = N
                                                      np.asarray(evi_a.data)), strict=True))
     else:
         f64, i32, u8 = np.dtype(np.float64), np.dtype(np.int32), np.dtype(np.uint8)
-        outs_spec = [("mlri", np.dtype(np.float32), True), ("dropped", i32, False)]
+        outs_spec: list[tuple[str, np.dtype[Any], bool]] = [("mlri", np.dtype(np.float32), True), ("dropped", i32, False)]
         outs_spec += [(k, i32 if k == "n_valid" else f64, False) for k in TREND_VARS]
         outs_spec += [("classes", u8, False), ("flags", u8, False)]
         outs_spec += [(k, f64, False) for k in names[len(_STACK_VARS):]]
@@ -800,7 +802,7 @@ class Block(NamedTuple):
     """One computed chunk of one variable: ``data`` goes at ``ds[name][index]``."""
 
     name: str
-    index: tuple[slice, ...]
+    index: tuple[slice, ...]  # type: ignore[assignment]  # shadows tuple.index
     data: np.ndarray
 
 
@@ -917,7 +919,8 @@ def _iter_local(arrays: Mapping[Hashable, da.Array], queue_size: int) -> Iterato
     def run() -> None:
         try:
             targets = [_QueueTarget(str(k), q, stop) for k in arrays]
-            da.store(list(arrays.values()), targets, lock=False, compute=True)
+            da.store(list(arrays.values()), targets,  # type: ignore[arg-type]
+                     lock=False, compute=True)
         except BaseException as err:  # noqa: BLE001 - re-raised in the consumer
             errors.append(err)
         finally:

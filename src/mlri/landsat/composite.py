@@ -193,7 +193,7 @@ def parse_months(text: str | Sequence[int]) -> tuple[int, int]:
     if not isinstance(text, str):
         a, b = text
         return int(a), int(b)
-    a, sep, b = text.strip().partition("-")
+    a, sep, b = text.strip().partition("-")  # type: ignore[assignment]
     try:
         return (int(a), int(b) if sep else int(a))
     except ValueError:
@@ -302,7 +302,7 @@ class _Layer:
             if self.vrt is not None:
                 a = self.vrt.read(1, window=Window(0, row0, w, nrows))
                 return np.ascontiguousarray(a, dtype=self.dtype)
-            c0, r0 = self.offset  # grid origin in scene pixels
+            c0, r0 = self.offset  # type: ignore[misc]  # grid origin in scene pixels
             sr0, sc0 = r0 + row0, c0
             rr0, rr1 = max(sr0, 0), min(sr0 + nrows, self.ds.height)
             cc0, cc1 = max(sc0, 0), min(sc0 + w, self.ds.width)
@@ -493,7 +493,7 @@ class _YearEngine:
                 pending = submit(active[0]) if active else None
                 for k, i in enumerate(active):
                     cur = pending
-                    arrs = {r: (f.result() if pool is not None else f) for r, f in cur.items()}
+                    arrs = {r: (f.result() if pool is not None else f) for r, f in cur.items()}  # type: ignore[union-attr]
                     pending = submit(active[k + 1]) if k + 1 < len(active) else None
                     key = "qa" if "qa" in arrs else next(iter(arrs))
                     if arrs[key] is not None:  # else: outside this scene
@@ -717,7 +717,7 @@ def write_composites(scenes: Sequence[Scene] | str | os.PathLike[str]
     if isinstance(scenes, (str, os.PathLike)) or (
             scenes and not isinstance(next(iter(scenes)), Scene)):
         paths = [scenes] if isinstance(scenes, (str, os.PathLike)) else list(scenes)
-        found, problems = discover_scenes(paths, require_mtl=opts.require_mtl)
+        found, problems = discover_scenes(paths, require_mtl=opts.require_mtl)  # type: ignore[arg-type]
         real = [p for p in problems if not p.reason.startswith("duplicate")]
         if real and on_error == "raise":
             extra = f" (and {len(real) - 1} more; see on_error='skip' / --skip-bad)" \

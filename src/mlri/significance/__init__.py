@@ -573,7 +573,7 @@ def fdr_bh(p: Any, q: float = 0.05, *, method: str = "bh", groups: Any = None) -
     if np.any((flat[fin] < 0) | (flat[fin] > 1)):
         msg = "p-values must lie in [0, 1] (NaN for excluded pixels)"
         raise ValueError(msg)
-    adj = np.full(flat.shape, np.nan)
+    adj: np.ndarray = np.full(flat.shape, np.nan)
     if groups is None:
         idx = np.flatnonzero(fin)
         order = idx[np.argsort(flat[idx], kind="stable")]

@@ -620,7 +620,7 @@ def assess_accuracy(classes: str | os.PathLike[str], points: str | os.PathLike[s
                      f"use restored / not restored or SD, ND, NI, SAI, SCI, SI)", src_name)
     good = [i for i, v in enumerate(norm) if v is not None]
     if scheme == "auto":
-        scheme = _scheme_for([norm[i] for i in good])
+        scheme = _scheme_for([str(norm[i]) for i in good])
     if scheme not in SCHEMES:
         msg = f"scheme must be auto, {', '.join(SCHEMES)}; got {scheme!r}"
         raise ValueError(msg)

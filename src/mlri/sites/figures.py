@@ -276,7 +276,7 @@ def group_bars(table: Table, group_col: str, *, denominator: str = "valid",
     use = np.ones(len(table), dtype=bool) if usable is None else np.asarray(usable, bool)
     g = [None if v is None else str(v) for v in table[group_col]]
     use &= np.array([v is not None for v in g]) & np.isfinite(table.numeric(pre + "SI"))
-    labels = sorted({g[i] for i in range(len(g)) if use[i]}, key=_natural)
+    labels = sorted({str(g[i]) for i in range(len(g)) if use[i]}, key=_natural)
     fig = _figure(max(4.8, 1.1 * len(labels) + 3.2), 4.4)
     ax = fig.add_subplot()
     x = np.arange(len(labels))

@@ -114,7 +114,11 @@ class ZonalResult:
         ids = np.asarray(self.mines.ids, dtype=object)
         years = np.asarray([_year_out(y) for y in self.years], dtype=object)
         names = (*CLASS_ORDER, "all")
-        mis, cis, yis, ns, means = [], [], [], [], []
+        mis: list[np.ndarray] = []
+        cis: list[np.ndarray] = []
+        yis: list[np.ndarray] = []
+        ns: list[np.ndarray] = []
+        means: list[np.ndarray] = []
         for ci, name in enumerate(names):
             codes = list(class_codes(name))
             s = self.mlri_sum[:, :, codes].sum(axis=2)
@@ -125,11 +129,11 @@ class ZonalResult:
             yis.append(yi)
             ns.append(n[mi, yi])
             means.append(s[mi, yi] / n[mi, yi])
-        mi, ci, yi = np.concatenate(mis), np.concatenate(cis), np.concatenate(yis)
-        order = np.lexsort((yi, ci, mi))  # mine, then class, then year
-        return Table({"id": list(ids[mi[order]]),
-                      "class": [names[c] for c in ci[order]],
-                      "year": list(years[yi[order]]),
+        mi_a, ci_a, yi_a = np.concatenate(mis), np.concatenate(cis), np.concatenate(yis)
+        order = np.lexsort((yi_a, ci_a, mi_a))  # mine, then class, then year
+        return Table({"id": list(ids[mi_a[order]]),
+                      "class": [names[c] for c in ci_a[order]],
+                      "year": list(years[yi_a[order]]),
                       "n": np.concatenate(ns)[order].astype(np.int64),
                       "mean_mlri": np.concatenate(means)[order].astype(np.float64)})
 
