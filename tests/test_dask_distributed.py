@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import mlri
+from mlri import _cluster
 
 xr = pytest.importorskip("xarray")
 distributed = pytest.importorskip("distributed")
@@ -151,10 +152,10 @@ def test_task_errors_surface_on_the_client(client, arrays) -> None:
 
 
 def test_scheduler_spec_parsing() -> None:
-    assert mx._parse_local("local:3") == 3
-    assert mx._parse_local("local") == mx._usable_cores()
-    assert mx._parse_local("tcp://127.0.0.1:8786") is None
+    assert _cluster._parse_local("local:3") == 3
+    assert _cluster._parse_local("local") == _cluster._usable_cores()
+    assert _cluster._parse_local("tcp://127.0.0.1:8786") is None
     with pytest.raises(ValueError, match=">= 1"):
-        mx._parse_local("local:0")
+        _cluster._parse_local("local:0")
     with mx.dask_client(None) as none:
         assert none is None

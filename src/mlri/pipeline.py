@@ -23,6 +23,7 @@ import numpy as np
 
 from . import _significance_run as sigrun
 from . import api
+from ._cluster import dask_client, require
 from ._outputs import (
     OutputSet,
     atomic_raster,
@@ -200,9 +201,8 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     yrs = [float(y) for y in inputs.years]
     recipe = options.prepare(yrs)
     plan = recipe.plan
-    mx: Any = None
-    if scheduler:
-        from . import xarray as mx  # ImportError says: pip install mlri[dask]
+    if scheduler:  # fail before any I/O when dask.distributed is missing
+        require("distributed", "mlri run --scheduler")
     inputs.check_lst_unit(options.lst_unit)
     n_threads = None if threads is None else int(threads)
     gdal_threads = str(n_threads) if n_threads else "ALL_CPUS"
@@ -258,8 +258,8 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
             reader = stack.enter_context(inputs.open())
             client = None
             in_flight = 1
-            if mx is not None:
-                client = stack.enter_context(mx.dask_client(scheduler))
+            if scheduler:
+                client = stack.enter_context(dask_client(scheduler))
                 n_workers = max(1, len(client.scheduler_info().get("workers", {})))
                 in_flight = 2 * n_workers
 
