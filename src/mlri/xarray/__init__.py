@@ -58,12 +58,12 @@ except ImportError as _err:
             f"{_INSTALL_HINT}")
     raise ImportError(_msg, name=_err.name) from _err
 
-from . import api
-from ._cluster import dask_client, require
-from ._validation import as_float_array, default_years
-from .classes import CLASSES, FLAGS
-from .io import year_in_text
-from .recipe import (
+from .. import api
+from .._cluster import dask_client, require
+from .._validation import as_float_array, default_years
+from ..classes import CLASSES, FLAGS
+from ..io import year_in_text
+from ..recipe import (
     CLASSIFY_OPTIONS,
     INDEX_OPTIONS,
     SIGNIFICANCE_OPTIONS,
@@ -286,7 +286,7 @@ def _jsonable(o: Any) -> Any:
 
 
 def _version() -> str:
-    from ._version import __version__
+    from .._version import __version__
 
     return __version__
 
@@ -671,7 +671,7 @@ def _apply_chunks(arr: xr.DataArray, tdim: str, chunks: Any) -> xr.DataArray:
 
 def _expand_source(source: Any) -> list[Path]:
     """Files of ``source`` (path, folder, glob or sequence), by the one discovery of mlri.io."""
-    from .io import expand_sources
+    from ..io import expand_sources
 
     specs = [source] if isinstance(source, (str, os.PathLike)) else list(source)
     files, _ = expand_sources(specs, "input")
@@ -1026,7 +1026,7 @@ def to_geotiff(ds: xr.Dataset, out_dir: str | os.PathLike[str], *, overwrite: bo
     """
     from rasterio.windows import Window
 
-    from ._outputs import atomic_raster, check_output_dir, raster_profile
+    from .._outputs import atomic_raster, check_output_dir, raster_profile
 
     ydim, xdim = _spatial_dims(ds)
     for k, v in ds.data_vars.items():
@@ -1087,9 +1087,9 @@ def _write_run_folder(ds: xr.Dataset, out_dir: str | os.PathLike[str], crs: Any,
     writes, manifest aside): same files, bands, dtypes, nodata, tags and summary."""
     from rasterio.windows import Window
 
-    from . import products
-    from ._outputs import OutputSet, atomic_raster, raster_profile, write_json
-    from .io import Grid
+    from .. import products
+    from .._outputs import OutputSet, atomic_raster, raster_profile, write_json
+    from ..io import Grid
 
     with_p = all(k in ds.data_vars for k in _PVALUE_VARS)
     files = products.raster_files(with_p)
@@ -1203,7 +1203,7 @@ def to_zarr(ds: xr.Dataset, path: str | os.PathLike[str], *, overwrite: bool = F
     :meth:`xarray.Dataset.to_zarr`.
     """
     _require("zarr")
-    from ._outputs import OutputExistsError
+    from .._outputs import OutputExistsError
 
     final = Path(path)
     if final.exists() and not overwrite:
@@ -1300,7 +1300,7 @@ def run_scene(lst: Any, evi: Any, out_dir: str | os.PathLike[str], *, years: Any
     dict
         Output name → path.
     """
-    from ._outputs import build_manifest, check_output_dir, write_json
+    from .._outputs import build_manifest, check_output_dir, write_json
 
     if fmt not in ("geotiff", "zarr"):
         msg = f"fmt must be 'geotiff' or 'zarr', got {fmt!r}"
