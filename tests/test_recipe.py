@@ -30,7 +30,7 @@ def test_options_defaults_are_the_api_signatures() -> None:
 def test_cli_defaults_equal_api_defaults() -> None:
     import click
 
-    from mlri._cli_run import run_cmd
+    from mlri.cli.run import run_cmd
 
     o = Options()
     ctx = click.Context(run_cmd)
@@ -55,7 +55,7 @@ def test_xarray_defaults_equal_api_defaults() -> None:
 
 
 def test_flag_hint_maps_parameters_to_flags() -> None:
-    from mlri._cli_run import flag_hint
+    from mlri.cli.run import flag_hint
 
     names = ["lst_unit", "z_crit", "reference", "significance", "alpha"]
     assert flag_hint("pass lst_unit='C' or convert", names) == "pass --lst-unit C or convert"

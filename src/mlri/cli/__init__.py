@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._info import version_line
+from .._info import version_line
 
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -24,22 +24,17 @@ def main() -> None:
 @main.command("info")
 def info_cmd() -> None:
     """Print build information (version, OpenMP, SIMD target) and dependency versions."""
-    from ._info import show_versions
+    from .._info import show_versions
 
     show_versions()
 
 
-# Sub-commands registered by feature modules (each keeps its own imports lazy).
+# Sub-commands registered by feature modules (each keeps its heavy imports lazy).
 def _register() -> None:
     import importlib
 
-    for mod in ("_cli_run", "_cli_landsat", "_cli_sites"):
-        try:
-            m = importlib.import_module(f"mlri.{mod}")
-        except ModuleNotFoundError as err:
-            if err.name != f"mlri.{mod}":
-                raise
-            continue
+    for mod in ("run", "composite", "sites"):
+        m = importlib.import_module(f"mlri.cli.{mod}")
         for cmd in getattr(m, "COMMANDS", ()):
             main.add_command(cmd)
 

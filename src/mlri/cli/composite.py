@@ -28,7 +28,7 @@ def _csv(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tup
 
 def _make_grid(aoi: str | None, bbox: Sequence[float] | None, grid_like: str | None,
                crs: str | None, res: float, buffer: float, layer: str | None) -> Any:
-    from .landsat.grid import Grid, grid_for_aoi
+    from ..landsat.grid import Grid, grid_for_aoi
 
     given = [x is not None and x != () for x in (aoi, bbox, grid_like)]
     if sum(given) != 1:
@@ -120,15 +120,15 @@ def composite_cmd(scene_paths: tuple[str, ...], aoi: str | None, aoi_layer: str 
     """
     from tqdm import tqdm
 
-    from ._outputs import OutputExistsError
-    from .landsat.composite import (
+    from .._outputs import OutputExistsError
+    from ..landsat.composite import (
         CompositeOptions,
         NoScenesError,
         parse_months,
         parse_years,
         write_composites,
     )
-    from .landsat.ids import LandsatFormatError
+    from ..landsat.ids import LandsatFormatError
 
     if bbox == ():
         bbox = None
@@ -185,7 +185,7 @@ def composite_cmd(scene_paths: tuple[str, ...], aoi: str | None, aoi_layer: str 
 @click.option("--no-require-mtl", is_flag=True, help="Accept scenes without MTL.")
 def scenes_cmd(paths: tuple[str, ...], no_require_mtl: bool) -> None:
     """List the Landsat C2 Level-2 scenes found in folders / .tar bundles, and the problems."""
-    from .landsat.scene import discover_scenes
+    from ..landsat.scene import discover_scenes
 
     scenes, problems = discover_scenes(paths, require_mtl=not no_require_mtl)
     for s in scenes:

@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from .recipe import Options
-from .significance.registry import test_names
+from ..recipe import Options
+from ..significance.registry import test_names
 
 __all__ = ["COMMANDS", "flag_hint"]
 
@@ -188,9 +188,9 @@ def run_cmd(lst: tuple[str, ...], evi: tuple[str, ...], out: str, years: str | N
     Writes mlri.tif, trend.tif, classes.tif, flags.tif, summary.json and manifest.json
     (see docs/pipeline.md); with a calibrated test also significance.tif (p-values).
     """
-    from ._outputs import OutputExistsError
-    from .io import InputError
-    from .pipeline import format_summary, run
+    from .._outputs import OutputExistsError
+    from ..io import InputError
+    from ..pipeline import format_summary, run
 
     opts = Options(lst_unit=lst_unit, evi_min=evi_min, evi_policy=evi_policy,
                         z_crit=z_crit, alpha=alpha, min_valid=min_valid,
@@ -236,9 +236,9 @@ def demo_cmd(out: str, overwrite: bool, quiet: bool, seed: int, threads: int | N
     Writes OUT/inputs/{LST,EVI}_YYYY.tif (2000-2019 without 2012), OUT/truth.tif (planted
     regions), OUT/results/ (what `mlri run` writes) and OUT/classes.png.
     """
-    from ._outputs import OutputExistsError
-    from .demo import run_demo
-    from .pipeline import format_summary
+    from .._outputs import OutputExistsError
+    from ..demo import run_demo
+    from ..pipeline import format_summary
 
     t0 = time.perf_counter()
     try:
