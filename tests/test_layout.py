@@ -24,6 +24,8 @@ LAYERS = {
     "mlri.io": 3, "mlri._outputs": 3, "mlri.tiling": 3, "mlri._cluster": 3,
     "mlri.recipe": 4, "mlri.products": 4,
     "mlri.pipeline": 5, "mlri._significance_run": 5, "mlri.xarray": 5,
+    "mlri.cli": 6, "mlri.cli.options": 6, "mlri.cli.run": 6, "mlri.cli.composite": 6,
+    "mlri.cli.sites": 6,
     "mlri.xarray._stack": 5, "mlri.xarray._blocks": 5, "mlri.xarray._files": 5,
 }
 DRIVERS = {"mlri.pipeline": {"mlri._significance_run"}, "mlri.xarray": set()}

@@ -55,7 +55,7 @@ def test_xarray_defaults_equal_api_defaults() -> None:
 
 
 def test_flag_hint_maps_parameters_to_flags() -> None:
-    from mlri.cli.run import flag_hint
+    from mlri.cli.options import flag_hint
 
     names = ["lst_unit", "z_crit", "reference", "significance", "alpha"]
     assert flag_hint("pass lst_unit='C' or convert", names) == "pass --lst-unit C or convert"

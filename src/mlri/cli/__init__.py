@@ -1,4 +1,10 @@
-"""The ``mlri`` command line.  Commands are thin shells over path-in/path-out functions."""
+"""The ``mlri`` command line.  Commands are thin shells over path-in/path-out functions.
+
+One module per command family (:mod:`.run`: run and demo; :mod:`.composite`: composite and
+scenes; :mod:`.sites`: sites, sample, accuracy, report), shared options and the mapping of
+library errors to flags in :mod:`.options`.  A new command: a module with ``COMMANDS`` and one
+import line below.
+"""
 
 from __future__ import annotations
 
@@ -29,17 +35,12 @@ def info_cmd() -> None:
     show_versions()
 
 
-# Sub-commands registered by feature modules (each keeps its heavy imports lazy).
-def _register() -> None:
-    import importlib
+# The commands (each module keeps its heavy imports inside the command functions).
+from . import composite, run, sites
 
-    for mod in ("run", "composite", "sites"):
-        m = importlib.import_module(f"mlri.cli.{mod}")
-        for cmd in getattr(m, "COMMANDS", ()):
-            main.add_command(cmd)
-
-
-_register()
+for _module in (run, composite, sites):
+    for _cmd in _module.COMMANDS:
+        main.add_command(_cmd)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

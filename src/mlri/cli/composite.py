@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from .options import fail
+
 __all__ = ["COMMANDS"]
 
 
@@ -163,7 +165,7 @@ def composite_cmd(scene_paths: tuple[str, ...], aoi: str | None, aoi_layer: str 
                 progress=bar.update, progress_total=set_total)
     except (LandsatFormatError, OutputExistsError, NotADirectoryError, FileNotFoundError,
             NoScenesError) as err:
-        raise click.ClickException(str(err)) from None
+        raise fail(err) from None
     finally:
         bar.close()
     for w in caught:

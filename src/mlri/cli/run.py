@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 from typing import Any
@@ -12,8 +11,10 @@ import click
 
 from ..recipe import Options
 from ..significance.registry import test_names
+from .options import fail as _fail
+from .options import out_option, overwrite_option, quiet_option, threads_option
 
-__all__ = ["COMMANDS", "flag_hint"]
+__all__ = ["COMMANDS"]
 
 #: The defaults of every statistics option: the API's (see mlri.recipe.Options).
 _D = Options()
@@ -48,35 +49,6 @@ class _PathsOption(click.Option):
 
             opt.process = process
         return ret
-
-
-_PARAM_RE = re.compile(r"\b([a-z][a-z0-9_]*)=(?:'([^']*)'|\"([^\"]*)\"|([^\s,;()']+))?")
-_BARE_RE = re.compile(r"(?<![-\w])([a-z]+(?:_[a-z0-9]+)+)\b")
-
-
-def flag_hint(message: str, params: Any) -> str:
-    """Library wording -> CLI wording: ``lst_unit='C'`` -> ``--lst-unit C``, ``z_crit`` ->
-    ``--z-crit``, for the names in ``params`` (the command's parameter names)."""
-    names = set(params)
-
-    def kv(m: re.Match[str]) -> str:
-        name = m.group(1)
-        if name not in names:
-            return m.group(0)
-        val = next((g for g in m.groups()[1:] if g), None)
-        return f"--{name.replace('_', '-')}" + (f" {val}" if val else "")
-
-    def bare(m: re.Match[str]) -> str:
-        name = m.group(1)
-        return f"--{name.replace('_', '-')}" if name in names else name
-
-    return _BARE_RE.sub(bare, _PARAM_RE.sub(kv, message))
-
-
-def _fail(err: BaseException) -> click.ClickException:
-    ctx = click.get_current_context(silent=True)
-    params = [p.name for p in ctx.command.params] if ctx is not None else []
-    return click.ClickException(flag_hint(str(err), [p for p in params if p]))
 
 
 def _stats_options(f: Any) -> Any:
@@ -124,8 +96,7 @@ def _stats_options(f: Any) -> Any:
               help="LST rasters: folder, glob, files (one per year) or one multi-band stack.")
 @click.option("--evi", "evi", cls=_PathsOption, required=True, metavar="PATH...",
               help="EVI rasters, same forms as --lst.")
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
-              help="Output folder (created).")
+@out_option(help="Output folder (created).")
 @click.option("--years", default=None, metavar="YEARS",
               help="Years to use, e.g. 2000-2011,2013-2019 (also names the bands/files "
                    "that carry no year).")
@@ -133,10 +104,9 @@ def _stats_options(f: Any) -> Any:
               help="File-name pattern, e.g. 'mine3_{var}_{year}.tif'.")
 @click.option("--tile", type=click.IntRange(16, 8192), default=512, show_default=True,
               help="Processing window side in pixels (aligned to the input blocks).")
-@click.option("--threads", type=click.IntRange(1, 1024), default=None,
-              help="Threads for the kernels and GDAL compression [default: all cores].")
-@click.option("--overwrite", is_flag=True, help="Replace results already in --out.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary table.")
+@threads_option(help="Threads for the kernels and GDAL compression [default: all cores].")
+@overwrite_option(help="Replace results already in --out.")
+@quiet_option(help="No progress bar and no summary table.")
 @click.option("--no-cog", is_flag=True,
               help="Plain tiled GeoTIFFs without overviews, compressed while the tiles are "
                    "computed: the fastest output (no COG pass).")
@@ -222,14 +192,12 @@ def run_cmd(lst: tuple[str, ...], evi: tuple[str, ...], out: str, years: str | N
 
 
 @click.command("demo", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--out", "out", default="mlri-demo", show_default=True,
-              type=click.Path(file_okay=False), help="Folder for inputs, results and map.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing demo folder's files.")
-@click.option("--quiet", "-q", is_flag=True, help="Only print the output folder.")
+@out_option(default="mlri-demo", help="Folder for inputs, results and map.")
+@overwrite_option(help="Replace an existing demo folder's files.")
+@quiet_option(help="Only print the output folder.")
 @click.option("--seed", type=int, default=2024, show_default=True,
               help="Random seed of the synthetic site.")
-@click.option("--threads", type=click.IntRange(1, 1024), default=None,
-              help="Threads [default: all cores].")
+@threads_option(help="Threads [default: all cores].")
 def demo_cmd(out: str, overwrite: bool, quiet: bool, seed: int, threads: int | None) -> None:
     """Make a synthetic mine site, run the whole pipeline on it, and map the classes.
 
