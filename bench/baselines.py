@@ -10,6 +10,10 @@ with population std, degenerate windows dropped, SPEC-statistics §1-3 defaults)
   (MK + Sen + Hurst).  Needs numba.
 * :func:`numpy_mk_sen` -- numpy vectorised over pixels, chunked (MK + Sen, no Hurst).
 * :func:`pymannkendall_loop` -- ``pymannkendall.original_test`` per pixel (MK + Sen by index).
+* :func:`xarray_mann_kendall` -- ``xarrayMannKendall.Mann_Kendall_test`` (MK + Theil-Sen), if
+  it is installed.
+
+This is the one module of benchmark peers (``bench/run.py`` and ``bench/bench_trend.py``).
 
 Inputs are time-major ``(T, P)`` arrays (``stack.reshape(T, -1)``); outputs are dicts of
 length-P float64 arrays (NaN where undefined).
@@ -22,7 +26,7 @@ import math
 import numpy as np
 
 __all__ = ["HAVE_NUMBA", "HAVE_PYMANNKENDALL", "numba_trend", "numpy_mk_sen",
-           "pymannkendall_loop"]
+           "pymannkendall_loop", "xarray_mann_kendall"]
 
 try:  # pragma: no cover - optional
     import numba
@@ -235,3 +239,23 @@ def pymannkendall_loop(y: np.ndarray) -> dict:
         out["slope"][p] = r.slope
         out["intercept"][p] = r.intercept
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# xarrayMannKendall
+
+
+def xarray_mann_kendall(series: np.ndarray, years: np.ndarray) -> dict:
+    """xarrayMannKendall (apply_along_axis over a Dask array, MK + Theil-Sen); ``slope`` only."""
+    import xarray as xr
+    from xarrayMannKendall import Mann_Kendall_test
+
+    T, P = series.shape
+    side = math.isqrt(P)
+    arr = series[:, : side * side].reshape(T, side, side)
+    da_ = xr.DataArray(arr, dims=("time", "y", "x"),
+                       coords={"time": np.arange(T), "y": np.arange(side),
+                               "x": np.arange(side)}).chunk({"y": max(1, side // 2)})
+    res = Mann_Kendall_test(da_, "time", alpha=0.05, method="theilslopes").compute(
+        scheduler="threads")
+    return {"slope": res["trend"].values.ravel()}

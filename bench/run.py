@@ -3,8 +3,7 @@
 Times, on the same synthetic ``(19, n)`` stack, every way to get per-pixel MK + Sen (+ Hurst):
 
 * mlri fused kernel (``mlri.trend``) with 1 and 2 OpenMP threads;
-* the numba ``parallel=True`` baseline (``bench/baselines.py`` when present, else
-  ``bench/_peers.py``);
+* the numba ``parallel=True`` baseline (``bench/baselines.py``, the one peers module);
 * NumPy-vectorised MK + Sen;
 * a pymannkendall loop and xarrayMannKendall (on a subset; skipped if not installed);
 * mlri through Dask: the threaded scheduler (2 threads) and a 2-worker LocalCluster;
@@ -36,7 +35,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import _peers
+import baselines
 
 import mlri
 
@@ -119,20 +118,6 @@ def skipped(name: str, why: str) -> dict:
     return {"name": name, "skipped": why}
 
 
-def _numba_baseline() -> tuple[Callable[..., dict], str]:
-    """The colleague's ``bench/baselines.py`` when it offers ``numba_trend``, else ours."""
-    path = HERE / "baselines.py"
-    if path.exists():
-        spec = importlib.util.spec_from_file_location("mlri_bench_baselines", path)
-        if spec and spec.loader:
-            mod = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(mod)
-            fn = getattr(mod, "numba_trend", None)
-            if callable(fn):
-                return fn, "bench/baselines.py"
-    return _peers.numba_trend, "bench/_peers.py"
-
-
 def agreement(ref: mlri.TrendResult, got: dict, n: int) -> dict[str, Any]:
     """How far a competitor is from mlri on the first n pixels (S exact, slope/H max diff)."""
     out: dict[str, Any] = {}
@@ -167,26 +152,26 @@ def bench_all(n: int, n_subset: int, repeat: int, workers: int) -> list[dict]:
 
     # numba parallel baseline
     try:
-        fn, src = _numba_baseline()
+        fn, src = baselines.numba_trend, "bench/baselines.py"
         fn(series[:, :1000], YEARS)  # JIT compile, untimed
         for nt in (1, 2):
             times, got = timeit(lambda nt=nt: fn(series, YEARS, n_threads=nt), repeat)
             rows.append(row(f"numba parallel ({nt} thread{'s' if nt > 1 else ''})", n, times,
                             f"MK+Sen+Hurst, {src}", agreement=agreement(ref, got, n)))
             print(f"  {rows[-1]['name']}: {rows[-1]['pixels_per_s']:.3g} px/s", flush=True)
-    except ImportError as err:
+    except (ImportError, RuntimeError) as err:
         rows.append(skipped("numba parallel", f"numba not importable: {err}"))
 
     # numpy vectorised
-    times, got = timeit(lambda: _peers.numpy_mk_sen(series, YEARS), max(1, repeat - 1))
-    rows.append(row("numpy vectorised MK+Sen", n, times, "no Hurst, no tie correction",
+    times, got = timeit(lambda: baselines.numpy_mk_sen(series, YEARS), max(1, repeat - 1))
+    rows.append(row("numpy vectorised MK+Sen", n, times, "no Hurst",
                     agreement=agreement(ref, got, n)))
     print(f"  {rows[-1]['name']}: {rows[-1]['pixels_per_s']:.3g} px/s", flush=True)
 
     # pymannkendall loop (subset)
     sub = np.ascontiguousarray(series[:, :n_subset]).astype(np.float64)
     try:
-        times, got = timeit(lambda: _peers.pymannkendall_loop(sub, YEARS), 1)
+        times, got = timeit(lambda: baselines.pymannkendall_loop(sub), 1)
         rows.append(row("pymannkendall loop", n_subset, times,
                         "original_test per pixel, MK+Sen only (index-based slope)",
                         agreement={k: v for k, v in agreement(ref, got, n_subset).items()
@@ -201,7 +186,7 @@ def bench_all(n: int, n_subset: int, repeat: int, workers: int) -> list[dict]:
         px = side * side
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            times, got = timeit(lambda: _peers.xarray_mann_kendall(sub[:, :px], YEARS), 1)
+            times, got = timeit(lambda: baselines.xarray_mann_kendall(sub[:, :px], YEARS), 1)
         rows.append(row("xarrayMannKendall", px, times, "MK + Theil-Sen, Dask apply_along_axis"))
         print(f"  {rows[-1]['name']}: {rows[-1]['pixels_per_s']:.3g} px/s", flush=True)
     except Exception as err:  # noqa: BLE001 - third-party code: skip gracefully on anything

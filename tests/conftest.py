@@ -72,3 +72,34 @@ def ref_values(entry: dict) -> np.ndarray:
         else:
             out.append(float(v))
     return np.asarray(out, dtype=np.float64)
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> dict:
+    """A real ``mlri run`` on the synthetic demo site (120 x 150 pixels of 30 m, UTM 50N,
+    2000-2019 without 2012), shared by every test that needs a run folder.
+
+    Keys: ``dir`` (the run folder), ``classes`` (uint8), ``mlri`` (float32, years first),
+    ``transform``, ``crs``, ``epsg``, ``pixel``, ``years``, ``inputs`` (the input folder).
+    Tests must not modify the folder.
+    """
+    pytest.importorskip("rasterio")
+    pytest.importorskip("scipy")
+    import rasterio
+
+    from mlri.demo import synthesize, write_inputs
+    from mlri.pipeline import run
+
+    root = tmp_path_factory.mktemp("demo_run")
+    site = synthesize(seed=2024, shape=(120, 150))
+    write_inputs(site, root / "inputs")
+    res = run(root / "inputs", root / "inputs", root / "run", quiet=True, cog=False,
+              checksum=False, threads=1)
+    with rasterio.open(res.files["classes.tif"]) as ds:
+        classes = ds.read(1)
+        crs, transform = ds.crs, ds.transform
+    with rasterio.open(res.files["mlri.tif"]) as ds:
+        mlri = ds.read()
+    return {"dir": root / "run", "inputs": root / "inputs", "classes": classes, "mlri": mlri,
+            "transform": transform, "crs": crs, "epsg": 32650, "pixel": 30.0,
+            "years": list(site.years)}

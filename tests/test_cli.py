@@ -140,7 +140,7 @@ def test_bad_option_values(inputs, tmp_path):
     folder, _ = inputs
     r = CliRunner().invoke(main, ["run", "--lst", str(folder), "--evi", str(folder), "--out",
                                   str(tmp_path / "o"), "--alpha", "0.05", "--z-crit", "2"])
-    assert r.exit_code != 0 and "z_crit or alpha" in r.output
+    assert r.exit_code != 0 and "--z-crit or --alpha" in r.output, r.output
     r = CliRunner().invoke(main, ["run", "--lst", str(folder), "--evi", str(folder), "--out",
                                   str(tmp_path / "o"), "--hurst-series", "nope"])
     assert r.exit_code == 2

@@ -113,7 +113,7 @@ def test_errors_name_the_parameter(rng):
         mlri.trend(s, n_threads=0)
     with pytest.raises(TypeError, match="n_threads"):
         mlri.trend(s, n_threads=1.5)
-    with pytest.raises(ValueError, match="either z_crit or alpha"):
+    with pytest.raises(ValueError, match="either z_crit= or alpha="):
         mlri.classify(mlri.trend(s), z_crit=2, alpha=0.05)
     with pytest.raises(ValueError, match="zero_slope_direction"):
         mlri.classify(mlri.trend(s), zero_slope_direction="up")

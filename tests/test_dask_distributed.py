@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import mlri
+from mlri import _cluster
 
 xr = pytest.importorskip("xarray")
 distributed = pytest.importorskip("distributed")
@@ -39,10 +40,14 @@ def make_arrays(seed: int = 99) -> tuple[np.ndarray, np.ndarray]:
 
 
 def numpy_path(lst: np.ndarray, evi: np.ndarray) -> dict[str, np.ndarray]:
+    """The chain of `mlri run` (float32 MLRI before the trend; flags 255 without data)."""
     r = mlri.index(lst, evi)
-    t = mlri.trend(r.mlri)
+    m = r.mlri.astype(np.float32)
+    t = mlri.trend(m)
     cls, flags = mlri.classify(t, dropped=r.dropped)
-    return {"mlri": r.mlri, "dropped": r.dropped, "classes": cls, "flags": flags, **t._asdict()}
+    flags = flags.copy()
+    flags[(t.n_valid == 0) & (r.dropped == 0)] = 255
+    return {"mlri": m, "dropped": r.dropped, "classes": cls, "flags": flags, **t._asdict()}
 
 
 def assert_bitwise(actual: Any, expected: np.ndarray, name: str) -> None:
@@ -127,9 +132,9 @@ def test_run_scene_through_cluster(client, tmp_path, arrays, expected) -> None:
     with rasterio.open(paths["classes.tif"]) as src:
         assert src.crs.to_epsg() == 32650
         assert_bitwise(src.read(1), expected["classes"], "classes")
-    with rasterio.open(paths["trend.tif"]) as src:
+    with rasterio.open(paths["trend.tif"]) as src:  # float32, as `mlri run` writes it
         for i, k in enumerate(mx.TREND_VARS, start=1):
-            assert_bitwise(src.read(i), expected[k].astype("float64"), k)
+            assert_bitwise(src.read(i), expected[k].astype("float32"), k)
     with rasterio.open(paths["mlri.tif"]) as src:
         assert_bitwise(src.read(), expected["mlri"], "mlri")
     man = json.loads(paths["manifest.json"].read_text())
@@ -147,10 +152,10 @@ def test_task_errors_surface_on_the_client(client, arrays) -> None:
 
 
 def test_scheduler_spec_parsing() -> None:
-    assert mx._parse_local("local:3") == 3
-    assert mx._parse_local("local") == mx._usable_cores()
-    assert mx._parse_local("tcp://127.0.0.1:8786") is None
+    assert _cluster._parse_local("local:3") == 3
+    assert _cluster._parse_local("local") == _cluster._usable_cores()
+    assert _cluster._parse_local("tcp://127.0.0.1:8786") is None
     with pytest.raises(ValueError, match=">= 1"):
-        mx._parse_local("local:0")
+        _cluster._parse_local("local:0")
     with mx.dask_client(None) as none:
         assert none is None

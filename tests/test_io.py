@@ -307,3 +307,29 @@ def test_gee_side_files_are_ignored(tmp_path):
         _write(tmp_path / f"mine12_N_OBS_{y}.tif", np.full((20, 24), 3.0))
     inp = open_inputs(tmp_path, tmp_path)
     assert not any("N_OBS" in p for p in inp.paths)
+
+
+def test_one_year_rule_for_every_reader(tmp_path):
+    """io (mlri run), mlri.xarray.open_stack and composite --years share one year grammar."""
+    from mlri.io import year_in_text
+    from mlri.landsat.composite import parse_years as composite_years
+
+    assert year_in_text("LST_2005") == 2005
+    assert year_in_text("mine2019_LST_2005") is None   # two years: ambiguous everywhere
+    assert year_from_name("mine2019_LST_2005.tif") == (None, None)
+    assert composite_years("2000-2002,2004") == parse_years("2000-2002,2004")
+    with pytest.raises(ValueError, match="cannot parse years"):
+        composite_years("2000-20x")
+    mx = pytest.importorskip("mlri.xarray")
+    pytest.importorskip("rioxarray")
+    import rasterio
+
+    for name in ("mine2019_LST_2005.tif", "mine2019_LST_2006.tif"):
+        with rasterio.open(tmp_path / name, "w", driver="GTiff", width=4, height=3, count=1,
+                           dtype="float32", crs="EPSG:32650",
+                           transform=Affine(30, 0, 5e5, 0, -30, 4e6)) as ds:
+            ds.write(np.ones((1, 3, 4), np.float32))
+    with pytest.raises(ValueError, match="cannot find one year in the file names"):
+        mx.open_stack(tmp_path / "mine2019_LST_*.tif", chunks=None)
+    arr = mx.open_stack(tmp_path / "mine2019_LST_*.tif", chunks=None, years=[2005, 2006])
+    assert list(arr["year"].values) == [2005, 2006]

@@ -219,15 +219,15 @@ def test_failure_leaves_nothing(tmp_path, monkeypatch, where, exc):
 
         monkeypatch.setattr(pl, "compute_tile", boom)
     elif where == "write":
-        orig_acc = pl._Accumulator.add_result
+        orig_acc = pl.SummaryAccumulator.add_block
 
-        def boom_acc(self, r):
+        def boom_acc(self, *blocks):
             calls["n"] += 1
             if calls["n"] == 4:
                 raise exc("injected")
-            return orig_acc(self, r)
+            return orig_acc(self, *blocks)
 
-        monkeypatch.setattr(pl._Accumulator, "add_result", boom_acc)
+        monkeypatch.setattr(pl.SummaryAccumulator, "add_block", boom_acc)
     else:
         orig_copy = outs._cog_options
 
@@ -286,7 +286,7 @@ def test_bad_options_fail_before_writing(tmp_path):
     write_inputs(site, tmp_path / "in")
     with pytest.raises(ValueError, match="alpha"):
         run(tmp_path / "in", tmp_path / "in", tmp_path / "o", alpha=2.0, quiet=True)
-    with pytest.raises(ValueError, match="z_crit or alpha"):
+    with pytest.raises(ValueError, match="z_crit= or alpha="):
         run(tmp_path / "in", tmp_path / "in", tmp_path / "o",
             options=StatsOptions(alpha=0.05, z_crit=2.0), quiet=True)
     assert folder_state(tmp_path / "o") == []

@@ -121,9 +121,9 @@ def test_fdr_paper_rule_is_stricter(site):
 
 def test_bad_significance_options(site, tmp_path):
     _, root = site
-    with pytest.raises(ValueError, match="--reference"):
+    with pytest.raises(ValueError, match="needs reference="):
         run(root / "in", root / "in", tmp_path / "x", quiet=True, significance="reference")
-    with pytest.raises(ValueError, match="z-crit"):
+    with pytest.raises(ValueError, match="z_crit applies to the paper rule only"):
         run(root / "in", root / "in", tmp_path / "y", quiet=True, significance="permutation",
             z_crit=2.5)
     with pytest.raises(ValueError, match="significance"):
@@ -150,7 +150,8 @@ def test_cli_significance_permutation(site, tmp_path):
     bad = CliRunner().invoke(main, ["run", "--lst", str(root / "in"), "--evi", str(root / "in"),
                                     "--out", str(tmp_path / "bad"), "--significance",
                                     "reference"])
-    assert bad.exit_code != 0 and "--reference" in bad.output
+    assert bad.exit_code != 0 and "--reference" in bad.output, bad.output
+    assert "--significance reference needs --reference" in bad.output
 
 
 def test_report_names_the_test_and_warns_on_paper_rule(perm_runs, tmp_path):

@@ -7,6 +7,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from _sites_support import write_classes
 
 from mlri.sites import (
     SitesWarning,
@@ -18,7 +19,6 @@ from mlri.sites import (
     stratified_sample,
     write_points,
 )
-from mlri.sites._synthetic import synthetic_run
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")
 
@@ -150,9 +150,7 @@ def test_area_adjusted_with_nested_strata_equals_map_strata_when_identical():
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     d = tmp_path_factory.mktemp("acc")
-    info = synthetic_run(d, height=60, width=70, years=(), with_trend=False)
-    info["dir"] = d
-    return info
+    return write_classes(d, height=60, width=70)
 
 
 def _write_csv(path, header, rows):

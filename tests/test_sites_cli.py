@@ -16,10 +16,11 @@ import pytest
 pytest.importorskip("pyogrio")
 pytest.importorskip("shapely")
 pytest.importorskip("pyproj")
+from _sites_support import write_classes
 from click.testing import CliRunner
 
 from mlri.cli import main
-from mlri.sites._synthetic import pixel_box, synthetic_run, write_polygons
+from mlri.sites._synthetic import pixel_box, write_polygons
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")
 
@@ -35,10 +36,10 @@ def _invoke(*args):
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
+def project(tmp_path_factory, demo_run):
     d = tmp_path_factory.mktemp("proj")
-    info = synthetic_run(d / "run", height=100, width=120, seed=4,
-                         years=(2015, 2016, 2017, 2018, 2019))
+    (d / "run").symlink_to(demo_run["dir"], target_is_directory=True)
+    info = demo_run
     T = info["transform"]
     boxes = [(2, 22, 3, 28), (30, 55, 5, 35), (10, 40, 60, 95), (60, 90, 10, 40),
              (65, 95, 70, 110), (45, 70, 45, 75), (5, 25, 95, 118), (80, 99, 45, 70),
@@ -110,11 +111,18 @@ def test_sites_gpkg_is_in_raster_crs(project, sites_out):
     assert {"id", "status", "pct_valid_SI", "cluster", "level"} <= set(info["fields"])
 
 
+def _n_points(project):
+    """12 points per mapped class 1..6, or all pixels of a smaller class."""
+    cls = project["info"]["classes"]
+    return sum(min(12, int((cls == c).sum())) for c in range(1, 7))
+
+
 def _labelled_points(project, tmp):
     res = _invoke("sample", "--classes", project["dir"] / "run", "--n", 12, "--seed", 5,
                   "--out", tmp / "pts.csv")
     assert res.exit_code == 0, res.output
-    assert "72 points" in res.output and "mlri accuracy" in res.output
+    n_points = _n_points(project)
+    assert f"{n_points} points" in res.output and "mlri accuracy" in res.output
     assert (tmp / "pts.manifest.json").is_file()
     rows = _read_csv(tmp / "pts.csv")
     for k, r in enumerate(rows):  # every 9th point is relabelled SD (wrong unless mapped SD)
@@ -134,11 +142,12 @@ def test_sample_and_accuracy_commands(project, tmp_path):
     assert "rows = map, columns = reference" in res.output
     assert "area-adjusted overall accuracy" in res.output
     acc = json.loads((tmp_path / "acc.json").read_text())
-    assert acc["n_points_used"] == 72 and acc["scheme"] == "classes6"
+    assert acc["n_points_used"] == _n_points(project) and acc["scheme"] == "classes6"
     rows = _read_csv(pts)
     wrong = sum(r["reference"] != r["map_class"] for r in rows)
-    assert wrong == 6
-    assert np.trace(np.array(acc["matrix"])) == 72 - wrong
+    assert wrong == sum(k % 9 == 0 and r["map_class"] != "SD" for k, r in enumerate(rows))
+    assert wrong > 0
+    assert np.trace(np.array(acc["matrix"])) == _n_points(project) - wrong
     assert acc["area_adjusted"]["strata_source"] == "stratum column of the points"
     assert (tmp_path / "acc.manifest.json").is_file()
     # binary view of the same points
@@ -182,8 +191,7 @@ def test_errors_name_the_file_and_the_fix(project, tmp_path, args, expect):
 
 def test_minimal_run_folder(tmp_path):
     """Only classes.tif: no mlri.tif, trend.tif, summary.json or manifest.json."""
-    info = synthetic_run(tmp_path / "run", height=40, width=50, years=(), with_trend=False,
-                         with_json=False)
+    info = write_classes(tmp_path / "run", height=40, width=50)
     T = info["transform"]
     write_polygons(tmp_path / "m.geojson", [pixel_box(T, 0, 20, 10, 30),
                                             pixel_box(T, 20, 40, 0, 20),

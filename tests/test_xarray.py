@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import mlri
+from mlri import products
 
 xr = pytest.importorskip("xarray")
 da = pytest.importorskip("dask.array")
@@ -57,14 +58,21 @@ def as_da(arr: np.ndarray, *, crs: bool = True, dim: str = "year") -> xr.DataArr
     return out
 
 
-def numpy_path(lst: np.ndarray, evi: np.ndarray, **opts: object) -> dict[str, np.ndarray]:
+def numpy_path(lst: np.ndarray, evi: np.ndarray, *, product: bool = True,
+               **opts: object) -> dict[str, np.ndarray]:
+    """The array API chain; ``product=True``: as ``mlri run`` (float32 MLRI before the trend,
+    flags 255 where a pixel has no observation), which run_stack must equal."""
     iopts = {k: v for k, v in opts.items() if k in mx.INDEX_OPTIONS}
     topts = {k: v for k, v in opts.items() if k in mx.TREND_OPTIONS}
     copts = {k: v for k, v in opts.items() if k in mx.CLASSIFY_OPTIONS}
     r = mlri.index(lst, evi, **iopts)
-    t = mlri.trend(r.mlri, **topts)
+    m = r.mlri.astype(np.float32) if product else r.mlri
+    t = mlri.trend(m, **topts)
     cls, flags = mlri.classify(t, dropped=r.dropped, **copts)
-    out = {"mlri": r.mlri, "dropped": r.dropped, "classes": cls, "flags": flags}
+    if product:
+        flags = flags.copy()
+        flags[(t.n_valid == 0) & (r.dropped == 0)] = 255
+    out = {"mlri": m, "dropped": r.dropped, "classes": cls, "flags": flags}
     out.update(t._asdict())
     return out
 
@@ -145,8 +153,9 @@ def test_run_stack_dask_equals_numpy(arrays, expected, chunking: str) -> None:
         assert_bitwise(out[name].values, ref, name)
 
 
-def test_steps_dask_equal_numpy(arrays, expected) -> None:
+def test_steps_dask_equal_numpy(arrays) -> None:
     lst, evi = arrays
+    expected = numpy_path(lst, evi, product=False)
     chunks = CHUNKINGS["5x7"]
     idx = mx.index(as_da(lst).chunk(chunks), as_da(evi).chunk({"y": 4, "x": 9}))  # unaligned
     tr = mx.trend(idx["mlri"])
@@ -335,18 +344,20 @@ def test_open_stack_geotiff_roundtrip(tmp_path, arrays, expected) -> None:
     assert a.rio.crs.to_epsg() == 32650
     ds = mx.run_stack(a, b)
     paths = mx.to_geotiff(ds, tmp_path / "out", cog=True, progress=True)
-    assert sorted(paths) == ["classes.tif", "dropped.tif", "flags.tif", "mlri.tif", "trend.tif"]
+    # the run folder of mlri.products (what `mlri run` writes, manifest aside)
+    assert sorted(paths) == ["classes.tif", "classes.tif.aux.xml", "flags.tif", "mlri.tif",
+                             "summary.json", "trend.tif"]
     with rasterio.open(paths["trend.tif"]) as src:
         assert src.crs.to_epsg() == 32650
         assert src.transform == rasterio.transform.Affine(30.0, 0.0, 5.0e5, 0.0, -30.0, 4.0e6)
-        assert src.descriptions == mx.TREND_VARS
-        for i, k in enumerate(mx.TREND_VARS, start=1):
-            assert_bitwise(src.read(i), expected[k].astype("float64"), k)
+        assert src.descriptions == products.TREND_BANDS
+        for i, k in enumerate(products.TREND_VAR_OF_BAND.values(), start=1):
+            assert_bitwise(src.read(i), np.asarray(expected[k], "float32"), k)
     with rasterio.open(paths["mlri.tif"]) as src:
         assert src.descriptions == tuple(str(y) for y in YEARS)
         assert_bitwise(src.read(), expected["mlri"], "mlri")
     with rasterio.open(paths["classes.tif"]) as src:
-        assert src.nodata == 0 and src.tags()["class_5"] == "SCI"
+        assert src.nodata == 0 and src.tags(1)["CLASS_5"].startswith("SCI:")
         assert_bitwise(src.read(1), expected["classes"], "classes")
     with rasterio.open(paths["flags.tif"]) as src:
         assert_bitwise(src.read(1), expected["flags"], "flags")
@@ -373,7 +384,7 @@ def test_open_stack_multiband_descriptions(tmp_path, arrays) -> None:
     assert_bitwise(a.values, lst, "stack")
     with rasterio.open(tmp_path / "lst_stack.tif", "r+") as dst:
         dst.set_band_description(3, "no year here")
-    with pytest.raises(ValueError, match="cannot find a year in the bands"):
+    with pytest.raises(ValueError, match="cannot find one year in the bands"):
         mx.open_stack(tmp_path / "lst_stack.tif", chunks=12)
     b = mx.open_stack(tmp_path / "lst_stack.tif", chunks=12, years=YEARS + 1)
     np.testing.assert_array_equal(b["year"], YEARS + 1)

@@ -18,7 +18,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["InputError", "match_pattern", "parse_years", "var_token", "year_from_name"]
+__all__ = ["InputError", "match_pattern", "parse_years", "var_token", "year_from_name",
+           "year_in_text"]
 
 _YEAR_RE = re.compile(r"(?<![0-9])((?:19|20)[0-9]{2})(?![0-9])")
 #: Longest ``pattern`` accepted (characters).
@@ -148,6 +149,14 @@ def var_token(name: str, var: str) -> bool:
                      re.IGNORECASE) is not None
 
 
+def year_in_text(text: str) -> int | None:
+    """The year named in a file name or band description: the only standalone 4-digit
+    ``19xx``/``20xx`` token (``LST_2005``, ``2005``).  Several different ones make the year
+    ambiguous (None: give a ``pattern``/``years`` instead), as none does."""
+    found = {int(y) for y in _YEAR_RE.findall(text)}
+    return found.pop() if len(found) == 1 else None
+
+
 def year_from_name(name: str, pattern: str | None = None) -> tuple[int | None, str | None]:
     """Year (and variable, with a ``{var}`` pattern) parsed from a file's base name.
 
@@ -161,10 +170,6 @@ def year_from_name(name: str, pattern: str | None = None) -> tuple[int | None, s
             return None, None
         year, var = m
         return year, (var.upper() if var else None)
-    stem = base.rsplit(".", 1)[0]
-    found = {int(y) for y in _YEAR_RE.findall(stem)}
-    if len(found) == 1:
-        return found.pop(), None
-    return None, None
+    return year_in_text(base.rsplit(".", 1)[0]), None
 
 

@@ -22,6 +22,7 @@ from ._validation import (
     default_years,
     resolve_threads,
 )
+from .classes import CLASS_CODES, CLASS_NAMES, FLAG_BITS
 
 __all__ = [
     "CLASS_CODES",
@@ -37,13 +38,6 @@ __all__ = [
     "sens_slope",
     "trend",
 ]
-
-#: uint8 restoration class codes (SPEC-statistics §4).
-CLASS_CODES: dict[str, int] = dict(_core.CLASS_CODES)
-#: code -> name.
-CLASS_NAMES: dict[int, str] = {v: k for k, v in CLASS_CODES.items()}
-#: bits of the ``flags`` output of :func:`classify`.
-FLAG_BITS: dict[str, int] = dict(_core.FLAG_BITS)
 
 _HURST_METHODS = ("expanding", "segmented")
 _HURST_SERIES = ("diff", "level")
@@ -461,6 +455,9 @@ def classify(
     min_valid: int = 10,
     zero_slope_direction: str = "slope",
     dropped: Any = None,
+    p_increase: Any = None,
+    p_decrease: Any = None,
+    alternative: str = "two-sided",
     n_threads: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Restoration classes (uint8) and flag bits from trend statistics.
@@ -468,6 +465,13 @@ def classify(
     Paper rule (default): significant when ``|Z| > 1.96`` strictly; direction from the sign of
     Sen's slope (``slope <= 0`` counts as a decrease); significant increases split by
     ``H > 0.5`` into SCI (consistent) and SAI (anti-persistent).
+
+    With one-sided p-values of a calibrated test (``p_increase``, ``p_decrease``, e.g. from
+    :func:`mlri.significance.permutation_test`) the significance comes from them instead: SI
+    when ``p_increase <= a``, SD when ``p_decrease <= a`` (``a = alpha/2`` for
+    ``alternative="two-sided"``, else ``alpha``; ``alpha`` defaults to 0.05), the direction of
+    a significant pixel from the tail that rejects, the Hurst split unchanged, and the
+    direction of a non-significant pixel from Sen's slope as above.  NaN p-values → nodata.
 
     Parameters
     ----------
@@ -484,6 +488,12 @@ def classify(
         0, take the direction from the sign of S (e.g. a significant S>0 with many ties → SI).
     dropped : array_like, optional
         ``IndexResult.dropped``; sets the ``years_dropped`` flag.
+    p_increase, p_decrease : array_like, optional
+        One-sided p-values of the spatial shape (give both or neither); ``z_crit`` must then
+        be None.
+    alternative : {"two-sided", "increase", "decrease"}
+        With p-values: test both tails at alpha/2 each (default, like ``|Z| > 1.96``), or only
+        one tail at alpha (no SD, resp. no SI class is produced).
     n_threads : int, optional
         OpenMP threads.
 
@@ -496,8 +506,12 @@ def classify(
         ``min_valid`` years, 8 MLRI years dropped, 16 Hurst undefined.
     """
     if z_crit is not None and alpha is not None:
-        msg = "give either z_crit or alpha, not both"
+        msg = "give either z_crit= or alpha=, not both"
         raise ValueError(msg)
+    if p_increase is not None or p_decrease is not None:
+        return _classify_p(result, p_increase, p_decrease, alpha=0.05 if alpha is None else alpha,
+                           z_crit=z_crit, alternative=alternative, min_valid=min_valid,
+                           zero_slope_direction=zero_slope_direction, dropped=dropped)
     if alpha is not None:
         if not 0 < alpha < 1:
             msg = f"alpha must be in (0, 1), got {alpha!r}"
@@ -525,8 +539,85 @@ def classify(
         if dr.size != nv.size:
             msg = f"dropped has {dr.size} pixels but result has {nv.size}"
             raise ValueError(msg)
+    s_, var_s_, z_, slope_, hurst_ = f64
     cls, flags = _core.classify(
-        nv, *f64, dr, z_crit=zc, min_valid=int(min_valid), zero_slope_sign_s=direction == 1,
+        nv, s_, var_s_, z_, slope_, hurst_, dr, z_crit=zc, min_valid=int(min_valid), zero_slope_sign_s=direction == 1,
         h_threshold=0.5, n_threads=resolve_threads(n_threads),
     )
+    return _unflatten(cls, shape), _unflatten(flags, shape)
+
+
+_ALTERNATIVES = ("two-sided", "increase", "decrease")
+
+
+def _classify_p(result: TrendResult, p_increase: Any, p_decrease: Any, *, alpha: float,
+                z_crit: float | None, alternative: str, min_valid: int,
+                zero_slope_direction: str, dropped: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The class rule with the significance decided by one-sided p-values (see classify)."""
+    if p_increase is None or p_decrease is None:
+        msg = "give both p_increase and p_decrease (one-sided p-values), or neither"
+        raise ValueError(msg)
+    if z_crit is not None:
+        msg = "z_crit applies to the |Z| rule only; with p-values give alpha"
+        raise ValueError(msg)
+    if not 0 < alpha < 1:
+        msg = f"alpha must be in (0, 1), got {alpha!r}"
+        raise ValueError(msg)
+    alt = choice(alternative, "alternative", _ALTERNATIVES)
+    at = alpha / 2 if alt == 0 else alpha
+    direction = choice(zero_slope_direction, "zero_slope_direction", ("slope", "sign_S"))
+    if int(min_valid) < 0:
+        msg = f"min_valid must be >= 0, got {min_valid!r}"
+        raise ValueError(msg)
+    if not isinstance(result, tuple) or not hasattr(result, "hurst"):
+        msg = "result must be the TrendResult returned by mlri.trend()"
+        raise TypeError(msg)
+    shape = np.shape(result.z)
+    nv = np.reshape(np.asarray(result.n_valid), -1).astype(np.int64)
+    s = np.reshape(np.asarray(result.s, dtype=np.float64), -1)
+    var_s = np.reshape(np.asarray(result.var_s, dtype=np.float64), -1)
+    slope = np.reshape(np.asarray(result.slope, dtype=np.float64), -1)
+    h = np.reshape(np.asarray(result.hurst, dtype=np.float64), -1)
+    pi = np.asarray(p_increase, dtype=np.float64)
+    pd = np.asarray(p_decrease, dtype=np.float64)
+    for name, a in (("p_increase", pi), ("p_decrease", pd)):
+        if a.size != nv.size:
+            msg = f"{name} has {a.size} pixels but result has {nv.size}"
+            raise ValueError(msg)
+    pi = pi.reshape(-1)
+    pd = pd.reshape(-1)
+
+    few = (nv < int(min_valid)) | (nv < 2)
+    usable = ~few & np.isfinite(slope) & ~np.isnan(pi) & ~np.isnan(pd)
+    up_sig = (pi <= at) if alt in (0, 1) else np.zeros(nv.size, bool)
+    down_sig = (pd <= at) if alt in (0, 2) else np.zeros(nv.size, bool)
+    down_sig &= ~up_sig
+    up_sig &= usable
+    down_sig &= usable
+
+    up = slope > 0
+    if direction == 1:
+        up = np.where(slope == 0, s > 0, up)
+    codes = CLASS_CODES
+    cls = np.full(nv.size, codes["nodata"], np.uint8)
+    cls[usable & up] = codes["NI"]
+    cls[usable & ~up] = codes["ND"]
+    cls[down_sig] = codes["SD"]
+    hfin = np.isfinite(h)
+    cls[up_sig & hfin & (h > 0.5)] = codes["SCI"]
+    cls[up_sig & hfin & ~(h > 0.5)] = codes["SAI"]
+    cls[up_sig & ~hfin] = codes["SI_H_undefined"]
+
+    bits = FLAG_BITS
+    flags = np.zeros(nv.size, np.uint8)
+    flags[(nv >= 2) & (var_s == 0.0)] |= bits["constant"]
+    flags[(up_sig | down_sig) & (slope == 0.0)] |= bits["slope0_significant"]
+    flags[few] |= bits["few_valid"]
+    if dropped is not None:
+        dr = np.reshape(np.asarray(dropped), -1)
+        if dr.size != nv.size:
+            msg = f"dropped has {dr.size} pixels but result has {nv.size}"
+            raise ValueError(msg)
+        flags[dr > 0] |= bits["years_dropped"]
+    flags[~hfin] |= bits["hurst_undefined"]
     return _unflatten(cls, shape), _unflatten(flags, shape)

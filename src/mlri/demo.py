@@ -312,7 +312,7 @@ def write_truth(site: DemoSite, path: str | os.PathLike[str]) -> Path:
 
 def region_table(classes: np.ndarray, truth: np.ndarray) -> dict[int, dict[str, Any]]:
     """Per planted region: pixel count, class fractions, majority class, share of SI."""
-    from .pipeline import CLASS_LABELS
+    from .classes import CLASS_LABELS, SI_CODES
 
     out: dict[int, dict[str, Any]] = {}
     for code, (name, _, expected) in REGIONS.items():
@@ -320,11 +320,11 @@ def region_table(classes: np.ndarray, truth: np.ndarray) -> dict[int, dict[str, 
         n = int(m.sum())
         if n == 0:
             continue
-        cnt = np.bincount(classes[m].ravel(), minlength=7)
-        frac = {CLASS_LABELS[k]: round(float(cnt[k]) / n, 3) for k in range(7) if cnt[k]}
+        cnt = np.bincount(classes[m].ravel(), minlength=len(CLASS_LABELS))
+        frac = {CLASS_LABELS[k]: round(float(cnt[k]) / n, 3) for k in CLASS_LABELS if cnt[k]}
         out[code] = {"name": name, "pixels": n, "expected": expected,
                      "majority": CLASS_LABELS[int(np.argmax(cnt))],
-                     "si_fraction": round(float(cnt[4] + cnt[5] + cnt[6]) / n, 3),
+                     "si_fraction": round(float(sum(cnt[k] for k in SI_CODES)) / n, 3),
                      "fractions": frac}
     return out
 
@@ -368,7 +368,8 @@ def mine_polygons(site: DemoSite) -> tuple[list[Any], dict[str, list[Any]]]:
 
     from .sites._geo import apply_affine
 
-    geoms, fields = [], {"id": [], "name": [], "start": []}
+    geoms: list[Any] = []
+    fields: dict[str, list[Any]] = {"id": [], "name": [], "start": []}
     for mid, (code, name, start) in DEMO_MINES.items():
         if mid == "steppe_control":
             r, c = steppe_control_box(site.truth)
@@ -422,6 +423,7 @@ def plot_classes(classes: np.ndarray, truth: np.ndarray, png: str | os.PathLike[
     from rasterio.crs import CRS as RioCRS
 
     from ._outputs import atomic_file
+    from .classes import hex_color
     from .quicklook import (
         class_legend,
         coordinate_axes,
@@ -459,7 +461,7 @@ def plot_classes(classes: np.ndarray, truth: np.ndarray, png: str | os.PathLike[
     scale_bar(axes[0], *extent, 1.0)
     coordinate_axes(axes[0], crs)
     axes[0].set_title("Planted regions (truth)", fontsize=10)
-    leg[0].legend(handles=[Patch(facecolor=np.array(REGION_COLORS[k]) / 255, edgecolor="grey",
+    leg[0].legend(handles=[Patch(facecolor=hex_color(REGION_COLORS[k]), edgecolor="grey",
                                  label=v[1]) for k, v in REGIONS.items()],
                   loc="upper center", fontsize=8, ncol=2, frameon=False,
                   title="planted region", title_fontsize=8)

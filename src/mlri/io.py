@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ._names import _YEAR_RE, InputError, parse_years, var_token, year_from_name
+from ._names import InputError, parse_years, var_token, year_from_name, year_in_text
 
 __all__ = [
     "Grid",
@@ -38,10 +38,12 @@ __all__ = [
     "InputSet",
     "Layer",
     "VariableStack",
+    "expand_sources",
     "open_inputs",
     "parse_years",
     "resolve_variable",
     "year_from_name",
+    "year_in_text",
 ]
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".nc", ".jp2")
@@ -169,8 +171,12 @@ class InputSet:
 # --------------------------------------------------------------------------- discovery
 
 
-def _expand(specs: Sequence[str | os.PathLike[str]], var: str) -> tuple[list[str], bool]:
-    """Expand folders and globs into raster files.  Returns (files, filter_by_var)."""
+def expand_sources(specs: Sequence[str | os.PathLike[str]], var: str) -> tuple[list[str], bool]:
+    """Expand folders and globs into raster files (the one discovery of every input reader).
+
+    Returns ``(files, collective)``: ``collective`` when a folder or glob was given (it may
+    hold the other variable too).  ``var`` names the input in error messages.
+    """
     files: list[str] = []
     collective = False  # a folder or glob: may hold the other variable too
     for spec in specs:
@@ -200,6 +206,9 @@ def _expand(specs: Sequence[str | os.PathLike[str]], var: str) -> tuple[list[str
     # de-duplicate, keep order
     files = list(dict.fromkeys(files))
     return files, collective
+
+
+_expand = expand_sources
 
 
 def _roots(specs: Sequence[str | os.PathLike[str]]) -> list[str]:
@@ -276,11 +285,7 @@ def _band_year(info: _FileInfo, band: int) -> int | None:
             except ValueError:
                 pass
     desc = info.descriptions[band - 1]
-    if desc:
-        found = {int(y) for y in _YEAR_RE.findall(desc)}
-        if len(found) == 1:
-            return found.pop()
-    return None
+    return year_in_text(desc) if desc else None
 
 
 def resolve_variable(specs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],

@@ -1,9 +1,9 @@
 """The raster pipeline: annual LST/EVI rasters in, MLRI + trend + classes out (``mlri run``).
 
-:func:`run` reads the inputs tile by tile (:mod:`mlri.tiling`), computes per tile exactly what
-the array API computes on the whole stack (:func:`mlri.index` → float32 MLRI →
-:func:`mlri.trend` → :func:`mlri.classify`), and writes Cloud-Optimized GeoTIFFs plus
-``summary.json`` and ``manifest.json`` into an output folder.  Every file is written under a
+:func:`run` reads the inputs tile by tile (:mod:`mlri.io`, :mod:`mlri.tiling`), computes each
+tile with the recipe's chain (:func:`mlri.recipe.compute_block`: index → float32 MLRI → trend →
+p-values → classes), and writes the run folder of :mod:`mlri.products` (Cloud-Optimized
+GeoTIFFs plus ``summary.json`` and ``manifest.json``).  Every file is written under a
 temporary name and all are renamed together at the end (``manifest.json`` last): a failed or
 interrupted run leaves nothing that looks complete.
 """
@@ -23,9 +23,9 @@ import numpy as np
 
 from . import _significance_run as sigrun
 from . import api
+from ._cluster import dask_client, require
 from ._outputs import (
     OutputSet,
-    atomic_file,
     atomic_raster,
     build_manifest,
     file_digest,
@@ -34,7 +34,25 @@ from ._outputs import (
     raster_profile,
     write_json,
 )
+from .classes import CLASS_COLORS, CLASS_LABELS, FLAG_NODATA
 from .io import InputError, InputSet, open_inputs
+from .quicklook import write_quicklook
+from .products import (
+    OUTPUT_NAMES,
+    SIGNIFICANCE_BANDS,
+    SIGNIFICANCE_NAME,
+    TREND_BANDS,
+    SummaryAccumulator,
+    describe_rasters,
+    format_summary,
+    pack_trend,
+    raster_files,
+    write_aux_xml,
+)
+from .products import (
+    summary as make_summary,
+)
+from .recipe import Options, Recipe, SignificancePlan, compute_block
 from .tiling import plan_windows, progress_bar, run_tiled
 
 __all__ = [
@@ -42,106 +60,18 @@ __all__ = [
     "CLASS_LABELS",
     "FLAG_NODATA",
     "OUTPUT_NAMES",
+    "SIGNIFICANCE_BANDS",
+    "SIGNIFICANCE_NAME",
     "TREND_BANDS",
     "RunResult",
     "StatsOptions",
     "compute_tile",
+    "format_summary",
     "run",
 ]
 
-#: Bands of ``trend.tif`` (float32, nodata NaN), in order.
-TREND_BANDS: tuple[str, ...] = ("n_valid", "S", "var_S", "Z", "p", "sen_slope", "intercept",
-                                "hurst", "years_dropped")
-#: Every file :func:`run` writes into the output folder.
-OUTPUT_NAMES: tuple[str, ...] = ("mlri.tif", "trend.tif", "classes.tif", "classes.tif.aux.xml",
-                                 "classes.png", "flags.tif", "summary.json", "manifest.json")
-#: Written when a calibrated test is selected (``significance != "paper"`` or ``fdr``):
-#: float32 bands ``p_increase``, ``p_decrease`` (one-sided p-values of the chosen test).
-SIGNIFICANCE_NAME = "significance.tif"
-SIGNIFICANCE_BANDS: tuple[str, ...] = ("p_increase", "p_decrease")
-#: ``flags.tif`` value for pixels without any LST+EVI observation (outside the data).
-FLAG_NODATA = 255
-
-#: Long names of the class codes (``classes.tif`` category names).
-CLASS_LABELS: dict[int, str] = {
-    0: "nodata",
-    1: "SD",
-    2: "ND",
-    3: "NI",
-    4: "SAI",
-    5: "SCI",
-    6: "SI_H_undefined",
-}
-CLASS_DESCRIPTIONS: dict[int, str] = {
-    0: "no data / fewer than min_valid valid years",
-    1: "significant degradation",
-    2: "non-significant degradation",
-    3: "non-significant improvement",
-    4: "significant improvement, anti-persistent (H <= 0.5)",
-    5: "significant improvement, consistent (H > 0.5)",
-    6: "significant improvement, Hurst exponent undefined",
-}
-#: RGBA colour table of ``classes.tif`` (0 = transparent).
-CLASS_COLORS: dict[int, tuple[int, int, int, int]] = {
-    0: (0, 0, 0, 0),
-    1: (202, 0, 32, 255),      # SD  red
-    2: (244, 165, 130, 255),   # ND  salmon
-    3: (217, 240, 163, 255),   # NI  pale green
-    4: (120, 198, 121, 255),   # SAI mid green
-    5: (0, 104, 55, 255),      # SCI dark green
-    6: (65, 182, 196, 255),    # SI_H_undefined teal
-}
-
-
-@dataclass
-class StatsOptions:
-    """Statistical options of :func:`run` (those of :func:`mlri.index`, :func:`mlri.trend`
-    and :func:`mlri.classify`)."""
-
-    lst_unit: str = "K"
-    evi_min: float = 0.0
-    evi_policy: str = "mask"
-    z_crit: float | None = None
-    alpha: float | None = None
-    min_valid: int = 10
-    zero_slope_direction: str = "slope"
-    hurst_method: str = "expanding"
-    hurst_series: str = "diff"
-    hurst_ddof: int = 0
-    tau_min: int = 2
-    gap: str = "ignore"
-    degenerate: str = "drop"
-    rel_tol: float = 1e-12
-    corrected: bool = True
-    significance: str = "paper"
-    permutations: int = 199
-    seed: int = 0
-    reference: str | None = None
-    fdr: float | None = None
-
-    def index_kw(self) -> dict[str, Any]:
-        return {"lst_unit": self.lst_unit, "evi_min": self.evi_min,
-                "evi_policy": self.evi_policy}
-
-    def trend_kw(self) -> dict[str, Any]:
-        return {"hurst_method": self.hurst_method, "hurst_series": self.hurst_series,
-                "hurst_ddof": self.hurst_ddof, "tau_min": self.tau_min, "gap": self.gap,
-                "degenerate": self.degenerate, "rel_tol": self.rel_tol,
-                "corrected": self.corrected}
-
-    def classify_kw(self) -> dict[str, Any]:
-        return {"z_crit": self.z_crit, "alpha": self.alpha, "min_valid": self.min_valid,
-                "zero_slope_direction": self.zero_slope_direction}
-
-    def validate(self, years: Sequence[int]) -> None:
-        """Run the API once on a 1-pixel dummy so bad options fail before any I/O."""
-        t = len(years)
-        lst = np.full((t, 1), 20.0 if self.lst_unit == "C" else 300.0)
-        evi = np.linspace(0.2, 0.4, t).reshape(t, 1)
-        idx = api.index(lst, evi, years, **self.index_kw(), n_threads=1)
-        tr = api.trend(idx.mlri, years, **self.trend_kw(), n_threads=1)
-        api.classify(tr, **self.classify_kw(), dropped=idx.dropped, n_threads=1)
-        sigrun.build_plan(self)
+#: The chain's options (defined once, in :mod:`mlri.recipe`).
+StatsOptions = Options
 
 
 @dataclass
@@ -154,43 +84,25 @@ class TileResult:
 
 
 def compute_tile(lst: np.ndarray, evi: np.ndarray, years: Sequence[float],
-                 opts: StatsOptions | None = None, n_threads: int | None = None, *,
-                 row0: int = 0, col0: int = 0,
-                 plan: sigrun.SignificancePlan | None = None) -> TileResult:
-    """Everything the pipeline computes for one ``(T, h, w)`` tile, through the public API.
-
-    MLRI is cast to float32 (the stored precision) before the trend, so re-running the trend
-    on ``mlri.tif`` reproduces ``trend.tif``.  ``flags`` is set to :data:`FLAG_NODATA` where
-    a pixel has no observation at all (no valid year and no dropped year).
+                 opts: Options | None = None, n_threads: int | None = None, *,
+                 row0: int = 0, col0: int = 0, recipe: Recipe | None = None) -> TileResult:
+    """Everything the pipeline computes for one ``(T, h, w)`` tile: :func:`mlri.recipe.compute_block`
+    packed into the bands of the output files.
 
     ``row0``/``col0`` are the tile's global offsets (the permutation test's random stream of a
-    pixel depends on its global row/column); ``plan`` carries the map-wide significance
-    settings (:mod:`mlri._significance_run`), default the paper rule.
+    pixel depends on its global row/column); ``recipe`` carries the validated options and the
+    map-wide significance settings (default: ``opts`` prepared here, the paper rule).
     """
-    opts = opts or StatsOptions()
-    idx = api.index(lst, evi, years, **opts.index_kw(), n_threads=n_threads)
-    m32 = np.ascontiguousarray(idx.mlri, dtype=np.float32)
-    tr = api.trend(m32, years, **opts.trend_kw(), n_threads=n_threads)
+    if recipe is None:
+        recipe = (opts or Options()).prepare(years)
+    b = compute_block(lst, evi, years, recipe, n_threads, row0=row0, col0=col0)
+    trend = pack_trend(b.trend, b.dropped)
     pvalues = None
-    if plan is not None and plan.needs_pvalues:
-        p_inc, p_dec = sigrun.tile_pvalues(plan, lst, evi, years, tr, opts, row0, col0,
-                                           n_threads)
-        classes, flags = sigrun.classify_tile(plan, tr, p_inc, p_dec, opts, idx.dropped)
-        pvalues = np.stack([np.asarray(p_inc, dtype=np.float32),
-                            np.asarray(p_dec, dtype=np.float32)])
-    else:
-        classes, flags = api.classify(tr, **opts.classify_kw(), dropped=idx.dropped,
-                                      n_threads=n_threads)
-    dropped = np.asarray(idx.dropped)
-    shape = m32.shape[1:]
-    trend = np.empty((len(TREND_BANDS), *shape), dtype=np.float32)
-    for i, arr in enumerate((tr.n_valid, tr.s, tr.var_s, tr.z, tr.p, tr.slope, tr.intercept,
-                             tr.hurst, dropped)):
-        trend[i] = arr
-    flags = np.array(flags, dtype=np.uint8, copy=True).reshape(shape)
-    flags[(np.asarray(tr.n_valid) == 0) & (dropped == 0)] = FLAG_NODATA
-    return TileResult(m32, trend, np.asarray(classes, dtype=np.uint8).reshape(shape), flags,
-                      pvalues)
+    if recipe.plan.needs_pvalues and b.pvalues is not None:
+        pvalues = np.stack([np.asarray(b.pvalues[0], dtype=np.float32),
+                            np.asarray(b.pvalues[1], dtype=np.float32)])
+    assert b.classes is not None and b.flags is not None
+    return TileResult(b.mlri, trend, b.classes, b.flags, pvalues)
 
 
 @dataclass
@@ -202,53 +114,6 @@ class RunResult:
     summary: dict[str, Any]
     manifest: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
-
-
-class _Accumulator:
-    def __init__(self, n_years: int) -> None:
-        self.class_counts = np.zeros(256, dtype=np.int64)
-        self.flag_bits = np.zeros(8, dtype=np.int64)
-        self.lst_valid = np.zeros(n_years, dtype=np.int64)
-        self.evi_valid = np.zeros(n_years, dtype=np.int64)
-        self.mlri_valid = np.zeros(n_years, dtype=np.int64)
-        self.with_data = 0
-        self.with_dropped = 0
-        self.lock = threading.Lock()
-
-    def add_inputs(self, lst: np.ndarray, evi: np.ndarray) -> None:
-        lv = np.isfinite(lst).sum(axis=(1, 2))
-        ev = np.isfinite(evi).sum(axis=(1, 2))
-        with self.lock:
-            self.lst_valid += lv
-            self.evi_valid += ev
-
-    def add_result(self, r: TileResult) -> None:
-        cc = np.bincount(r.classes.ravel(), minlength=256)
-        f = r.flags[r.flags != FLAG_NODATA]
-        bits = np.array([np.count_nonzero(f & (1 << b)) for b in range(8)])
-        mv = np.isfinite(r.mlri).sum(axis=(1, 2))
-        nd = int(np.count_nonzero(r.flags == FLAG_NODATA))
-        drop = int(np.count_nonzero(r.trend[-1] > 0))
-        with self.lock:
-            self.class_counts += cc
-            self.flag_bits += bits
-            self.mlri_valid += mv
-            self.with_data += r.classes.size - nd
-            self.with_dropped += drop
-
-
-def _band_tags(inputs: InputSet) -> dict[str, Any]:
-    return {"MLRI_TOOL": "mlri", "MLRI_YEARS": ",".join(map(str, inputs.years))}
-
-
-def _write_aux_xml(path: Path) -> None:
-    """GDAL PAM side-car with the category names of classes.tif (read by GDAL/QGIS/ArcGIS)."""
-    cats = "\n".join(f"      <Category>{CLASS_LABELS.get(i, '')}</Category>"
-                     for i in range(max(CLASS_LABELS) + 1))
-    text = ("<PAMDataset>\n  <PAMRasterBand band=\"1\">\n    <CategoryNames>\n"
-            f"{cats}\n    </CategoryNames>\n  </PAMRasterBand>\n</PAMDataset>\n")
-    with atomic_file(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
 
 
 def _digest_worker(paths: Sequence[str], out: dict[str, dict[str, Any]],
@@ -342,20 +207,16 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     """
     t_start = time.time()
     t0 = time.perf_counter()
-    if options is None:
-        options = StatsOptions(**stats)
-    elif stats:
-        options = StatsOptions(**{**asdict(options), **stats})
+    options = Options.from_kwargs(options, **stats)
     inputs = open_inputs(lst, evi, years=years, pattern=pattern)
     yrs = [float(y) for y in inputs.years]
-    options.validate(yrs)
-    plan = sigrun.build_plan(options)
+    recipe = options.prepare(yrs)
+    plan = recipe.plan
     preflight(out, _output_bytes(inputs, plan, cog=cog, overviews=overviews),
               check_space=check_disk_space,
               what=f"a {inputs.grid.width} x {inputs.grid.height} px run")
-    mx = None
-    if scheduler:
-        from . import xarray as mx  # ImportError says: pip install mlri[dask]
+    if scheduler:  # fail before any I/O when dask.distributed is missing
+        require("distributed", "mlri run --scheduler")
     inputs.check_units(options.lst_unit)
     n_threads = None if threads is None else int(threads)
     gdal_threads = str(n_threads) if n_threads else "ALL_CPUS"
@@ -373,7 +234,7 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                               blocksize=blocksize, compress=comp, zlevel=level,
                               num_threads=gdal_threads)
 
-    acc = _Accumulator(len(yrs))
+    acc = SummaryAccumulator(len(yrs))
     timing = {"read_s": 0.0, "compute_s": 0.0, "write_s": 0.0}
     digests: dict[str, dict[str, Any]] = {}
     dig_stop = threading.Event()
@@ -390,24 +251,16 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     ov_cat = "nearest" if overviews else None
     cache = int(max(64, min(512, 8 * tile * tile * (len(yrs) + 12) / 2**20))) * 2**20
     try:
-        if plan.mode == "reference" or plan.fdr is not None:
-            sigrun.first_pass(plan, inputs, windows, yrs, options, n_threads,
-                              options.reference, quiet=quiet)
+        if plan.needs_map_pass:
+            sigrun.first_pass(recipe, inputs, windows, yrs, n_threads, quiet=quiet)
         with OutputSet(out, (*OUTPUT_NAMES, SIGNIFICANCE_NAME),
                        overwrite=overwrite) as outset, \
                 rasterio.Env(GDAL_CACHEMAX=cache, GDAL_NUM_THREADS=gdal_threads), \
                 contextlib.ExitStack() as stack:
             ds: dict[str, Any] = {}
-            specs = [
-                ("flags.tif", profile(1, "uint8", FLAG_NODATA), ov_cat),
-                ("classes.tif", profile(1, "uint8", 0), ov_cat),
-                ("trend.tif", profile(len(TREND_BANDS), "float32", float("nan")), ov_cont),
-                ("mlri.tif", profile(len(yrs), "float32", float("nan")), ov_cont),
-            ]
-            if plan.needs_pvalues:
-                specs.append((SIGNIFICANCE_NAME,
-                              profile(len(SIGNIFICANCE_BANDS), "float32", float("nan")),
-                              ov_cont))
+            specs = [(r.name, profile(len(yrs) if r.bands is None else len(r.bands), r.dtype,
+                                      r.nodata), ov_cat if r.categorical else ov_cont)
+                     for r in raster_files(plan.needs_pvalues)]
             final_bar = _LazyBar(len(specs), quiet=quiet,
                                  desc="writing COGs" if cog else "closing", unit="file")
             stack.callback(final_bar.close)
@@ -415,12 +268,12 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                 stack.callback(final_bar.update, name)
                 ds[name] = stack.enter_context(atomic_raster(
                     outset.stage(name), prof, cog=cog, overview_resampling=ovr))
-            _describe_outputs(ds, inputs, options)
+            describe_rasters(ds, inputs.years, options)
             reader = stack.enter_context(inputs.open())
             client = None
             in_flight = 1
-            if mx is not None:
-                client = stack.enter_context(mx.dask_client(scheduler))
+            if scheduler:
+                client = stack.enter_context(dask_client(scheduler))
                 n_workers = max(1, len(client.scheduler_info().get("workers", {})))
                 in_flight = 2 * n_workers
 
@@ -435,24 +288,24 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
             def compute(w: Any, data: tuple[np.ndarray, np.ndarray]) -> Any:
                 if client is not None:
                     return client.submit(compute_tile, data[0], data[1], yrs, options, 1,
-                                         row0=int(w.row_off), col0=int(w.col_off), plan=plan,
-                                         pure=False)
+                                         row0=int(w.row_off), col0=int(w.col_off),
+                                         recipe=recipe, pure=False)
                 t = time.perf_counter()
                 try:
                     r = compute_tile(data[0], data[1], yrs, options, n_threads,
-                                     row0=int(w.row_off), col0=int(w.col_off), plan=plan)
+                                     row0=int(w.row_off), col0=int(w.col_off), recipe=recipe)
                 except ValueError as err:
                     msg = (f"{err} (LST input: {inputs.lst.describe()}; window rows "
                            f"{w.row_off}-{w.row_off + w.height}, cols "
                            f"{w.col_off}-{w.col_off + w.width})")
                     raise InputError(msg) from err
-                acc.add_result(r)
+                acc.add_block(r.mlri, r.trend, r.classes, r.flags)
                 timing["compute_s"] += time.perf_counter() - t
                 return r
 
             def write(w: Any, r: TileResult) -> None:
                 if client is not None:
-                    acc.add_result(r)
+                    acc.add_block(r.mlri, r.trend, r.classes, r.flags)
                 t = time.perf_counter()
                 ds["mlri.tif"].write(r.mlri, window=w)
                 ds["trend.tif"].write(r.trend, window=w)
@@ -469,12 +322,11 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
             timing["tiles_s"] = round(time.perf_counter() - t0, 3)
             _check_data(acc, inputs)
             run_warnings.extend(_year_warnings(acc, inputs))
-            summary = _summary(acc, inputs, options)
-            summary["significance"] = plan.describe()
+            summary = make_summary(acc, inputs.grid, inputs.years, options, plan.describe())
             run_warnings.extend(_nothing_classified(acc, inputs, options))
             summary["warnings"] = run_warnings
             write_json(outset.stage("summary.json"), summary)
-            _write_aux_xml(outset.stage("classes.tif.aux.xml"))
+            write_aux_xml(outset.stage("classes.tif.aux.xml"))
             # Leaving the ExitStack finalises the rasters (COG rewrite) one by one.
             t_fin = time.perf_counter()
             reader.close()
@@ -482,8 +334,6 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
             stack.close()
             timing["finalize_s"] = round(time.perf_counter() - t_fin, 3)
             # the quick-look map is drawn from the staged (finalised) classes.tif
-            from .quicklook import write_quicklook  # (imports this module's colours)
-
             write_quicklook(outset.stage("classes.tif"), outset.stage("classes.png"),
                             summary=summary, title=f"Restoration classes: {Path(out).name}")
             if dig_thread is not None:
@@ -571,48 +421,7 @@ def _listify(x: Any) -> list[Any]:
     return list(x)
 
 
-def _describe_outputs(ds: dict[str, Any], inputs: InputSet, opts: StatsOptions) -> None:
-    tags = _band_tags(inputs)
-    if SIGNIFICANCE_NAME in ds:
-        sg = ds[SIGNIFICANCE_NAME]
-        sg.update_tags(**tags, SIGNIFICANCE=opts.significance,
-                       PERMUTATIONS=str(opts.permutations), SEED=str(opts.seed),
-                       FDR=str(opts.fdr) if opts.fdr is not None else "")
-        for b, name in enumerate(SIGNIFICANCE_BANDS, 1):
-            sg.set_band_description(b, name)
-    m = ds["mlri.tif"]
-    m.update_tags(**tags, MLRI_DEFINITION="(max LST[first..i] / min EVI[first..i]) / "
-                  "(LST_i / EVI_i), running extrema over valid years",
-                  LST_UNIT=opts.lst_unit, EVI_MIN=str(opts.evi_min),
-                  EVI_POLICY=opts.evi_policy)
-    for b, y in enumerate(inputs.years, 1):
-        m.set_band_description(b, str(y))
-        m.update_tags(b, YEAR=str(y))
-    t = ds["trend.tif"]
-    t.update_tags(**tags, HURST_METHOD=opts.hurst_method, HURST_SERIES=opts.hurst_series)
-    units = {"n_valid": "years", "S": "", "var_S": "", "Z": "", "p": "",
-             "sen_slope": "MLRI per year", "intercept": f"MLRI at {inputs.years[0]}",
-             "hurst": "", "years_dropped": "years"}
-    for b, name in enumerate(TREND_BANDS, 1):
-        t.set_band_description(b, name)
-        if units[name]:
-            t.set_band_unit(b, units[name])
-    c = ds["classes.tif"]
-    c.set_band_description(1, "class")
-    c.write_colormap(1, CLASS_COLORS)
-    c.update_tags(**tags, MIN_VALID=str(opts.min_valid),
-                  Z_CRIT=str(opts.z_crit) if opts.z_crit is not None else "",
-                  ALPHA=str(opts.alpha) if opts.alpha is not None else "")
-    c.update_tags(1, **{f"CLASS_{k}": f"{v}: {CLASS_DESCRIPTIONS[k]}"
-                        for k, v in CLASS_LABELS.items()})
-    f = ds["flags.tif"]
-    f.set_band_description(1, "flags")
-    f.update_tags(**tags)
-    f.update_tags(1, **{f"BIT_{v}": k for k, v in api.FLAG_BITS.items()},
-                  NODATA_MEANING="255: no LST+EVI observation in any year")
-
-
-def _check_data(acc: _Accumulator, inputs: InputSet) -> None:
+def _check_data(acc: SummaryAccumulator, inputs: InputSet) -> None:
     if acc.lst_valid.sum() == 0:
         msg = (f"the LST input {inputs.lst.describe()} has no valid pixel in any year "
                f"(all nodata/masked): check its nodata value and mask")
@@ -627,7 +436,7 @@ def _check_data(acc: _Accumulator, inputs: InputSet) -> None:
         raise InputError(msg)
 
 
-def _year_warnings(acc: _Accumulator, inputs: InputSet) -> list[str]:
+def _year_warnings(acc: SummaryAccumulator, inputs: InputSet) -> list[str]:
     out = []
     for i, y in enumerate(inputs.years):
         for name, st, arr in (("LST", inputs.lst, acc.lst_valid),
@@ -640,7 +449,7 @@ def _year_warnings(acc: _Accumulator, inputs: InputSet) -> list[str]:
     return out
 
 
-def _output_bytes(inputs: InputSet, plan: sigrun.SignificancePlan, *, cog: bool,
+def _output_bytes(inputs: InputSet, plan: SignificancePlan, *, cog: bool,
                   overviews: bool) -> int:
     """Peak disk use of the rasters :func:`run` writes (see mlri._outputs.output_bytes)."""
     bands = [(1, "uint8"), (1, "uint8"), (len(TREND_BANDS), "float32"),
@@ -652,8 +461,8 @@ def _output_bytes(inputs: InputSet, plan: sigrun.SignificancePlan, *, cog: bool,
                         overviews=overviews, block=512 if max(g.width, g.height) > 256 else 256)
 
 
-def _nothing_classified(acc: _Accumulator, inputs: InputSet,
-                        opts: StatsOptions) -> list[str]:
+def _nothing_classified(acc: SummaryAccumulator, inputs: InputSet,
+                        opts: Options) -> list[str]:
     """Why a run classified no pixel at all (a warning in the CLI and summary.json)."""
     if int(acc.class_counts[1:].sum()) > 0:
         return []
@@ -672,62 +481,3 @@ def _nothing_classified(acc: _Accumulator, inputs: InputSet,
                f"check the inputs' nodata")
     return [f"no pixel was classified (classes.tif is all nodata): {why}"]
 
-
-def _summary(acc: _Accumulator, inputs: InputSet, opts: StatsOptions) -> dict[str, Any]:
-    g = inputs.grid
-    total = g.width * g.height
-    classified = int(acc.class_counts[1:].sum())
-    classes = []
-    for code, name in CLASS_LABELS.items():
-        n = int(acc.class_counts[code])
-        classes.append({
-            "code": code, "name": name, "description": CLASS_DESCRIPTIONS[code],
-            "pixels": n, "area_ha": _r(g.area_ha(n)),
-            "percent_of_classified": None if code == 0 or classified == 0 else
-            round(100.0 * n / classified, 3),
-            "percent_of_all": round(100.0 * n / total, 3) if total else None,
-        })
-    si = sum(int(acc.class_counts[c]) for c in (4, 5, 6))
-    return {
-        "pixels": total,
-        "pixels_with_data": int(acc.with_data),
-        "pixels_classified": classified,
-        "pixel_size": [abs(g.transform.a), abs(g.transform.e)],
-        "pixel_area_ha": _r(g.area_ha(1), 6),
-        "area_ha": _r(g.area_ha(total)),
-        "area_classified_ha": _r(g.area_ha(classified)),
-        "crs": g.crs.to_string() if g.crs else None,
-        "years": inputs.years,
-        "classes": classes,
-        "significant_improvement_percent": round(100.0 * si / classified, 3)
-        if classified else None,
-        "flags": {name: int(acc.flag_bits[int(bit).bit_length() - 1])
-                  for name, bit in api.FLAG_BITS.items()},
-        "pixels_with_dropped_years": int(acc.with_dropped),
-        "valid_pixels_per_year": {
-            str(y): {"LST": int(acc.lst_valid[i]), "EVI": int(acc.evi_valid[i]),
-                     "MLRI": int(acc.mlri_valid[i])} for i, y in enumerate(inputs.years)},
-        "min_valid": opts.min_valid,
-        "note": ("MLRI uses running extrema, so it drifts upward by construction: about half "
-                 "of stationary (unchanged) pixels test as significant improvement. Read SI "
-                 "as 'better than the worst state seen so far', not as proof of restoration."),
-    }
-
-
-def _r(x: float | None, nd: int = 3) -> float | None:
-    return None if x is None else round(float(x), nd)
-
-
-def format_summary(summary: dict[str, Any]) -> str:
-    """The class table printed by ``mlri run`` / ``mlri demo``."""
-    rows = [f"{'code':>4}  {'class':<15} {'pixels':>10} {'area ha':>10} {'% classified':>13}"]
-    for c in summary["classes"]:
-        pct = c["percent_of_classified"]
-        area = c["area_ha"]
-        rows.append(f"{c['code']:>4}  {c['name']:<15} {c['pixels']:>10} "
-                    f"{'' if area is None else f'{area:.1f}':>10} "
-                    f"{'' if pct is None else f'{pct:.1f}':>13}")
-    area = summary.get("area_classified_ha")
-    rows.append(f"classified: {summary['pixels_classified']} of {summary['pixels']} pixels"
-                + ("" if area is None else f" ({area:.1f} ha)"))
-    return "\n".join(rows)

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from . import classes as _classes
+
 __all__ = [
     "CLASS_HEX",
     "CLASS_WORDS",
@@ -37,9 +39,7 @@ def _hex(rgba: tuple[int, int, int, int]) -> str:
 
 
 def _palette() -> dict[str, str]:
-    from .pipeline import CLASS_COLORS, CLASS_LABELS
-
-    pal = {CLASS_LABELS[k]: _hex(v) for k, v in CLASS_COLORS.items() if k}
+    pal = {_classes.CLASS_LABELS[k]: _hex(v) for k, v in _classes.CLASS_COLORS.items() if k}
     pal["nodata"] = "#e0e0e0"          # transparent in the GeoTIFF; light grey on paper
     pal["SI"] = pal["SAI"]             # SI = SCI + SAI (+ undefined H), when merged
     pal["all"] = "#404040"
@@ -50,14 +50,8 @@ def _palette() -> dict[str, str]:
 CLASS_HEX: dict[str, str] = _palette()
 #: Class name -> words, used by every figure and the report (MLRI "increase" = improvement).
 CLASS_WORDS: dict[str, str] = {
-    "SCI": "significant consistent increase",
-    "SAI": "significant anti-persistent increase",
-    "SI_H_undefined": "significant increase, Hurst exponent undefined",
-    "SI": "significant increase",
-    "NI": "non-significant increase",
-    "ND": "non-significant decrease",
-    "SD": "significant decrease",
-    "nodata": "no data",
+    **{c.name: c.label for c in _classes.CLASSES},
+    **{g: _classes.label_of(g) for g in _classes.GROUPS},
     "all": "all pixels",
 }
 #: Legend order (most restored first); codes 5, 4, 6, 3, 2, 1, 0 of ``classes.tif``.

@@ -180,25 +180,13 @@ class NoScenesError(ValueError):
 
 # ---------------------------------------------------------------------------------------------
 def parse_years(text: str | Iterable[int]) -> list[int]:
-    """"2000-2011,2013-2019" / "2005" / [2005, 2006] -> sorted unique years."""
-    if not isinstance(text, str):
-        years = sorted({int(y) for y in text})
-    else:
-        years_set: set[int] = set()
-        for part in text.replace(" ", "").split(","):
-            if not part:
-                continue
-            a, sep, b = part.partition("-")
-            try:
-                lo, hi = int(a), int(b) if sep else int(a)
-            except ValueError:
-                msg = f"years: cannot read {part!r} (use e.g. 2000-2011,2013-2019)"
-                raise ValueError(msg) from None
-            if hi < lo:
-                msg = f"years: range {part!r} is reversed"
-                raise ValueError(msg)
-            years_set.update(range(lo, hi + 1))
-        years = sorted(years_set)
+    """"2000-2011,2013-2019" / "2005" / [2005, 2006] -> sorted years in 1972-2100.
+
+    Text is read by :func:`mlri.io.parse_years` (the one year grammar of mlri).
+    """
+    from ..io import parse_years as _parse
+
+    years = _parse(text) or [] if isinstance(text, str) else sorted({int(y) for y in text})
     if not years or years[0] < 1972 or years[-1] > 2100:
         msg = f"years must lie in 1972-2100, got {years[:1]}...{years[-1:]}"
         raise ValueError(msg)
@@ -210,7 +198,7 @@ def parse_months(text: str | Sequence[int]) -> tuple[int, int]:
     if not isinstance(text, str):
         a, b = text
         return int(a), int(b)
-    a, sep, b = text.strip().partition("-")
+    a, sep, b = text.strip().partition("-")  # type: ignore[assignment]
     try:
         return (int(a), int(b) if sep else int(a))
     except ValueError:
@@ -319,7 +307,7 @@ class _Layer:
             if self.vrt is not None:
                 a = self.vrt.read(1, window=Window(0, row0, w, nrows))
                 return np.ascontiguousarray(a, dtype=self.dtype)
-            c0, r0 = self.offset  # grid origin in scene pixels
+            c0, r0 = self.offset  # type: ignore[misc]  # grid origin in scene pixels
             sr0, sc0 = r0 + row0, c0
             rr0, rr1 = max(sr0, 0), min(sr0 + nrows, self.ds.height)
             cc0, cc1 = max(sc0, 0), min(sc0 + w, self.ds.width)
@@ -474,7 +462,7 @@ class _YearEngine:
                 pending = submit(active[0]) if active else None
                 for k, i in enumerate(active):
                     cur = pending
-                    arrs = {r: (f.result() if pool is not None else f) for r, f in cur.items()}
+                    arrs = {r: (f.result() if pool is not None else f) for r, f in cur.items()}  # type: ignore[union-attr]
                     pending = submit(active[k + 1]) if k + 1 < len(active) else None
                     key = "qa" if "qa" in arrs else next(iter(arrs))
                     if arrs[key] is not None:  # else: outside this scene
@@ -705,7 +693,7 @@ def write_composites(scenes: Sequence[Scene] | str | os.PathLike[str]
     if isinstance(scenes, (str, os.PathLike)) or (
             scenes and not isinstance(next(iter(scenes)), Scene)):
         paths = [scenes] if isinstance(scenes, (str, os.PathLike)) else list(scenes)
-        found, problems = discover_scenes(paths, require_mtl=opts.require_mtl)
+        found, problems = discover_scenes(paths, require_mtl=opts.require_mtl)  # type: ignore[arg-type]
         real = [p for p in problems if not p.reason.startswith("duplicate")]
         if real and on_error == "raise":
             extra = f" (and {len(real) - 1} more; see on_error='skip' / --skip-bad)" \
@@ -741,9 +729,9 @@ def write_composites(scenes: Sequence[Scene] | str | os.PathLike[str]
     if not todo:
         from collections import Counter
 
-        why = Counter(p.reason.split(":")[-1].strip() if p.reason.startswith("acquired")
-                      else p.reason for p in skipped)
-        detail = "; ".join(f"{n} x {r}" for r, n in why.most_common(5)) or "no scene found"
+        reasons = Counter(p.reason.split(":")[-1].strip() if p.reason.startswith("acquired")
+                          else p.reason for p in skipped)
+        detail = "; ".join(f"{n} x {r}" for r, n in reasons.most_common(5)) or "no scene found"
         msg = (f"no usable scene for any of the years {yrs[0]}-{yrs[-1]} "
                f"({len(scene_list)} scene(s) found; skipped: {detail})")
         raise NoScenesError(msg)

@@ -9,6 +9,7 @@ its group.
 
 from __future__ import annotations
 
+import builtins
 import datetime as _dt
 import json
 import math
@@ -215,7 +216,7 @@ class Mtl:
     def get(self, group: str, key: str, default: str | None = None) -> str | None:
         return self.groups.get(group, {}).get(key, default)
 
-    def float(self, group: str, key: str) -> float | None:
+    def float(self, group: str, key: str) -> builtins.float | None:
         v = self.get(group, key)
         if v is None or v == "":
             return None
@@ -271,11 +272,11 @@ class Mtl:
         return None if v is None else int(v)
 
     @property
-    def sun_elevation(self) -> float | None:
+    def sun_elevation(self) -> builtins.float | None:
         return self.float(G_IMAGE, "SUN_ELEVATION")
 
     @property
-    def cloud_cover(self) -> float | None:
+    def cloud_cover(self) -> builtins.float | None:
         return self.float(G_IMAGE, "CLOUD_COVER")
 
     @property
@@ -288,7 +289,7 @@ class Mtl:
         ok = v and v.strip().lstrip("-").isdigit() and len(v.strip()) <= 4
         return int(v) if ok else None  # type: ignore[arg-type]
 
-    def corners_lonlat(self) -> list[tuple[float, float]] | None:
+    def corners_lonlat(self) -> list[tuple[builtins.float, builtins.float]] | None:
         """Product corners (UL, UR, LR, LL) as (lon, lat), or None when absent."""
         out = []
         for c in ("UL", "UR", "LR", "LL"):
@@ -312,19 +313,19 @@ class Mtl:
             out[suffix.upper()] = name
         return out
 
-    def sr_scale(self, band: int) -> tuple[float, float]:
+    def sr_scale(self, band: int) -> tuple[builtins.float, builtins.float]:
         """(mult, add) of ``SR_B<band>`` from the Level-2 group, else the C2 constants."""
         m = self.float(G_SR, f"REFLECTANCE_MULT_BAND_{band}")
         a = self.float(G_SR, f"REFLECTANCE_ADD_BAND_{band}")
         return (SR_MULT if m is None else m, SR_ADD if a is None else a)
 
-    def st_scale(self, st_band: str) -> tuple[float, float]:
+    def st_scale(self, st_band: str) -> tuple[builtins.float, builtins.float]:
         """(mult, add) of ``ST_B6``/``ST_B10`` from the Level-2 group, else the C2 constants."""
         m = self.float(G_ST, f"TEMPERATURE_MULT_BAND_{st_band}")
         a = self.float(G_ST, f"TEMPERATURE_ADD_BAND_{st_band}")
         return (ST_MULT if m is None else m, ST_ADD if a is None else a)
 
-    def thermal_constants(self, sensor: str) -> tuple[float, float]:
+    def thermal_constants(self, sensor: str) -> tuple[builtins.float, builtins.float]:
         """(K1, K2) of the thermal band (LEVEL1_THERMAL_CONSTANTS), else the sensor constants."""
         band = "10" if sensor in ("LC08", "LC09") else "6"
         k1 = self.float(G_THERMAL, f"K1_CONSTANT_BAND_{band}")

@@ -366,7 +366,7 @@ def _tar_sources(path: Path) -> tuple[list[_Source], list[SceneProblem]]:
     problems: list[SceneProblem] = []
     for m in members:
         fname = m.rsplit("/", 1)[-1]
-        pid = find_product_id(fname)
+        pid = find_product_id(fname)  # type: ignore[assignment]
         if pid is None:
             prob = _foreign_landsat(fname, str(path))
             if prob:

@@ -207,7 +207,7 @@ def _scene_layers(sensor: str, evi: np.ndarray, lst: np.ndarray, water: np.ndarr
 
     radsat = np.zeros(shape, np.uint16)
     sat = rng.random(shape) < 0.002
-    red_bit = 1 << (BANDS[sensor]["red"] - 1)
+    red_bit = 1 << (BANDS[sensor]["red"] - 1)  # type: ignore[operator]
     radsat[sat] = red_bit
     r = np.where(sat, 1.2, r)
 
@@ -215,11 +215,11 @@ def _scene_layers(sensor: str, evi: np.ndarray, lst: np.ndarray, water: np.ndarr
     bands = BANDS[sensor]
     sr = {bands["blue"]: b, bands["red"]: r, bands["nir"]: n}
     if full:
-        for k in bands["all"]:
+        for k in bands["all"]:  # type: ignore[attr-defined]
             sr.setdefault(k, 0.5 * (r + n) if k > bands["nir"] else b)
     for k, v in sr.items():
         out[f"SR_B{k}"] = _dn_sr(v)
-    out[bands["st"]] = _dn_st(t)
+    out[bands["st"]] = _dn_st(t)  # type: ignore[index]
     if full:
         k1, k2 = K_CONST[sensor]
         emis = np.where(water, 0.99, np.where(e > 0.3, 0.985, 0.965))
@@ -234,7 +234,7 @@ def _scene_layers(sensor: str, evi: np.ndarray, lst: np.ndarray, water: np.ndarr
         out["ST_QA"] = np.where(cloud, 900, 150).astype(np.int16)
         if fam == "OLI":
             aer = np.full(shape, 2 | (1 << 6), np.uint8)  # retrieval valid, low aerosol
-            out["SR_QA_AEROSOL"] = aer
+            out["SR_QA_AEROSOL"] = aer  # type: ignore[assignment]
         else:
             out["SR_ATMOS_OPACITY"] = np.full(shape, 120, np.int16)
     # fill outside the swath: QA 1, every SR/ST 0, int16 layers -9999
@@ -288,9 +288,9 @@ def _mtl_groups(pid: str, sensor: str, acq: _dt.date, files: dict[str, str], crs
     proj = {"MAP_PROJECTION": "UTM", "DATUM": "WGS84", "ELLIPSOID": "WGS84",
             "UTM_ZONE": crs_zone, "GRID_CELL_SIZE_REFLECTIVE": "30.00", **corners}
     sr = {}
-    for k in bands["all"]:
+    for k in bands["all"]:  # type: ignore[attr-defined]
         sr[f"REFLECTANCE_MULT_BAND_{k}"] = "2.75e-05"
-    for k in bands["all"]:
+    for k in bands["all"]:  # type: ignore[attr-defined]
         sr[f"REFLECTANCE_ADD_BAND_{k}"] = "-0.2"
     groups: dict[str, dict[str, Any]] = {
         "PRODUCT_CONTENTS": contents, "IMAGE_ATTRIBUTES": image,
@@ -305,8 +305,8 @@ def _mtl_groups(pid: str, sensor: str, acq: _dt.date, files: dict[str, str], crs
     # Level-1 groups reuse key names with other values: a parser must not mix them up.
     groups["LEVEL1_PROCESSING_RECORD"] = {"PROCESSING_LEVEL": "L1TP"}
     groups["LEVEL1_RADIOMETRIC_RESCALING"] = {f"REFLECTANCE_MULT_BAND_{k}": "2.0000E-05"
-                                              for k in bands["all"]} | {
-        f"REFLECTANCE_ADD_BAND_{k}": "-0.100000" for k in bands["all"]}
+                                              for k in bands["all"]} | {  # type: ignore[attr-defined]
+        f"REFLECTANCE_ADD_BAND_{k}": "-0.100000" for k in bands["all"]}  # type: ignore[attr-defined]
     k1, k2 = K_CONST[sensor]
     band = "10" if sensor == "LC08" else "6"
     groups["LEVEL1_THERMAL_CONSTANTS"] = {f"K1_CONSTANT_BAND_{band}": f"{k1}",
@@ -372,7 +372,7 @@ def write_scene(folder: str | os.PathLike[str], pid: str, layers: dict[str, np.n
         epsg = crs.to_epsg() or 32600
         acq = acquired or _dt.datetime.strptime(pid[17:25], "%Y%m%d").date()
         level, tier = pid[5:9], pid[-2:]
-        _write_mtl(d, pid, _mtl_groups(pid, sensor, acq, files, epsg % 100, corners, level, tier))
+        _write_mtl(d, pid, _mtl_groups(pid, sensor, acq, files, epsg % 100, corners, level, tier))  # type: ignore[arg-type]
     return d
 
 
@@ -490,8 +490,8 @@ def make_archive(root: str | os.PathLike[str], *, size: tuple[int, int] = (100, 
                     dd = d - _dt.timedelta(days=9)
                 plan.append((path, row, swath, dd, "T1", None))
         if distractors and year in (years[1], years[-3]):
-            plan.append((123, 32, swath_a, _dt.date(year, 4, 20), "T1", "hot"))
-            plan.append((123, 32, swath_a, _dt.date(year, 7, 28), "T2", "hot"))
+            plan.append((123, 32, swath_a, _dt.date(year, 4, 20), "T1", "hot"))  # type: ignore[arg-type]
+            plan.append((123, 32, swath_a, _dt.date(year, 7, 28), "T2", "hot"))  # type: ignore[arg-type]
         for path, row, swath, d, tier, special in plan:
             cloud = 0.0 if special else float(rng.uniform(0.0, max_cloud))
             lay = _scene_layers(sensor, evi_pk, lst_pk + (30.0 if special else 0.0), water, rng,

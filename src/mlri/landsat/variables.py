@@ -161,7 +161,7 @@ def lst_rte(trad: Any, urad: Any, drad: Any, atran: Any, *, k1: float, k2: float
             "qa": None if qa is None else _u16(qa, "qa")}
     _same_shape(arrs)
     return _core.landsat_lst_rte(
-        arrs["trad"], arrs["urad"], arrs["drad"], arrs["atran"], emis=arrs["emis"],
+        arrs["trad"], arrs["urad"], arrs["drad"], arrs["atran"], emis=arrs["emis"],  # type: ignore[arg-type]
         red=arrs["red"], nir=arrs["nir"], qa=arrs["qa"], k1=float(k1), k2=float(k2),
         sr_scale=[float(x) for pair in sr_scale for x in pair],
         emissivity=0 if emissivity == "usgs" else 1, n_threads=resolve_threads(n_threads),

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from ..api import CLASS_CODES, CLASS_NAMES
+from ..classes import CLASS_NAMES, SI_CODES
 from ._deps import SitesWarning, require
 from ._geo import apply_affine
 from ._table import Table
@@ -62,7 +62,7 @@ CLASSES4 = ("SD", "ND", "NI", "SI")
 CLASSES6 = ("SD", "ND", "NI", "SAI", "SCI", "SI_H_undefined")
 SCHEMES: dict[str, tuple[str, ...]] = {"binary": BINARY, "classes4": CLASSES4,
                                        "classes6": CLASSES6}
-_SI_CODES = (CLASS_CODES["SAI"], CLASS_CODES["SCI"], CLASS_CODES["SI_H_undefined"])
+_SI_CODES = SI_CODES
 
 _SYNONYMS = {
     "restored": "restored", "restore": "restored", "yes": "restored", "y": "restored",
@@ -647,7 +647,7 @@ def assess_accuracy(classes: str | os.PathLike[str], points: str | os.PathLike[s
                      f"use restored / not restored or SD, ND, NI, SAI, SCI, SI)", src_name)
     good = [i for i, v in enumerate(norm) if v is not None]
     if scheme == "auto":
-        scheme = _scheme_for([norm[i] for i in good])
+        scheme = _scheme_for([str(norm[i]) for i in good])
     if scheme not in SCHEMES:
         msg = f"scheme must be auto, {', '.join(SCHEMES)}; got {scheme!r}"
         raise ValueError(msg)

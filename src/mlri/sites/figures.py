@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..quicklook import CLASS_HEX, CLASS_WORDS
+from ..classes import CLASSES, GROUPS, hex_color, label_of, rgba_of
 from ._table import Table
 
 __all__ = [
@@ -39,12 +39,19 @@ __all__ = [
     "trend_maps",
 ]
 
-#: Colour of each class: the colour table of ``classes.tif`` (one palette for every output).
-CLASS_COLORS: dict[str, str] = CLASS_HEX
-#: Legend label of each class: acronym and words.
-CLASS_LABELS: dict[str, str] = {k: (f"{k} {w}" if k not in ("nodata", "all", "SI_H_undefined")
-                                    else ("SI, Hurst undefined" if k == "SI_H_undefined"
-                                          else w)) for k, w in CLASS_WORDS.items()}
+#: Colour of each class and group, from :mod:`mlri.classes` (the ``classes.tif`` colour table),
+#: plus ``"all"`` (every pixel) for trajectories.
+CLASS_COLORS: dict[str, str] = {
+    **{c.name: hex_color(rgba_of(c.name, display=True)) for c in CLASSES},
+    **{g: hex_color(rgba_of(g)) for g in GROUPS},
+    "all": "#404040",
+}
+#: Legend label of each class and group (``"SD significant decrease"``).
+CLASS_LABELS: dict[str, str] = {
+    **{c.name: c.label if c.name == "nodata" else f"{c.name} {c.label}" for c in CLASSES},
+    **{g: f"{g} {label_of(g)}" for g in GROUPS},
+    "all": "all pixels",
+}
 #: Stacking order (bottom -> top): restored first.
 STACK = ("SCI", "SAI", "SI_H_undefined", "NI", "ND", "SD")
 LEVEL_COLORS = {"high": "#1a9850", "medium": "#fdae61", "low": "#d73027"}
@@ -227,7 +234,7 @@ def group_bars(table: Table, group_col: str, *, denominator: str = "valid",
     use = np.ones(len(table), dtype=bool) if usable is None else np.array(usable, dtype=bool)
     g = [None if v is None else str(v) for v in table[group_col]]
     use &= np.array([v is not None for v in g]) & np.isfinite(table.numeric(pre + "SI"))
-    labels = sorted({g[i] for i in range(len(g)) if use[i]}, key=_natural)
+    labels = sorted({str(g[i]) for i in range(len(g)) if use[i]}, key=_natural)
     fig = _figure(max(4.8, 1.1 * len(labels) + 3.2), 4.4)
     ax = fig.add_subplot()
     x = np.arange(len(labels))
@@ -334,7 +341,7 @@ def cluster_scatter(table: Table, clusters: Any, *, denominator: str = "valid") 
     p = clusters.test.get("p", float("nan"))
     def words(col: str) -> str:
         c = col.replace("pct_valid_", "").replace("pct_", "")
-        return f"{c} ({CLASS_WORDS.get(c, c)}), % of classified pixels"
+        return f"{c} ({label_of(c) if c in CLASS_COLORS else c}), % of classified pixels"
 
     ax.set_xlabel(words(fx), fontsize=8)
     ax.set_ylabel(words(fy), fontsize=8)

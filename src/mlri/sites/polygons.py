@@ -225,13 +225,13 @@ class Mines:
                 geoms[i] = None
                 status[i] = "skipped"
                 notes[i] = f"cannot be reprojected to {dst.name}"
-                bad.append(i)
+                bad.append(int(i))
             elif not shapely.is_valid(gi):
                 fixed = _polygonal(shapely.make_valid(gi))
                 geoms[i] = fixed
                 if fixed is None:
                     status[i], notes[i] = "skipped", "invalid after reprojection"
-                    bad.append(i)
+                    bad.append(int(i))
         out = replace(self, geoms=geoms, crs=dst.to_wkt(), status=status, notes=notes)
         _warn_many(out, bad, "skipped")
         return out

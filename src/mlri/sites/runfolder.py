@@ -1,12 +1,12 @@
 """Read the outputs of ``mlri run``: what exists, years, parameters.
 
-Only ``classes.tif`` is required; ``mlri.tif``, ``trend.tif``, ``flags.tif``, ``summary.json``
-and ``manifest.json`` are used when present.
+The folder's layout is the schema of :mod:`mlri.products`.  Only ``classes.tif`` is required;
+``mlri.tif``, ``trend.tif``, ``flags.tif``, ``summary.json`` and ``manifest.json`` are used when
+present.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -15,21 +15,16 @@ from typing import Any
 
 import numpy as np
 
+from ..products import OUTPUT_NAMES
+from ..products import read_json as _read_json
+
 __all__ = ["RunFolder", "open_run", "years_of"]
 
+MLRI, TREND, CLASSES, FLAGS = "mlri.tif", "trend.tif", "classes.tif", "flags.tif"
+SUMMARY = "summary.json"
+assert {MLRI, TREND, CLASSES, FLAGS, SUMMARY} <= set(OUTPUT_NAMES)
+
 _YEAR_RE = re.compile(r"^\s*(\d{4}(?:\.\d+)?)\s*$")
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    try:
-        with path.open(encoding="utf-8") as fh:
-            obj = json.load(fh)
-    except (OSError, ValueError) as err:
-        msg = f"{path} is not valid JSON ({err}); re-run `mlri run` or remove the file"
-        raise ValueError(msg) from err
-    return obj if isinstance(obj, dict) else {"value": obj}
 
 
 def years_of(path: str | os.PathLike[str], manifest: dict[str, Any] | None = None) -> list[float]:
@@ -111,7 +106,7 @@ def open_run(run_dir: str | os.PathLike[str]) -> RunFolder:
     if (d / JOURNAL_NAME).exists():  # a publication cut short by a killed process
         with FolderLock(d):
             recover_publication(d)
-    cls = d / "classes.tif"
+    cls = d / CLASSES
     if not cls.is_file():
         have = ", ".join(sorted(p.name for p in d.iterdir())[:12]) or "nothing"
         msg = (f"{cls} not found (the folder holds: {have}); --run must be the output folder "
@@ -123,9 +118,8 @@ def open_run(run_dir: str | os.PathLike[str]) -> RunFolder:
         return p if p.is_file() else None
 
     manifest = _read_json(d / "manifest.json")
-    rf = RunFolder(path=d, classes=cls, mlri=opt("mlri.tif"), trend=opt("trend.tif"),
-                   flags=opt("flags.tif"), summary=_read_json(d / "summary.json"),
-                   manifest=manifest)
+    rf = RunFolder(path=d, classes=cls, mlri=opt(MLRI), trend=opt(TREND), flags=opt(FLAGS),
+                   summary=_read_json(d / SUMMARY), manifest=manifest)
     if rf.mlri is not None:
         rf.years = years_of(rf.mlri, manifest)
         _check_aligned(rf.classes, rf.mlri)

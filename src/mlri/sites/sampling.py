@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..api import CLASS_NAMES
+from ..classes import CLASS_NAMES
 from ._deps import SitesWarning, require
 from ._geo import apply_affine
 from ._table import Table
@@ -98,9 +98,9 @@ def stratified_sample(classes: str | os.PathLike[str], n: int | Mapping[str, int
         k = len(names)
         per_win = np.zeros((len(wins), k), dtype=np.int64)
         for wi, (r, c, h, w) in enumerate(wins):
-            s = read_strata(r, c, h, w)
-            s = s[s >= 0]
-            per_win[wi] = np.bincount(s, minlength=k)[:k]
+            sw = read_strata(r, c, h, w)
+            sw = sw[sw >= 0]
+            per_win[wi] = np.bincount(sw, minlength=k)[:k]
         total = per_win.sum(axis=0)
         take = np.minimum(want, total)
         short = [f"{names[j]} ({total[j]} pixels < {want[j]})" for j in range(k)

@@ -154,7 +154,7 @@ def dunn_test(values: Any, groups: Any, *, order: Sequence[str] | None = None,
             p = float(2 * stats.norm.sf(abs(z))) if se > 0 else float("nan")
             out.append({"group_a": labels[a], "group_b": labels[b], "n_a": na, "n_b": nb,
                         "mean_rank_diff": diff, "z": z, "p": p})
-    adj = adjust_pvalues([r["p"] for r in out], p_adjust)
+    adj = adjust_pvalues([float(r["p"]) for r in out], p_adjust)
     for r, q in zip(out, adj, strict=False):
         r["p_adj"] = float(q)
         r["p_adjust"] = p_adjust

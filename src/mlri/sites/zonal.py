@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from ..api import CLASS_CODES, CLASS_NAMES, FLAG_BITS
+from ..classes import CLASS_NAMES, FLAG_BITS, FLAG_NODATA, codes_of
 from ._deps import SitesWarning, require
 from ._geo import apply_affine
 from ._table import Table
@@ -50,18 +50,14 @@ __all__ = ["CLASS_ORDER", "ZonalResult", "zonal_stats"]
 
 #: Reported classes, in table order.  SI = SAI + SCI + SI_H_undefined.
 CLASS_ORDER: tuple[str, ...] = ("SI", "SCI", "SAI", "SI_H_undefined", "NI", "ND", "SD", "nodata")
-#: Classes that form SI (codes).
-SI_CODES = (CLASS_CODES["SAI"], CLASS_CODES["SCI"], CLASS_CODES["SI_H_undefined"])
-N_CODES = 7
+N_CODES = len(CLASS_NAMES)
 
 
 def class_codes(name: str) -> tuple[int, ...]:
-    """Codes making up a reported class name (``"SI"`` -> (4, 5, 6))."""
-    if name == "SI":
-        return SI_CODES
+    """Codes making up a reported class name (``"SI"`` -> (4, 5, 6), ``"all"`` -> every code)."""
     if name == "all":
-        return tuple(range(N_CODES))
-    return (CLASS_CODES[name],)
+        return tuple(sorted(CLASS_NAMES))
+    return codes_of(name)
 
 
 @dataclass
@@ -118,7 +114,11 @@ class ZonalResult:
         ids = np.asarray(self.mines.ids, dtype=object)
         years = np.asarray([_year_out(y) for y in self.years], dtype=object)
         names = (*CLASS_ORDER, "all")
-        mis, cis, yis, ns, means = [], [], [], [], []
+        mis: list[np.ndarray] = []
+        cis: list[np.ndarray] = []
+        yis: list[np.ndarray] = []
+        ns: list[np.ndarray] = []
+        means: list[np.ndarray] = []
         for ci, name in enumerate(names):
             codes = list(class_codes(name))
             s = self.mlri_sum[:, :, codes].sum(axis=2)
@@ -129,11 +129,11 @@ class ZonalResult:
             yis.append(yi)
             ns.append(n[mi, yi])
             means.append(s[mi, yi] / n[mi, yi])
-        mi, ci, yi = np.concatenate(mis), np.concatenate(cis), np.concatenate(yis)
-        order = np.lexsort((yi, ci, mi))  # mine, then class, then year
-        return Table({"id": list(ids[mi[order]]),
-                      "class": [names[c] for c in ci[order]],
-                      "year": list(years[yi[order]]),
+        mi_a, ci_a, yi_a = np.concatenate(mis), np.concatenate(cis), np.concatenate(yis)
+        order = np.lexsort((yi_a, ci_a, mi_a))  # mine, then class, then year
+        return Table({"id": list(ids[mi_a[order]]),
+                      "class": [names[c] for c in ci_a[order]],
+                      "year": list(years[yi_a[order]]),
                       "n": np.concatenate(ns)[order].astype(np.int64),
                       "mean_mlri": np.concatenate(means)[order].astype(np.float64)})
 
@@ -421,6 +421,7 @@ def zonal_stats(
                     :N_CODES] / 1e4
                 if flags_t is not None and fcnt is not None:
                     fm = flags_t[ys, xs][mask].astype(np.int64)
+                    fm = fm[fm != FLAG_NODATA]  # no observation at all: no flag bits
                     for k, (_, bit) in enumerate(fbits):
                         fcnt[i, k] += int(np.count_nonzero(fm & bit))
                 if arr_t is not None and msum is not None and mcnt is not None:

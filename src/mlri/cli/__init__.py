@@ -1,10 +1,16 @@
-"""The ``mlri`` command line.  Commands are thin shells over path-in/path-out functions."""
+"""The ``mlri`` command line.  Commands are thin shells over path-in/path-out functions.
+
+One module per command family (:mod:`.run`: run and demo; :mod:`.composite`: composite and
+scenes; :mod:`.sites`: sites, sample, accuracy, report), shared options and the mapping of
+library errors to flags in :mod:`.options`.  A new command: a module with ``COMMANDS`` and one
+import line below.
+"""
 
 from __future__ import annotations
 
 import click
 
-from ._info import version_line
+from .._info import version_line
 
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -19,7 +25,7 @@ class _Main(click.Group):
     (exit 130 for Ctrl-C, 143 for SIGTERM) after every staged output has been removed."""
 
     def invoke(self, ctx: click.Context) -> object:
-        from ._outputs import EVENTS, Terminated, sigterm_as_interrupt
+        from .._outputs import EVENTS, Terminated, sigterm_as_interrupt
 
         n_events = len(EVENTS)
         try:
@@ -50,27 +56,17 @@ def main() -> None:
 @main.command("info")
 def info_cmd() -> None:
     """Print build information (version, OpenMP, SIMD target) and dependency versions."""
-    from ._info import show_versions
+    from .._info import show_versions
 
     show_versions()
 
 
-# Sub-commands registered by feature modules (each keeps its own imports lazy).
-def _register() -> None:
-    import importlib
+# The commands (each module keeps its heavy imports inside the command functions).
+from . import composite, run, sites
 
-    for mod in ("_cli_run", "_cli_landsat", "_cli_sites"):
-        try:
-            m = importlib.import_module(f"mlri.{mod}")
-        except ModuleNotFoundError as err:
-            if err.name != f"mlri.{mod}":
-                raise
-            continue
-        for cmd in getattr(m, "COMMANDS", ()):
-            main.add_command(cmd)
-
-
-_register()
+for _module in (run, composite, sites):
+    for _cmd in _module.COMMANDS:
+        main.add_command(_cmd)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from .options import fail
+
 __all__ = ["COMMANDS"]
 
 
@@ -28,7 +30,7 @@ def _csv(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tup
 
 def _make_grid(aoi: str | None, bbox: Sequence[float] | None, grid_like: str | None,
                crs: str | None, res: float, buffer: float, layer: str | None) -> Any:
-    from .landsat.grid import Grid, grid_for_aoi
+    from ..landsat.grid import Grid, grid_for_aoi
 
     given = [x is not None and x != () for x in (aoi, bbox, grid_like)]
     if sum(given) != 1:
@@ -127,15 +129,15 @@ def composite_cmd(scene_paths: tuple[str, ...], aoi: str | None, aoi_layer: str 
     """
     from tqdm import tqdm
 
-    from ._outputs import OutputError, OutputExistsError
-    from .landsat.composite import (
+    from .._outputs import OutputError, OutputExistsError
+    from ..landsat.composite import (
         CompositeOptions,
         NoScenesError,
         parse_months,
         parse_years,
         write_composites,
     )
-    from .landsat.ids import LandsatFormatError
+    from ..landsat.ids import LandsatFormatError
 
     if bbox == ():
         bbox = None
@@ -172,7 +174,7 @@ def composite_cmd(scene_paths: tuple[str, ...], aoi: str | None, aoi_layer: str 
                 check_disk_space=not ignore_disk_space)
     except (LandsatFormatError, OutputExistsError, NotADirectoryError, FileNotFoundError,
             NoScenesError, OutputError) as err:
-        raise click.ClickException(str(err)) from None
+        raise fail(err) from None
     finally:
         bar.close()
     for w in caught:
@@ -208,9 +210,9 @@ def scenes_cmd(paths: tuple[str, ...], no_require_mtl: bool, variables: tuple[st
     MTL present and sane, and every band file it needs (ST_B10 / ST_B6, QA_PIXEL, the SR
     bands of EVI) present.  Each problem line names the scene and everything that is wrong.
     """
-    from .landsat.composite import CompositeOptions
-    from .landsat.needs import scene_problem
-    from .landsat.scene import SceneProblem, discover_scenes
+    from ..landsat.composite import CompositeOptions
+    from ..landsat.needs import scene_problem
+    from ..landsat.scene import SceneProblem, discover_scenes
 
     try:
         opts = CompositeOptions(variables=variables or ("EVI", "LST"), mask=mask,

@@ -17,10 +17,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _core
-from ._validation import as_time_pixel, check_years, resolve_threads
-from .api import _check_lst_unit, validate_index_inputs
-from .significance import _global_positions, _unflatten
+from .. import _core
+from .._validation import as_time_pixel, check_years, resolve_threads
+from ..api import _check_lst_unit, validate_index_inputs
+from ._common import _unflatten
+from .permutation import _global_positions
 
 __all__ = ["Persistence", "SieveResult", "regional_persistence", "sieve_test"]
 

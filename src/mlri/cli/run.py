@@ -8,7 +8,15 @@ from typing import Any
 
 import click
 
+from ..recipe import Options
+from ..significance.registry import test_names
+from .options import fail as _fail
+from .options import out_option, overwrite_option, quiet_option, threads_option
+
 __all__ = ["COMMANDS"]
+
+#: The defaults of every statistics option: the API's (see mlri.recipe.Options).
+_D = Options()
 
 
 class _PathsOption(click.Option):
@@ -42,41 +50,37 @@ class _PathsOption(click.Option):
         return ret
 
 
-def _fail(err: BaseException) -> click.ClickException:
-    return click.ClickException(str(err))
-
-
 def _stats_options(f: Any) -> Any:
     opts = [
-        click.option("--lst-unit", type=click.Choice(["K", "C"]), default="K",
+        click.option("--lst-unit", type=click.Choice(["K", "C"]), default=_D.lst_unit,
                      show_default=True, help="Unit of the LST rasters (°C is converted)."),
-        click.option("--evi-min", type=float, default=0.0, show_default=True,
+        click.option("--evi-min", type=float, default=_D.evi_min, show_default=True,
                      help="A year with EVI <= this is dropped (or floored, see --evi-policy)."),
-        click.option("--evi-policy", type=click.Choice(["mask", "clamp"]), default="mask",
+        click.option("--evi-policy", type=click.Choice(["mask", "clamp"]), default=_D.evi_policy,
                      show_default=True, help="Drop years with low EVI, or floor EVI."),
-        click.option("--z-crit", type=float, default=None,
+        click.option("--z-crit", type=float, default=_D.z_crit,
                      help="Critical |Z| (default 1.96, strict '>', the paper's rule)."),
-        click.option("--alpha", type=float, default=None,
+        click.option("--alpha", type=float, default=_D.alpha,
                      help="Two-sided level instead of --z-crit (pymannkendall-compatible)."),
-        click.option("--min-valid", type=int, default=10, show_default=True,
+        click.option("--min-valid", type=int, default=_D.min_valid, show_default=True,
                      help="Fewer valid MLRI years -> class nodata."),
         click.option("--zero-slope-direction", type=click.Choice(["slope", "sign_S"]),
-                     default="slope", show_default=True,
+                     default=_D.zero_slope_direction, show_default=True,
                      help="Direction of a significant pixel whose Sen slope is exactly 0."),
         click.option("--hurst-method", type=click.Choice(["expanding", "segmented"]),
-                     default="expanding", show_default=True, help="Hurst R/S variant."),
-        click.option("--hurst-series", type=click.Choice(["diff", "level"]), default="diff",
+                     default=_D.hurst_method, show_default=True, help="Hurst R/S variant."),
+        click.option("--hurst-series", type=click.Choice(["diff", "level"]), default=_D.hurst_series,
                      show_default=True,
                      help="R/S on first differences or levels: decides most of SCI vs SAI."),
-        click.option("--hurst-ddof", type=click.Choice(["0", "1"]), default="0",
+        click.option("--hurst-ddof", type=click.Choice(["0", "1"]), default=str(_D.hurst_ddof),
                      show_default=True, help="Std divisor of the expanding R/S."),
-        click.option("--tau-min", type=int, default=2, show_default=True,
+        click.option("--tau-min", type=int, default=_D.tau_min, show_default=True,
                      help="First window length of the expanding fit."),
-        click.option("--gap", type=click.Choice(["ignore", "rate"]), default="ignore",
+        click.option("--gap", type=click.Choice(["ignore", "rate"]), default=_D.gap,
                      show_default=True, help="Differences across missing years."),
-        click.option("--degenerate", type=click.Choice(["drop", "nan"]), default="drop",
+        click.option("--degenerate", type=click.Choice(["drop", "nan"]), default=_D.degenerate,
                      show_default=True, help="Degenerate R/S windows: drop them or H=NaN."),
-        click.option("--rel-tol", type=float, default=1e-12, show_default=True,
+        click.option("--rel-tol", type=float, default=_D.rel_tol, show_default=True,
                      help="Degeneracy tolerance of the R/S windows."),
         click.option("--no-alp-correction", is_flag=True,
                      help="Segmented Hurst without the Anis-Lloyd-Peters correction."),
@@ -91,8 +95,7 @@ def _stats_options(f: Any) -> Any:
               help="LST rasters: folder, glob, files (one per year) or one multi-band stack.")
 @click.option("--evi", "evi", cls=_PathsOption, required=True, metavar="PATH...",
               help="EVI rasters, same forms as --lst.")
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
-              help="Output folder (created).")
+@out_option(help="Output folder (created).")
 @click.option("--years", default=None, metavar="YEARS",
               help="Years to use, e.g. 2000-2011,2013-2019 (also names the bands/files "
                    "that carry no year).")
@@ -100,10 +103,9 @@ def _stats_options(f: Any) -> Any:
               help="File-name pattern, e.g. 'mine3_{var}_{year}.tif'.")
 @click.option("--tile", type=click.IntRange(16, 8192), default=512, show_default=True,
               help="Processing window side in pixels (aligned to the input blocks).")
-@click.option("--threads", type=click.IntRange(1, 1024), default=None,
-              help="Threads for the kernels and GDAL compression [default: all cores].")
-@click.option("--overwrite", is_flag=True, help="Replace results already in --out.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary table.")
+@threads_option(help="Threads for the kernels and GDAL compression [default: all cores].")
+@overwrite_option(help="Replace results already in --out.")
+@quiet_option(help="No progress bar and no summary table.")
 @click.option("--no-cog", is_flag=True,
               help="Plain tiled GeoTIFFs without overviews, compressed while the tiles are "
                    "computed: the fastest output (no COG pass).")
@@ -120,19 +122,20 @@ def _stats_options(f: Any) -> Any:
               help="Compute the tiles on a dask.distributed cluster (needs mlri[dask]): "
                    "'local[:N]' starts N single-threaded workers on this machine; or a "
                    "scheduler address. Same outputs as without it.")
-@click.option("--significance", type=click.Choice(["paper", "permutation", "reference"]),
-              default="paper", show_default=True,
+@click.option("--significance", type=click.Choice(list(test_names())),
+              default=_D.significance, show_default=True,
               help="Trend test behind the classes: the paper's |Z|>1.96 rule (flags about half "
                    "of stable land as SI), a per-pixel permutation test, or calibration on "
                    "reference land (docs/significance.md).")
-@click.option("--permutations", type=click.IntRange(19, 100_000), default=199,
+@click.option("--permutations", type=click.IntRange(19, 100_000), default=_D.permutations,
               show_default=True, help="Permutations per pixel (--significance permutation).")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=int, default=_D.seed, show_default=True,
               help="Seed of the permutation test (results never depend on tiling/threads).")
 @click.option("--reference", "reference", type=click.Path(exists=True, dir_okay=False),
-              default=None, help="Stable reference land: mask raster on the input grid, or "
+              default=_D.reference, help="Stable reference land: mask raster on the input grid, or "
                                  "polygons (GeoJSON/GPKG/SHP) (--significance reference).")
-@click.option("--fdr", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+@click.option("--fdr", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=_D.fdr,
               help="Benjamini-Hochberg false discovery rate over the map instead of a "
                    "per-pixel level (any test).")
 @_stats_options
@@ -143,8 +146,8 @@ def run_cmd(lst: tuple[str, ...], evi: tuple[str, ...], out: str, years: str | N
             z_crit: float | None, alpha: float | None, min_valid: int,
             zero_slope_direction: str, hurst_method: str, hurst_series: str,
             hurst_ddof: str, tau_min: int, gap: str, degenerate: str, rel_tol: float,
-            no_alp_correction: bool, significance: str = "paper", permutations: int = 199,
-            seed: int = 0, reference: str | None = None, fdr: float | None = None,
+            no_alp_correction: bool, significance: str, permutations: int,
+            seed: int, reference: str | None, fdr: float | None,
             scheduler: str | None = None, ignore_disk_space: bool = False) -> None:
     """Compute MLRI, trends and restoration classes from annual LST/EVI rasters.
 
@@ -158,11 +161,11 @@ def run_cmd(lst: tuple[str, ...], evi: tuple[str, ...], out: str, years: str | N
     (see docs/pipeline.md); with a calibrated test also significance.tif (p-values); and
     classes.png, a quick-look map of the classes.
     """
-    from ._outputs import OutputExistsError
-    from .io import InputError
-    from .pipeline import StatsOptions, format_summary, run
+    from .._outputs import OutputExistsError
+    from ..io import InputError
+    from ..pipeline import format_summary, run
 
-    opts = StatsOptions(lst_unit=lst_unit, evi_min=evi_min, evi_policy=evi_policy,
+    opts = Options(lst_unit=lst_unit, evi_min=evi_min, evi_policy=evi_policy,
                         z_crit=z_crit, alpha=alpha, min_valid=min_valid,
                         zero_slope_direction=zero_slope_direction, hurst_method=hurst_method,
                         hurst_series=hurst_series, hurst_ddof=int(hurst_ddof),
@@ -189,14 +192,12 @@ def run_cmd(lst: tuple[str, ...], evi: tuple[str, ...], out: str, years: str | N
 
 
 @click.command("demo", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--out", "out", default="mlri-demo", show_default=True,
-              type=click.Path(file_okay=False), help="Folder for inputs, results and report.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing demo folder's files.")
-@click.option("--quiet", "-q", is_flag=True, help="Only print the report path.")
+@out_option(default="mlri-demo", help="Folder for inputs, results and report.")
+@overwrite_option(help="Replace an existing demo folder's files.")
+@quiet_option(help="Only print the report path.")
 @click.option("--seed", type=int, default=2024, show_default=True,
               help="Random seed of the synthetic site.")
-@click.option("--threads", type=click.IntRange(1, 1024), default=None,
-              help="Threads [default: all cores].")
+@threads_option(help="Threads [default: all cores].")
 def demo_cmd(out: str, overwrite: bool, quiet: bool, seed: int, threads: int | None) -> None:
     """Run the whole method on a synthetic mine site: run, sites, accuracy, report.
 
@@ -210,9 +211,9 @@ def demo_cmd(out: str, overwrite: bool, quiet: bool, seed: int, threads: int | N
       sites/           what `mlri sites` writes, and accuracy.json
       truth.tif        the planted regions
     """
-    from ._outputs import OutputExistsError
-    from .demo import run_demo
-    from .pipeline import format_summary
+    from .._outputs import OutputExistsError
+    from ..demo import run_demo
+    from ..pipeline import format_summary
 
     t0 = time.perf_counter()
     try:

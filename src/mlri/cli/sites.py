@@ -23,8 +23,8 @@ __all__ = ["COMMANDS"]
 @contextlib.contextmanager
 def _cli_errors() -> Iterator[None]:
     """Show SitesWarnings on stderr as they happen; turn expected errors into ClickException."""
-    from ._outputs import OutputError
-    from .sites._deps import SitesWarning
+    from .._outputs import OutputError
+    from ..sites._deps import SitesWarning
 
     def show(message: Any, category: type, filename: str, lineno: int, file: Any = None,
              line: Any = None) -> None:
@@ -105,7 +105,7 @@ def sites_cmd(run_dir: str, mines: str, out: str, id_col: str | None, name_col: 
     Writes sites.csv, sites_mlri.csv, sites.gpkg, groups.json, clusters.csv, figures/ and
     manifest.json into --out.
     """
-    from .sites.workflow import run_sites
+    from ..sites.workflow import run_sites
 
     t0 = time.time()
     with _cli_errors():
@@ -178,9 +178,9 @@ def accuracy_cmd(classes: str, points: str, label_col: str | None, x_col: str | 
                  y_col: str | None, points_crs: str | None, scheme: str, restored: str,
                  area_adjusted: bool, out: str, overwrite: bool) -> None:
     """Confusion matrix (rows = map, columns = reference), OA, PA, UA, kappa."""
-    from ._outputs import build_manifest, check_output_dir, write_json
-    from .api import CLASS_CODES
-    from .sites.accuracy import assess_accuracy
+    from .._outputs import build_manifest, check_output_dir, write_json
+    from ..classes import CLASS_CODES
+    from ..sites.accuracy import assess_accuracy
 
     t0 = time.time()
     with _cli_errors():
@@ -234,8 +234,8 @@ def accuracy_cmd(classes: str, points: str, label_col: str | None, x_col: str | 
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
 def sample_cmd(classes: str, n: int, out: str, seed: int, strata: str, overwrite: bool) -> None:
     """Stratified random sample of N pixel centres per class for validation."""
-    from ._outputs import build_manifest, check_output_dir, write_json
-    from .sites.sampling import stratified_sample, write_points
+    from .._outputs import build_manifest, check_output_dir, write_json
+    from ..sites.sampling import stratified_sample, write_points
 
     t0 = time.time()
     with _cli_errors():
@@ -280,7 +280,7 @@ def sample_cmd(classes: str, n: int, out: str, seed: int, strata: str, overwrite
 def report_cmd(run_dir: str, sites_dir: str | None, accuracy_file: str | None, out: str,
                title: str | None, max_maps: int, overwrite: bool) -> None:
     """One self-contained HTML report (figures embedded) of a run and its sites analysis."""
-    from .sites.report import build_report
+    from ..sites.report import build_report
 
     with _cli_errors():
         p = build_report(run_dir, out, sites=sites_dir, accuracy=accuracy_file, title=title,

@@ -1,0 +1,323 @@
+"""The run folder: what ``mlri run`` (and every other writer) puts in an output folder.
+
+One schema for every writer — :func:`mlri.pipeline.run` (``mlri run``, ``mlri demo``) and
+:func:`mlri.xarray.to_geotiff` — and every reader (:mod:`mlri.sites`, the report):
+
+=====================  ========  =======  ====================================================
+file                   dtype     nodata   bands
+=====================  ========  =======  ====================================================
+mlri.tif               float32   NaN      one per year (description = the year)
+trend.tif              float32   NaN      :data:`TREND_BANDS` (n_valid ... years_dropped)
+classes.tif            uint8     0        class codes (:mod:`mlri.classes`; colour table)
+classes.tif.aux.xml    text               GDAL category names of classes.tif
+flags.tif              uint8     255      flag bits (:data:`mlri.FLAG_BITS`); 255 = no data
+significance.tif       float32   NaN      p_increase, p_decrease (calibrated tests / FDR)
+summary.json           JSON               class areas, flags, valid pixels per year, test
+manifest.json          JSON               provenance (parameters, inputs, digests, timing)
+=====================  ========  =======  ====================================================
+
+Adding an output band: a :class:`Band` in the file's tuple below (its value comes from
+:func:`pack_trend` or the writer's block); a new file: a :class:`RasterFile` in
+:data:`RASTERS` plus its block in :func:`mlri.recipe.compute_block`.
+Files are written through :class:`mlri._outputs.OutputSet` (atomic, all-or-nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._outputs import atomic_file
+from .classes import (
+    CLASS_COLORS,
+    CLASS_DESCRIPTIONS,
+    CLASS_LABELS,
+    FLAG_NODATA,
+    FLAG_NODATA_MEANING,
+    FLAGS,
+    SI_CODES,
+)
+
+__all__ = [
+    "OUTPUT_NAMES",
+    "RASTERS",
+    "SIGNIFICANCE_BANDS",
+    "SIGNIFICANCE_NAME",
+    "TREND_BANDS",
+    "TREND_VAR_OF_BAND",
+    "Band",
+    "RasterFile",
+    "SummaryAccumulator",
+    "describe_rasters",
+    "format_summary",
+    "pack_trend",
+    "raster_files",
+    "summary",
+    "write_aux_xml",
+]
+
+
+@dataclass(frozen=True)
+class Band:
+    """One band: its description (name) and unit."""
+
+    name: str
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class RasterFile:
+    """One raster of the run folder (``bands`` None = one band per year)."""
+
+    name: str
+    dtype: str
+    nodata: float | int | None
+    bands: tuple[Band, ...] | None
+    categorical: bool = False   # overviews by "nearest" instead of "average"
+    optional: bool = False      # written only when the run produces it
+
+
+#: Bands of ``trend.tif`` and the :class:`mlri.TrendResult` field (or "dropped") of each.
+TREND_VAR_OF_BAND: dict[str, str] = {
+    "n_valid": "n_valid", "S": "s", "var_S": "var_s", "Z": "z", "p": "p",
+    "sen_slope": "slope", "intercept": "intercept", "hurst": "hurst",
+    "years_dropped": "dropped",
+}
+#: Bands of ``trend.tif`` (float32, nodata NaN), in order.
+TREND_BANDS: tuple[str, ...] = tuple(TREND_VAR_OF_BAND)
+_TREND_UNITS = {"n_valid": "years", "sen_slope": "MLRI per year", "years_dropped": "years"}
+#: Written when a calibrated test is selected (``significance != "paper"`` or ``fdr``).
+SIGNIFICANCE_NAME = "significance.tif"
+SIGNIFICANCE_BANDS: tuple[str, ...] = ("p_increase", "p_decrease")
+
+#: The rasters, in the order ``mlri run`` opens them.
+RASTERS: tuple[RasterFile, ...] = (
+    RasterFile("flags.tif", "uint8", FLAG_NODATA, (Band("flags"),), categorical=True),
+    RasterFile("classes.tif", "uint8", 0, (Band("class"),), categorical=True),
+    RasterFile("trend.tif", "float32", float("nan"),
+               tuple(Band(b, _TREND_UNITS.get(b, "")) for b in TREND_BANDS)),
+    RasterFile("mlri.tif", "float32", float("nan"), None),
+    RasterFile(SIGNIFICANCE_NAME, "float32", float("nan"),
+               tuple(Band(b) for b in SIGNIFICANCE_BANDS), optional=True),
+)
+#: Every file of a run folder (significance.tif only with a calibrated test).
+OUTPUT_NAMES: tuple[str, ...] = ("mlri.tif", "trend.tif", "classes.tif", "classes.tif.aux.xml",
+                                 "classes.png", "flags.tif", "summary.json", "manifest.json")
+
+
+def raster_files(with_pvalues: bool) -> tuple[RasterFile, ...]:
+    """The rasters a run writes (``significance.tif`` only ``with_pvalues``)."""
+    return tuple(r for r in RASTERS if with_pvalues or not r.optional)
+
+
+def pack_trend(trend: Any, dropped: Any) -> np.ndarray:
+    """The float32 ``(len(TREND_BANDS), *spatial)`` block of ``trend.tif``."""
+    shape = np.shape(dropped)
+    out = np.empty((len(TREND_BANDS), *shape), dtype=np.float32)
+    for i, var in enumerate(TREND_VAR_OF_BAND.values()):
+        out[i] = dropped if var == "dropped" else getattr(trend, var)
+    return out
+
+
+def _year_text(y: Any) -> str:
+    f = float(y)
+    return str(int(f)) if f.is_integer() else str(y)
+
+
+def write_aux_xml(path: Path) -> None:
+    """GDAL PAM side-car with the category names of classes.tif (read by GDAL/QGIS/ArcGIS)."""
+    cats = "\n".join(f"      <Category>{CLASS_LABELS.get(i, '')}</Category>"
+                     for i in range(max(CLASS_LABELS) + 1))
+    text = ("<PAMDataset>\n  <PAMRasterBand band=\"1\">\n    <CategoryNames>\n"
+            f"{cats}\n    </CategoryNames>\n  </PAMRasterBand>\n</PAMDataset>\n")
+    with atomic_file(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def describe_rasters(ds: dict[str, Any], years: Any, opts: Any) -> None:
+    """Band descriptions, units, tags and the colour table of the open rasters ``ds``
+    (file name -> rasterio dataset), from the schema, the years and the options."""
+    years = [_year_text(y) for y in years]
+    tags = {"MLRI_TOOL": "mlri", "MLRI_YEARS": ",".join(years)}
+    if SIGNIFICANCE_NAME in ds:
+        sg = ds[SIGNIFICANCE_NAME]
+        sg.update_tags(**tags, SIGNIFICANCE=opts.significance,
+                       PERMUTATIONS=str(opts.permutations), SEED=str(opts.seed),
+                       FDR=str(opts.fdr) if opts.fdr is not None else "")
+    m = ds["mlri.tif"]
+    m.update_tags(**tags, MLRI_DEFINITION="(max LST[first..i] / min EVI[first..i]) / "
+                  "(LST_i / EVI_i), running extrema over valid years",
+                  LST_UNIT=opts.lst_unit, EVI_MIN=str(opts.evi_min),
+                  EVI_POLICY=opts.evi_policy)
+    for b, y in enumerate(years, 1):
+        m.set_band_description(b, y)
+        m.update_tags(b, YEAR=y)
+    t = ds["trend.tif"]
+    t.update_tags(**tags, HURST_METHOD=opts.hurst_method, HURST_SERIES=opts.hurst_series)
+    units = {"intercept": f"MLRI at {years[0]}"} if years else {}
+    for r in RASTERS:
+        if r.name not in ds or r.bands is None or r.name in ("classes.tif", "flags.tif"):
+            continue
+        for b, band in enumerate(r.bands, 1):
+            ds[r.name].set_band_description(b, band.name)
+            unit = units.get(band.name, band.unit)
+            if unit:
+                ds[r.name].set_band_unit(b, unit)
+    c = ds["classes.tif"]
+    c.set_band_description(1, "class")
+    c.write_colormap(1, CLASS_COLORS)
+    c.update_tags(**tags, MIN_VALID=str(opts.min_valid),
+                  Z_CRIT=str(opts.z_crit) if opts.z_crit is not None else "",
+                  ALPHA=str(opts.alpha) if opts.alpha is not None else "")
+    c.update_tags(1, **{f"CLASS_{k}": f"{v}: {CLASS_DESCRIPTIONS[k]}"
+                        for k, v in CLASS_LABELS.items()})
+    f = ds["flags.tif"]
+    f.set_band_description(1, "flags")
+    f.update_tags(**tags)
+    f.update_tags(1, **{f"BIT_{fl.bit}": fl.name for fl in FLAGS},
+                  NODATA_MEANING=FLAG_NODATA_MEANING)
+
+
+class SummaryAccumulator:
+    """Counts for ``summary.json``, fed block by block (thread-safe).
+
+    Writers feed what they have: the pipeline also feeds the inputs (``add_inputs``), which
+    gives the LST/EVI valid counts per year; without them those counts are None.
+    """
+
+    def __init__(self, n_years: int) -> None:
+        self.class_counts = np.zeros(256, dtype=np.int64)
+        self.flag_bits = np.zeros(8, dtype=np.int64)
+        self.lst_valid = np.zeros(n_years, dtype=np.int64)
+        self.evi_valid = np.zeros(n_years, dtype=np.int64)
+        self.mlri_valid = np.zeros(n_years, dtype=np.int64)
+        self.with_data = 0
+        self.with_dropped = 0
+        self.has_inputs = False
+        self.lock = threading.Lock()
+
+    def add_inputs(self, lst: np.ndarray, evi: np.ndarray) -> None:
+        lv = np.isfinite(lst).sum(axis=(1, 2))
+        ev = np.isfinite(evi).sum(axis=(1, 2))
+        with self.lock:
+            self.has_inputs = True
+            self.lst_valid += lv
+            self.evi_valid += ev
+
+    def add_classes(self, classes: np.ndarray) -> None:
+        cc = np.bincount(np.asarray(classes).ravel(), minlength=256)
+        with self.lock:
+            self.class_counts += cc
+
+    def add_flags(self, flags: np.ndarray) -> None:
+        flags = np.asarray(flags)
+        f = flags[flags != FLAG_NODATA]
+        bits = np.array([np.count_nonzero(f & (1 << b)) for b in range(8)])
+        nd = int(np.count_nonzero(flags == FLAG_NODATA))
+        with self.lock:
+            self.flag_bits += bits
+            self.with_data += flags.size - nd
+
+    def add_mlri(self, mlri: np.ndarray, first_year: int = 0) -> None:
+        mv = np.isfinite(mlri).sum(axis=tuple(range(1, np.ndim(mlri))))
+        with self.lock:
+            self.mlri_valid[first_year:first_year + len(mv)] += mv
+
+    def add_dropped(self, dropped: np.ndarray) -> None:
+        n = int(np.count_nonzero(np.asarray(dropped) > 0))
+        with self.lock:
+            self.with_dropped += n
+
+    def add_block(self, mlri: np.ndarray, trend: np.ndarray, classes: np.ndarray,
+                  flags: np.ndarray) -> None:
+        """One block as ``mlri run`` writes it (``trend`` packed by :func:`pack_trend`)."""
+        self.add_classes(classes)
+        self.add_flags(flags)
+        self.add_mlri(mlri)
+        self.add_dropped(trend[-1])
+
+
+def _r(x: float | None, nd: int = 3) -> float | None:
+    return None if x is None else round(float(x), nd)
+
+
+def summary(acc: SummaryAccumulator, grid: Any, years: Any, opts: Any,
+            significance: dict[str, Any]) -> dict[str, Any]:
+    """The content of ``summary.json`` (``grid`` as :class:`mlri.io.Grid`)."""
+    g = grid
+    total = g.width * g.height
+    classified = int(acc.class_counts[1:].sum())
+    classes = []
+    for code, name in CLASS_LABELS.items():
+        n = int(acc.class_counts[code])
+        classes.append({
+            "code": code, "name": name, "description": CLASS_DESCRIPTIONS[code],
+            "pixels": n, "area_ha": _r(g.area_ha(n)),
+            "percent_of_classified": None if code == 0 or classified == 0 else
+            round(100.0 * n / classified, 3),
+            "percent_of_all": round(100.0 * n / total, 3) if total else None,
+        })
+    si = sum(int(acc.class_counts[c]) for c in SI_CODES)
+    years = [int(y) if float(y).is_integer() else float(y) for y in years]
+
+    def _valid(i: int) -> dict[str, int | None]:
+        known = acc.has_inputs
+        return {"LST": int(acc.lst_valid[i]) if known else None,
+                "EVI": int(acc.evi_valid[i]) if known else None,
+                "MLRI": int(acc.mlri_valid[i])}
+
+    return {
+        "pixels": total,
+        "pixels_with_data": int(acc.with_data),
+        "pixels_classified": classified,
+        "pixel_size": [abs(g.transform.a), abs(g.transform.e)],
+        "pixel_area_ha": _r(g.area_ha(1), 6),
+        "area_ha": _r(g.area_ha(total)),
+        "area_classified_ha": _r(g.area_ha(classified)),
+        "crs": g.crs.to_string() if g.crs else None,
+        "years": years,
+        "classes": classes,
+        "significant_improvement_percent": round(100.0 * si / classified, 3)
+        if classified else None,
+        "flags": {fl.name: int(acc.flag_bits[fl.bit.bit_length() - 1]) for fl in FLAGS},
+        "pixels_with_dropped_years": int(acc.with_dropped),
+        "valid_pixels_per_year": {str(y): _valid(i) for i, y in enumerate(years)},
+        "min_valid": opts.min_valid,
+        "note": ("MLRI uses running extrema, so it drifts upward by construction: about half "
+                 "of stationary (unchanged) pixels test as significant improvement. Read SI "
+                 "as 'better than the worst state seen so far', not as proof of restoration."),
+        "significance": significance,
+    }
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The class table printed by ``mlri run`` / ``mlri demo``."""
+    rows = [f"{'code':>4}  {'class':<15} {'pixels':>10} {'area ha':>10} {'% classified':>13}"]
+    for c in summary["classes"]:
+        pct = c["percent_of_classified"]
+        area = c["area_ha"]
+        rows.append(f"{c['code']:>4}  {c['name']:<15} {c['pixels']:>10} "
+                    f"{'' if area is None else f'{area:.1f}':>10} "
+                    f"{'' if pct is None else f'{pct:.1f}':>13}")
+    area = summary.get("area_classified_ha")
+    rows.append(f"classified: {summary['pixels_classified']} of {summary['pixels']} pixels"
+                + ("" if area is None else f" ({area:.1f} ha)"))
+    return "\n".join(rows)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object of the run folder, or None when absent."""
+    if not path.is_file():
+        return None
+    try:
+        with path.open(encoding="utf-8") as fh:
+            obj = json.load(fh)
+    except (OSError, ValueError) as err:
+        msg = f"{path} is not valid JSON ({err}); re-run `mlri run` or remove the file"
+        raise ValueError(msg) from err
+    return obj if isinstance(obj, dict) else {"value": obj}

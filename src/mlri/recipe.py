@@ -1,0 +1,260 @@
+"""The recipe: the per-pixel chain's options and its one block function.
+
+Every driver — the tiled raster pipeline (:mod:`mlri.pipeline`), the xarray/Dask front end
+(:mod:`mlri.xarray`) and the map-wide significance pass — computes a block with
+:func:`compute_block`::
+
+    index (mlri.index) -> float32 MLRI -> trend (mlri.trend) -> p-values (registered test)
+    -> classes and flags (mlri.classify)
+
+**float32**: MLRI is cast to float32 (the precision of ``mlri.tif``) *before* the trend, so
+re-running the trend on a stored ``mlri.tif`` reproduces ``trend.tif`` bit for bit, and every
+driver gives the same numbers from the same inputs whatever their dtype.  (The array API
+itself, :func:`mlri.index` → :func:`mlri.trend`, keeps the input dtype.)
+
+The options are one dataclass, :class:`Options`, whose defaults are read from the signatures of
+the array API (:func:`mlri.index`, :func:`mlri.trend`, :func:`mlri.classify`,
+:func:`mlri.significance.permutation_test`): the API is the numerical contract and the only
+place a default is written.  :meth:`Options.prepare` validates them once (before any I/O or
+task) and returns a :class:`Recipe` that the blocks share.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, fields
+from statistics import NormalDist
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from . import api
+from . import significance as sig
+from .classes import FLAG_NODATA
+from .significance.registry import BlockData, SignificanceTest, get_test, test_names
+
+__all__ = [
+    "CLASSIFY_OPTIONS",
+    "INDEX_OPTIONS",
+    "SIGNIFICANCE_OPTIONS",
+    "TREND_OPTIONS",
+    "Block",
+    "Options",
+    "Recipe",
+    "SignificancePlan",
+    "compute_block",
+]
+
+
+def _default(func: Callable[..., Any], name: str) -> Any:
+    return inspect.signature(func).parameters[name].default
+
+
+#: Option names of each step, in order.
+INDEX_OPTIONS: tuple[str, ...] = ("lst_unit", "evi_min", "evi_policy")
+TREND_OPTIONS: tuple[str, ...] = ("hurst_method", "hurst_series", "hurst_ddof", "tau_min", "gap",
+                                  "degenerate", "rel_tol", "corrected")
+CLASSIFY_OPTIONS: tuple[str, ...] = ("z_crit", "alpha", "min_valid", "zero_slope_direction")
+SIGNIFICANCE_OPTIONS: tuple[str, ...] = ("significance", "permutations", "seed", "reference",
+                                         "fdr")
+
+
+@dataclass
+class Options:
+    """Every option of the chain (those of :func:`mlri.index`, :func:`mlri.trend`,
+    :func:`mlri.classify` and the significance test), defaults from the API signatures."""
+
+    lst_unit: str = _default(api.index, "lst_unit")
+    evi_min: float = _default(api.index, "evi_min")
+    evi_policy: str = _default(api.index, "evi_policy")
+    z_crit: float | None = _default(api.classify, "z_crit")
+    alpha: float | None = _default(api.classify, "alpha")
+    min_valid: int = _default(api.classify, "min_valid")
+    zero_slope_direction: str = _default(api.classify, "zero_slope_direction")
+    hurst_method: str = _default(api.trend, "hurst_method")
+    hurst_series: str = _default(api.trend, "hurst_series")
+    hurst_ddof: int = _default(api.trend, "hurst_ddof")
+    tau_min: int = _default(api.trend, "tau_min")
+    gap: str = _default(api.trend, "gap")
+    degenerate: str = _default(api.trend, "degenerate")
+    rel_tol: float = _default(api.trend, "rel_tol")
+    corrected: bool = _default(api.trend, "corrected")
+    significance: str = "paper"
+    permutations: int = _default(sig.permutation_test, "n_permutations")
+    seed: int = _default(sig.permutation_test, "seed")
+    reference: str | None = None
+    fdr: float | None = None
+
+    @classmethod
+    def from_kwargs(cls, options: Options | None = None, **kw: Any) -> Options:
+        """``options`` updated with keyword options; TypeError names an unknown option."""
+        names = {f.name for f in fields(cls)}
+        bad = [k for k in kw if k not in names]
+        if bad:
+            msg = (f"unknown option {bad[0]!r}; the statistics options are: "
+                   f"{', '.join(f.name for f in fields(cls))}")
+            raise TypeError(msg)
+        base = asdict(options) if options is not None else {}
+        return cls(**{**base, **kw})
+
+    def index_kw(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in INDEX_OPTIONS}
+
+    def trend_kw(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in TREND_OPTIONS}
+
+    def classify_kw(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in CLASSIFY_OPTIONS}
+
+    def prepare(self, years: Sequence[float]) -> Recipe:
+        """Validate every option once (on a one-pixel dummy through the API, so the checks
+        and messages are the API's) and return the recipe shared by all blocks."""
+        t = len(years)
+        lst = np.full((t, 1), 20.0 if self.lst_unit == "C" else 300.0)
+        evi = np.linspace(0.2, 0.4, t).reshape(t, 1)
+        idx = api.index(lst, evi, years, **self.index_kw(), n_threads=1)
+        tr = api.trend(idx.mlri, years, **self.trend_kw(), n_threads=1)
+        api.classify(tr, **self.classify_kw(), dropped=idx.dropped, n_threads=1)
+        return Recipe(self, SignificancePlan.build(self))
+
+    # kept for callers of the former StatsOptions.validate
+    def validate(self, years: Sequence[float]) -> None:
+        """Raise on bad options (see :meth:`prepare`)."""
+        self.prepare(years)
+
+
+@dataclass
+class SignificancePlan:
+    """The significance settings of a run, plus what the map-wide pass found."""
+
+    test: SignificanceTest
+    alpha: float = 0.05
+    permutations: int = 199
+    seed: int = 0
+    fdr: float | None = None
+    reference: Any = None       # ReferenceDistribution of the reference test
+    n_reference: int = 0
+    bh_threshold: float | None = None  # global two-sided p threshold (FDR)
+    n_tests: int = 0
+
+    @classmethod
+    def build(cls, opts: Options) -> SignificancePlan:
+        test = get_test(opts.significance)
+        if not test.uses_z_crit and opts.z_crit is not None:
+            msg = (f"z_crit applies to the paper rule only; use alpha= with "
+                   f"significance={opts.significance!r}")
+            raise ValueError(msg)
+        if opts.fdr is not None and not 0 < opts.fdr < 1:
+            msg = f"fdr must be in (0, 1), got {opts.fdr!r}"
+            raise ValueError(msg)
+        if int(opts.permutations) < 19:
+            msg = f"permutations must be >= 19, got {opts.permutations!r}"
+            raise ValueError(msg)
+        if test.validate is not None:
+            test.validate(opts)
+        alpha = 0.05 if opts.alpha is None else float(opts.alpha)
+        return cls(test=test, alpha=alpha, permutations=int(opts.permutations),
+                   seed=int(opts.seed), fdr=opts.fdr)
+
+    @property
+    def mode(self) -> str:
+        return self.test.name
+
+    @property
+    def needs_pvalues(self) -> bool:
+        """p-values are computed (and stored) unless the paper's Z rule decides alone."""
+        return not self.test.z_rule or self.fdr is not None
+
+    @property
+    def needs_map_pass(self) -> bool:
+        return self.test.prepare is not None or self.fdr is not None
+
+    def describe(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"test": self.test.name, "alpha": self.alpha, "fdr": self.fdr}
+        extra = self.test.describe(self) if self.test.describe is not None else {}
+        if self.test.z_rule:
+            d["rule"] = self.test.rule
+            d.update(extra)
+        else:
+            d.update(extra)
+            d["rule"] = self.test.rule
+        if self.fdr is not None:
+            d.update(fdr_method="Benjamini-Hochberg over the map", fdr_tests=self.n_tests,
+                     fdr_p_threshold=self.bh_threshold)
+        return d
+
+
+@dataclass
+class Recipe:
+    """Validated options plus the significance plan: everything a block needs."""
+
+    options: Options
+    plan: SignificancePlan
+
+
+class Block(NamedTuple):
+    """What :func:`compute_block` returns for a ``(T, *spatial)`` block."""
+
+    mlri: np.ndarray            # float32 (T, *spatial)
+    dropped: np.ndarray         # int32 (*spatial)
+    trend: Any                  # api.TrendResult (or api.MKResult with until="mk")
+    pvalues: tuple[np.ndarray, np.ndarray] | None  # one-sided (p_increase, p_decrease)
+    classes: np.ndarray | None  # uint8 (*spatial)
+    flags: np.ndarray | None    # uint8 (*spatial); FLAG_NODATA where no observation at all
+
+
+def compute_block(lst: np.ndarray, evi: np.ndarray, years: Any, recipe: Recipe,
+                  n_threads: int | None = None, *, row0: int = 0, col0: int = 0,
+                  until: str = "classes") -> Block:
+    """The chain on one ``(T, *spatial)`` block: the one implementation every driver calls.
+
+    ``row0``/``col0`` are the block's global offsets (a test's random stream may depend on a
+    pixel's global position, so that tiles and chunks never change a result).  ``until``
+    stops early: ``"mk"`` (Mann-Kendall only), ``"pvalues"`` (trend and p-values, no classes).
+    """
+    opts, plan = recipe.options, recipe.plan
+    idx = api.index(lst, evi, years, **opts.index_kw(), n_threads=n_threads)
+    m32 = np.ascontiguousarray(idx.mlri, dtype=np.float32)
+    dropped = np.asarray(idx.dropped)
+    if until == "mk":
+        mk = api.mann_kendall(m32, n_threads=n_threads)
+        return Block(m32, dropped, mk, None, None, None)
+    tr = api.trend(m32, years, **opts.trend_kw(), n_threads=n_threads)
+    pvalues = None
+    if plan.needs_pvalues or until == "pvalues":
+        pvalues = plan.test.pvalues(BlockData(lst, evi, years, tr, opts, plan, row0, col0,
+                                              n_threads))
+    if until == "pvalues":
+        return Block(m32, dropped, tr, pvalues, None, None)
+    classes, flags = _classify(plan, opts, tr, pvalues, dropped, n_threads)
+    flags = np.array(flags, dtype=np.uint8, copy=True).reshape(dropped.shape)
+    flags[(np.asarray(tr.n_valid) == 0) & (dropped == 0)] = FLAG_NODATA
+    return Block(m32, dropped, tr, pvalues,
+                 np.asarray(classes, dtype=np.uint8).reshape(dropped.shape), flags)
+
+
+def _classify(plan: SignificancePlan, opts: Options, tr: Any,
+              pvalues: tuple[np.ndarray, np.ndarray] | None, dropped: np.ndarray,
+              n_threads: int | None) -> tuple[Any, Any]:
+    """The class rule under the plan (map-wide thresholds already known)."""
+    kw = opts.classify_kw()
+    if plan.test.z_rule:
+        if plan.fdr is not None:
+            t = plan.bh_threshold or 0.0
+            # BH rejects two-sided p <= t  <=>  |Z| >= Phi^-1(1 - t/2)
+            kw.update(z_crit=NormalDist().inv_cdf(1 - t / 2) if t > 0 else float("inf"),
+                      alpha=None)
+        return api.classify(tr, **kw, dropped=dropped, n_threads=n_threads)
+    assert pvalues is not None
+    alpha = plan.alpha if plan.fdr is None else (plan.bh_threshold or 0.0)
+    if alpha <= 0:
+        alpha = 1e-300  # nothing significant
+    kw.update(alpha=alpha, z_crit=None)
+    return api.classify(tr, **kw, dropped=dropped, p_increase=pvalues[0],
+                        p_decrease=pvalues[1], n_threads=n_threads)
+
+
+def significance_names() -> tuple[str, ...]:
+    """The registered tests (choices of ``significance=``)."""
+    return test_names()

@@ -1,0 +1,189 @@
+"""The built-in map significance tests: ``paper``, ``permutation``, ``reference``.
+
+Each is a :class:`~mlri.significance.registry.SignificanceTest` registered by name (see
+:mod:`mlri.significance.registry` for how to add one; ``docs/significance.md`` for the
+statistics).  Importing :mod:`mlri.significance` registers them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .registry import BlockData, MapPass, SignificanceTest, register_test
+
+__all__ = ["PAPER", "PERMUTATION", "REFERENCE", "ReferenceMask"]
+
+
+# ---- paper: |Z| > z_crit on the MK Z of MLRI ------------------------------------------------
+
+def _paper_pvalues(b: BlockData) -> tuple[np.ndarray, np.ndarray]:
+    """One-sided normal p-values of the continuity-corrected Z (used only with an FDR)."""
+    from scipy.special import ndtr
+
+    z = np.asarray(b.trend.z, dtype=np.float64)
+    return ndtr(-z), ndtr(z)
+
+
+def _paper_describe(plan: Any) -> dict[str, Any]:
+    return {"caveat": ("MLRI uses running extrema and drifts upward by construction: about "
+                       "half of stationary pixels test as SI under this rule "
+                       "(docs/significance.md)")}
+
+
+PAPER = register_test(SignificanceTest(
+    name="paper", rule="|Z| > z_crit on MK of MLRI, direction from Sen slope (paper)",
+    pvalues=_paper_pvalues, z_rule=True, uses_z_crit=True, describe=_paper_describe))
+
+
+# ---- permutation: per-pixel permutation test of MK S of MLRI -----------------------------
+
+def _perm_pvalues(b: BlockData) -> tuple[np.ndarray, np.ndarray]:
+    from . import permutation_test
+
+    o = b.options
+    res = permutation_test(
+        b.lst, b.evi, b.years, n_permutations=b.plan.permutations, seed=b.plan.seed,
+        row0=b.row0, col0=b.col0, lst_unit=o.lst_unit, evi_min=o.evi_min,
+        evi_policy=o.evi_policy, min_valid=2, n_threads=b.n_threads)
+    return np.asarray(res.p_increase), np.asarray(res.p_decrease)
+
+
+def _perm_validate(opts: Any) -> None:
+    if int(opts.permutations) < 19:
+        msg = f"permutations must be >= 19, got {opts.permutations!r}"
+        raise ValueError(msg)
+
+
+def _perm_describe(plan: Any) -> dict[str, Any]:
+    return {"permutations": plan.permutations, "seed": plan.seed}
+
+
+PERMUTATION = register_test(SignificanceTest(
+    name="permutation",
+    rule="one-sided permutation p of MK S of MLRI (years exchangeable), alpha/2 per tail",
+    pvalues=_perm_pvalues, validate=_perm_validate, describe=_perm_describe))
+
+
+# ---- reference: empirical null of the MK Z over stable reference land ---------------------
+
+def _ref_pvalues(b: BlockData) -> tuple[np.ndarray, np.ndarray]:
+    from . import reference_pvalues
+
+    assert b.plan.reference is not None
+    p_inc, p_dec = reference_pvalues(b.trend.z, b.plan.reference)
+    return np.asarray(p_inc), np.asarray(p_dec)
+
+
+def _ref_validate(opts: Any) -> None:
+    if not opts.reference:
+        msg = ("significance='reference' needs reference= (a mask raster on the input grid "
+               "or polygons)")
+        raise ValueError(msg)
+
+
+def _ref_prepare(plan: Any, mp: MapPass) -> None:
+    from . import reference_distribution
+
+    opts = mp.options
+    mask_reader = ReferenceMask(opts.reference, mp.grid)
+    zs: list[np.ndarray] = []
+    for w, lst, evi in mp.tiles("reference pixels"):
+        m = mask_reader.read(w)
+        if m.any():
+            n_valid, z = mp.mk_z(lst, evi)
+            ok = m & (np.asarray(n_valid) >= opts.min_valid)
+            zs.append(np.asarray(z)[ok])
+    z = np.concatenate(zs) if zs else np.empty(0)
+    plan.reference = reference_distribution(z, np.ones(z.shape, bool), alpha=plan.alpha,
+                                            min_valid=0)
+    plan.n_reference = int(z.size)
+    if z.size == 0:
+        msg = (f"reference={opts.reference}: no reference pixel with at least "
+               f"{opts.min_valid} valid years inside the input grid")
+        raise ValueError(msg)
+
+
+def _ref_describe(plan: Any) -> dict[str, Any]:
+    return {"n_reference_pixels": plan.n_reference}
+
+
+REFERENCE = register_test(SignificanceTest(
+    name="reference",
+    rule="MK Z of MLRI against the empirical distribution over reference land",
+    pvalues=_ref_pvalues, validate=_ref_validate, prepare=_ref_prepare,
+    describe=_ref_describe))
+
+
+class ReferenceMask:
+    """Boolean reference-land mask on the pipeline grid, read per window.
+
+    ``path`` is a raster on exactly the same grid (non-zero, non-nodata = reference), or a
+    polygon file (GeoJSON/GeoPackage/Shapefile; any CRS, reprojected; pixel centres inside).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], grid: Any) -> None:
+        self.path = Path(path)
+        self.grid = grid
+        self._geoms: list[Any] | None = None
+        if not self.path.exists():
+            msg = f"reference={self.path}: file not found"
+            raise FileNotFoundError(msg)
+        if self.path.suffix.lower() in (".tif", ".tiff", ".vrt", ".img"):
+            import rasterio
+
+            with rasterio.open(self.path) as src:
+                same = (src.crs == grid.crs and src.width == grid.width
+                        and src.height == grid.height
+                        and src.transform.almost_equals(grid.transform))
+                if not same:
+                    msg = (f"reference={self.path}: the mask raster must be on the input grid "
+                           f"({grid.width}x{grid.height}, {grid.crs}, {tuple(grid.transform)[:6]}); "
+                           f"got {src.width}x{src.height}, {src.crs}, "
+                           f"{tuple(src.transform)[:6]}. Resample it, or give polygons instead")
+                    raise ValueError(msg)
+        else:
+            self._geoms = _read_polygons(self.path, grid.crs)
+
+    def read(self, window: Any) -> np.ndarray:
+        h, w = int(window.height), int(window.width)
+        if self._geoms is None:
+            import rasterio
+
+            with rasterio.open(self.path) as src:
+                a = src.read(1, window=window, masked=True)
+            return np.asarray(a.filled(0) != 0)
+        if not self._geoms:
+            return np.zeros((h, w), dtype=bool)
+        from rasterio import windows as rwin
+        from rasterio.features import geometry_mask
+
+        tr = rwin.transform(window, self.grid.transform)
+        return geometry_mask(self._geoms, out_shape=(h, w), transform=tr, invert=True)
+
+
+def _read_polygons(path: Path, crs: Any) -> list[Any]:
+    try:
+        import pyogrio
+        import shapely
+        from pyproj import CRS, Transformer
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        msg = (f"reference={path}: reading polygons needs pyogrio, shapely and pyproj "
+               f"(pip install 'mlri[sites]'), or give a mask raster on the input grid")
+        raise ImportError(msg) from err
+    try:
+        meta, _, geoms, _ = pyogrio.raw.read(path)
+    except Exception as err:
+        msg = f"reference={path}: cannot read polygons ({err})"
+        raise ValueError(msg) from err
+    shapes = [g for g in shapely.from_wkb(geoms) if g is not None and not g.is_empty]
+    src_crs = meta.get("crs")
+    if src_crs and crs is not None:
+        t = Transformer.from_crs(CRS.from_user_input(src_crs), CRS.from_user_input(crs),
+                                 always_xy=True)
+        shapes = [shapely.transform(g, lambda xy, t=t: np.column_stack(t.transform(
+            xy[:, 0], xy[:, 1]))) for g in shapes]
+    return [shapely.make_valid(g) for g in shapes]

@@ -1,0 +1,143 @@
+"""The recipe: one set of defaults (the API's), one block function, the test registry."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+
+import mlri
+from mlri import api, recipe
+from mlri.recipe import Options, compute_block
+from mlri.significance import registry
+
+
+def _sig_default(func, name):
+    return inspect.signature(func).parameters[name].default
+
+
+def test_options_defaults_are_the_api_signatures() -> None:
+    o = Options()
+    for step, names in ((api.index, recipe.INDEX_OPTIONS), (api.trend, recipe.TREND_OPTIONS),
+                        (api.classify, recipe.CLASSIFY_OPTIONS)):
+        for n in names:
+            assert getattr(o, n) == _sig_default(step, n), n
+    assert o.permutations == _sig_default(mlri.significance.permutation_test, "n_permutations")
+    assert o.seed == _sig_default(mlri.significance.permutation_test, "seed")
+
+
+def test_cli_defaults_equal_api_defaults() -> None:
+    import click
+
+    from mlri.cli.run import run_cmd
+
+    o = Options()
+    ctx = click.Context(run_cmd)
+    cli = {p.name: p.get_default(ctx) for p in run_cmd.params}
+    conv = {"hurst_ddof": int}
+    for f in recipe.fields(Options):
+        if f.name == "corrected":
+            assert cli["no_alp_correction"] is (not o.corrected)
+            continue
+        assert f.name in cli, f"no CLI flag for option {f.name}"
+        got = conv.get(f.name, lambda v: v)(cli[f.name])
+        assert got == getattr(o, f.name), f.name
+    # and the significance choices are the registry's
+    choice = next(p for p in run_cmd.params if p.name == "significance").type.choices
+    assert tuple(choice) == registry.test_names()
+
+
+def test_xarray_defaults_equal_api_defaults() -> None:
+    mx = pytest.importorskip("mlri.xarray")
+    for n in recipe.INDEX_OPTIONS:
+        assert _sig_default(mx.index, n) == getattr(Options(), n)
+
+
+def test_flag_hint_maps_parameters_to_flags() -> None:
+    from mlri.cli.options import flag_hint
+
+    names = ["lst_unit", "z_crit", "reference", "significance", "alpha"]
+    assert flag_hint("pass lst_unit='C' or convert", names) == "pass --lst-unit C or convert"
+    assert (flag_hint("significance='reference' needs reference= (a mask)", names)
+            == "--significance reference needs --reference (a mask)")
+    assert (flag_hint("z_crit applies to the paper rule only; use alpha= with x", names)
+            == "--z-crit applies to the paper rule only; use --alpha with x")
+    assert flag_hint("unrelated_name=3 stays", names) == "unrelated_name=3 stays"
+
+
+def _stack(dtype=np.float64, seed=5, shape=(19, 7, 9)):
+    rng = np.random.default_rng(seed)
+    t = np.arange(shape[0])[:, None, None]
+    lst = (300 + 3 * rng.standard_normal(shape) - 0.2 * t).astype(dtype)
+    evi = (0.3 + 0.004 * t + 0.04 * rng.standard_normal(shape)).astype(dtype)
+    lst[:, 0, 0] = np.nan
+    return lst, evi
+
+
+def test_compute_block_is_the_float32_chain() -> None:
+    lst, evi = _stack()
+    years = mlri.default_years(19)
+    b = compute_block(lst, evi, years, Options().prepare(years), 1)
+    r = mlri.index(lst, evi, years)
+    m32 = r.mlri.astype(np.float32)
+    t = mlri.trend(m32, years)
+    cls, flags = mlri.classify(t, dropped=r.dropped)
+    assert b.mlri.dtype == np.float32 and b.mlri.tobytes() == m32.tobytes()
+    assert np.asarray(b.trend.slope).tobytes() == t.slope.tobytes()
+    assert b.classes.tobytes() == cls.tobytes()
+    assert b.flags[0, 0] == 255 and b.classes[0, 0] == 0
+    assert b.flags[1:].tobytes() == flags[1:].tobytes()
+    # the float64 trend differs from the product's float32 trend: the cast is real
+    t64 = mlri.trend(r.mlri, years)
+    assert not np.array_equal(t64.slope, t.slope, equal_nan=True)
+
+
+def test_options_validated_once_with_api_messages() -> None:
+    with pytest.raises(ValueError, match="hurst_method must be one of"):
+        Options(hurst_method="bogus").prepare(mlri.default_years(19))
+    with pytest.raises(ValueError, match="significance must be one of paper, permutation"):
+        Options(significance="bayes").prepare(mlri.default_years(19))
+    with pytest.raises(TypeError, match="unknown option 'hurst'"):
+        Options.from_kwargs(hurst="x")
+
+
+def test_a_registered_test_drives_the_class_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Adding a test = one SignificanceTest + register_test: the recipe then uses it."""
+    monkeypatch.setattr(registry, "_TESTS", dict(registry._TESTS))
+    calls = []
+
+    def always_up(b: registry.BlockData):
+        calls.append((b.row0, b.col0))
+        shape = np.shape(b.trend.z)
+        return np.zeros(shape), np.ones(shape)
+
+    registry.register_test(registry.SignificanceTest(name="always_up", rule="toy",
+                                                     pvalues=always_up))
+    lst, evi = _stack()
+    years = mlri.default_years(19)
+    rec = Options(significance="always_up").prepare(years)
+    b = compute_block(lst, evi, years, rec, 1, row0=3, col0=4)
+    assert calls == [(3, 4)]
+    assert b.pvalues is not None
+    usable = np.asarray(b.trend.n_valid) >= 10
+    assert np.all(np.isin(b.classes[usable], [4, 5, 6]))      # every usable pixel is SI
+    assert rec.plan.describe()["rule"] == "toy"
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register_test(registry.SignificanceTest(name="always_up", rule="x",
+                                                         pvalues=always_up))
+
+
+def test_classify_with_p_is_the_classify_rule() -> None:
+    lst, evi = _stack(seed=9)
+    years = mlri.default_years(19)
+    r = mlri.index(lst, evi, years)
+    t = mlri.trend(r.mlri, years)
+    from scipy.special import ndtr
+
+    pi, pd = ndtr(-np.asarray(t.z)), ndtr(np.asarray(t.z))
+    a = mlri.significance.classify_with_p(t, pi, pd, alpha=0.05, dropped=r.dropped)
+    b = mlri.classify(t, p_increase=pi, p_decrease=pd, alpha=0.05, dropped=r.dropped)
+    assert a[0].tobytes() == b[0].tobytes() and a[1].tobytes() == b[1].tobytes()
+    with pytest.raises(ValueError, match="give both p_increase and p_decrease"):
+        mlri.classify(t, p_increase=pi)
