@@ -375,17 +375,17 @@ def test_sigterm_during_run_cleans_up(tmp_path, small_inputs):
 
 
 @pytest.fixture(scope="module")
-def sites_project(tmp_path_factory):
+def sites_project(tmp_path_factory, demo_run):
+    # a real run folder (the session's demo run) and two mine polygons on it
     pytest.importorskip("pyogrio")
     pytest.importorskip("shapely")
-    from mlri.sites._synthetic import pixel_box, synthetic_run, write_polygons
+    from mlri.sites._synthetic import pixel_box, write_polygons
 
     d = tmp_path_factory.mktemp("sitesproj")
-    info = synthetic_run(d / "run", height=40, width=50, seed=2,
-                         years=(2015, 2016, 2017, 2018, 2019))
-    T = info["transform"]
+    (d / "run").symlink_to(demo_run["dir"], target_is_directory=True)
+    T = demo_run["transform"]
     geoms = [pixel_box(T, 2, 20, 3, 25), pixel_box(T, 20, 38, 25, 48)]
-    write_polygons(d / "mines.gpkg", geoms, crs=info["crs"], fields={"code": ["A", "B"]})
+    write_polygons(d / "mines.gpkg", geoms, crs=demo_run["crs"], fields={"code": ["A", "B"]})
     return d
 
 

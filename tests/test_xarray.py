@@ -345,8 +345,8 @@ def test_open_stack_geotiff_roundtrip(tmp_path, arrays, expected) -> None:
     ds = mx.run_stack(a, b)
     paths = mx.to_geotiff(ds, tmp_path / "out", cog=True, progress=True)
     # the run folder of mlri.products (what `mlri run` writes, manifest aside)
-    assert sorted(paths) == ["classes.tif", "classes.tif.aux.xml", "flags.tif", "mlri.tif",
-                             "summary.json", "trend.tif"]
+    assert sorted(paths) == ["classes.png", "classes.tif", "classes.tif.aux.xml", "flags.tif",
+                             "mlri.tif", "summary.json", "trend.tif"]
     with rasterio.open(paths["trend.tif"]) as src:
         assert src.crs.to_epsg() == 32650
         assert src.transform == rasterio.transform.Affine(30.0, 0.0, 5.0e5, 0.0, -30.0, 4.0e6)

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _core
+from ._unitcheck import _check_evi_scale, _check_lst_unit
 from ._validation import (
     as_float_array,
     as_time_pixel,
@@ -45,59 +46,6 @@ _GAPS = ("ignore", "rate")
 _DEGENERATE = ("drop", "nan")
 _EVI_POLICIES = ("mask", "clamp")
 _LST_UNITS = ("K", "C")
-
-# The °C / K heuristic: LST in Kelvin is > 150 everywhere on Earth, and
-# below 400 (an annual maximum of 127 °C does not occur); a larger median means scaled digital
-# numbers.  Checked per year: one year in °C among Kelvin years must not pass.
-_CELSIUS_MEDIAN_LIMIT = 150.0
-_KELVIN_MEDIAN_MAX = 400.0
-# EVI lies in [-1, 1] (outliers aside); a median |EVI| above this is a scaled integer export
-# (EVI x 10000), checked per year.
-_EVI_SCALED_LIMIT = 5.0
-_SAMPLE_PER_YEAR = 4_096  # values per year: ample to tell ~15 (°C) from ~300 (K)
-
-
-def year_label(i: int, years: Any = None) -> str:
-    """``"year 2005"`` (or ``"time step 5"`` without years) for messages."""
-    if years is not None:
-        try:
-            return f"year {int(np.asarray(years, dtype=float)[i])}"
-        except (IndexError, TypeError, ValueError):
-            pass
-    return f"time step {i}"
-
-
-def _year_sample(a: np.ndarray) -> np.ndarray:
-    flat = a.reshape(-1)
-    flat = flat[:: max(1, flat.size // _SAMPLE_PER_YEAR)]
-    return flat[np.isfinite(flat)]
-
-
-def lst_unit_problem(values: np.ndarray, lst_unit: str) -> tuple[str, float] | None:
-    """``(kind, median)`` when finite LST ``values`` of one year contradict ``lst_unit``.
-
-    ``kind`` is ``"celsius"`` (looks like °C), ``"kelvin"`` (looks like K with ``lst_unit='C'``)
-    or ``"scaled"`` (median above 400 K: digital numbers); None when consistent or empty.
-    """
-    if values.size == 0:
-        return None
-    med = float(np.median(values))
-    if lst_unit == "K" and med < _CELSIUS_MEDIAN_LIMIT:
-        return "celsius", med
-    if lst_unit == "K" and med > _KELVIN_MEDIAN_MAX:
-        return "scaled", med
-    if lst_unit == "C" and med > _CELSIUS_MEDIAN_LIMIT:
-        return "kelvin", med
-    return None
-
-
-def evi_scale_problem(values: np.ndarray) -> float | None:
-    """The median |EVI| of one year's finite ``values`` when it is far outside [-1, 1]."""
-    if values.size == 0:
-        return None
-    med = float(np.median(np.abs(values)))
-    return med if med > _EVI_SCALED_LIMIT else None
-
 
 class IndexResult(NamedTuple):
     """Result of :func:`index`.
@@ -260,43 +208,6 @@ def index(
         evi_policy=policy, n_threads=resolve_threads(n_threads),
     )
     return IndexResult(out.reshape(lst_a.shape), _unflatten(dropped, spatial))
-
-
-def _check_lst_unit(lst: np.ndarray, unit: str, years: Any = None) -> None:
-    """Per-year °C/K check of an LST stack (axis 0 = years); raises ``ValueError``."""
-    per = [lst_unit_problem(_year_sample(lst[i]), unit) for i in range(lst.shape[0])]
-    # "scaled" (median > 400 K) is refused on whole input files by mlri.io, not on arrays
-    bad = [(i, p) for i, p in enumerate(per) if p is not None and p[0] != "scaled"]
-    if not bad:
-        return
-    n_data = sum(1 for i in range(lst.shape[0]) if np.isfinite(lst[i]).any())
-    i, (kind, med) = bad[0]
-    where = year_label(i, years)
-    more = f" (and {len(bad) - 1} more year(s))" if len(bad) > 1 else ""
-    if len(bad) < n_data:  # mixed units: lst_unit cannot fix it
-        unit_seen = "degrees Celsius" if kind == "celsius" else "Kelvin"
-        fix = "add 273.15" if kind == "celsius" else "subtract 273.15"
-        msg = (f"lst {where}{more} looks like {unit_seen} (median {med:.1f}) while the other "
-               f"years look like {'Kelvin' if kind == 'celsius' else 'degrees Celsius'}: "
-               f"convert that year ({fix}); lst_unit applies to every year")
-    elif kind == "celsius":
-        msg = (f"lst looks like degrees Celsius ({where}: median of valid values {med:.1f} "
-               f"< 150 K): pass lst_unit='C', or convert to Kelvin")
-    else:
-        msg = (f"lst_unit='C' but lst looks like Kelvin ({where}: median of valid values "
-               f"{med:.1f}); use lst_unit='K'")
-    raise ValueError(msg)
-
-
-def _check_evi_scale(evi: np.ndarray, years: Any = None) -> None:
-    """Per-year check that EVI is not a scaled integer export (e.g. EVI x 10000)."""
-    for i in range(evi.shape[0]):
-        med = evi_scale_problem(_year_sample(evi[i]))
-        if med is not None:
-            msg = (f"evi {year_label(i, years)} has a median |EVI| of {med:.4g}, far outside "
-                   f"[-1, 1]: a scaled integer export (EVI x 10000)? divide evi by 10000 "
-                   f"(that year or all)")
-            raise ValueError(msg)
 
 
 def _trend_call(series: Any, years: Any, *, years_required: bool, compute: int,

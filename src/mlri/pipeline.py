@@ -36,7 +36,7 @@ from ._outputs import (
 )
 from .classes import CLASS_COLORS, CLASS_LABELS, FLAG_NODATA
 from .io import InputError, InputSet, open_inputs
-from .quicklook import write_quicklook
+from . import products
 from .products import (
     OUTPUT_NAMES,
     SIGNIFICANCE_BANDS,
@@ -322,9 +322,9 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
             timing["tiles_s"] = round(time.perf_counter() - t0, 3)
             _check_data(acc, inputs)
             run_warnings.extend(_year_warnings(acc, inputs))
-            summary = make_summary(acc, inputs.grid, inputs.years, options, plan.describe())
             run_warnings.extend(_nothing_classified(acc, inputs, options))
-            summary["warnings"] = run_warnings
+            summary = make_summary(acc, inputs.grid, inputs.years, options, plan.describe(),
+                                   run_warnings)
             write_json(outset.stage("summary.json"), summary)
             write_aux_xml(outset.stage("classes.tif.aux.xml"))
             # Leaving the ExitStack finalises the rasters (COG rewrite) one by one.
@@ -333,9 +333,7 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
             final_bar.start()
             stack.close()
             timing["finalize_s"] = round(time.perf_counter() - t_fin, 3)
-            # the quick-look map is drawn from the staged (finalised) classes.tif
-            write_quicklook(outset.stage("classes.tif"), outset.stage("classes.png"),
-                            summary=summary, title=f"Restoration classes: {Path(out).name}")
+            products.write_quicklook(outset, summary, out)
             if dig_thread is not None:
                 dig_thread.join()
             params = {"lst": [os.fspath(p) for p in _listify(lst)],

@@ -28,6 +28,7 @@ import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -247,8 +248,9 @@ def _r(x: float | None, nd: int = 3) -> float | None:
 
 
 def summary(acc: SummaryAccumulator, grid: Any, years: Any, opts: Any,
-            significance: dict[str, Any]) -> dict[str, Any]:
-    """The content of ``summary.json`` (``grid`` as :class:`mlri.io.Grid`)."""
+            significance: dict[str, Any], warnings: Sequence[str] = ()) -> dict[str, Any]:
+    """The content of ``summary.json`` (``grid`` as :class:`mlri.io.Grid`); ``warnings`` are
+    the run's warnings for a reader (e.g. why nothing was classified)."""
     g = grid
     total = g.width * g.height
     classified = int(acc.class_counts[1:].sum())
@@ -292,6 +294,7 @@ def summary(acc: SummaryAccumulator, grid: Any, years: Any, opts: Any,
                  "of stationary (unchanged) pixels test as significant improvement. Read SI "
                  "as 'better than the worst state seen so far', not as proof of restoration."),
         "significance": significance,
+        "warnings": list(warnings),
     }
 
 
@@ -321,3 +324,12 @@ def read_json(path: Path) -> dict[str, Any] | None:
         msg = f"{path} is not valid JSON ({err}); re-run `mlri run` or remove the file"
         raise ValueError(msg) from err
     return obj if isinstance(obj, dict) else {"value": obj}
+
+
+def write_quicklook(outset: Any, summary: dict[str, Any], out: Any) -> None:
+    """Stage ``classes.png`` of a run folder: the class map drawn from the staged (finalised)
+    ``classes.tif`` of ``outset`` (an :class:`mlri._outputs.OutputSet`)."""
+    from .quicklook import write_quicklook as draw
+
+    draw(outset.stage("classes.tif"), outset.stage("classes.png"), summary=summary,
+         title=f"Restoration classes: {Path(out).name}")

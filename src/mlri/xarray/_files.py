@@ -315,7 +315,7 @@ def _write_run_folder(ds: xr.Dataset, out_dir: str | os.PathLike[str], crs: Any,
         where[var] = ("trend.tif", b)
     for b, var in enumerate(products.SIGNIFICANCE_BANDS, 1):
         where[var] = (products.SIGNIFICANCE_NAME, b)
-    names = [*(r.name for r in files), "classes.tif.aux.xml", "summary.json"]
+    names = [*(r.name for r in files), "classes.tif.aux.xml", "classes.png", "summary.json"]
     acc = products.SummaryAccumulator(len(years))
     paths: dict[str, Path] = {}
     with OutputSet(out_dir, names, overwrite=overwrite, marker=None) as outset:
@@ -350,9 +350,10 @@ def _write_run_folder(ds: xr.Dataset, out_dir: str | os.PathLike[str], crs: Any,
                 bar.update(1)
             bar.close()
         grid = Grid(crs=crs, transform=transform, width=width, height=height)
-        write_json(outset.stage("summary.json"),
-                   products.summary(acc, grid, years, opts, plan.describe()))
+        summary = products.summary(acc, grid, years, opts, plan.describe())
+        write_json(outset.stage("summary.json"), summary)
         products.write_aux_xml(outset.stage("classes.tif.aux.xml"))
+        products.write_quicklook(outset, summary, out_dir)
         outset.commit()
         paths = {n: outset.path(n) for n in names}
     return paths
