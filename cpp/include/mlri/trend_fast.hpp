@@ -1,7 +1,9 @@
 // mlri — fast path of the fused trend kernel (included by trend.hpp; uses its detail::).
 //
-// Applies when T <= kMaxRows (19) and the years are finite, strictly increasing, with a finite span
-// (so every pairwise slope is a number, never NaN); networks exist for T <= 4, 8, 12, 16, 19.
+// Applies when T <= kMaxLongRows (64) and the years are finite, strictly increasing, with a finite
+// span (so every pairwise slope is a number, never NaN).  Up to kMaxRows (19) values, selection
+// networks exist for T <= 4, 8, 12, 16, 19 (below); longer series take the counting selection
+// of trend_long.hpp, which shares the blocks, the MK outputs and the Hurst code.
 // One block is one SIMD vector of pixels
 // (simd::VL lanes); every step is branch-free across lanes:
 //   * listwise deletion by blends (a value moves up by the number of missing values before it);

@@ -14,7 +14,9 @@
 //     are locally uniform around the median); the first pivot is the median of the n/2
 //     long-baseline slopes (i, i + n/2), selected the same way; a pass that does not halve the
 //     bracket is followed by a bisection in the order-preserving integer image of the doubles
-//     (at most 64 such passes).  Every pass is 4 vector operations per slot, branch-free.
+//     (at most 64 such passes).  Every pass is 4 vector operations per slot, branch-free.  On
+//     AVX-512 the first passes run on float images of the slopes (narrow_f32: exact counts,
+//     two slots per instruction), the last ones on the doubles.
 //   * the median of y (intercept) with the same selection over the rows.
 // The selection returns element values, so the result is the same order statistic the generic
 // path's quickselect returns, and the arithmetic of every output is the generic path's: results
@@ -23,6 +25,13 @@
 
 #if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
+#endif
+
+// GCC 12 reports its own unmasked AVX-512 intrinsics (which start from an undefined register)
+// as "may be used uninitialized"; nothing here reads an uninitialised value.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
 namespace mlri {
@@ -111,13 +120,12 @@ inline void count_pass(const vd* x, int m, vd p, vi& c, vd& A, vd& B) {
 }
 
 // Per lane, the element of rank r (0-based) of x[0..m) (lanes' missing slots hold +inf and lie
-// above rank r), for lanes in `active`.  lo/hi: the smallest / largest element of each lane,
-// khi: #{x <= hi} (the lane's element count), p: the first pivot (any value; replaced by a
-// valid one if outside (lo, hi]).  Returns the element; lanes not active get 0.
-inline vd select_rank(const vd* x, int m, vi r, vd lo, vd hi, vd khi, vd p, vi active) {
+// above rank r), for lanes in `active`.  lo <= (element) <= hi bound it, klo = #{x < lo},
+// khi = #{x <= hi}; p: the first pivot (used if inside (lo, hi], else the interpolation).
+// Returns the element; lanes not active get 0.
+inline vd select_rank(const vd* x, int m, vi r, vd lo, vd hi, vd klo, vd khi, vd p, vi active) {
     vd res = vd{};
     vi todo = active;
-    vd klo = vd{};                       // #{x < lo}
     const vd rd = simd::small_int_to_double(r);
     vi slow = vi{};                      // last pass did not halve the bracket
     {
@@ -130,7 +138,10 @@ inline vd select_rank(const vd* x, int m, vi r, vd lo, vd hi, vd khi, vd p, vi a
         for (int l = 0; l < VL; ++l) any |= todo[l];
         if (!any) break;
         // pivot in (lo, hi]: interpolation, else bisection of the integer image, else hi
-        if (pass > 0) p = lo + (hi - lo) * ((rd - klo + 0.5) / (khi - klo));
+        {
+            const vd pi = lo + (hi - lo) * ((rd - klo + 0.5) / (khi - klo));
+            p = pass == 0 ? simd::sel(simd::mask(p > lo) & simd::mask(p <= hi), p, pi) : pi;
+        }
         {
             const vi kl = order_key(lo), kh = order_key(hi);
             const vd pk = from_key((kl >> 1) + (kh >> 1) + (kl & kh & 1) + 1);
@@ -182,9 +193,62 @@ inline vd next_rank(const vd* x, int m, vi r, vd v) {
     return simd::sel(inf | simd::mask(c > r + 1), v, B);
 }
 
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+// Counting passes on float images of the slopes, 16 per instruction (two slots of 8 lanes):
+// with xf = x rounded toward -inf to float and a float pivot p, x < p <=> xf < p exactly, so
+// these passes narrow [lo, hi] (klo = #{x < lo}, khi = #{x <= hi}) with exact counts at half
+// the width and a quarter of the instructions of a double pass.  Lanes stop at <= 16 elements
+// in the bracket or when no float lies inside it; select_rank finishes on the doubles.
+inline void narrow_f32(const float* xf, int m2, vi r, vd& lo, vd& hi, vd& klo, vd& khi, vd p,
+                       vi active) {
+    const vd rd = simd::small_int_to_double(r);
+    const __m512i one = _mm512_set1_epi32(1);
+    vi live = active;
+    for (int pass = 0; pass < 8; ++pass) {
+        const vd pi = lo + (hi - lo) * ((rd - klo + 0.5) / (khi - klo));
+        const vd pw = pass == 0 ? simd::sel(simd::mask(p > lo) & simd::mask(p <= hi), p, pi) : pi;
+        const __m256 pf = _mm512_cvtpd_ps((__m512d)pw);
+        const vd pd = (vd)_mm512_cvtps_pd(pf);
+        const vi ok = live & simd::mask(pd > lo) & simd::mask(pd <= hi) &
+                      simd::mask(khi - klo > 16.0);
+        long long any = 0;
+        for (int l = 0; l < VL; ++l) any |= ok[l];
+        if (!any) break;
+        const __m512 pv = _mm512_broadcast_f32x8(pf);
+        __m512i c0 = _mm512_setzero_si512(), c1 = _mm512_setzero_si512();
+        int s = 0;
+        for (; s + 4 <= m2; s += 4) {
+            const __mmask16 k0 = _mm512_cmp_ps_mask(_mm512_load_ps(xf + s * 8), pv, _CMP_LT_OQ);
+            const __mmask16 k1 = _mm512_cmp_ps_mask(_mm512_load_ps(xf + s * 8 + 16), pv, _CMP_LT_OQ);
+            c0 = _mm512_mask_add_epi32(c0, k0, c0, one);
+            c1 = _mm512_mask_add_epi32(c1, k1, c1, one);
+        }
+        for (; s < m2; s += 2) {
+            const __mmask16 k0 = _mm512_cmp_ps_mask(_mm512_load_ps(xf + s * 8), pv, _CMP_LT_OQ);
+            c0 = _mm512_mask_add_epi32(c0, k0, c0, one);
+        }
+        c0 = _mm512_add_epi32(c0, c1);
+        const __m256i c8 = _mm256_add_epi32(_mm512_castsi512_si256(c0),
+                                            _mm512_extracti32x8_epi32(c0, 1));
+        const vi c = (vi)_mm512_cvtepi32_epi64(c8);
+        const vd cd = simd::small_int_to_double(c);
+        const vi up = ok & simd::mask(c <= r);   // element >= pd
+        const vi dn = ok & ~simd::mask(c <= r);  // element < pd: <= the double below pd
+        const vd pz = simd::sel(simd::mask(pd == 0.0), simd::splat(-0.0), pd);
+        const vd below = from_key(order_key(pz) - 1);
+        lo = simd::sel(up, pd, lo);
+        klo = simd::sel(up, cd, klo);
+        hi = simd::sel(dn, below, hi);
+        khi = simd::sel(dn, cd, khi);
+        live = ok;
+    }
+}
+#endif
+
 // Lanes' medians of x[0..m) with `cnt` elements per lane (vector of counts; missing slots +inf):
 // (lower + upper) / 2 for even counts, as detail::median_inplace.  lo/hi: per-lane min/max.
-inline vd median_lanes(const vd* x, int m, const int* cnt, vd lo, vd hi, vd p, vi active) {
+inline vd median_lanes(const vd* x, int m, const int* cnt, vd lo, vd hi, vd p, vi active,
+                       const float* xf = nullptr) {
     long long r[VL], kd_[VL];
     double kd[VL];
     bool anyeven = false;
@@ -201,7 +265,16 @@ inline vd median_lanes(const vd* x, int m, const int* cnt, vd lo, vd hi, vd p, v
     __builtin_memcpy(&rv, r, sizeof rv);
     __builtin_memcpy(&khi, kd, sizeof khi);
     __builtin_memcpy(&even, kd_, sizeof even);
-    const vd v1 = select_rank(x, m, rv, lo, hi, khi, p, active);
+    vd klo = vd{};
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+    if (xf) {
+        narrow_f32(xf, m + (m & 1), rv, lo, hi, klo, khi, p, active);
+        p = lo;  // (not inside (lo, hi]: the first double pass interpolates)
+    }
+#else
+    (void)xf;
+#endif
+    const vd v1 = select_rank(x, m, rv, lo, hi, klo, khi, p, active);
     if (!anyeven) return v1;
     const vd v2 = next_rank(x, m, rv, v1);
     return simd::sel(even, (v1 + v2) / 2.0, v1);
@@ -211,6 +284,9 @@ inline vd median_lanes(const vd* x, int m, const int* cnt, vd lo, vd hi, vd p, v
 struct LongWork {
     vd ceq[kMaxLongRows + 1];
     vd samp[kMaxLongRows / 2 + 1];
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+    alignas(64) float xf[(kMaxLongRows * (kMaxLongRows - 1) / 2 + 1) * VL];  // see narrow_f32
+#endif
 };
 
 template <class T>
@@ -318,7 +394,17 @@ void long_block(Block<kMaxLongRows>& B, LongWork& W, const T* y, index_t P, int 
             for (int l = 0; l < VL; ++l) hc[l] = h;
             p = median_lanes(W.samp, h, hc, a, b, vd{}, act);
         }
-        vd Q = median_lanes(B.x, K, kc, smin, smax, p, act);
+        const float* xf = nullptr;
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+        if (K >= 64) {
+            for (int k = 0; k < K; ++k)
+                _mm256_store_ps(W.xf + k * 8, _mm512_cvt_roundpd_ps((__m512d)B.x[k],
+                                                                    _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC));
+            if (K & 1) _mm256_store_ps(W.xf + K * 8, _mm256_set1_ps(kInf));
+            xf = W.xf;
+        }
+#endif
+        vd Q = median_lanes(B.x, K, kc, smin, smax, p, act, xf);
         Q = Q == 0.0 ? vd{} : Q;  // no negative zero
         if (out.slope) store(out.slope + p0, simd::sel(few, nan, Q), nl);
         if (out.intercept) {
@@ -399,3 +485,7 @@ void run_long(const T* y, index_t P, int Tn, const double* years, const TrendOpt
 }  // namespace fastpath
 }  // namespace MLRI_KERNEL_NS
 }  // namespace mlri
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
