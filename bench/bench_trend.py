@@ -2,6 +2,12 @@
 """Benchmark of the fused per-pixel trend kernel (MK + Sen + Hurst) against its peers.
 
     python bench/bench_trend.py [--quick] [--repeat N] [--out DIR]
+    python bench/bench_trend.py --lengths [19,25,40,60] [--size N] [--repeat N]
+
+--lengths: series of several lengths (one gap year each) instead of the 19-year run; for each
+length, mlri (default target, 2 threads) and the numba ``parallel=True`` peer (2 threads) are
+timed alternately in the same run, with the load average recorded for every measurement;
+best and median px/s and the best-to-best ratio are printed.
 
 Builds a seeded (19, 2048, 2048) float32 MLRI-like stack (values rounded to 1e-3, so there are
 ties; ~2 % NaN) and prints pixels per second, in one run, for
@@ -98,6 +104,64 @@ def timed(fn, repeat: int) -> dict:
             "median_s": float(np.median(walls))}
 
 
+def years_of(T: int) -> np.ndarray:
+    """T annual steps from 1984 with one missing year in the middle (real-year slopes)."""
+    return np.array([1984 + k + (k >= T // 2) for k in range(T)], dtype=np.float64)
+
+
+def lengths_run(args, lengths: list[int]) -> int:
+    """px/s of mlri and numba parallel=True (2 threads each) for several series lengths."""
+    size = args.size or (256 if args.quick else 512)
+    repeat = args.repeat or (3 if args.quick else 5)
+    n_numba = args.numba_pixels or 16384
+    info = machine_info()
+    print(f"CPU: {info.get('Model name', '?')}, {info['cpu_count']} CPUs; target "
+          f"{info['simd_target_default']}; stacks ({'/'.join(map(str, lengths))}, {size}, {size}) "
+          f"float32, ties, ~2% NaN; numba on {n_numba:,} px", flush=True)
+    results: dict = {"config": {"lengths": lengths, "size": size, "repeat": repeat,
+                                "numba_pixels": n_numba}, "machine": info, "lengths": {}}
+    if baselines.HAVE_NUMBA:
+        baselines.numba_trend(np.ascontiguousarray(make_stack(19, 8, 8).reshape(19, -1)), YEARS19,
+                              n_threads=2)  # JIT compile
+    print(f"{'T':>4} {'mlri best':>10} {'median':>8} {'numba best':>11} {'median':>8} "
+          f"{'ratio':>6}  load (1-min avg per measurement)")
+    for T in lengths:
+        flat = make_stack(T, size, size).reshape(T, -1)
+        yrs = years_of(T)
+        sub = np.ascontiguousarray(flat[:, :n_numba])
+        mlri.trend(flat[:, :4096], yrs, n_threads=2)  # warm-up
+        m_rates, n_rates, loads = [], [], []
+        for _ in range(repeat):  # alternate, so both see the same load
+            tm = timed(lambda flat=flat, yrs=yrs: mlri.trend(flat, yrs, n_threads=2), 1)
+            m_rates.append(flat.shape[1] / tm["best_s"])
+            loads.append(os.getloadavg()[0])
+            if baselines.HAVE_NUMBA:
+                tn = timed(lambda sub=sub, yrs=yrs: baselines.numba_trend(sub, yrs, n_threads=2), 1)
+                n_rates.append(sub.shape[1] / tn["best_s"])
+                loads.append(os.getloadavg()[0])
+        if baselines.HAVE_NUMBA:  # the peer computes the same statistics
+            r = baselines.numba_trend(sub[:, :2000], yrs, n_threads=2)
+            m = mlri.trend(np.ascontiguousarray(flat[:, :2000]), yrs, n_threads=2)
+            for f in ("s", "slope", "hurst"):
+                if not np.allclose(r[f], getattr(m, f), rtol=1e-9, atol=1e-12, equal_nan=True):
+                    print(f"  warning: numba and mlri disagree on {f} at T={T}")
+        mb, mm = max(m_rates), float(np.median(m_rates))
+        nb = max(n_rates) if n_rates else float("nan")
+        nm = float(np.median(n_rates)) if n_rates else float("nan")
+        print(f"{T:4d} {mb / 1e6:8.3f} M {mm / 1e6:6.3f} M {nb / 1e6:9.3f} M {nm / 1e6:6.3f} M "
+              f"{mb / nb:5.1f}x  {' '.join(f'{x:.1f}' for x in loads)}", flush=True)
+        results["lengths"][str(T)] = {"mlri_px_per_s": m_rates, "numba_px_per_s": n_rates,
+                                      "loadavg": loads, "mlri_best": mb, "mlri_median": mm,
+                                      "numba_best": nb, "numba_median": nm, "ratio_best": mb / nb}
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"trend-lengths-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=1, default=float) + "\n")
+    tmp.replace(path)
+    print(f"wrote {path}")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="(19, 512, 512) stack, fewer repeats")
@@ -110,7 +174,11 @@ def main() -> int:
     ap.add_argument("--numpy-pixels", type=int, default=None)
     ap.add_argument("--pmk-pixels", type=int, default=2000)
     ap.add_argument("--out", type=Path, default=HERE / "results")
+    ap.add_argument("--lengths", nargs="?", const="19,25,40,60", default=None,
+                    help="compare series lengths (default 19,25,40,60) against numba instead")
     args = ap.parse_args()
+    if args.lengths:
+        return lengths_run(args, [int(x) for x in args.lengths.split(",")])
 
     size = args.size or (512 if args.quick else 2048)
     repeat = args.repeat or (2 if args.quick else 3)

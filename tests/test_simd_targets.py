@@ -18,6 +18,7 @@ from mlri import _core
 FIELDS = ("n_valid", "s", "var_s", "z", "p", "slope", "intercept", "hurst")
 SUPPORTED = [name for name, ok in _core.simd_targets() if ok]
 YEARS19 = np.array([2000 + k + (k >= 12) for k in range(19)], dtype=np.float64)
+GENERIC_ROWS = 65  # series longer than the fast paths (64 values) take the generic kernel
 
 
 @pytest.fixture
@@ -66,7 +67,7 @@ def assert_identical(a: dict, b: dict, what: str) -> None:
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("T", [2, 4, 7, 12, 19, 25])
+@pytest.mark.parametrize("T", [2, 4, 7, 12, 19, 25, 40, 64])
 def test_targets_identical(restore_target, T, dtype):
     y = make_stack(T, T, 3001, dtype)  # 3001: several chunks and a partial block
     years = years_for(T)
@@ -115,20 +116,73 @@ def test_options_identical(restore_target, kw):
             assert_identical(ref, res, f"{kw}: {tgt} vs {ref_name}")
 
 
-@pytest.mark.parametrize("T", [3, 8, 19])
+def as_generic(y: np.ndarray, years: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The same stack with all-missing years appended up to the generic kernel's length."""
+    pad = GENERIC_ROWS - y.shape[0]
+    y_long = np.concatenate([y, np.full((pad, y.shape[1]), np.nan, dtype=y.dtype)])
+    return y_long, np.concatenate([years, years[-1] + 1.0 + np.arange(pad)])
+
+
+def gappy_years(T: int, seed: int) -> np.ndarray:
+    """Increasing years with irregular gaps of 1-3 years and a fractional offset."""
+    steps = np.random.default_rng(seed).choice([1.0, 1.0, 1.0, 2.0, 3.0], size=T)
+    return 1984.25 + np.cumsum(steps)
+
+
+# every length of the network path's sizes and of the counting path, plus seeded random ones
+FAST_LENGTHS = sorted({3, 8, 19, 20, 25, 40, 64}
+                      | set(np.random.default_rng(13).integers(3, 65, 5).tolist()))
+
+
+@pytest.mark.parametrize("T", FAST_LENGTHS)
 def test_fast_path_matches_generic_path(restore_target, T):
-    # An extra all-missing year changes nothing, but takes T > 19 (and any T after padding to
-    # 20 rows) through the generic kernel instead of the network fast path.
-    y = make_stack(5 + T, T, 2003, np.float64)
-    years = years_for(T)
-    pad = 20 - T
-    y_long = np.concatenate([y, np.full((pad, y.shape[1]), np.nan)])
-    years_long = np.concatenate([years, years[-1] + 1.0 + np.arange(pad)])
+    y = make_stack(5 + T, T, 1203, np.float64)
+    years = gappy_years(T, T)
+    y_long, years_long = as_generic(y, years)
     for tgt in SUPPORTED:
         _core.set_simd_target(tgt)
-        for kw in ({}, {"hurst_series": "level", "gap": "rate"}):
+        for kw in ({}, {"hurst_series": "level", "gap": "rate"}, {"hurst_method": "segmented"}):
             assert_identical(run(y, years, **kw), run(y_long, years_long, **kw),
                              f"{tgt} T={T} {kw}: fast vs generic path")
+
+
+@pytest.mark.parametrize("T", [30, 64])
+def test_long_path_threads_tiles_float32(restore_target, T):
+    # float32 input, 1 vs 2 threads, and two pixel tiles vs the whole stack
+    y = make_stack(77 + T, T, 2500, np.float32)
+    years = gappy_years(T, 1)
+    y_long, years_long = as_generic(y, years)
+    ref = run(y_long, years_long)
+    for tgt in SUPPORTED:
+        _core.set_simd_target(tgt)
+        assert_identical(ref, run(y, years, n_threads=2), f"{tgt} T={T}: 2 threads vs generic")
+        a, b = run(y[:, :1001], years), run(y[:, 1001:], years)
+        tiles = {f: np.concatenate([a[f], b[f]]) for f in FIELDS}
+        assert_identical(ref, tiles, f"{tgt} T={T}: tiles vs generic")
+
+
+def test_long_path_ties_and_extremes(restore_target):
+    # constant series, all values tied in pairs, a single value, huge values whose differences
+    # overflow to +-inf (infinite slopes), and -0.0 / +0.0 mixes
+    T = 33
+    P = 64
+    rng = np.random.default_rng(3)
+    y = np.round(rng.normal(0.0, 1.0, (T, P)), 0)
+    y[:, 0] = 5.0
+    y[:, 1] = np.repeat(np.arange(17.0), 2)[:T]
+    y[:, 2] = np.nan
+    y[5, 2] = 1.0
+    y[:, 3] = rng.choice([-1.7e308, 1.7e308, 0.0], size=T)
+    y[:, 4] = rng.choice([0.0, -0.0], size=T)
+    y[:, 5] = rng.choice([-1e308, 1e308, 3.0, -3.0], size=T)
+    years = gappy_years(T, 5)
+    y_long, years_long = as_generic(y, years)
+    ref = run(y_long, years_long)
+    assert not np.isnan(ref["slope"][[0, 1, 3, 4, 5]]).any()
+    assert ref["slope"][0] == 0.0 and ref["s"][0] == 0.0 and ref["n_valid"][2] == 1
+    for tgt in SUPPORTED:
+        _core.set_simd_target(tgt)
+        assert_identical(ref, run(y, years), f"{tgt}: ties and extremes")
 
 
 def test_set_simd_target_rejects_unknown(restore_target):

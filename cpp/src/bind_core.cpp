@@ -2,6 +2,7 @@
 // release the GIL -> call the kernel.  No numerical policy lives here (see src/mlri/).
 #include "pybind.hpp"
 
+#include <cstdio>
 #include <optional>
 #include <type_traits>
 
@@ -36,15 +37,14 @@ py::tuple index_impl(const carray<T>& lst, const carray<T>& evi, double lst_offs
     const T* pe = evi.data();
     T* po = out.mutable_data();
     std::int32_t* pd = dropped.mutable_data();
-    {
-        // Safe: only raw pointers are used below; no Python object is touched.
-        py::gil_scoped_release release;
+    // Safe: only raw pointers are used in the kernel; no Python object is touched.
+    run_without_gil([&] {
         const auto& k = mlri::active_kernels();
         if constexpr (std::is_same_v<T, float>)
             k.index_f32(pl, pe, P, NT, o, po, pd, n_threads);
         else
             k.index_f64(pl, pe, P, NT, o, po, pd, n_threads);
-    }
+    }, "mlri_index: not enough memory for the work buffers; process the stack in smaller tiles");
     return py::make_tuple(out, dropped);
 }
 
@@ -55,7 +55,12 @@ py::dict trend_impl(const carray<T>& y, const carray<double>& years, int method,
     check_2d(y, "series");
     if (years.ndim() != 1 || years.shape(0) != y.shape(0))
         throw std::invalid_argument("years must be 1-D with one entry per time step");
-    if (y.shape(0) > 100000) throw std::invalid_argument("series: time axis too long");
+    if (y.shape(0) > kMaxSeriesLength)
+        throw std::invalid_argument(
+            "series: " + std::to_string(y.shape(0)) + " time steps is too long (at most " +
+            std::to_string(kMaxSeriesLength) +
+            ": the trend statistics cost O(n^2) per pixel); aggregate the series first, "
+            "e.g. to annual values");
     if (ddof < 0 || tau_min < 1 || min_points < 2)
         throw std::invalid_argument("invalid Hurst options (ddof >= 0, tau_min >= 1, min_points >= 2)");
     const index_t NT = y.shape(0), P = y.shape(1);
@@ -96,15 +101,21 @@ py::dict trend_impl(const carray<T>& y, const carray<double>& years, int method,
     if (compute & mlri::kDoHurst) add("hurst", out.hurst);
     const T* py_ = y.data();
     const double* pyears = years.data();
-    {
-        // Safe: outputs were allocated above with the GIL held; below only raw pointers.
-        py::gil_scoped_release release;
+    // Safe: outputs were allocated above with the GIL held; the kernel uses raw pointers only.
+    const double gib = (compute & mlri::kDoSen) ? static_cast<double>(NT) * static_cast<double>(NT - 1) *
+                                                      4.0 / (1024.0 * 1024.0 * 1024.0)
+                                                : 0.0;
+    char gib_text[32];
+    std::snprintf(gib_text, sizeof gib_text, "%.1f", gib);
+    run_without_gil([&] {
         const auto& k = mlri::active_kernels();
         if constexpr (std::is_same_v<T, float>)
             k.trend_f32(py_, P, static_cast<int>(NT), pyears, o, out, n_threads);
         else
             k.trend_f64(py_, P, static_cast<int>(NT), pyears, o, out, n_threads);
-    }
+    }, "trend: not enough memory for the work buffers of a " + std::to_string(NT) +
+           "-step series (about " + gib_text + " GiB per thread for Sen's pairwise slopes): "
+           "use fewer threads (n_threads=1) or a shorter series");
     return res;
 }
 

@@ -62,11 +62,9 @@ py::dict permutation_impl(const carray<T>& lst, const carray<T>& evi,
     const T* pe = evi.data();
     const std::int64_t* pr = rows.data();
     const std::int64_t* pc = cols.data();
-    {
-        // Safe: outputs were allocated above with the GIL held; below only raw pointers.
-        py::gil_scoped_release release;
-        mlri::permutation_mk<kPermLanes, T>(pl, pe, P, NT, pr, pc, o, out, n_threads);
-    }
+    // Safe: outputs were allocated above with the GIL held; the kernel uses raw pointers only.
+    run_without_gil([&] { mlri::permutation_mk<kPermLanes, T>(pl, pe, P, NT, pr, pc, o, out, n_threads); },
+                    "permutation_mk: not enough memory for the work buffers; use fewer threads");
     return res;
 }
 

@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <new>
 #include <stdexcept>
 #include <string>
 
@@ -13,6 +14,22 @@ using namespace pybind11::literals;
 
 template <class T>
 using carray = py::array_t<T, py::array::c_style>;
+
+// Run a kernel without the GIL; std::bad_alloc (work buffers allocated before its parallel
+// regions) becomes a MemoryError that names what ran out and what to change.
+template <class F>
+void run_without_gil(F&& kernel, const std::string& what_if_oom) {
+    try {
+        py::gil_scoped_release release;
+        kernel();
+    } catch (const std::bad_alloc&) {
+        PyErr_SetString(PyExc_MemoryError, what_if_oom.c_str());
+        throw py::error_already_set();
+    }
+}
+
+// Longest time axis of the per-pixel trend statistics (O(n^2) work and memory per pixel).
+inline constexpr long long kMaxSeriesLength = 32768;
 
 namespace mlri {
 struct KernelTable;

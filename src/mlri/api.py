@@ -293,7 +293,8 @@ def trend(
     MK: ``S = Σ sgn(y_j − y_i)`` in exact integers, ``var(S)`` with exact tie groups, Z with the
     ±1 continuity correction, ``p = erfc(|Z|/√2)``; S, var(S), Z, p are NaN for fewer than 2
     valid years.  Sen: median of the n(n−1)/2 pairwise slopes.  Hurst: OLS slope of
-    ln(R/S) on ln τ, NaN with fewer than 2 fit points.  Complexity O(n²) per pixel.
+    ln(R/S) on ln τ, NaN with fewer than 2 fit points.  Complexity O(n²) per pixel; at most
+    32,768 time steps (longer series raise ValueError; a MemoryError names the buffer size).
 
     References
     ----------

@@ -59,6 +59,18 @@ struct Buffer {
     V& operator[](std::size_t i) { return data_[i]; }
 };
 
+// Owning array of n value-initialised elements (allocate per-thread work with it *before* an
+// OpenMP parallel region: an exception must never leave a region, it would terminate).
+template <class V>
+struct Owned {
+    V* p = nullptr;
+    explicit Owned(std::size_t n) : p(new V[n > 0 ? n : 1]()) {}
+    Owned(const Owned&) = delete;
+    Owned& operator=(const Owned&) = delete;
+    ~Owned() { delete[] p; }
+    V& operator[](std::size_t i) { return p[i]; }
+};
+
 namespace detail {
 // Deterministic natural logarithm for positive, finite, normal x (fdlibm __ieee754_log core,
 // written branch-free so it vectorises).  Every SIMD target runs exactly these operations, so

@@ -307,13 +307,28 @@ void permutation_mk(const T* lst, const T* evi, index_t P, index_t Tn, const std
     (void)nt;
     const int B = opt.n_permutations;
     const IndexOptions io = opt.index;
+    // Per-thread scratch, allocated before the parallel region (std::bad_alloc must reach the
+    // caller, never leave an OpenMP region).
+    struct ThreadState {
+        PermScratch<W, T> sc;
+        DigitBatches bt;
+    };
+    Owned<ThreadState> states(static_cast<std::size_t>(nt > 0 ? nt : 1));
+    for (int t = 0; t < (nt > 0 ? nt : 1); ++t) {
+        states[static_cast<std::size_t>(t)].sc.init(Tn);
+        states[static_cast<std::size_t>(t)].bt.init(static_cast<int>(Tn));  // full capacity
+    }
 #if defined(MLRI_HAS_OPENMP)
 #pragma omp parallel num_threads(nt)
 #endif
     {
-        PermScratch<W, T> sc;
-        sc.init(Tn);
-        DigitBatches bt;
+#if defined(MLRI_HAS_OPENMP)
+        ThreadState& st = states[static_cast<std::size_t>(omp_get_thread_num())];
+#else
+        ThreadState& st = states[0];
+#endif
+        PermScratch<W, T>& sc = st.sc;
+        DigitBatches& bt = st.bt;
         int bt_n = -1;
 #if defined(MLRI_HAS_OPENMP)
 #pragma omp for schedule(dynamic, 64)

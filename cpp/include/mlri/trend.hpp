@@ -10,8 +10,8 @@
 //
 // Per pixel: NaN/inf values are dropped (listwise), keeping the real year of each value.
 // The Sen intercept refers to the first year of the time axis (years[0]) for every pixel.
-// Undefined results are NaN; the kernel never throws and never allocates per pixel (scratch is
-// allocated once per thread).
+// Undefined results are NaN; the kernel never allocates per pixel (scratch is allocated once
+// per thread, before the parallel region, so std::bad_alloc reaches the caller).
 #pragma once
 
 #include "mlri/common.hpp"
@@ -150,7 +150,7 @@ struct TrendScratch {
     int W = 0, T = 0;
     Buffer<double> yc, tc, u, w, lnrs, lnt, pairs, tmp;
     Buffer<unsigned char> ok;
-    void init(int Tn, int Wn) {
+    void init(int Tn, int Wn, bool pairs_needed = true) {
         T = Tn;
         W = Wn;
         const std::size_t t = static_cast<std::size_t>(Tn > 0 ? Tn : 1);
@@ -163,7 +163,7 @@ struct TrendScratch {
         ok.assign((t + 1) * wl, static_cast<unsigned char>(0));
         lnt.assign(t + 1, 0.0);
         for (int k = 1; k <= Tn; ++k) lnt[static_cast<std::size_t>(k)] = detail::log_pos(k);
-        pairs.assign(t * (t - 1) / 2 + 1, 0.0);
+        pairs.assign(pairs_needed ? t * (t - 1) / 2 + 1 : 1, 0.0);
         tmp.assign(t + 1, 0.0);
     }
 };
@@ -418,16 +418,21 @@ void fused_trend(const T* y, index_t P, int Tn, const double* years, const Trend
         return;
     }
     const index_t nblocks = (P + W - 1) / W;
-    const int nt = resolve_threads(n_threads);
-    (void)nt;
+    int nt = resolve_threads(n_threads);
+    if (nt > nblocks) nt = static_cast<int>(nblocks > 0 ? nblocks : 1);
+    // Scratch of every thread, allocated here: std::bad_alloc must surface to the caller (the
+    // binding turns it into MemoryError), never inside the parallel region (std::terminate).
+    Owned<TrendScratch> scratch(static_cast<std::size_t>(nt));
+    for (int t = 0; t < nt; ++t) scratch[static_cast<std::size_t>(t)].init(Tn, W, (opt.compute & kDoSen) != 0);
 #if defined(MLRI_HAS_OPENMP)
 #pragma omp parallel num_threads(nt)
 #endif
     {
-        TrendScratch sc;
-        sc.init(Tn, W);
 #if defined(MLRI_HAS_OPENMP)
+        TrendScratch& sc = scratch[static_cast<std::size_t>(omp_get_thread_num())];
 #pragma omp for schedule(dynamic, 64)
+#else
+        TrendScratch& sc = scratch[0];
 #endif
         for (index_t b = 0; b < nblocks; ++b) {
             const index_t p0 = b * W;

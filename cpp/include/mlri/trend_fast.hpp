@@ -1,7 +1,9 @@
 // mlri — fast path of the fused trend kernel (included by trend.hpp; uses its detail::).
 //
-// Applies when T <= kMaxRows (19) and the years are finite, strictly increasing, with a finite span
-// (so every pairwise slope is a number, never NaN); networks exist for T <= 4, 8, 12, 16, 19.
+// Applies when T <= kMaxLongRows (64) and the years are finite, strictly increasing, with a finite
+// span (so every pairwise slope is a number, never NaN).  Up to kMaxRows (19) values, selection
+// networks exist for T <= 4, 8, 12, 16, 19 (below); longer series take the counting selection
+// of trend_long.hpp, which shares the blocks, the MK outputs and the Hurst code.
 // One block is one SIMD vector of pixels
 // (simd::VL lanes); every step is branch-free across lanes:
 //   * listwise deletion by blends (a value moves up by the number of missing values before it);
@@ -55,11 +57,12 @@ struct Dims {
     (void)kPairs;                                           \
     (void)kPairRank;                                        \
     (void)kRowRank;
-inline constexpr int kMaxRows = 19;                       // longest series of the fast path
+inline constexpr int kMaxRows = 19;                       // longest series of the network path
+inline constexpr int kMaxLongRows = 64;                   // longest series of the long path
 inline constexpr int kChunk = 1024 / VL;                  // blocks per scheduling unit
 
 inline bool applicable(int Tn, const double* years) {
-    if (Tn > kMaxRows) return false;
+    if (Tn > kMaxLongRows) return false;
     for (int t = 0; t < Tn; ++t)
         if (!isfin(years[t])) return false;
     for (int t = 1; t < Tn; ++t)
@@ -283,6 +286,115 @@ inline void store(double* p, vd v, int nl) {
     }
 }
 
+// Hurst exponent by R/S of one block, on the compacted series yv/tv (rows >= n[l] are 0);
+// arrays hold up to NR rows.  The same operations as the generic path, on whole vectors.
+template <int NR>
+inline void hurst_block(const vd* yv, const vd* tv, const int* n, int nl, index_t p0,
+                        const HurstOptions& ho, double* hout, const double* lnt) {
+    const bool diff = ho.series == kSeriesDiff;
+    int m[VL];
+    double md[VL];
+    int mmax = 0;
+    for (int l = 0; l < VL; ++l) {
+        m[l] = diff ? (n[l] > 0 ? n[l] - 1 : 0) : n[l];
+        md[l] = m[l];
+        if (l < nl) mmax = m[l] > mmax ? m[l] : mmax;
+    }
+    vd mv;
+    __builtin_memcpy(&mv, md, sizeof mv);
+    vd u[NR + 1], w[NR + 1];
+    vd amax = vd{};
+    for (int k = 0; k < mmax; ++k) {
+        vd v;
+        if (diff) {
+            const vd dy = yv[k + 1] - yv[k];
+            if (ho.gap == kGapRate) {
+                const vd dt = tv[k + 1] - tv[k];
+                v = dy / dt;
+            } else {
+                v = dy;
+            }
+        } else {
+            v = yv[k];
+        }
+        const vi in = simd::mask(static_cast<double>(k) < mv);
+        u[k] = simd::sel(in, v, vd{});
+        const vd a = simd::vabs(u[k]);
+        amax = simd::sel(in, a > amax ? a : amax, amax);  // (k < m && a > amax) ? a : amax
+    }
+    const vd scl = amax > 0.0 ? amax : simd::splat(1.0);
+    for (int k = 0; k < mmax; ++k) {
+        const vi in = simd::mask(static_cast<double>(k) < mv);
+        w[k] = simd::sel(in, (u[k] - u[0]) / scl, vd{});
+    }
+    if (ho.method == kHurstSegmented) {
+        double tmp[NR + 1];
+        for (int l = 0; l < nl; ++l) {
+            for (int k = 0; k < m[l]; ++k) tmp[k] = w[k][l];
+            hout[p0 + l] = detail::hurst_segmented(tmp, m[l], ho.corrected);
+        }
+        return;
+    }
+    vd lnrs[NR + 1];
+    vi okm[NR + 1];
+    vi anydeg = vi{};
+    const int tau0 = ho.tau_min < 2 ? 2 : ho.tau_min;
+    const double ddof = ho.ddof;
+    // sums of w[0..tau): the generic path adds them from 0.0 in order for every tau, which
+    // is exactly this prefix sum
+    vd pre[NR + 1];
+    pre[0] = vd{};
+    for (int k = 0; k < mmax; ++k) pre[k + 1] = pre[k] + w[k];
+    // x / 2^k == x * 2^-k exactly (both the correctly rounded x * 2^-k): no divide for those
+    auto divide = [](vd x, double d) __attribute__((always_inline)) {
+        const bool pow2 = d > 0.0 && d <= 1048576.0 &&
+                          static_cast<double>(static_cast<long long>(d)) == d &&
+                          (static_cast<long long>(d) & (static_cast<long long>(d) - 1)) == 0;
+        return pow2 ? x * (1.0 / d) : x / d;
+    };
+    for (int tau = tau0; tau <= mmax; ++tau) {
+        const vd mean = divide(pre[tau], static_cast<double>(tau));
+        vd cum = vd{}, mx = vd{}, mn = vd{}, ssq = vd{};
+        for (int k = 0; k < tau; ++k) {
+            const vd d = w[k] - mean;
+            cum = cum + d;
+            mx = cum > mx ? cum : mx;
+            mn = cum < mn ? cum : mn;
+            ssq = ssq + d * d;
+        }
+        const vi in = simd::mask(static_cast<double>(tau) <= mv);
+        const vd Sd = simd::vsqrt(divide(ssq, static_cast<double>(tau) - ddof));
+        const vd R = mx - mn;
+        const vi deg = ~(simd::mask(Sd > ho.rel_tol) & simd::mask(R > 0.0));
+        const vd ratio = simd::sel(deg, simd::splat(1.0), R / Sd);
+        lnrs[tau] = simd::log_pos(ratio);
+        okm[tau] = in & ~deg;
+        anydeg = anydeg | (in & deg);
+    }
+    // OLS slope of ln(R/S) on ln(tau), two-pass
+    vd cnt = vd{}, sx = vd{}, sy = vd{};
+    for (int tau = tau0; tau <= mmax; ++tau) {
+        const vi o = okm[tau];
+        cnt = cnt + simd::sel(o, simd::splat(1.0), vd{});
+        sx = sx + simd::sel(o, simd::splat(lnt[tau]), vd{});
+        sy = sy + simd::sel(o, lnrs[tau], vd{});
+    }
+    const vd c = cnt > 0.0 ? cnt : simd::splat(1.0);
+    const vd mxv = sx / c, myv = sy / c;
+    vd sxy = vd{}, sxx = vd{};
+    for (int tau = tau0; tau <= mmax; ++tau) {
+        const vi o = okm[tau];
+        const vd dx = lnt[tau] - mxv;
+        const vd dy = lnrs[tau] - myv;
+        sxy = sxy + simd::sel(o, dx * dy, vd{});
+        sxx = sxx + simd::sel(o, dx * dx, vd{});
+    }
+    const vd h = sxy / sxx;
+    vi bad = simd::mask(cnt < static_cast<double>(ho.min_points)) | ~simd::mask(sxx > 0.0);
+    if (ho.degenerate == kDegenerateNaN) bad = bad | anydeg;
+    store(hout + p0, simd::sel(bad, simd::splat(kNaN), h), nl);
+}
+
 // Everything after the pairs: medians, ties, outputs, Hurst.  lo/hi: network ranks of B.x.
 template <int NB>
 inline void finish(Block<NB>& B, vd lo, vd hi, const TrendOptions& opt, const TrendOutputs& out,
@@ -377,112 +489,8 @@ inline void finish(Block<NB>& B, vd lo, vd hi, const TrendOptions& opt, const Tr
         }
     }
 
-    // Hurst exponent by R/S
-    if ((opt.compute & kDoHurst) && out.hurst) {
-        const HurstOptions& ho = opt.hurst;
-        const bool diff = ho.series == kSeriesDiff;
-        int m[VL];
-        double md[VL];
-        int mmax = 0;
-        for (int l = 0; l < VL; ++l) {
-            m[l] = diff ? (B.n[l] > 0 ? B.n[l] - 1 : 0) : B.n[l];
-            md[l] = m[l];
-            if (l < nl) mmax = m[l] > mmax ? m[l] : mmax;
-        }
-        vd mv;
-        __builtin_memcpy(&mv, md, sizeof mv);
-        vd u[kRows + 1], w[kRows + 1];
-        vd amax = vd{};
-        for (int k = 0; k < mmax; ++k) {
-            vd v;
-            if (diff) {
-                const vd dy = yv[k + 1] - yv[k];
-                if (ho.gap == kGapRate) {
-                    const vd dt = tv[k + 1] - tv[k];
-                    v = dy / dt;
-                } else {
-                    v = dy;
-                }
-            } else {
-                v = yv[k];
-            }
-            const vi in = simd::mask(static_cast<double>(k) < mv);
-            u[k] = simd::sel(in, v, vd{});
-            const vd a = simd::vabs(u[k]);
-            amax = simd::sel(in, a > amax ? a : amax, amax);  // (k < m && a > amax) ? a : amax
-        }
-        const vd scl = amax > 0.0 ? amax : simd::splat(1.0);
-        for (int k = 0; k < mmax; ++k) {
-            const vi in = simd::mask(static_cast<double>(k) < mv);
-            w[k] = simd::sel(in, (u[k] - u[0]) / scl, vd{});
-        }
-        if (ho.method == kHurstSegmented) {
-            double tmp[kRows + 1];
-            for (int l = 0; l < nl; ++l) {
-                for (int k = 0; k < m[l]; ++k) tmp[k] = w[k][l];
-                out.hurst[p0 + l] = detail::hurst_segmented(tmp, m[l], ho.corrected);
-            }
-            return;
-        }
-        vd lnrs[kRows + 1];
-        vi okm[kRows + 1];
-        vi anydeg = vi{};
-        const int tau0 = ho.tau_min < 2 ? 2 : ho.tau_min;
-        const double ddof = ho.ddof;
-        // sums of w[0..tau): the generic path adds them from 0.0 in order for every tau, which
-        // is exactly this prefix sum
-        vd pre[kRows + 1];
-        pre[0] = vd{};
-        for (int k = 0; k < mmax; ++k) pre[k + 1] = pre[k] + w[k];
-        // x / 2^k == x * 2^-k exactly (both the correctly rounded x * 2^-k): no divide for those
-        auto divide = [](vd x, double d) __attribute__((always_inline)) {
-            const bool pow2 = d > 0.0 && d <= 1048576.0 &&
-                              static_cast<double>(static_cast<long long>(d)) == d &&
-                              (static_cast<long long>(d) & (static_cast<long long>(d) - 1)) == 0;
-            return pow2 ? x * (1.0 / d) : x / d;
-        };
-        for (int tau = tau0; tau <= mmax; ++tau) {
-            const vd mean = divide(pre[tau], static_cast<double>(tau));
-            vd cum = vd{}, mx = vd{}, mn = vd{}, ssq = vd{};
-            for (int k = 0; k < tau; ++k) {
-                const vd d = w[k] - mean;
-                cum = cum + d;
-                mx = cum > mx ? cum : mx;
-                mn = cum < mn ? cum : mn;
-                ssq = ssq + d * d;
-            }
-            const vi in = simd::mask(static_cast<double>(tau) <= mv);
-            const vd Sd = simd::vsqrt(divide(ssq, static_cast<double>(tau) - ddof));
-            const vd R = mx - mn;
-            const vi deg = ~(simd::mask(Sd > ho.rel_tol) & simd::mask(R > 0.0));
-            const vd ratio = simd::sel(deg, simd::splat(1.0), R / Sd);
-            lnrs[tau] = simd::log_pos(ratio);
-            okm[tau] = in & ~deg;
-            anydeg = anydeg | (in & deg);
-        }
-        // OLS slope of ln(R/S) on ln(tau), two-pass
-        vd cnt = vd{}, sx = vd{}, sy = vd{};
-        for (int tau = tau0; tau <= mmax; ++tau) {
-            const vi o = okm[tau];
-            cnt = cnt + simd::sel(o, simd::splat(1.0), vd{});
-            sx = sx + simd::sel(o, simd::splat(lnt[tau]), vd{});
-            sy = sy + simd::sel(o, lnrs[tau], vd{});
-        }
-        const vd c = cnt > 0.0 ? cnt : simd::splat(1.0);
-        const vd mxv = sx / c, myv = sy / c;
-        vd sxy = vd{}, sxx = vd{};
-        for (int tau = tau0; tau <= mmax; ++tau) {
-            const vi o = okm[tau];
-            const vd dx = lnt[tau] - mxv;
-            const vd dy = lnrs[tau] - myv;
-            sxy = sxy + simd::sel(o, dx * dy, vd{});
-            sxx = sxx + simd::sel(o, dx * dx, vd{});
-        }
-        const vd h = sxy / sxx;
-        vi bad = simd::mask(cnt < static_cast<double>(ho.min_points)) | ~simd::mask(sxx > 0.0);
-        if (ho.degenerate == kDegenerateNaN) bad = bad | anydeg;
-        store(out.hurst + p0, simd::sel(bad, simd::splat(kNaN), h), nl);
-    }
+    if ((opt.compute & kDoHurst) && out.hurst)
+        hurst_block<kRows>(yv, tv, B.n, nl, p0, opt.hurst, out.hurst, lnt);
 }
 
 // Blocks [b0, b1) in order, with the next block's pairs computed inside the current network.
@@ -519,6 +527,13 @@ void run_chunk(Block<NB>* st, index_t b0, index_t b1, const T* y, index_t P, int
     }
 }
 
+// Per-thread state of the network path (allocated before the parallel region).
+template <int NB>
+struct NetThread {
+    Block<NB> st[2];  // zeroed: the first side work may read the spare
+    ErfcMemo memo;
+};
+
 template <int NB, class T>
 void run_nb(const T* y, index_t P, int Tn, const double* years, const TrendOptions& opt,
             const TrendOutputs& out, int n_threads) {
@@ -527,25 +542,30 @@ void run_nb(const T* y, index_t P, int Tn, const double* years, const TrendOptio
     for (int k = 1; k <= NB + 1; ++k) lnt[k] = detail::log_pos(k);
     const index_t nblocks = (P + VL - 1) / VL;
     const index_t nchunks = (nblocks + kChunk - 1) / kChunk;
-    const int nt = resolve_threads(n_threads);
-    (void)nt;
+    int nt = resolve_threads(n_threads);
+    if (nt > nchunks) nt = static_cast<int>(nchunks > 0 ? nchunks : 1);
+    Owned<NetThread<NB>> th(static_cast<std::size_t>(nt));  // may throw: not inside the region
 #if defined(MLRI_HAS_OPENMP)
 #pragma omp parallel num_threads(nt)
 #endif
     {
-        ErfcMemo memo;
-        Block<NB>* st = new Block<NB>[2]();  // zeroed: the first side work may read the spare
 #if defined(MLRI_HAS_OPENMP)
+        NetThread<NB>& me = th[static_cast<std::size_t>(omp_get_thread_num())];
 #pragma omp for schedule(dynamic, 1)
+#else
+        NetThread<NB>& me = th[0];
 #endif
         for (index_t c = 0; c < nchunks; ++c) {
             const index_t b0 = c * kChunk;
             const index_t b1 = (b0 + kChunk) < nblocks ? (b0 + kChunk) : nblocks;
-            run_chunk<NB, T>(st, b0, b1, y, P, Tn, years, opt, out, lnt, memo);
+            run_chunk<NB, T>(me.st, b0, b1, y, P, Tn, years, opt, out, lnt, me.memo);
         }
-        delete[] st;
     }
 }
+
+template <class T>
+void run_long(const T* y, index_t P, int Tn, const double* years, const TrendOptions& opt,
+              const TrendOutputs& out, int n_threads);  // trend_long.hpp
 
 // The smallest network size that holds the series.
 template <class T>
@@ -559,8 +579,10 @@ void run(const T* y, index_t P, int Tn, const double* years, const TrendOptions&
         run_nb<12, T>(y, P, Tn, years, opt, out, n_threads);
     else if (Tn <= 16)
         run_nb<16, T>(y, P, Tn, years, opt, out, n_threads);
-    else
+    else if (Tn <= kMaxRows)
         run_nb<19, T>(y, P, Tn, years, opt, out, n_threads);
+    else
+        run_long<T>(y, P, Tn, years, opt, out, n_threads);
 }
 
 #undef MLRI_FAST_DIMS
@@ -568,3 +590,5 @@ void run(const T* y, index_t P, int Tn, const double* years, const TrendOptions&
 }  // namespace fastpath
 }  // namespace MLRI_KERNEL_NS
 }  // namespace mlri
+
+#include "mlri/trend_long.hpp"
