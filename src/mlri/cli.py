@@ -33,7 +33,7 @@ def info_cmd() -> None:
 def _register() -> None:
     import importlib
 
-    for mod in ("_cli_run", "_cli_landsat", "_cli_sites"):
+    for mod in ("_cli_run", "_cli_landsat", "_cli_sites", "study._cli"):
         try:
             m = importlib.import_module(f"mlri.{mod}")
         except ModuleNotFoundError as err:

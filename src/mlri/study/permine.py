@@ -1,0 +1,148 @@
+"""The work of one mine: composites -> :func:`mlri.pipeline.run` -> zonal table.
+
+:func:`process_mine` runs in a worker process (or a dask worker) and never raises: a failure is
+returned as a record with ``status="failed"`` and the reason, so one bad mine never stops the
+others.  Its folder ``<study>/mines/<id>/`` holds::
+
+    composites/        annual EVI/LST composites (scene studies only; mlri composite layout)
+    run/               what ``mlri run`` writes (classes.tif, mlri.tif, trend.tif, ...)
+    zonal.csv          the mine's row of the per-mine table (mlri.sites.zonal_stats)
+    mlri.csv           mean MLRI per class and year of the mine
+    mine.json          completion marker, written last: key, grid, timings, files
+
+A folder without ``mine.json`` (or with another key) is not finished and is redone from scratch.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import traceback
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .plan import MARKER, MineTask
+
+__all__ = ["process_mine"]
+
+#: Every file of a finished mine folder (relative), besides the run and composite folders.
+MINE_FILES = ("zonal.csv", "mlri.csv", "run/classes.tif", "run/mlri.tif", "run/flags.tif",
+              "run/manifest.json")
+
+
+def _set_threads(n: int | None) -> None:
+    if n:
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(n)
+
+
+def worker_init(threads: int | None) -> None:
+    """Process-pool initializer: cap the OpenMP/BLAS threads of this worker."""
+    _set_threads(threads)
+    warnings.simplefilter("ignore")
+
+
+def _one_mine(task: MineTask) -> Any:
+    import shapely
+
+    from ..sites.polygons import Mines
+
+    g = shapely.from_wkb(task.geom_wkb)
+    attrs = {k: [v] for k, v in task.attrs.items()}
+    return Mines(ids=[task.id], geoms=np.array([g], dtype=object), crs=task.geom_crs,
+                 attrs=attrs, status=["ok"], notes=[""], source=f"mine {task.id}")
+
+
+def process_mine(task: MineTask) -> dict[str, Any]:
+    """Do the whole per-mine work; return its record (``status`` "done" or "failed")."""
+    t0 = time.perf_counter()
+    rec: dict[str, Any] = {"id": task.id, "index": task.index, "key": task.key,
+                           "folder": task.folder, "pid": os.getpid()}
+    folder = Path(task.folder)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            rec.update(_work(task, folder))
+        rec["warnings"] = sorted({str(w.message) for w in caught})[:20]
+        rec["status"] = "done"
+        rec["seconds"] = round(time.perf_counter() - t0, 3)
+        from .._outputs import write_json
+
+        write_json(folder / MARKER, rec)  # the completion marker, last
+    except KeyboardInterrupt:
+        raise
+    except Exception as err:  # noqa: BLE001 - every failure is reported, never fatal
+        rec.update(status="failed", reason=_reason(err),
+                   seconds=round(time.perf_counter() - t0, 3),
+                   traceback="".join(traceback.format_exception(err))[-4000:])
+    return rec
+
+
+def _reason(err: BaseException) -> str:
+    from ..landsat.composite import NoScenesError
+
+    text = str(err) or type(err).__name__
+    if isinstance(err, NoScenesError):
+        return f"no usable scene: {text}"
+    return f"{type(err).__name__}: {text}" if not isinstance(err, (ValueError, OSError)) \
+        else text
+
+
+def _work(task: MineTask, folder: Path) -> dict[str, Any]:
+    from .. import pipeline
+    from ..sites.zonal import zonal_stats
+
+    if folder.exists():
+        shutil.rmtree(folder)  # unfinished or outdated: redo from scratch
+    folder.mkdir(parents=True)
+    _set_threads(task.threads)
+    timing: dict[str, float] = {}
+    info: dict[str, Any] = {}
+    if task.scenes:
+        from rasterio.transform import Affine
+
+        from ..landsat.composite import CompositeOptions, write_composites
+        from ..landsat.grid import Grid
+
+        g = task.grid or {}
+        grid = Grid(g["crs"], Affine(*g["transform"]), int(g["width"]), int(g["height"]))
+        kw = dict(task.composite)
+        for k in ("months", "variables", "sensors"):
+            if k in kw:
+                kw[k] = tuple(kw[k])
+        opts = CompositeOptions(**{**kw, "n_threads": task.threads})
+        t = time.perf_counter()
+        man = write_composites(task.scenes, grid, task.years or [], folder / "composites",
+                               options=opts, on_error="skip", cog=False)
+        timing["composite_s"] = round(time.perf_counter() - t, 3)
+        info["n_scenes"] = len(man.get("scenes_used", []))
+        info["years_skipped"] = [y["year"] for y in man.get("years_skipped", [])]
+        lst = evi = folder / "composites"
+        years = None  # the composited years (years without any scene are skipped)
+    else:
+        lst = evi = Path(task.rasters or "")
+        years = task.years
+    t = time.perf_counter()
+    res = pipeline.run(lst, evi, folder / "run", years=years, pattern=task.raster_pattern,
+                       options=pipeline.StatsOptions(**task.stats), threads=task.threads,
+                       quiet=True, cog=task.cog, overviews=task.overviews, checksum=False)
+    timing["run_s"] = round(time.perf_counter() - t, 3)
+    t = time.perf_counter()
+    run = folder / "run"
+    zr = zonal_stats(run / "classes.tif", _one_mine(task), mlri=run / "mlri.tif",
+                     flags=run / "flags.tif")
+    zr.table.to_csv(folder / "zonal.csv")
+    zr.mlri_table().to_csv(folder / "mlri.csv")
+    timing["zonal_s"] = round(time.perf_counter() - t, 3)
+    grid = res.manifest.get("grid", {})
+    from rasterio.crs import CRS
+
+    crs = CRS.from_user_input(grid["crs"]) if grid.get("crs") else None
+    return {"grid": grid, "epsg": crs.to_epsg() if crs else None,
+            "years": res.summary.get("years"), "timing": timing,
+            "run_warnings": res.warnings, "zonal_status": zr.table["status"][0],
+            "files": list(MINE_FILES), **info}
