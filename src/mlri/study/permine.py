@@ -138,6 +138,11 @@ def _work(task: MineTask, folder: Path) -> dict[str, Any]:
     zr.table.to_csv(folder / "zonal.csv")
     zr.mlri_table().to_csv(folder / "mlri.csv")
     timing["zonal_s"] = round(time.perf_counter() - t, 3)
+    t = time.perf_counter()
+    files = list(MINE_FILES)
+    if _write_map(folder / "map.png", run / "classes.tif", zr, task):
+        files.append("map.png")
+        timing["map_s"] = round(time.perf_counter() - t, 3)
     grid = res.manifest.get("grid", {})
     from rasterio.crs import CRS
 
@@ -145,4 +150,24 @@ def _work(task: MineTask, folder: Path) -> dict[str, Any]:
     return {"grid": grid, "epsg": crs.to_epsg() if crs else None,
             "years": res.summary.get("years"), "timing": timing,
             "run_warnings": res.warnings, "zonal_status": zr.table["status"][0],
-            "files": list(MINE_FILES), **info}
+            "files": files, **info}
+
+
+def _title(task: MineTask) -> str:
+    name = task.attrs.get("name")
+    return f"Mine {task.id}" + (f" ({name})" if name not in (None, "") else "")
+
+
+def _write_map(path: Path, classes: Path, zr: Any, task: MineTask) -> bool:
+    """The mine's class map for the report (rendered here, in parallel, and kept)."""
+    try:
+        from ..sites.figures import mine_map, save_png
+    except ImportError:  # pragma: no cover - matplotlib missing: the report has no maps
+        return False
+    row = zr.table.row(0)
+    shares = {c: float(row.get(f"pct_valid_{c}") if row.get(f"pct_valid_{c}") is not None
+                       else float("nan")) for c in ("SI", "NI", "ND", "SD")}
+    fig = mine_map(classes, zr.mines.geoms[0], title=_title(task),
+                   shares=shares)
+    save_png(fig, path)
+    return True

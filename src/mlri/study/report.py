@@ -192,12 +192,6 @@ def _accuracy_html(acc: dict[str, Any]) -> str:
 
 def _mine_sections(cfg: Any, table: Table, tasks: list[Any],
                    records: list[dict[str, Any]]) -> list[str]:
-    import rasterio
-    import shapely
-
-    from ..sites.figures import mine_map, png_bytes
-    from ..sites.polygons import Mines
-
     row_of = {str(i): k for k, i in enumerate(table["id"])} if len(table) else {}
     out = []
     maps = 0
@@ -215,19 +209,9 @@ def _mine_sections(cfg: Any, table: Table, tasks: list[Any],
         if r.get("n_scenes") is not None:
             txt += f" {r['n_scenes']} scene(s) composited."
         out.append(f"<p>{txt}</p>")
-        if maps >= cfg.max_maps or t.geom_wkb is None:
-            continue
-        classes = Path(t.folder) / "run" / "classes.tif"
-        try:
-            with rasterio.open(classes) as ds:
-                crs = ds.crs.to_wkt() if ds.crs else None
-            m = Mines(ids=[t.id], geoms=np.array([shapely.from_wkb(t.geom_wkb)], dtype=object),
-                      crs=t.geom_crs, status=["ok"], notes=[""]).to_crs(crs)
-            shares = {c: float(row.get(f"pct_valid_{c}") or float("nan"))
-                      for c in ("SI", "NI", "ND", "SD")}
-            fig = mine_map(classes, m.geoms[0], title=f"Mine {t.label}", shares=shares)
-            out.append(_img(png_bytes(fig), f"mine {t.id}", "Classes of the mine's pixels."))
+        png = Path(t.folder) / "map.png"
+        if maps < cfg.max_maps and png.is_file():
+            out.append(_img(png.read_bytes(), f"mine {t.id}", "Classes of the mine's pixels "
+                            "(outline: the mine polygon)."))
             maps += 1
-        except (OSError, ValueError) as err:
-            out.append(f"<p>(no map: {_e(err)})</p>")
     return out

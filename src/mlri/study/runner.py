@@ -25,7 +25,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -114,8 +114,8 @@ def run_study(config: StudyConfig, *, quiet: bool = False,
     """
     t0 = time.time()
     log = log or _log_default(quiet)
+    config.validate()
     cfg = config.resolved()
-    cfg.validate()
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         msg = f"study folder {out} exists and is not a folder; choose another --out"
@@ -294,7 +294,7 @@ def _summarise(cfg: StudyConfig, tasks: list[MineTask], records: list[dict[str, 
         if acc is not None:
             write_json(oset.stage("accuracy.json"), acc)
         with open(oset.stage("study.toml"), "w", encoding="utf-8") as fh:  # noqa: PTH123
-            fh.write(study_file_text(cfg, header=(
+            fh.write(study_file_text(replace(cfg, reference_year=ref_year), header=(
                 "mlri study: the fully resolved settings of this study.\n"
                 f"Re-run with: mlri study --config {out / 'study.toml'}")))
         if cfg.report:

@@ -231,6 +231,17 @@ def make_study(root: str | os.PathLike[str], *, mines_per_region: dict[str, int]
     return st
 
 
+def years_text(years: Sequence[int]) -> str:
+    """Compact year ranges: (2000, ..., 2011, 2013, ...) -> "2000-2011,2013-2019"."""
+    ys = sorted({int(y) for y in years})
+    parts, start = [], ys[0]
+    for a, b in zip(ys, [*ys[1:], None], strict=True):
+        if b != a + 1:
+            parts.append(f"{start}-{a}" if a != start else f"{a}")
+            start = b
+    return ",".join(parts)
+
+
 def _safe(s: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in s)
 
@@ -321,7 +332,7 @@ def _write_study_file(st: SyntheticStudy) -> None:
     yrs = st.years
     cfg = StudyConfig(mines="mines.geojson", out="study", name_col="name",
                       region_col="region", start_col="start", id_col="id",
-                      years=f"{yrs[0]}-{yrs[-1]}",
+                      years=years_text(yrs),
                       scenes=["scenes"] if st.scenes else [],
                       rasters="rasters" if st.rasters else None,
                       points={k: os.path.relpath(v, st.root) for k, v in st.points.items()})
