@@ -99,7 +99,6 @@ def _work(task: MineTask, folder: Path) -> dict[str, Any]:
     if folder.exists():
         shutil.rmtree(folder)  # unfinished or outdated: redo from scratch
     folder.mkdir(parents=True)
-    _set_threads(task.threads)
     timing: dict[str, float] = {}
     info: dict[str, Any] = {}
     if task.scenes:

@@ -212,16 +212,8 @@ def _execute(pending: list[MineTask], cfg: StudyConfig, n_workers: int, threads:
                 finish(fut.result())
         return
     if n_workers == 1 or len(pending) == 1:
-        old = {v: os.environ.get(v) for v in ("OMP_NUM_THREADS",)}
-        try:
-            for t in pending:
-                finish(process_mine(t))
-        finally:
-            for v, val in old.items():
-                if val is None:
-                    os.environ.pop(v, None)
-                else:
-                    os.environ[v] = val
+        for t in pending:  # inline: threads are passed to the library calls explicitly
+            finish(process_mine(t))
         return
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
