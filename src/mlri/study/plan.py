@@ -154,7 +154,7 @@ def plan_tasks(cfg: StudyConfig, mines: Any, scenes: list[Any] | None,
             t.error = f"bad geometry: {mines.notes[i] or 'no usable polygon'}"
             continue
         t.geom_wkb = shapely.to_wkb(g)
-        c = g.representative_point() if not g.is_empty else None
+        c = g.representative_point()
         try:
             lons, lats = warp_transform(mines.crs, "EPSG:4326", [c.x], [c.y])
             t.lonlat = (float(lons[0]), float(lats[0]))

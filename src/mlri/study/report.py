@@ -89,7 +89,7 @@ def _mine_rows(table: Table) -> list[list[str]]:
 
 
 def _group_summary(table: Table) -> list[list[str]]:
-    rows = []
+    rows: list[list[str]] = []
     if "start_group" not in table:
         return rows
     for g in sorted({x for x in table["start_group"] if x}):

@@ -206,9 +206,9 @@ def _execute(pending: list[MineTask], cfg: StudyConfig, n_workers: int, threads:
         from ..xarray import dask_client
 
         with dask_client(cfg.scheduler) as client:
-            futs = [client.submit(process_mine, t, pure=False, key=f"mlri-study-{t.id}-{t.key[:12]}")
-                    for t in pending]
-            for fut in distributed.as_completed(futs):
+            dfuts = [client.submit(process_mine, t, pure=False,
+                                   key=f"mlri-study-{t.id}-{t.key[:12]}") for t in pending]
+            for fut in distributed.as_completed(dfuts):
                 finish(fut.result())
         return
     if n_workers == 1 or len(pending) == 1:

@@ -234,8 +234,9 @@ def make_study(root: str | os.PathLike[str], *, mines_per_region: dict[str, int]
 def years_text(years: Sequence[int]) -> str:
     """Compact year ranges: (2000, ..., 2011, 2013, ...) -> "2000-2011,2013-2019"."""
     ys = sorted({int(y) for y in years})
-    parts, start = [], ys[0]
-    for a, b in zip(ys, [*ys[1:], None], strict=True):
+    parts: list[str] = []
+    start = ys[0]
+    for a, b in zip(ys, [*ys[1:], ys[-1]], strict=True):
         if b != a + 1:
             parts.append(f"{start}-{a}" if a != start else f"{a}")
             start = b
