@@ -169,8 +169,14 @@ class _Stop(Exception):
 
 
 def test_interrupted_study_resumes_to_same_outputs(raster_study, tmp_path):
-    _, cfg_a, _ = raster_study
-    cfg_b = dataclasses.replace(cfg_a, out=str(tmp_path / "b"), jobs=1)
+    """Interrupted after two mines, with two mines missing from the mines file; resumed with
+    all six: the two finished mines are reused (markers untouched), a half-written mine folder
+    is redone, and the outputs equal those of the uninterrupted run (made with 2 processes)."""
+    st, cfg_a, _ = raster_study
+    doc = json.loads(Path(st.mines).read_text())
+    four = tmp_path / "four.geojson"
+    four.write_text(json.dumps({**doc, "features": doc["features"][:4]}))
+    cfg_b = dataclasses.replace(cfg_a, out=str(tmp_path / "b"), jobs=1, mines=str(four))
     seen: list[str] = []
 
     def stop_after_two(rec):
@@ -184,10 +190,14 @@ def test_interrupted_study_resumes_to_same_outputs(raster_study, tmp_path):
     out_b = Path(cfg_b.out)
     assert not (out_b / "manifest.json").exists()  # nothing looks complete
     marks = {m: (out_b / "mines" / m / "mine.json").stat().st_mtime_ns for m in seen}
-    res = run_study(cfg_b, quiet=True)
-    st = {r["id"]: r["status"] for r in res.records}
-    assert {m for m, s in st.items() if s == "reused"} == set(seen)
-    assert sum(s == "done" for s in st.values()) == 4
+    half = out_b / "mines" / "M04" / "run"  # as a kill in the middle of a mine leaves it
+    half.mkdir(parents=True)
+    (half / ".classes.tif.partial-1-x").write_bytes(b"")
+    res = run_study(dataclasses.replace(cfg_b, mines=cfg_a.mines), quiet=True)
+    st_b = {r["id"]: r["status"] for r in res.records}
+    assert {m for m, s in st_b.items() if s == "reused"} == set(seen)
+    assert sum(s == "done" for s in st_b.values()) == 4 and st_b["M04"] == "done"
+    assert not (half / ".classes.tif.partial-1-x").exists()
     for m, t in marks.items():  # finished mines were not recomputed
         assert (out_b / "mines" / m / "mine.json").stat().st_mtime_ns == t
     out_a = Path(cfg_a.out)
@@ -195,7 +205,7 @@ def test_interrupted_study_resumes_to_same_outputs(raster_study, tmp_path):
         assert (out_a / name).read_text() == (out_b / name).read_text(), name
     ga, gb = (json.loads((o / "groups.json").read_text()) for o in (out_a, out_b))
     assert ga == gb
-    for m in st:
+    for m in st_b:
         with rasterio.open(out_a / "mines" / m / "run" / "classes.tif") as a, \
                 rasterio.open(out_b / "mines" / m / "run" / "classes.tif") as b:
             assert np.array_equal(a.read(), b.read())
