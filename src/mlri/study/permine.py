@@ -139,7 +139,7 @@ def _work(task: MineTask, folder: Path) -> dict[str, Any]:
     timing["zonal_s"] = round(time.perf_counter() - t, 3)
     t = time.perf_counter()
     files = list(MINE_FILES)
-    if _write_map(folder / "map.png", run / "classes.tif", zr, task):
+    if task.maps and _write_map(folder / "map.png", run / "classes.tif", zr, task):
         files.append("map.png")
         timing["map_s"] = round(time.perf_counter() - t, 3)
     grid = res.manifest.get("grid", {})

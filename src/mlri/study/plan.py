@@ -51,6 +51,7 @@ class MineTask:
     threads: int | None = None
     cog: bool = False
     overviews: bool = False
+    maps: bool = True  # render the mine's class map (map.png) for the report
     error: str | None = None  # known before any work (bad geometry, no inputs)
 
 
@@ -147,6 +148,7 @@ def plan_tasks(cfg: StudyConfig, mines: Any, scenes: list[Any] | None,
                      folder=str(out_root / names[i]), attrs=attrs, years=years,
                      composite=comp_d, stats=stats_d, threads=threads, cog=cfg.cog,
                      overviews=cfg.overviews, raster_pattern=cfg.raster_pattern,
+                     maps=cfg.report and i < cfg.max_maps,
                      geom_crs=mines.crs)
         tasks.append(t)
         g = mines.geoms[i]
