@@ -52,7 +52,8 @@ def combine_tables(paths: list[Path], extra: list[dict[str, Any]] | None = None)
         t = Table.from_csv(p)
         for r in t.rows():
             if extra is not None:
-                r.update(extra[k])
+                r.update({c: (v if c not in ("name", "region", "start") or v is None
+                              else str(v)) for c, v in extra[k].items()})
             recs.append(r)
     return _typed(Table.from_records(recs))
 

@@ -251,7 +251,9 @@ def _summarise(cfg: StudyConfig, tasks: list[MineTask], records: list[dict[str, 
     extra = []
     for t, r in ok:
         lon, lat = t.lonlat or (float("nan"), float("nan"))
-        extra.append({"epsg": r.get("epsg"), "lon": lon, "lat": lat,
+        # name / region / start are not part of a mine's key: take today's values
+        cur = {k: t.attrs[k] for k in ("name", "region", "start") if k in t.attrs}
+        extra.append({**cur, "epsg": r.get("epsg"), "lon": lon, "lat": lat,
                       "n_scenes": r.get("n_scenes")})
     table = analysis.combine_tables([Path(t.folder) / "zonal.csv" for t, _ in ok], extra)
     years = [y for r in records for y in (r.get("years") or [])]
