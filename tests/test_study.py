@@ -113,6 +113,16 @@ def test_accuracy_and_resolved_study_file(scene_study):
     assert again.reference_year == 2016 and again.composite["months"] == [6, 9]
     res2 = run_study(again, quiet=True)
     assert sorted(r["status"] for r in res2.records) == ["failed"] * 2 + ["reused"] * 3
+    # a corrected start year is not part of a mine's key: nothing recomputed, table updated
+    doc = json.loads(Path(st.mines).read_text())
+    doc["features"][0]["properties"]["start"] = "2010"
+    edited = out.parent / "mines_edited.geojson"
+    edited.write_text(json.dumps(doc))
+    res3 = run_study(dataclasses.replace(again, mines=str(edited), report=False), quiet=True)
+    assert sorted(r["status"] for r in res3.records) == ["failed"] * 2 + ["reused"] * 3
+    row = next(r for r in Table.from_csv(out / "mines.csv").rows() if r["id"] == "M01")
+    assert row["start"] == "2010" and row["start_group"] == "From 2000"
+    assert row["duration"] == 6
 
 
 # ---------------------------------------------------------------------------------------------
