@@ -113,6 +113,7 @@ def run_study(config: StudyConfig, *, quiet: bool = False,
         Problems of one mine never raise: they are recorded in ``status.csv``.
     """
     t0 = time.time()
+    custom_log = log is not None
     log = log or _log_default(quiet)
     config.validate()
     cfg = config.resolved()
@@ -167,9 +168,11 @@ def run_study(config: StudyConfig, *, quiet: bool = False,
         st = rec["status"]
         tail = (f"{rec.get('seconds', 0):.1f} s, EPSG:{rec.get('epsg')}" if st == "done"
                 else rec.get("reason", "") if st == "failed" else "finished before")
-        if not quiet:
-            bar.write(f"[{done_count[0]}/{n}] mine {label.get(rec['index'], rec['id'])}: "
-                      f"{st} ({tail})", file=sys.stderr)
+        line = f"[{done_count[0]}/{n}] mine {label.get(rec['index'], rec['id'])}: {st} ({tail})"
+        if custom_log:
+            log(line)
+        elif not quiet:
+            bar.write(line, file=sys.stderr)  # above the progress bar
         if on_mine_done is not None:
             on_mine_done(rec)
 
