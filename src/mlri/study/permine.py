@@ -142,14 +142,26 @@ def _work(task: MineTask, folder: Path) -> dict[str, Any]:
     if task.maps and _write_map(folder / "map.png", run / "classes.tif", zr, task):
         files.append("map.png")
         timing["map_s"] = round(time.perf_counter() - t, 3)
-    grid = res.manifest.get("grid", {})
-    from rasterio.crs import CRS
+    import rasterio
 
-    crs = CRS.from_user_input(grid["crs"]) if grid.get("crs") else None
+    with rasterio.open(run / "classes.tif") as ds:  # the grid the run wrote
+        crs = ds.crs
+        grid = {"crs": crs.to_string() if crs else None, "transform": list(ds.transform)[:6],
+                "width": ds.width, "height": ds.height}
     return {"grid": grid, "epsg": crs.to_epsg() if crs else None,
-            "years": res.summary.get("years"), "timing": timing,
-            "run_warnings": res.warnings, "zonal_status": zr.table["status"][0],
+            "years": _years(run, res), "timing": timing,
+            "run_warnings": list(res.warnings), "zonal_status": zr.table["status"][0],
             "files": files, **info}
+
+
+def _years(run: Path, res: Any) -> list[int]:
+    from ..sites.runfolder import years_of
+
+    try:
+        ys = years_of(run / "mlri.tif")
+    except (OSError, ValueError):
+        ys = []
+    return [int(y) for y in ys] or [int(y) for y in (res.summary.get("years") or [])]
 
 
 def _title(task: MineTask) -> str:
