@@ -110,7 +110,11 @@ def _child(study_file: str, out: str, jobs: int) -> None:
             lib[k] += (r.get("timing") or {}).get(k, 0.0) if r["status"] == "done" else 0.0
     print(json.dumps({"wall_s": round(wall, 2), "verdict": res.verdict,
                       "library": {k: round(v, 2) for k, v in lib.items()},
-                      "mines_s": round(sum(r.get("seconds") or 0 for r in res.records), 2)}))
+                      "mines_s": round(sum(r.get("seconds") or 0 for r in res.records), 2),
+                      # this run alone: the child and its worker processes
+                      "peak_rss_mb": round(max(
+                          resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                          resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024, 1)}))
 
 
 def _measure(study_file: str, out: Path, jobs: int) -> dict:
@@ -128,7 +132,7 @@ def _measure(study_file: str, out: Path, jobs: int) -> dict:
     rec.update(process_wall_s=round(wall, 2), jobs=jobs,
                cpu_s=round((after.ru_utime - before.ru_utime)
                            + (after.ru_stime - before.ru_stime), 2),
-               peak_rss_mb=round(after.ru_maxrss / 1024, 1))
+               peak_rss_max_so_far_mb=round(after.ru_maxrss / 1024, 1))
     return rec
 
 
