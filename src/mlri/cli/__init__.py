@@ -62,9 +62,9 @@ def info_cmd() -> None:
 
 
 # The commands (each module keeps its heavy imports inside the command functions).
-from . import composite, run, sites
+from . import composite, run, sites, study
 
-for _module in (run, composite, sites):
+for _module in (run, composite, sites, study):
     for _cmd in _module.COMMANDS:
         main.add_command(_cmd)
 

@@ -1,0 +1,278 @@
+"""``mlri study``: many mines in several UTM zones, resumable, fault-isolating, one analysis."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("shapely")
+pytest.importorskip("pyogrio")
+pytest.importorskip("sklearn")
+rasterio = pytest.importorskip("rasterio")
+
+from mlri.sites._table import Table
+from mlri.study import StudyConfig, load_study_file, make_study, run_study
+from mlri.study.config import study_file_text
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:distributed.*")
+
+THREE_ZONES = ["Hailar", "Shanbeimengnan", "Zhunnan"]  # UTM 50, 49, 45
+
+
+def _truth(st):
+    return {t["id"]: t for t in st.truth}
+
+
+def _status(out: Path) -> dict[str, dict]:
+    return {r["id"]: r for r in Table.from_csv(out / "status.csv").rows()}
+
+
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def scene_study(tmp_path_factory):
+    """Landsat scene archives in three UTM zones, composited per mine; two broken mines."""
+    root = tmp_path_factory.mktemp("scenes")
+    st = make_study(root, mines_per_region=1, regions=THREE_ZONES, years=range(2005, 2017),
+                    source="scenes", broken=True, seed=3, max_cloud=0.15)
+    cfg = load_study_file(st.study_file)
+    res = run_study(cfg, quiet=True)
+    return st, cfg, res
+
+
+def test_every_mine_on_its_own_utm_grid(scene_study):
+    st, _cfg, res = scene_study
+    truth = _truth(st)
+    done = [r for r in res.records if r["status"] == "done"]
+    assert {r["id"] for r in done} == set(truth)
+    zones = set()
+    for r in done:
+        want = rasterio.crs.CRS.from_user_input(truth[r["id"]]["crs"]).to_epsg()
+        assert r["epsg"] == want
+        with rasterio.open(Path(r["folder"]) / "run" / "classes.tif") as ds:
+            assert ds.crs.to_epsg() == want
+            # on the Landsat 30 m lattice: pixel edges at 15 mod 30
+            assert ds.transform.a == 30 and (ds.transform.c - 15) % 30 == 0
+            assert (ds.transform.f - 15) % 30 == 0
+        # composites were made from the scenes of that zone only
+        man = json.loads((Path(r["folder"]) / "composites" / "manifest.json").read_text())
+        assert man["grid"]["crs"] == f"EPSG:{want}"
+        assert r["n_scenes"] > 10
+        zones.add(want)
+    assert zones == {32650, 32649, 32645}
+    table = res.table
+    assert list(table["epsg"]) == [r["epsg"] for r in done]
+
+
+def test_restored_mines_high_si_active_low(scene_study):
+    st, _, res = scene_study
+    truth = _truth(st)
+    t = res.table
+    for i, mid in enumerate(t["id"]):
+        si = t.numeric("pct_valid_SI")[i]
+        tr = truth[mid]
+        planted = round(tr["restored_fraction"] * tr["h"]) / tr["h"]
+        assert abs(si / 100 - planted) < 0.15, (mid, si, planted)
+        if tr["kind"] == "restored":
+            assert si > 50
+        else:
+            assert si < 40
+
+
+def test_broken_mines_reported_rest_complete(scene_study):
+    _, cfg, res = scene_study
+    stat = _status(Path(cfg.out))
+    assert stat["X_outside"]["status"] == "failed"
+    assert "outside every scene" in stat["X_outside"]["reason"]
+    assert stat["X_nogeom"]["status"] == "failed"
+    assert "bad geometry" in stat["X_nogeom"]["reason"]
+    assert [s["status"] for k, s in stat.items() if not k.startswith("X_")] == ["done"] * 3
+    assert res.n_failed == 2 and "2 failed" in res.verdict
+    man = json.loads((Path(cfg.out) / "manifest.json").read_text())
+    assert man["command"] == "study" and man["status_counts"] == {"done": 3, "reused": 0,
+                                                                 "failed": 2}
+    # report leads with the answer and names the failures
+    html = (Path(cfg.out) / "report.html").read_text()
+    assert html.index("Answer") < html.index("Per-mine table") < html.index("Failed mines")
+    assert "outside every scene" in html
+
+
+def test_accuracy_and_resolved_study_file(scene_study):
+    st, cfg, _ = scene_study
+    out = Path(cfg.out)
+    acc = json.loads((out / "accuracy.json").read_text())
+    assert set(acc) == set(st.points)
+    for r in acc.values():
+        assert r["n_points_used"] > 20 and r["overall_accuracy"] > 0.8
+    # the resolved study file re-runs the same study: every mine reused, nothing recomputed
+    again = load_study_file(out / "study.toml")
+    assert again.reference_year == 2016 and again.composite["months"] == [6, 9]
+    res2 = run_study(again, quiet=True)
+    assert sorted(r["status"] for r in res2.records) == ["failed"] * 2 + ["reused"] * 3
+    # a corrected start year is not part of a mine's key: nothing recomputed, table updated
+    doc = json.loads(Path(st.mines).read_text())
+    doc["features"][0]["properties"]["start"] = "2010"
+    edited = out.parent / "mines_edited.geojson"
+    edited.write_text(json.dumps(doc))
+    res3 = run_study(dataclasses.replace(again, mines=str(edited), report=False), quiet=True)
+    assert sorted(r["status"] for r in res3.records) == ["failed"] * 2 + ["reused"] * 3
+    row = next(r for r in Table.from_csv(out / "mines.csv").rows() if r["id"] == "M01")
+    assert row["start"] == "2010" and row["start_group"] == "From 2000"
+    assert row["duration"] == 6
+
+
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def raster_study(tmp_path_factory):
+    """Ready annual rasters per mine, six mines in three zones; processes (jobs=2)."""
+    root = tmp_path_factory.mktemp("rasters")
+    st = make_study(root, mines_per_region=2, regions=THREE_ZONES, years=range(2005, 2017),
+                    source="rasters", seed=5, points=0)
+    cfg = dataclasses.replace(load_study_file(st.study_file), jobs=2, report=False)
+    res = run_study(cfg, quiet=True)
+    return st, cfg, res
+
+
+def test_across_mine_statistics_equal_hand_computation(raster_study):
+    from scipy import stats
+    from sklearn.cluster import KMeans
+
+    _st, cfg, _res = raster_study
+    out = Path(cfg.out)
+    t = Table.from_csv(out / "mines.csv")
+    g = json.loads((out / "groups.json").read_text())
+    ref = g["reference_year"]
+    assert ref == 2016
+    si, sci, sai = (t.numeric(f"pct_valid_{c}") for c in ("SI", "SCI", "SAI"))
+    starts = [str(s) for s in t["start"]]
+    before = np.array([s.startswith("Before") or int(s) < 2000 for s in starts])
+    assert 0 < before.sum() < len(before)
+    kw = next(x for x in g["kruskal_wallis"] if x["group_col"] == "start_group")
+    h, p = stats.kruskal(si[before], si[~before])
+    got = next(x for x in kw["tests"] if x["metric"] == "SI")
+    assert got["statistic"] == pytest.approx(h, rel=1e-12)
+    assert got["p"] == pytest.approx(p, rel=1e-12)
+    dur = np.array([ref - 1999 if s.startswith("Before") else ref - int(s) for s in starts],
+                   dtype=float)
+    rho, p = stats.spearmanr(dur, si)
+    sp = next(x for x in g["spearman_duration"]["tests"] if x["metric"] == "SI")
+    assert sp["rho"] == pytest.approx(rho, rel=1e-12) and sp["p"] == pytest.approx(p, rel=1e-12)
+    assert rho > 0  # longer-mined (restored) mines have more SI
+    km = KMeans(n_clusters=3, n_init=cfg.n_init, random_state=cfg.seed).fit_predict(
+        np.column_stack([sci, sai]))
+    lab = t.numeric("cluster").astype(int)
+    # same partition (labels may differ): a bijection between the two labelings
+    pairs = set(zip(km.tolist(), lab.tolist(), strict=True))
+    assert len(pairs) == 3 and len({a for a, _ in pairs}) == 3
+    # cluster 1 ("high") has the highest mean SI
+    means = [si[lab == c].mean() for c in (1, 2, 3)]
+    assert means == sorted(means, reverse=True)
+    assert list(t["level"]) == [["high", "medium", "low"][c - 1] for c in lab]
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_interrupted_study_resumes_to_same_outputs(raster_study, tmp_path):
+    """Interrupted after two mines, with two mines missing from the mines file; resumed with
+    all six: the two finished mines are reused (markers untouched), a half-written mine folder
+    is redone, and the outputs equal those of the uninterrupted run (made with 2 processes)."""
+    st, cfg_a, _ = raster_study
+    doc = json.loads(Path(st.mines).read_text())
+    four = tmp_path / "four.geojson"
+    four.write_text(json.dumps({**doc, "features": doc["features"][:4]}))
+    cfg_b = dataclasses.replace(cfg_a, out=str(tmp_path / "b"), jobs=1, mines=str(four))
+    seen: list[str] = []
+
+    def stop_after_two(rec):
+        if rec["status"] == "done":
+            seen.append(rec["id"])
+            if len(seen) == 2:
+                raise _Stop
+
+    with pytest.raises(_Stop):
+        run_study(cfg_b, quiet=True, on_mine_done=stop_after_two)
+    out_b = Path(cfg_b.out)
+    assert not (out_b / "manifest.json").exists()  # nothing looks complete
+    marks = {m: (out_b / "mines" / m / "mine.json").stat().st_mtime_ns for m in seen}
+    half = out_b / "mines" / "M04" / "run"  # as a kill in the middle of a mine leaves it
+    half.mkdir(parents=True)
+    (half / ".classes.tif.partial-1-x").write_bytes(b"")
+    res = run_study(dataclasses.replace(cfg_b, mines=cfg_a.mines), quiet=True)
+    st_b = {r["id"]: r["status"] for r in res.records}
+    assert {m for m, s in st_b.items() if s == "reused"} == set(seen)
+    assert sum(s == "done" for s in st_b.values()) == 4 and st_b["M04"] == "done"
+    assert not (half / ".classes.tif.partial-1-x").exists()
+    for m, t in marks.items():  # finished mines were not recomputed
+        assert (out_b / "mines" / m / "mine.json").stat().st_mtime_ns == t
+    out_a = Path(cfg_a.out)
+    for name in ("mines.csv", "mlri_by_year.csv"):
+        assert (out_a / name).read_text() == (out_b / name).read_text(), name
+    ga, gb = (json.loads((o / "groups.json").read_text()) for o in (out_a, out_b))
+    assert ga == gb
+    for m in st_b:
+        with rasterio.open(out_a / "mines" / m / "run" / "classes.tif") as a, \
+                rasterio.open(out_b / "mines" / m / "run" / "classes.tif") as b:
+            assert np.array_equal(a.read(), b.read())
+
+
+# distributed's LocalCluster may leak a socket when its HTTP port is taken on a busy machine
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_cli_failing_mine_isolated_and_only_it_recomputed(raster_study):
+    """A mine whose rasters break fails alone (exit 3); once fixed only it is recomputed."""
+    from click.testing import CliRunner
+
+    from mlri.cli import main
+
+    st, cfg, _ = raster_study
+    out = Path(cfg.out)
+    before = (out / "mines.csv").read_text()
+    bad = Path(st.rasters) / "M03" / "LST_2010.tif"
+    good = bad.read_bytes()
+    args = ["study", "--config", str(out / "study.toml"), "--no-report", "-q"]
+    try:
+        bad.write_bytes(b"not a tiff")
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 3, r.output
+        assert "5 of 6 mines finished (0 computed, 5 reused), 1 failed" in r.output
+        assert "Traceback" not in r.output
+        stat = _status(out)
+        assert stat["M03"]["status"] == "failed" and "LST_2010.tif" in stat["M03"]["reason"]
+        assert len(Table.from_csv(out / "mines.csv")) == 5
+    finally:
+        bad.write_bytes(good)
+    # fixed input (new modification time, so a new key): only M03 is computed again, here
+    # on a dask.distributed cluster; the outputs are those of the first run
+    r = CliRunner().invoke(main, [*args, "--scheduler", "local:1"])
+    assert r.exit_code == 0, r.output
+    assert "6 of 6 mines finished (1 computed, 5 reused), 0 failed" in r.output
+    assert (out / "mines.csv").read_text() == before
+
+
+def test_config_errors_name_the_setting(tmp_path):
+    from click.testing import CliRunner
+
+    from mlri.cli import main
+
+    with pytest.raises(ValueError, match="either scenes"):
+        run_study(StudyConfig(mines=str(tmp_path / "m.geojson"), out=str(tmp_path / "o")))
+    (tmp_path / "s.toml").write_text('[study]\nmines = "m.geojson"\nbogus = 1\n')
+    r = CliRunner().invoke(main, ["study", "--config", str(tmp_path / "s.toml")])
+    assert r.exit_code == 1 and r.output.startswith("Error: ") and "bogus" in r.output
+    (tmp_path / "s.toml").write_text('[study]\nmines = "m.geojson"\nrasters = "r/{id}"\n'
+                                     '[stats]\nalpha = 0.05\nlst_units = "C"\n')
+    r = CliRunner().invoke(main, ["study", "--config", str(tmp_path / "s.toml")])
+    assert r.exit_code == 1 and "[stats]" in r.output and "lst_unit" in r.output
+    # round trip of the TOML writer
+    c = StudyConfig(mines="a b.gpkg", scenes=["x", "y"], years="2000-2005", stats={"alpha": 0.1},
+                    points={"M 1": "p.csv"})
+    (tmp_path / "rt.toml").write_text(study_file_text(c))
+    back = load_study_file(tmp_path / "rt.toml")
+    assert back.stats == {"alpha": 0.1} and back.points == {"M 1": str(tmp_path / "p.csv")}
+    assert back.scenes == [str(tmp_path / "x"), str(tmp_path / "y")]
+    assert not math.isnan(back.buffer) and Path(back.mines).name == "a b.gpkg"
