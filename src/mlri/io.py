@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ._cloud import is_url
 from ._names import _YEAR_RE, InputError, parse_years, var_token, year_from_name
 
 __all__ = [
@@ -175,7 +176,9 @@ def _expand(specs: Sequence[str | os.PathLike[str]], var: str) -> tuple[list[str
     collective = False  # a folder or glob: may hold the other variable too
     for spec in specs:
         s = os.fspath(spec)
-        if Path(s).is_dir():
+        if is_url(s):  # read in place by GDAL (one file per URL: no listing or globbing)
+            files.append(s)
+        elif Path(s).is_dir():
             found = sorted(str(p) for p in Path(s).iterdir()
                            if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES
                            and not p.name.startswith("."))

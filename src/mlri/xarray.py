@@ -665,19 +665,27 @@ def _year_in(text: str) -> int | None:
     return int(found[-1]) if found else None
 
 
-def _expand_source(source: Any) -> list[Path]:
-    if isinstance(source, (str, os.PathLike)):
-        s = os.fspath(source)
-        if any(ch in s for ch in "*?["):
-            p = Path(s)
-            paths = sorted(p.parent.glob(p.name))
-        elif Path(s).is_dir():
-            paths = sorted(q for q in Path(s).iterdir()
-                           if q.suffix.lower() in (".tif", ".tiff", ".vrt"))
-        else:
-            paths = [Path(s)]
+def _expand_source(source: Any) -> list[Any]:
+    """Local files as ``Path``; URLs and GDAL ``/vsi...`` paths kept as given (GDAL reads them)."""
+    from ._cloud import is_url
+
+    if not isinstance(source, (str, os.PathLike)):
+        paths = [p if is_url(p) else Path(p) for p in source]
+        if not paths:
+            msg = f"no raster found for {source!r}"
+            raise FileNotFoundError(msg)
+        return paths
+    if is_url(source):
+        return [os.fspath(source)]
+    s = os.fspath(source)
+    if any(ch in s for ch in "*?["):
+        p = Path(s)
+        paths = sorted(p.parent.glob(p.name))
+    elif Path(s).is_dir():
+        paths = sorted(q for q in Path(s).iterdir()
+                       if q.suffix.lower() in (".tif", ".tiff", ".vrt"))
     else:
-        paths = [Path(p) for p in source]
+        paths = [Path(s)]
     if not paths:
         msg = f"no raster found for {source!r}"
         raise FileNotFoundError(msg)
@@ -729,7 +737,8 @@ def open_stack(source: Any, *, years: Any = None, dim: str = "year", chunks: Any
                                           chunks=_rio_chunks(chunks, count))
             arr = arr.rename({"band": dim}).assign_coords({dim: yrs})
             return _finish_stack(arr.sortby(dim), dim, chunks)
-    yrs = _stack_years(years, [p.name for p in paths], "file names")
+    yrs = _stack_years(years, [os.fspath(p).split("?", 1)[0].rsplit("/", 1)[-1]
+                               for p in paths], "file names")
     _check_same_grid(paths)
     layers = []
     for p in paths:

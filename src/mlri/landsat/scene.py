@@ -124,6 +124,8 @@ class Scene:
     mtl: Mtl | None
     in_tar: bool = False
     notes: list[str] = field(default_factory=list)
+    #: STAC provenance (item IDs; per band suffix the item, asset key and unsigned href)
+    stac: dict[str, Any] | None = None
     _geo: Any = field(default=None, repr=False)
 
     # ---- construction -------------------------------------------------------------------
