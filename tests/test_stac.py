@@ -349,3 +349,35 @@ def test_sources_and_signers_are_checked(archive, tmp_path):
     with pytest.raises(stac.StacError, match="not an ItemCollection"):
         stac.load_items({"type": "Topology"})
     assert stac.resolve_signer(None) is None
+
+
+def test_stac_api_search_glue(archive, local_out, tmp_path, monkeypatch):
+    """--stac-api: the search gets the collections, the grid's lon/lat box, the years as the
+    interval and the cloud filter; its items composite like the saved catalog."""
+    pystac_client = pytest.importorskip("pystac_client")
+    calls: list[dict] = []
+    items = pc_items(archive, base="")
+
+    class _Search:
+        def items_as_dicts(self):
+            return iter(items)
+
+    class _Client:
+        def search(self, **kw):
+            calls.append(kw)
+            return _Search()
+
+    monkeypatch.setattr(pystac_client.Client, "open", staticmethod(lambda url: _Client()))
+    out = tmp_path / "api"
+    r = _composite(out, ["--stac-api", "https://stac.example.invalid/v1", "--collection",
+                         "landsat-c2-l2", "--max-cloud", "60"], archive)
+    assert r.exit_code == 0, r.output
+    _assert_same(local_out, out)
+    (kw,) = calls
+    assert kw["collections"] == ["landsat-c2-l2"]
+    assert kw["datetime"] == "2010-01-01/2014-12-31"
+    assert kw["query"] == {"eo:cloud_cover": {"lte": 60.0}}
+    lon0, lat0, lon1, lat1 = kw["bbox"]
+    assert 119 < lon0 < lon1 < 121 and 39 < lat0 < lat1 < 40
+    # the cloud filter also applies client-side (items above it are dropped)
+    assert stac.scenes_from_stac(_fc(items), max_cloud=10) == []
