@@ -11,7 +11,7 @@ import os
 import re
 from typing import Any
 
-__all__ = ["REMOTE_GDAL_OPTIONS", "cloud_env", "is_url", "remote_error"]
+__all__ = ["REMOTE_GDAL_OPTIONS", "cloud_env", "is_url", "remote_error", "remote_options"]
 
 _SCHEMES = ("http://", "https://", "s3://", "gs://", "gcs://", "az://", "azure://", "oss://",
             "file://")
@@ -30,7 +30,7 @@ REMOTE_GDAL_OPTIONS: dict[str, str] = {
     "GDAL_HTTP_CONNECTTIMEOUT": "20",
     # blocks read once per open file (headers and tiles shared by neighbouring strips)
     "VSI_CACHE": "TRUE",
-    "VSI_CACHE_SIZE": str(8 * 2**20),
+    "VSI_CACHE_SIZE": str(4 * 2**20),
     "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.TIF,.tiff,.TIFF,.vrt,.json,.txt,.xml",
 }
 
@@ -51,6 +51,14 @@ def is_url(path: Any) -> bool:
     if low.startswith("/vsi"):
         return not low.startswith(("/vsimem/", "/vsistdin", "/vsistdout", "/vsisubfile/"))
     return low.startswith(_SCHEMES) and not low.startswith("file://")
+
+
+def remote_options(paths: Any) -> dict[str, str]:
+    """:data:`REMOTE_GDAL_OPTIONS` (minus those set in the environment) when any of ``paths``
+    is remote, else ``{}``: ``rasterio.Env(..., **remote_options(paths))``."""
+    if not any(is_url(p) for p in paths):
+        return {}
+    return {k: v for k, v in REMOTE_GDAL_OPTIONS.items() if k not in os.environ}
 
 
 def cloud_env(**overrides: Any) -> Any:

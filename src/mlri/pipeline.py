@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import api
+from ._cloud import remote_options
 from ._outputs import (
     OutputSet,
     atomic_file,
@@ -395,7 +396,8 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                               options.reference, quiet=quiet)
         with OutputSet(out, (*OUTPUT_NAMES, SIGNIFICANCE_NAME),
                        overwrite=overwrite) as outset, \
-                rasterio.Env(GDAL_CACHEMAX=cache, GDAL_NUM_THREADS=gdal_threads), \
+                rasterio.Env(GDAL_CACHEMAX=cache, GDAL_NUM_THREADS=gdal_threads,
+                             **remote_options(inputs.paths)), \
                 contextlib.ExitStack() as stack:
             ds: dict[str, Any] = {}
             specs = [
