@@ -30,7 +30,15 @@ def _dist_version(name: str) -> str | None:
 
 
 def show_versions(as_dict: bool = False) -> str | dict[str, object]:
-    """Return (and print) mlri's build information and key dependency versions."""
+    """Return (and print) mlri's build information and key dependency versions.
+
+    Examples
+    --------
+    >>> import mlri
+    >>> info = mlri.show_versions(as_dict=True)
+    >>> "mlri" in info and "numpy" in info
+    True
+    """
     info = build_info()
     for dep in ("numpy", "rasterio", "scipy", "click", "dask", "xarray"):
         info[dep] = _dist_version(dep)

@@ -27,6 +27,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
+from ._cloud import is_url
 from ._outputs_guard import (
     LOCK_NAME,
     FolderLock,
@@ -574,7 +575,9 @@ def build_manifest(*, command: str, parameters: Mapping[str, Any],
     for p in inputs:
         ps = os.fspath(p)
         entry: dict[str, Any] = {"path": ps}
-        if not ps.startswith("/vsi") and Path(ps).exists():
+        if is_url(ps):  # bytes not local: the URL is the record (no size or SHA-256)
+            entry["remote"] = True
+        elif not ps.startswith("/vsi") and Path(ps).exists():
             entry["size"] = Path(ps).stat().st_size
             if checksum:
                 entry["sha256"] = file_digest(ps)

@@ -75,6 +75,14 @@ def sen_interval(series: Any, years: Any = None, *, alpha: float = 0.05,
     ----------
     Sen (1968) Estimates of the regression coefficient based on Kendall's tau, J. Am. Stat.
     Assoc. 63:1379, doi:10.1080/01621459.1968.10480934.
+
+    Examples
+    --------
+    >>> import numpy as np, mlri
+    >>> y = np.array([1., 2, 2, 3, 5, 4, 6])
+    >>> ci = mlri.sen_interval(y, [2000, 2001, 2002, 2003, 2005, 2006, 2007])
+    >>> float(ci.low_slope), float(ci.high_slope), int(ci.n_valid)
+    (0.4, 1.0, 7)
     """
     a = float(alpha)
     if not 0.0 < a < 1.0:

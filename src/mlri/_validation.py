@@ -18,6 +18,13 @@ def default_years(n_time: int) -> np.ndarray:
     ------
     ValueError
         If ``n_time`` is not 19: then ``years`` must be given explicitly.
+
+    Examples
+    --------
+    >>> import mlri
+    >>> years = mlri.default_years(19)
+    >>> int(years[0]), int(years[11]), int(years[12]), int(years[-1])
+    (2000, 2011, 2013, 2019)
     """
     if n_time != len(PAPER_YEARS):
         msg = (

@@ -162,7 +162,7 @@ def index(
     """Mine Landscape Restoration Index per pixel and year.
 
     ``MLRI_ij = (max LST_j[first..i] / min EVI_j[first..i]) / (LST_ij / EVI_ij)``, with running
-    extrema over the valid years up to and including year *i* (SPEC-statistics §M).  MLRI is 1
+    extrema over the valid years up to and including year *i*.  MLRI is 1
     in a pixel's first valid year and whenever the current year is the worst so far; higher
     values mean a more restored state relative to the worst state seen.
 
@@ -197,6 +197,20 @@ def index(
         On shape mismatch, bad years, an LST unit that contradicts the data, or bad options.
     TypeError
         On non-numeric inputs.
+
+    Examples
+    --------
+    One pixel that cools and greens over twelve years (MLRI is 1 in the first year):
+
+    >>> import numpy as np, mlri
+    >>> years = list(range(2000, 2012))
+    >>> lst = np.array([310., 309, 309, 308, 306, 305, 304, 304, 303, 302, 301, 300])
+    >>> evi = np.array([.10, .11, .10, .12, .14, .15, .17, .18, .20, .21, .23, .24])
+    >>> res = mlri.index(lst[:, None], evi[:, None], years)
+    >>> np.round(res.mlri[[0, 1, 2, -1], 0], 3)
+    array([1.   , 1.104, 1.003, 2.48 ])
+    >>> int(res.dropped[0])
+    0
     """
     lst_a, evi_a, unit, policy = validate_index_inputs(lst, evi, years, lst_unit, evi_min,
                                                        evi_policy)
@@ -263,7 +277,7 @@ def trend(
         as two years).  Defaults to 2000–2011, 2013–2019 for a 19-step axis; required otherwise.
     hurst_method : {"expanding", "segmented"}
         "expanding" (default): the expanding-window R/S of the Sen+MK+Hurst literature
-        (SPEC-statistics §3.1).  "segmented": classic R/S over non-overlapping windows, as
+       .  "segmented": classic R/S over non-overlapping windows, as
         ``nolds.hurst_rs(fit="poly")`` (§3.2).
     hurst_series : {"diff", "level"}
         Apply R/S to first differences of the valid values (default, as the widely used code
@@ -301,6 +315,18 @@ def trend(
     Mann (1945) Econometrica 13:245; Kendall (1975) Rank Correlation Methods; Sen (1968)
     JASA 63:1379, doi:10.1080/01621459.1968.10480934; Hurst (1951) Trans. ASCE 116:770;
     Anis & Lloyd (1976) Biometrika 63:111; Peters (1994) Fractal Market Analysis.
+
+    Examples
+    --------
+    >>> import numpy as np, mlri
+    >>> years = list(range(2000, 2012))
+    >>> lst = np.array([310., 309, 309, 308, 306, 305, 304, 304, 303, 302, 301, 300])
+    >>> evi = np.array([.10, .11, .10, .12, .14, .15, .17, .18, .20, .21, .23, .24])
+    >>> tr = mlri.trend(mlri.index(lst[:, None], evi[:, None], years).mlri, years)
+    >>> int(tr.n_valid[0]), float(tr.s[0]), round(float(tr.z[0]), 3)
+    (12, 64.0, 4.32)
+    >>> round(float(tr.slope[0]), 4), round(float(tr.hurst[0]), 3)
+    (0.1566, 0.684)
     """
     res, spatial = _trend_call(
         series, years, years_required=True, compute=7, hurst_method=hurst_method,
@@ -314,6 +340,13 @@ def mann_kendall(series: Any, *, n_threads: int | None = None) -> MKResult:
     """Mann–Kendall test with tie correction, per pixel (years do not enter MK).
 
     See :func:`trend` for the definitions; returns ``n_valid, s, var_s, z, p``.
+
+    Examples
+    --------
+    >>> import numpy as np, mlri
+    >>> mk = mlri.mann_kendall(np.array([1., 2, 2, 3, 5, 4, 6]))
+    >>> float(mk.s), round(float(mk.var_s), 3), round(float(mk.z), 4)
+    (18.0, 43.333, 2.5825)
     """
     res, spatial = _trend_call(
         series, None, years_required=False, compute=1, hurst_method="expanding",
@@ -324,7 +357,18 @@ def mann_kendall(series: Any, *, n_threads: int | None = None) -> MKResult:
 
 
 def sens_slope(series: Any, years: Any = None, *, n_threads: int | None = None) -> SenResult:
-    """Sen's slope on real years and the intercept at ``years[0]``, per pixel."""
+    """Sen's slope on real years and the intercept at ``years[0]``, per pixel.
+
+    Examples
+    --------
+    Real years: the gap 2003 -> 2005 counts as two years.
+
+    >>> import numpy as np, mlri
+    >>> y = np.array([1., 2, 2, 3, 5, 4, 6])
+    >>> r = mlri.sens_slope(y, [2000, 2001, 2002, 2003, 2005, 2006, 2007])
+    >>> round(float(r.slope), 4), float(r.intercept)
+    (0.6667, 1.0)
+    """
     res, spatial = _trend_call(
         series, years, years_required=True, compute=2, hurst_method="expanding",
         hurst_series="diff", hurst_ddof=0, tau_min=2, gap="ignore", degenerate="drop",
@@ -350,6 +394,13 @@ def hurst(
     """Hurst exponent by R/S per pixel (see :func:`trend` for every option).
 
     ``years`` only matters with ``gap="rate"``; otherwise it may be omitted for any length.
+
+    Examples
+    --------
+    >>> import numpy as np, mlri
+    >>> h = mlri.hurst(np.array([1., 3, 2, 5, 4, 6, 8, 7, 9, 10, 12, 11]))
+    >>> round(float(h), 4)
+    0.2564
     """
     res, spatial = _trend_call(
         series, years, years_required=(gap == "rate"), compute=4, hurst_method=method,
@@ -416,6 +467,17 @@ def classify(
     flags : ndarray of uint8
         Bits :data:`FLAG_BITS`: 1 constant series, 2 slope 0 but significant, 4 fewer than
         ``min_valid`` years, 8 MLRI years dropped, 16 Hurst undefined.
+
+    Examples
+    --------
+    >>> import numpy as np, mlri
+    >>> years = list(range(2000, 2012))
+    >>> lst = np.array([310., 309, 309, 308, 306, 305, 304, 304, 303, 302, 301, 300])
+    >>> evi = np.array([.10, .11, .10, .12, .14, .15, .17, .18, .20, .21, .23, .24])
+    >>> idx = mlri.index(lst[:, None], evi[:, None], years)
+    >>> classes, flags = mlri.classify(mlri.trend(idx.mlri, years), dropped=idx.dropped)
+    >>> mlri.CLASS_NAMES[int(classes[0])], int(flags[0])
+    ('SCI', 0)
     """
     if z_crit is not None and alpha is not None:
         msg = "give either z_crit= or alpha=, not both"

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ._cloud import is_url
 from ._names import InputError, parse_years, var_token, year_from_name, year_in_text
 
 __all__ = [
@@ -181,7 +182,9 @@ def expand_sources(specs: Sequence[str | os.PathLike[str]], var: str) -> tuple[l
     collective = False  # a folder or glob: may hold the other variable too
     for spec in specs:
         s = os.fspath(spec)
-        if Path(s).is_dir():
+        if is_url(s):  # read in place by GDAL (one file per URL: no listing or globbing)
+            files.append(s)
+        elif Path(s).is_dir():
             found = sorted(str(p) for p in Path(s).iterdir()
                            if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES
                            and not p.name.startswith("."))

@@ -143,6 +143,17 @@ def onset(
     ----------
     Hotelling (1939) Am. J. Math. 61:440; Knowles & Siegmund (1989) Int. Stat. Rev. 57:205;
     Pettitt (1979) Appl. Stat. 28:126, doi:10.2307/2346729.
+
+    Examples
+    --------
+    EVI flat until 2007, then rising by 0.03 a year: the rise starts in 2008.
+
+    >>> import numpy as np, mlri
+    >>> years = list(range(2000, 2020))
+    >>> evi = np.r_[np.full(8, 0.2), 0.2 + 0.03 * np.arange(1, 13)]
+    >>> r = mlri.onset(evi, years)
+    >>> float(r.onset), round(float(r.rate), 3), round(float(r.magnitude), 2)
+    (2008.0, 0.03, 0.36)
     """
     arr = as_float_array(series, "series")
     flat, spatial = as_time_pixel(arr, "series")

@@ -23,6 +23,7 @@ import numpy as np
 
 from . import _significance_run as sigrun
 from . import api
+from ._cloud import remote_options
 from ._cluster import dask_client, require
 from ._outputs import (
     OutputSet,
@@ -255,7 +256,8 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
             sigrun.first_pass(recipe, inputs, windows, yrs, n_threads, quiet=quiet)
         with OutputSet(out, (*OUTPUT_NAMES, SIGNIFICANCE_NAME),
                        overwrite=overwrite) as outset, \
-                rasterio.Env(GDAL_CACHEMAX=cache, GDAL_NUM_THREADS=gdal_threads), \
+                rasterio.Env(GDAL_CACHEMAX=cache, GDAL_NUM_THREADS=gdal_threads,
+                             **remote_options(inputs.paths)), \
                 contextlib.ExitStack() as stack:
             ds: dict[str, Any] = {}
             specs = [(r.name, profile(len(yrs) if r.bands is None else len(r.bands), r.dtype,

@@ -49,9 +49,23 @@ def _make_grid(aoi: str | None, bbox: Sequence[float] | None, grid_like: str | N
 
 
 @click.command("composite")
-@click.option("--scenes", "scene_paths", multiple=True, required=True,
+@click.option("--scenes", "scene_paths", multiple=True,
               type=click.Path(exists=True), help="Folder (searched recursively), .tar bundle or "
               "MTL file of Landsat C2 Level-2 scenes; repeat for several.")
+@click.option("--stac", "stac_files", multiple=True, metavar="FILE|URL",
+              help="Saved STAC ItemCollection, item or static catalog (JSON) of Landsat C2 L2 "
+                   "scenes; repeat for several. Bands are read in place.")
+@click.option("--stac-api", default=None, metavar="URL",
+              help="Search a STAC API (pip install 'mlri[stac]') over the grid's area.")
+@click.option("--collection", "collections", default=None, metavar="NAME[,NAME]",
+              help="STAC collections, e.g. landsat-c2-l2 (Planetary Computer, Earth Search) or "
+                   "landsat-c2l2-sr,landsat-c2l2-st (USGS).")
+@click.option("--datetime", "stac_datetime", default=None,
+              help="STAC search interval (default: the --years), e.g. 2000-01-01/2019-12-31.")
+@click.option("--max-cloud", type=click.FloatRange(0, 100), default=None,
+              help="Keep STAC items with eo:cloud_cover <= this (%%).")
+@click.option("--sign", default=None, metavar="NAME",
+              help="Sign STAC asset URLs, e.g. planetary-computer (needs that package).")
 @click.option("--aoi", type=click.Path(exists=True, dir_okay=False),
               help="Area of interest (GeoJSON, GeoPackage, Shapefile...): grid in the UTM zone "
                    "of its centroid, 30 m, snapped to the Landsat lattice.")
@@ -111,7 +125,9 @@ def _make_grid(aoi: str | None, bbox: Sequence[float] | None, grid_like: str | N
 @click.option("--ignore-disk-space", is_flag=True,
               help="Start even when the composites may not fit in the free disk space.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def composite_cmd(scene_paths: tuple[str, ...], aoi: str | None, aoi_layer: str | None,
+def composite_cmd(scene_paths: tuple[str, ...], stac_files: tuple[str, ...],
+                  stac_api: str | None, collections: str | None, stac_datetime: str | None,
+                  max_cloud: float | None, sign: str | None, aoi: str | None, aoi_layer: str | None,
                   bbox: tuple[float, ...] | None, grid_like: str | None, crs: str | None,
                   res: float, buffer: float, years: str, months: str, mask: str,
                   mask_water: bool, keep_dilated: bool, evi_clamp: str, lst_method: str,
@@ -155,6 +171,14 @@ def composite_cmd(scene_paths: tuple[str, ...], aoi: str | None, aoi_layer: str 
         grid = _make_grid(aoi, bbox, grid_like, crs, res, buffer, aoi_layer)
     except (ValueError, FileNotFoundError, ImportError) as err:
         raise click.BadParameter(str(err)) from None
+    if sum(map(bool, (scene_paths, stac_files, stac_api))) != 1:
+        msg = "give exactly one source of scenes: --scenes PATH, --stac FILE or --stac-api URL"
+        raise click.UsageError(msg)
+    sources: Any = list(scene_paths)
+    skipped: list[Any] = []
+    if stac_files or stac_api:
+        sources, skipped = _stac_scenes(stac_files, stac_api, collections, stac_datetime,
+                                        max_cloud, sign, grid, yrs, skip_bad)
 
     show = not quiet and sys.stderr.isatty()
     bar = tqdm(total=0, unit="scene-strip", desc="composite", file=sys.stderr, disable=not show,
@@ -168,7 +192,8 @@ def composite_cmd(scene_paths: tuple[str, ...], aoi: str | None, aoi_layer: str 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             man = write_composites(
-                list(scene_paths), grid, yrs, out_dir, options=opts, overwrite=overwrite,
+                sources, grid, yrs, out_dir, options=opts, overwrite=overwrite,
+                skipped_scenes=skipped,
                 write_empty_years=write_empty_years, on_error="skip" if skip_bad else "raise",
                 progress=bar.update, progress_total=set_total,
                 check_disk_space=not ignore_disk_space)
@@ -189,6 +214,37 @@ def composite_cmd(scene_paths: tuple[str, ...], aoi: str | None, aoi_layer: str 
                f"{len(man['scenes_skipped'])} skipped (see manifest.json)", err=True)
     for ys in man["years_skipped"]:
         click.echo(f"  year {ys['year']} skipped: {ys['reason']}", err=True)
+
+
+def _stac_scenes(files: tuple[str, ...], api: str | None, collections: str | None,
+                 when: str | None, max_cloud: float | None, sign: str | None, grid: Any,
+                 yrs: list[int], skip_bad: bool) -> tuple[list[Any], list[Any]]:
+    """Scenes of --stac / --stac-api (the search covers the grid and the years)."""
+    from rasterio.warp import transform_bounds
+
+    from ..landsat.ids import LandsatFormatError
+    from ..landsat.stac import discover_stac
+
+    cols = [c.strip() for c in (collections or "").split(",") if c.strip()]
+    if api and not cols:
+        msg = ("--stac-api needs --collection, e.g. landsat-c2-l2 (Planetary Computer, Earth "
+               "Search) or landsat-c2l2-sr,landsat-c2l2-st (USGS)")
+        raise click.UsageError(msg)
+    bbox = transform_bounds(grid.crs, "EPSG:4326", *grid.bounds, densify_pts=21)
+    try:
+        scenes, problems = discover_stac(
+            list(files) or None, api=api, collections=cols, bbox=bbox if api else None,
+            datetime=when or f"{yrs[0]}-01-01/{yrs[-1]}-12-31", max_cloud=max_cloud,
+            sign=sign)
+    except (LandsatFormatError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
+    real = [p for p in problems if not p.reason.startswith("duplicate")]
+    if real and not skip_bad:
+        more = f" (and {len(real) - 1} more; --skip-bad skips them)" if len(real) > 1 else ""
+        raise click.ClickException(f"scene {real[0].scene}: {real[0].reason}{more}")
+    if not scenes and not problems:
+        raise click.ClickException("the STAC source holds no Landsat item")
+    return scenes, problems
 
 
 @click.command("scenes")

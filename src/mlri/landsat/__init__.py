@@ -7,7 +7,7 @@ Typical use::
     grid = landsat.grid_for_aoi("mine.geojson")              # UTM zone, 30 m, Landsat lattice
     landsat.write_composites(scenes, grid, "2000-2011,2013-2019", "composites/")
 
-See ``docs/landsat.md`` and the specification ``SPEC-landsat.md`` for the conventions.
+See ``docs/landsat.md`` for the conventions.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Annual season composites of EVI and LST from Landsat C2 L2 scenes (SPEC-landsat §4).
+"""Annual season composites of EVI and LST from Landsat C2 L2 scenes.
 
 For each year: the per-pixel **maximum** over every masked scene of the season (default
 June–September), independently for EVI and LST, plus observation counts.  The output grid is
@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .._cloud import cloud_env, is_url, remote_error
 from .grid import Grid, lattice_aligned
 from .harmonize import HARMONIZATIONS, harmonized_scale
 from .ids import LandsatFormatError
@@ -273,9 +274,8 @@ class _Layer:
         try:
             self.ds = rasterio.open(self.path)
         except rasterio.errors.RasterioIOError as err:
-            raise SceneError(scene.id, (
-                f"cannot open {self.suffix} ({self.path}): {err}. The file is damaged or "
-                f"truncated: download the scene again")) from None
+            raise SceneError(scene.id, _read_problem(scene, self.suffix, self.path, err,
+                                                     "open")) from None
         try:
             if self.ds.dtypes[0] != self.dtype:
                 raise SceneError(scene.id, (
@@ -320,9 +320,19 @@ class _Layer:
             out[rr0 - sr0:rr1 - sr0, cc0 - sc0:cc1 - sc0] = data
             return out
         except rasterio.errors.RasterioError as err:
-            raise SceneError(self.scene.id, (
-                f"cannot read {self.suffix} ({self.path}): {err}. The file is damaged or "
-                f"truncated: download the scene again")) from None
+            raise SceneError(self.scene.id, _read_problem(self.scene, self.suffix, self.path,
+                                                          err, "read")) from None
+
+
+def _read_problem(scene: Scene, suffix: str, path: str, err: Exception, verb: str) -> str:
+    """Why a band file cannot be opened/read: a damaged download, or a remote failure that
+    names the STAC item, asset and URL."""
+    if is_url(path):
+        rec = (scene.stac or {}).get("assets", {}).get(suffix, {})
+        what = f"item {rec['item']} asset {rec['asset']!r}" if rec else suffix
+        return remote_error(err, rec.get("href", path), what)
+    return (f"cannot {verb} {suffix} ({path}): {err}. The file is damaged or truncated: "
+            f"download the scene again")
 
 
 @dataclass
@@ -349,6 +359,8 @@ class _SceneStat:
             d["clear_fraction_evi"] = round(self.n_evi / self.n_seen, 4)
         if self.notes or s.notes:
             d["notes"] = [*s.notes, *self.notes]
+        if s.stac is not None:
+            d["stac"] = s.stac
         return d
 
 
@@ -580,7 +592,7 @@ def annual_composite(scenes: Sequence[Scene], grid: Grid, year: int | None = Non
     evi = np.full(shape, np.nan, np.float32) if "EVI" in opts.variables else None
     lst = np.full(shape, np.nan, np.float32) if "LST" in opts.variables else None
     n = {k: np.zeros(shape, np.uint16) for k in ("n_evi", "n_lst", "n_seen")}
-    with _gdal_env(), _YearEngine(stats, grid, opts) as eng:
+    with _gdal_env(_remote(chosen)), _YearEngine(stats, grid, opts) as eng:
         for row0, nrows, acc in eng.run():
             sl = slice(row0, row0 + nrows)
             if evi is not None:
@@ -594,12 +606,20 @@ def annual_composite(scenes: Sequence[Scene], grid: Grid, year: int | None = Non
                            scenes=[st.as_dict() for st in stats])
 
 
+def _remote(scenes: Iterable[Scene]) -> bool:
+    return any(is_url(p) for s in scenes for p in s.files.values())
+
+
 @contextlib.contextmanager
-def _gdal_env() -> Iterator[None]:
+def _gdal_env(remote: bool = False) -> Iterator[None]:
     import rasterio
 
-    # A modest block cache (tiles cut by strip edges are decoded once); no VSI_CACHE (it
-    # holds 25 MB per open file).
+    # A modest block cache (tiles cut by strip edges are decoded once); no VSI_CACHE for
+    # local files (it holds 25 MB per open file); the remote-COG settings for URLs.
+    if remote:
+        with cloud_env(GDAL_CACHEMAX=256 * 1024 * 1024):
+            yield
+        return
     with rasterio.Env(GDAL_CACHEMAX=256 * 1024 * 1024, GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"):
         yield
 
@@ -637,6 +657,7 @@ def write_composites(scenes: Sequence[Scene] | str | os.PathLike[str]
                      progress: Callable[[int], None] | Callable[[int], Any] | None = None,
                      progress_total: Callable[[int], None] | None = None,
                      cog: bool = True, check_disk_space: bool = True,
+                     skipped_scenes: Sequence[SceneProblem] = (),
                      **kw: Any) -> dict[str, Any]:
     """Write ``EVI_YYYY.tif``, ``LST_YYYY.tif``, ``NOBS_YYYY.tif`` per year and ``manifest.json``.
 
@@ -658,6 +679,9 @@ def write_composites(scenes: Sequence[Scene] | str | os.PathLike[str]
         A scene that cannot be used (Collection 1, Level-1, unknown sensor, missing MTL,
         unreadable bundle) raises a :class:`SceneError` naming it (default), or is recorded in
         the manifest as skipped.  Damaged band files found while reading always raise.
+    skipped_scenes : list of SceneProblem
+        Scenes the caller already left out (e.g. unusable STAC items of
+        :func:`mlri.landsat.stac.discover_stac`), listed in the manifest as skipped.
     check_disk_space : bool
         Refuse to start when the composites (uncompressed, an upper bound) may not fit in
         the free disk space of ``out_dir``; ``False`` tries anyway.
@@ -689,11 +713,12 @@ def write_composites(scenes: Sequence[Scene] | str | os.PathLike[str]
         raise ValueError(msg)
     yrs = parse_years(years) if isinstance(years, str) else sorted({int(y) for y in years})
 
-    problems: list[SceneProblem] = []
+    problems: list[SceneProblem] = list(skipped_scenes)
     if isinstance(scenes, (str, os.PathLike)) or (
             scenes and not isinstance(next(iter(scenes)), Scene)):
         paths = [scenes] if isinstance(scenes, (str, os.PathLike)) else list(scenes)
-        found, problems = discover_scenes(paths, require_mtl=opts.require_mtl)  # type: ignore[arg-type]
+        found, found_problems = discover_scenes(paths, require_mtl=opts.require_mtl)  # type: ignore[arg-type]
+        problems += found_problems
         real = [p for p in problems if not p.reason.startswith("duplicate")]
         if real and on_error == "raise":
             extra = f" (and {len(real) - 1} more; see on_error='skip' / --skip-bad)" \
@@ -708,6 +733,12 @@ def write_composites(scenes: Sequence[Scene] | str | os.PathLike[str]
     # any output folder is created
     unusable = [SceneProblem(s.id, s.location, why) for y in yrs for s in by_year[y]
                 if (why := scene_problem(s, opts)) is not None]
+    remote = [s for y in yrs for s in by_year[y] if _remote([s])
+              and s.id not in {p.scene for p in unusable}]
+    if remote:  # remote band files: a 403/404/timeout found now names the item and the URL
+        from .stac import check_readable
+
+        unusable += check_readable(list({id(s): s for s in remote}.values()), opts)[1]
     if unusable and on_error == "raise":
         if len(unusable) == 1:
             raise SceneError(unusable[0].scene, unusable[0].reason)
@@ -763,7 +794,7 @@ def write_composites(scenes: Sequence[Scene] | str | os.PathLike[str]
                      + output_bytes(per_year, cog=False), force=not check_disk_space,
                      what=f"{len(todo)} year(s) of {grid.width} x {grid.height} px composites",
                      override="--ignore-disk-space (check_disk_space=False)")
-        with _gdal_env():
+        with _gdal_env(_remote(s for y in todo for s in by_year[y])):
             for y in todo:
                 stats = year_stats[y]
                 _write_year(y, stats, grid, opts, oset, progress, cog, atomic_raster,

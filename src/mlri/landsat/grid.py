@@ -1,4 +1,4 @@
-"""Target grids for the annual composites (SPEC-landsat §1.8, §4.1).
+"""Target grids for the annual composites.
 
 Landsat C2 reflective grids are in WGS84 / UTM *north* zones (EPSG:326zz, negative northings
 south of the equator) with pixel centres on multiples of 30 m, i.e. pixel **edges at 15 mod
@@ -249,7 +249,7 @@ def _geom_bounds_centroid(geom: Any) -> tuple[tuple[float, float, float, float],
 def grid_for_aoi(aoi: Any, *, aoi_crs: Any = "EPSG:4326", crs: Any = None,
                  res: float = LANDSAT_RES, buffer: float = 150.0, snap: bool = True,
                  layer: str | int | None = None) -> Grid:
-    """The target grid of an area of interest (SPEC-landsat §4.1 step 1).
+    """The target grid of an area of interest.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Landsat product identifiers (SPEC-landsat §1.1) and what mlri accepts.
+"""Landsat product identifiers and what mlri accepts.
 
 ``LXSS_LLLL_PPPRRR_YYYYMMDD_yyyymmdd_CC_TX`` is parsed with :func:`parse_product_id`;
 :func:`check_supported` turns everything mlri cannot use (Collection 1, pre-collection IDs,

@@ -1,4 +1,4 @@
-"""Landsat C2 metadata files (``_MTL.txt`` ODL, ``_MTL.json``, ``_MTL.xml``; SPEC-landsat §1.7).
+"""Landsat C2 metadata files (``_MTL.txt`` ODL, ``_MTL.json``, ``_MTL.xml``).
 
 All three formats are read into the same structure, ``{group: {key: "value"}}`` with string
 values (as USGS's JSON has them).  Keys repeat across groups (``PROCESSING_LEVEL`` is ``L2SP`` in
@@ -35,7 +35,7 @@ __all__ = [
 #: Collection 2 Level-2 scale factors (USGS; used when the MTL lacks them).
 SR_MULT, SR_ADD = 2.75e-05, -0.2
 ST_MULT, ST_ADD = 0.00341802, 149.0
-#: Thermal constants by sensor (SPEC-landsat §3.1; used when the MTL lacks them).
+#: Thermal constants by sensor.
 K_CONSTANTS: dict[str, tuple[float, float]] = {
     "LT04": (671.62, 1284.30),
     "LT05": (607.76, 1260.56),

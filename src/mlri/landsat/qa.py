@@ -1,4 +1,4 @@
-"""QA_PIXEL masking (Collection 2 CFMask bits, SPEC-landsat §1.5–1.6).
+"""QA_PIXEL masking (Collection 2 CFMask bits).
 
 Presets
 -------

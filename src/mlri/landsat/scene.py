@@ -1,4 +1,4 @@
-"""Scene discovery and access: folders, nested folders and ``.tar`` bundles (SPEC-landsat §1.1–1.3).
+"""Scene discovery and access: folders, nested folders and ``.tar`` bundles.
 
 A *scene* is one Collection 2 Level-2 product: its MTL and its band files, found either as
 plain files (any folder layout; files of several scenes may share a folder) or as members of
@@ -77,7 +77,7 @@ _COMMON_ROLES = {
     "emsd": "ST_EMSD",
     "cdist": "ST_CDIST",
 }
-#: role -> file suffix, per sensor family (SPEC-landsat §1.2/§1.3).
+#: role -> file suffix, per sensor family.
 BAND_ROLES: dict[str, dict[str, str]] = {
     "TM": {"blue": "SR_B1", "green": "SR_B2", "red": "SR_B3", "nir": "SR_B4", "swir1": "SR_B5",
            "swir2": "SR_B7", "st": "ST_B6", "opacity": "SR_ATMOS_OPACITY",
@@ -124,6 +124,8 @@ class Scene:
     mtl: Mtl | None
     in_tar: bool = False
     notes: list[str] = field(default_factory=list)
+    #: STAC provenance (item IDs; per band suffix the item, asset key and unsigned href)
+    stac: dict[str, Any] | None = None
     _geo: Any = field(default=None, repr=False)
 
     # ---- construction -------------------------------------------------------------------

@@ -51,7 +51,7 @@ CLASS_NAMES = {0: "stable", 1: "restored", 2: "degrading", 3: "active_pit", 4: "
 
 PAPER_YEARS = (*range(2000, 2012), *range(2013, 2020))
 
-# Real Collection 2 QA_PIXEL codes (SPEC-landsat §1.5; seen in the samples).
+# Real Collection 2 QA_PIXEL codes.
 QA_CODES = {
     "OLI": {"clear": 21824, "water": 21952, "cloud": 22280, "cirrus_cloud": 55052,
             "shadow": 23888, "dilated": 21762, "clear_medconf": 22080, "snow": 30048,

@@ -1,4 +1,4 @@
-"""Per-scene variables from C2 L2 digital numbers: EVI, LST (SPEC-landsat §2–§3).
+"""Per-scene variables from C2 L2 digital numbers: EVI, LST.
 
 All functions take the raw uint16/int16 layers as stored by USGS, mask fill *before* scaling
 and return float32 with NaN where invalid; they run the same C++ kernel as the compositor.

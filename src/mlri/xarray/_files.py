@@ -32,13 +32,15 @@ from ._stack import (
 # Input: annual GeoTIFFs as a lazy stack
 # --------------------------------------------------------------------------------------------
 
-def _expand_source(source: Any) -> list[Path]:
-    """Files of ``source`` (path, folder, glob or sequence), by the one discovery of mlri.io."""
+def _expand_source(source: Any) -> list[Any]:
+    """Files of ``source`` (path, folder, glob or sequence), by the one discovery of mlri.io:
+    local files as ``Path``; URLs and GDAL ``/vsi...`` paths kept as given (GDAL reads them)."""
+    from .._cloud import is_url
     from ..io import expand_sources
 
     specs = [source] if isinstance(source, (str, os.PathLike)) else list(source)
     files, _ = expand_sources(specs, "input")
-    return [Path(p) for p in files]
+    return [p if is_url(p) else Path(p) for p in files]
 
 
 def open_stack(source: Any, *, years: Any = None, dim: str = "year", chunks: Any = 512,
@@ -87,7 +89,8 @@ def open_stack(source: Any, *, years: Any = None, dim: str = "year", chunks: Any
                                           chunks=_rio_chunks(chunks, count))
             arr = arr.rename({"band": dim}).assign_coords({dim: yrs})
             return _finish_stack(arr.sortby(dim), dim, chunks)
-    yrs = _stack_years(years, [p.name for p in paths], "file names")
+    yrs = _stack_years(years, [os.fspath(p).split("?", 1)[0].rsplit("/", 1)[-1]
+                               for p in paths], "file names")
     _check_same_grid(paths)
     layers = []
     for p in paths:
