@@ -83,6 +83,34 @@ def test_restored_mines_high_si_active_low(scene_study):
             assert si < 40
 
 
+def test_stac_catalog_as_scene_source_gives_the_same_study(scene_study, tmp_path):
+    # the same scenes listed in a saved STAC ItemCollection (Planetary Computer style, absolute
+    # hrefs) instead of folders: every mine's classes and the study table are identical
+    from test_stac import _assets, _item
+
+    from mlri.landsat.scene import find_scenes
+
+    st, cfg, res = scene_study
+    items = []
+    for folder in cfg.scenes:
+        for s in find_scenes([folder]):
+            items.append(_item(s.id, s, _assets(s, "", Path(folder)), "pc"))
+    catalog = tmp_path / "items.json"
+    catalog.write_text(json.dumps({"type": "FeatureCollection", "features": items}))
+    cfg2 = dataclasses.replace(cfg, scenes=[str(catalog)], out=str(tmp_path / "out"))
+    res2 = run_study(cfg2, quiet=True)
+    assert list(res2.table["id"]) == list(res.table["id"])
+    for col in ("pct_valid_SI", "pct_valid_SCI", "pct_valid_SAI"):
+        np.testing.assert_array_equal(res2.table.numeric(col), res.table.numeric(col))
+    done = [mid for mid, r in _status(Path(cfg.out)).items() if r["status"] == "done"]
+    assert done
+    for mid in done:
+        a = next(Path(cfg.out).rglob(f"{mid}/run/classes.tif"))
+        b = next(Path(cfg2.out).rglob(f"{mid}/run/classes.tif"))
+        with rasterio.open(a) as da, rasterio.open(b) as db:
+            np.testing.assert_array_equal(da.read(1), db.read(1))
+
+
 def test_broken_mines_reported_rest_complete(scene_study):
     _, cfg, res = scene_study
     stat = _status(Path(cfg.out))

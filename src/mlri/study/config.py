@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._cloud import is_url
+
 __all__ = ["StudyConfig", "load_study_file", "study_file_text", "write_study_file"]
 
 #: Keys of the ``[study]`` table that hold paths (resolved against the file's folder).
@@ -33,7 +35,8 @@ class StudyConfig:
         ``mines``: polygon file (GeoPackage / GeoJSON / Shapefile, any CRS) with ``id_col``,
         optional ``name_col``, ``region_col``, ``start_col`` (mining start year: ``2004`` or
         ``"Before 2000"``).  Then either ``scenes`` (folders / ``.tar`` bundles of Landsat C2 L2
-        scenes, composited per mine on its own UTM grid) or ``rasters`` (ready annual LST/EVI
+        scenes, or saved STAC ItemCollections / catalogs as ``.json`` files or URLs, composited
+        per mine on its own UTM grid) or ``rasters`` (ready annual LST/EVI
         rasters: a folder holding one sub-folder per mine id, or a path with ``{id}``, e.g.
         ``"exports/{id}"``; ``raster_pattern`` is the file-name pattern for ``mlri run``).
     Method
@@ -156,7 +159,7 @@ class StudyConfig:
         c.mines = ab(self.mines) or ""
         c.out = ab(self.out) or ""
         c.rasters = ab(self.rasters)
-        c.scenes = [str((b / s).absolute()) for s in self.scenes]
+        c.scenes = [s if is_url(s) else str((b / s).absolute()) for s in self.scenes]
         c.points = {str(k): str((b / v).absolute()) for k, v in self.points.items()}
         comp = self.composite_options().as_dict()
         comp.pop("n_threads", None)
@@ -227,7 +230,7 @@ def load_study_file(path: str | os.PathLike[str], **overrides: Any) -> StudyConf
 
 def _rebase(cfg: StudyConfig, base: Path) -> StudyConfig:
     def rb(v: str | None) -> str | None:
-        if not v or Path(v).is_absolute() or v.startswith("/vsi"):
+        if not v or Path(v).is_absolute() or is_url(v):
             return v
         return str(base / v)
 

@@ -128,10 +128,7 @@ def run_study(config: StudyConfig, *, quiet: bool = False,
     scenes = None
     scene_problems: list[Any] = []
     if cfg.scenes:
-        from ..landsat.scene import discover_scenes
-
-        scenes, scene_problems = discover_scenes(cfg.scenes,
-                                                 require_mtl=cfg.composite_options().require_mtl)
+        scenes, scene_problems = _discover(cfg)
         log(f"{len(scenes)} scene(s) found in {', '.join(cfg.scenes)}"
             + (f"; {len(scene_problems)} skipped" if scene_problems else ""))
     n_workers = _n_workers(cfg)
@@ -186,6 +183,29 @@ def run_study(config: StudyConfig, *, quiet: bool = False,
     ordered = [records[t.index] for t in tasks]
     return _summarise(cfg, tasks, ordered, mines, scenes, scene_problems, mine_warnings, t0,
                       log)
+
+
+def is_stac_source(source: str) -> bool:
+    """A saved STAC ItemCollection / Item / static catalog (a ``.json`` file or URL), as
+    opposed to a folder or ``.tar`` bundle of Landsat scenes."""
+    from .._cloud import is_url
+
+    return source.lower().split("?", 1)[0].endswith(".json") or is_url(source)
+
+
+def _discover(cfg: StudyConfig) -> tuple[list[Any], list[Any]]:
+    """The study's scenes: folders / ``.tar`` bundles and saved STAC catalogs, one list."""
+    from ..landsat.scene import discover_scenes
+    from ..landsat.stac import discover_stac
+
+    local = [s for s in cfg.scenes if not is_stac_source(s)]
+    stac = [s for s in cfg.scenes if is_stac_source(s)]
+    scenes, problems = (discover_scenes(local, require_mtl=cfg.composite_options().require_mtl)
+                        if local else ([], []))
+    if stac:
+        found, more = discover_stac(stac)
+        scenes, problems = [*scenes, *found], [*problems, *more]
+    return scenes, problems
 
 
 def _n_workers(cfg: StudyConfig) -> int:
