@@ -31,3 +31,23 @@ def _tail_alpha(alpha: float, alternative: str) -> float:
         raise ValueError(msg)
     choice(alternative, "alternative", _ALTERNATIVES)
     return alpha / 2 if alternative == "two-sided" else alpha
+
+
+def check_resampling(n: Any, n_name: str, seed: Any, min_valid: Any) -> tuple[int, int, int]:
+    """The validated ``(replicates, seed, min_valid)`` of a resampling test (the permutation
+    and sieve tests); errors name the parameter (``n_name`` for the replicate count)."""
+    import operator
+
+    b = operator.index(n)
+    if not 1 <= b <= 10_000_000:
+        msg = f"{n_name} must be in [1, 10_000_000], got {n!r}"
+        raise ValueError(msg)
+    sd = operator.index(seed)
+    if not 0 <= sd < 2**64:
+        msg = f"seed must be an integer in [0, 2**64), got {seed!r}"
+        raise ValueError(msg)
+    mv = operator.index(min_valid)
+    if mv < 0:
+        msg = f"min_valid must be >= 0, got {min_valid!r}"
+        raise ValueError(msg)
+    return b, sd, mv

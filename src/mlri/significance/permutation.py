@@ -16,7 +16,7 @@ from ..api import (
     _check_lst_unit,
     validate_index_inputs,
 )
-from ._common import _unflatten
+from ._common import _unflatten, check_resampling
 
 # ---------------------------------------------------------------------------------------------
 # permutation test
@@ -189,18 +189,7 @@ def permutation_test(
     """
     lst_a, evi_a, unit, policy = validate_index_inputs(lst, evi, years, lst_unit, evi_min,
                                                        evi_policy)
-    b = operator.index(n_permutations)
-    if not 1 <= b <= 10_000_000:
-        msg = f"n_permutations must be in [1, 10_000_000], got {n_permutations!r}"
-        raise ValueError(msg)
-    sd = operator.index(seed)
-    if not 0 <= sd < 2**64:
-        msg = f"seed must be an integer in [0, 2**64), got {seed!r}"
-        raise ValueError(msg)
-    mv = operator.index(min_valid)
-    if mv < 0:
-        msg = f"min_valid must be >= 0, got {min_valid!r}"
-        raise ValueError(msg)
+    b, sd, mv = check_resampling(n_permutations, "n_permutations", seed, min_valid)
     _check_lst_unit(lst_a, lst_unit)
     flat_l, spatial = as_time_pixel(lst_a, "lst")
     flat_e, _ = as_time_pixel(evi_a, "evi")

@@ -12,7 +12,6 @@ replicates' S.
 
 from __future__ import annotations
 
-import operator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -20,7 +19,7 @@ import numpy as np
 from .. import _core
 from .._validation import as_time_pixel, check_years, resolve_threads
 from ..api import _check_lst_unit, validate_index_inputs
-from ._common import _unflatten
+from ._common import _unflatten, check_resampling
 from .permutation import _global_positions
 
 __all__ = ["Persistence", "SieveResult", "regional_persistence", "sieve_test"]
@@ -190,18 +189,7 @@ def sieve_test(
     """
     lst_a, evi_a, unit, policy = validate_index_inputs(lst, evi, years, lst_unit, evi_min,
                                                        evi_policy)
-    b = operator.index(n_replicates)
-    if not 1 <= b <= 10_000_000:
-        msg = f"n_replicates must be in [1, 10_000_000], got {n_replicates!r}"
-        raise ValueError(msg)
-    sd = operator.index(seed)
-    if not 0 <= sd < 2**64:
-        msg = f"seed must be an integer in [0, 2**64), got {seed!r}"
-        raise ValueError(msg)
-    mv = operator.index(min_valid)
-    if mv < 0:
-        msg = f"min_valid must be >= 0, got {min_valid!r}"
-        raise ValueError(msg)
+    b, sd, mv = check_resampling(n_replicates, "n_replicates", seed, min_valid)
     if not 0.0 <= float(phi_max) < 1.0:
         msg = f"phi_max must be in [0, 1), got {phi_max!r}"
         raise ValueError(msg)
