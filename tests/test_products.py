@@ -57,8 +57,11 @@ def _compare(a: Path, b: Path) -> None:
 
 
 @pytest.mark.parametrize("opts", [{}, {"significance": "permutation", "permutations": 19,
-                                       "seed": 4, "hurst_series": "level"}],
-                         ids=["paper", "permutation"])
+                                       "seed": 4, "hurst_series": "level"},
+                                  {"significance": "sieve", "permutations": 19, "seed": 2,
+                                   "persistence": (0.3, 0.4)},
+                                  {"significance": "hamed-rao"}],
+                         ids=["paper", "permutation", "sieve", "hamed-rao"])
 def test_pipeline_and_xarray_write_the_same_run_folder(inputs, tmp_path, opts) -> None:
     a = tmp_path / "run"
     run(inputs, inputs, a, quiet=True, cog=False, checksum=False, tile=16, **opts)

@@ -56,8 +56,8 @@ INDEX_OPTIONS: tuple[str, ...] = ("lst_unit", "evi_min", "evi_policy")
 TREND_OPTIONS: tuple[str, ...] = ("hurst_method", "hurst_series", "hurst_ddof", "tau_min", "gap",
                                   "degenerate", "rel_tol", "corrected")
 CLASSIFY_OPTIONS: tuple[str, ...] = ("z_crit", "alpha", "min_valid", "zero_slope_direction")
-SIGNIFICANCE_OPTIONS: tuple[str, ...] = ("significance", "permutations", "seed", "reference",
-                                         "fdr")
+SIGNIFICANCE_OPTIONS: tuple[str, ...] = ("significance", "permutations", "seed", "persistence",
+                                         "reference", "fdr")
 
 
 @dataclass
@@ -83,6 +83,8 @@ class Options:
     significance: str = "paper"
     permutations: int = _default(sig.permutation_test, "n_permutations")
     seed: int = _default(sig.permutation_test, "seed")
+    #: ``(phi_lst, phi_evi)`` of the sieve test; None = fitted per pixel
+    persistence: tuple[float, float] | None = None
     reference: str | None = None
     fdr: float | None = None
 
@@ -133,6 +135,7 @@ class SignificancePlan:
     permutations: int = 199
     seed: int = 0
     fdr: float | None = None
+    persistence: tuple[float, float] | None = None
     reference: Any = None       # ReferenceDistribution of the reference test
     n_reference: int = 0
     bh_threshold: float | None = None  # global two-sided p threshold (FDR)
@@ -155,7 +158,9 @@ class SignificancePlan:
             test.validate(opts)
         alpha = 0.05 if opts.alpha is None else float(opts.alpha)
         return cls(test=test, alpha=alpha, permutations=int(opts.permutations),
-                   seed=int(opts.seed), fdr=opts.fdr)
+                   seed=int(opts.seed), fdr=opts.fdr,
+                   persistence=None if opts.persistence is None
+                   else (float(opts.persistence[0]), float(opts.persistence[1])))
 
     @property
     def mode(self) -> str:
@@ -224,7 +229,7 @@ def compute_block(lst: np.ndarray, evi: np.ndarray, years: Any, recipe: Recipe,
     pvalues = None
     if plan.needs_pvalues or until == "pvalues":
         pvalues = plan.test.pvalues(BlockData(lst, evi, years, tr, opts, plan, row0, col0,
-                                              n_threads))
+                                              n_threads, m32))
     if until == "pvalues":
         return Block(m32, dropped, tr, pvalues, None, None)
     classes, flags = _classify(plan, opts, tr, pvalues, dropped, n_threads)

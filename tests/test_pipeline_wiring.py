@@ -1,0 +1,137 @@
+"""Tests wired into ``mlri run`` through the extension points: ``--significance sieve``,
+``hamed-rao``, ``yue-wang`` (the significance registry)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+rasterio = pytest.importorskip("rasterio")
+
+from click.testing import CliRunner
+
+import mlri
+from mlri.cli import main
+from mlri.demo import synthesize, write_inputs
+from mlri.pipeline import run
+
+SI = [4, 5, 6]
+FAST = {"quiet": True, "cog": False, "checksum": False}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    root = tmp_path_factory.mktemp("wiring")
+    s = synthesize(seed=7, shape=(60, 80))
+    write_inputs(s, root / "in")
+    return s, root
+
+
+def _read(path, band=None):
+    with rasterio.open(path) as src:
+        return src.read() if band is None else src.read(band)
+
+
+def _cli(root, out, *args):
+    return CliRunner().invoke(main, ["run", "--lst", str(root / "in"), "--evi",
+                                     str(root / "in"), "--out", str(out), "--quiet",
+                                     "--no-cog", "--no-checksum", *args])
+
+
+def _si(classes, truth, region):
+    return float(np.isin(classes[truth == region], SI).mean())
+
+
+# ---- sieve ----------------------------------------------------------------------------------
+
+def test_cli_sieve_end_to_end_and_invariant_to_tiles_and_threads(site, tmp_path):
+    s, root = site
+    a = tmp_path / "a"
+    res = _cli(root, a, "--significance", "sieve", "--permutations", "99", "--seed", "4",
+               "--tile", "512", "--threads", "2")
+    assert res.exit_code == 0, res.output
+    b = run(root / "in", root / "in", tmp_path / "b", significance="sieve", permutations=99,
+            seed=4, tile=32, threads=1, **FAST)
+    for name in ("classes.tif", "significance.tif", "trend.tif"):
+        x, y = _read(a / name), _read(b.files[name])
+        assert x.tobytes() == y.tobytes(), name
+    p = _read(a / "significance.tif")
+    fin = p[np.isfinite(p)]
+    assert fin.size > 0 and fin.min() >= 1 / 100 and fin.max() <= 1
+    summ = json.loads((a / "summary.json").read_text())
+    sg = summ["significance"]
+    assert sg["test"] == "sieve" and sg["replicates"] == 99 and sg["seed"] == 4
+    assert sg["persistence"] == "per-pixel" and "low power" in sg["persistence_note"]
+    man = json.loads((a / "manifest.json").read_text())
+    assert man["significance"] == sg
+    # the sieve (per-pixel persistence) keeps stable land far below the paper rule's ~50 %
+    c = _read(a / "classes.tif", 1)
+    assert _si(c, s.truth, 1) < 0.10
+
+
+def test_sieve_given_persistence_recorded(site, tmp_path):
+    _, root = site
+    out = tmp_path / "g"
+    res = _cli(root, out, "--significance", "sieve", "--permutations", "19",
+               "--persistence", "0.4,0.5")
+    assert res.exit_code == 0, res.output
+    sg = json.loads((out / "summary.json").read_text())["significance"]
+    assert sg["persistence"] == "given" and sg["phi_lst"] == 0.4 and sg["phi_evi"] == 0.5
+    bad = _cli(root, tmp_path / "bad", "--significance", "sieve", "--persistence", "0.4")
+    assert bad.exit_code != 0 and "--persistence" in bad.output and "Traceback" not in bad.output
+    with pytest.raises(ValueError, match="persistence must be two numbers"):
+        mlri.recipe.Options(significance="sieve", persistence=(0.2, 1.5)).prepare(
+            mlri.default_years(19))
+
+
+def test_sieve_with_zero_persistence_is_the_permutation_test(site, tmp_path):
+    """phi = 0: the replicates are permutations of the observed pairs, so the sieve's p-values
+    are the permutation test's up to Monte-Carlo error (their random streams differ by
+    design).  Per p-value the two independent estimates (B = 999) differ with sd
+    sqrt(2 p (1 - p) / B); standardised differences must look like N(0, 1) noise: no bias
+    (mean within 6 sd of its own error), unit spread, no outlier beyond 6 sd."""
+    _, root = site
+    b = 999
+    kw = {"permutations": b, "seed": 1, **FAST}
+    sv = run(root / "in", root / "in", tmp_path / "s", significance="sieve",
+             persistence=(0.0, 0.0), **kw)
+    pm = run(root / "in", root / "in", tmp_path / "p", significance="permutation", **kw)
+    ps, pp = _read(sv.files["significance.tif"]), _read(pm.files["significance.tif"])
+    assert np.array_equal(np.isnan(ps), np.isnan(pp))
+    ok = np.isfinite(pp)
+    x, y = ps[ok].astype(np.float64), pp[ok].astype(np.float64)
+    pbar = np.clip((x + y) / 2, 1 / (b + 1), 1 - 1 / (b + 1))
+    z = (x - y) / np.sqrt(2 * pbar * (1 - pbar) / b)
+    assert abs(z.mean()) < 6 / np.sqrt(z.size)
+    assert 0.8 < np.sqrt(np.mean(z**2)) < 1.2
+    assert np.abs(z).max() < 6
+    assert not np.array_equal(x, y)  # distinct streams (not a copy of the other)
+
+
+# ---- hamed-rao / yue-wang -------------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "method"), [("hamed-rao", "hamed_rao"),
+                                              ("yue-wang", "yue_wang")])
+def test_cli_modified_mk_end_to_end(site, tmp_path, name, method):
+    s, root = site
+    a = tmp_path / "a"
+    res = _cli(root, a, "--significance", name, "--tile", "512", "--threads", "2")
+    assert res.exit_code == 0, res.output
+    b = run(root / "in", root / "in", tmp_path / "b", significance=name, tile=32, threads=1,
+            **FAST)
+    for fname in ("classes.tif", "significance.tif"):
+        assert _read(a / fname).tobytes() == _read(b.files[fname]).tobytes(), fname
+    # the p-values are the one-sided normal p of mk_modified's Z on the stored MLRI
+    m = _read(a / "mlri.tif")
+    z = mlri.significance.mk_modified(m, mlri.default_years(m.shape[0]), method=method).z
+    from scipy.special import ndtr
+
+    p = _read(a / "significance.tif").astype(np.float64)
+    np.testing.assert_allclose(p[0], ndtr(-z), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(p[1], ndtr(z), rtol=1e-6, atol=1e-7)
+    sg = json.loads((a / "summary.json").read_text())["significance"]
+    assert sg["test"] == name and "construction drift" in sg["caveat"]
+    # as the caveat says: stable land still tests SI far above the nominal rate
+    assert _si(_read(a / "classes.tif", 1), s.truth, 1) > 0.2
