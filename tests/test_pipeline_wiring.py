@@ -135,3 +135,37 @@ def test_cli_modified_mk_end_to_end(site, tmp_path, name, method):
     assert sg["test"] == name and "construction drift" in sg["caveat"]
     # as the caveat says: stable land still tests SI far above the nominal rate
     assert _si(_read(a / "classes.tif", 1), s.truth, 1) > 0.2
+
+
+# ---- Sen's slope interval (trend.tif bands sen_low, sen_high) -------------------------------
+
+def test_sen_interval_bands(site, tmp_path):
+    from mlri.products import TREND_BANDS
+
+    _, root = site
+    a = tmp_path / "a"
+    res = _cli(root, a, "--sen-alpha", "0.1", "--tile", "512", "--threads", "2")
+    assert res.exit_code == 0, res.output
+    b = run(root / "in", root / "in", tmp_path / "b", sen_alpha=0.1, tile=32, threads=1,
+            **FAST)
+    ta, tb = _read(a / "trend.tif"), _read(b.files["trend.tif"])
+    assert ta.tobytes() == tb.tobytes()
+    lo, hi = TREND_BANDS.index("sen_low"), TREND_BANDS.index("sen_high")
+    assert (lo, hi) == (len(TREND_BANDS) - 2, len(TREND_BANDS) - 1)  # appended at the end
+    # the bands are mlri.sen_interval of the stored MLRI at --sen-alpha
+    m = _read(a / "mlri.tif")
+    ci = mlri.sen_interval(m, mlri.default_years(m.shape[0]), alpha=0.1)
+    assert ta[lo].tobytes() == ci.low_slope.astype(np.float32).tobytes()
+    assert ta[hi].tobytes() == ci.high_slope.astype(np.float32).tobytes()
+    slope = ta[TREND_BANDS.index("sen_slope")]
+    ok = np.isfinite(slope)
+    assert ok.any() and np.all(ta[lo][ok] <= slope[ok]) and np.all(slope[ok] <= ta[hi][ok])
+    # a wider interval at the default 0.05
+    c = run(root / "in", root / "in", tmp_path / "c", tile=512, **FAST)
+    tc = _read(c.files["trend.tif"])
+    assert np.all(tc[lo][ok] <= ta[lo][ok]) and np.all(tc[hi][ok] >= ta[hi][ok])
+    assert np.any(tc[hi][ok] > ta[hi][ok])
+    # the other bands do not depend on sen_alpha
+    assert tc[:lo].tobytes() == ta[:lo].tobytes()
+    bad = _cli(root, tmp_path / "bad", "--sen-alpha", "1.5")
+    assert bad.exit_code != 0 and "--sen-alpha" in bad.output

@@ -36,7 +36,6 @@ from ._outputs import (
 )
 from .classes import CLASS_COLORS, CLASS_LABELS, FLAG_NODATA
 from .io import InputError, InputSet, open_inputs
-from .quicklook import write_quicklook
 from .products import (
     OUTPUT_NAMES,
     SIGNIFICANCE_BANDS,
@@ -52,6 +51,7 @@ from .products import (
 from .products import (
     summary as make_summary,
 )
+from .quicklook import write_quicklook
 from .recipe import Options, Recipe, SignificancePlan, compute_block
 from .tiling import plan_windows, progress_bar, run_tiled
 
@@ -96,7 +96,8 @@ def compute_tile(lst: np.ndarray, evi: np.ndarray, years: Sequence[float],
     if recipe is None:
         recipe = (opts or Options()).prepare(years)
     b = compute_block(lst, evi, years, recipe, n_threads, row0=row0, col0=col0)
-    trend = pack_trend(b.trend, b.dropped)
+    assert b.sen_ci is not None
+    trend = pack_trend(b.trend, b.dropped, b.sen_ci)
     pvalues = None
     if recipe.plan.needs_pvalues and b.pvalues is not None:
         pvalues = np.stack([np.asarray(b.pvalues[0], dtype=np.float32),

@@ -7,7 +7,8 @@ One schema for every writer — :func:`mlri.pipeline.run` (``mlri run``, ``mlri 
 file                   dtype     nodata   bands
 =====================  ========  =======  ====================================================
 mlri.tif               float32   NaN      one per year (description = the year)
-trend.tif              float32   NaN      :data:`TREND_BANDS` (n_valid ... years_dropped)
+trend.tif              float32   NaN      :data:`TREND_BANDS` (n_valid ... years_dropped,
+                                        sen_low, sen_high)
 classes.tif            uint8     0        class codes (:mod:`mlri.classes`; colour table)
 classes.tif.aux.xml    text               GDAL category names of classes.tif
 flags.tif              uint8     255      flag bits (:data:`mlri.FLAG_BITS`); 255 = no data
@@ -87,10 +88,14 @@ TREND_VAR_OF_BAND: dict[str, str] = {
     "n_valid": "n_valid", "S": "s", "var_S": "var_s", "Z": "z", "p": "p",
     "sen_slope": "slope", "intercept": "intercept", "hurst": "hurst",
     "years_dropped": "dropped",
+    # appended after years_dropped so that the bands above keep their indices
+    "sen_low": "sen_low", "sen_high": "sen_high",
 }
 #: Bands of ``trend.tif`` (float32, nodata NaN), in order.
 TREND_BANDS: tuple[str, ...] = tuple(TREND_VAR_OF_BAND)
-_TREND_UNITS = {"n_valid": "years", "sen_slope": "MLRI per year", "years_dropped": "years"}
+_TREND_UNITS = {"n_valid": "years", "sen_slope": "MLRI per year", "years_dropped": "years",
+                "sen_low": "MLRI per year", "sen_high": "MLRI per year"}
+_DROPPED_BAND = TREND_BANDS.index("years_dropped")
 #: Written when a calibrated test is selected (``significance != "paper"`` or ``fdr``).
 SIGNIFICANCE_NAME = "significance.tif"
 SIGNIFICANCE_BANDS: tuple[str, ...] = ("p_increase", "p_decrease")
@@ -115,12 +120,14 @@ def raster_files(with_pvalues: bool) -> tuple[RasterFile, ...]:
     return tuple(r for r in RASTERS if with_pvalues or not r.optional)
 
 
-def pack_trend(trend: Any, dropped: Any) -> np.ndarray:
-    """The float32 ``(len(TREND_BANDS), *spatial)`` block of ``trend.tif``."""
+def pack_trend(trend: Any, dropped: Any, sen_ci: tuple[Any, Any]) -> np.ndarray:
+    """The float32 ``(len(TREND_BANDS), *spatial)`` block of ``trend.tif`` (``sen_ci``: the
+    ``(low, high)`` Sen's slope interval, :attr:`mlri.recipe.Block.sen_ci`)."""
     shape = np.shape(dropped)
     out = np.empty((len(TREND_BANDS), *shape), dtype=np.float32)
+    extra = {"dropped": dropped, "sen_low": sen_ci[0], "sen_high": sen_ci[1]}
     for i, var in enumerate(TREND_VAR_OF_BAND.values()):
-        out[i] = dropped if var == "dropped" else getattr(trend, var)
+        out[i] = extra[var] if var in extra else getattr(trend, var)
     return out
 
 
@@ -239,7 +246,7 @@ class SummaryAccumulator:
         self.add_classes(classes)
         self.add_flags(flags)
         self.add_mlri(mlri)
-        self.add_dropped(trend[-1])
+        self.add_dropped(trend[_DROPPED_BAND])
 
 
 def _r(x: float | None, nd: int = 3) -> float | None:

@@ -5,7 +5,7 @@ Every driver — the tiled raster pipeline (:mod:`mlri.pipeline`), the xarray/Da
 :func:`compute_block`::
 
     index (mlri.index) -> float32 MLRI -> trend (mlri.trend) -> p-values (registered test)
-    -> classes and flags (mlri.classify)
+    -> classes and flags (mlri.classify); Sen's slope interval (mlri.sen_interval)
 
 **float32**: MLRI is cast to float32 (the precision of ``mlri.tif``) *before* the trend, so
 re-running the trend on a stored ``mlri.tif`` reproduces ``trend.tif`` bit for bit, and every
@@ -31,12 +31,14 @@ import numpy as np
 
 from . import api
 from . import significance as sig
+from ._trend_ci import sen_interval
 from .classes import FLAG_NODATA
 from .significance.registry import BlockData, SignificanceTest, get_test, test_names
 
 __all__ = [
     "CLASSIFY_OPTIONS",
     "INDEX_OPTIONS",
+    "OUTPUT_OPTIONS",
     "SIGNIFICANCE_OPTIONS",
     "TREND_OPTIONS",
     "Block",
@@ -56,6 +58,8 @@ INDEX_OPTIONS: tuple[str, ...] = ("lst_unit", "evi_min", "evi_policy")
 TREND_OPTIONS: tuple[str, ...] = ("hurst_method", "hurst_series", "hurst_ddof", "tau_min", "gap",
                                   "degenerate", "rel_tol", "corrected")
 CLASSIFY_OPTIONS: tuple[str, ...] = ("z_crit", "alpha", "min_valid", "zero_slope_direction")
+#: Options of the extra per-pixel outputs (Sen's slope interval of trend.tif).
+OUTPUT_OPTIONS: tuple[str, ...] = ("sen_alpha",)
 SIGNIFICANCE_OPTIONS: tuple[str, ...] = ("significance", "permutations", "seed", "persistence",
                                          "reference", "fdr")
 
@@ -80,6 +84,8 @@ class Options:
     degenerate: str = _default(api.trend, "degenerate")
     rel_tol: float = _default(api.trend, "rel_tol")
     corrected: bool = _default(api.trend, "corrected")
+    #: two-sided level of the Sen's slope interval (sen_low, sen_high of trend.tif)
+    sen_alpha: float = _default(sen_interval, "alpha")
     significance: str = "paper"
     permutations: int = _default(sig.permutation_test, "n_permutations")
     seed: int = _default(sig.permutation_test, "seed")
@@ -118,6 +124,9 @@ class Options:
         idx = api.index(lst, evi, years, **self.index_kw(), n_threads=1)
         tr = api.trend(idx.mlri, years, **self.trend_kw(), n_threads=1)
         api.classify(tr, **self.classify_kw(), dropped=idx.dropped, n_threads=1)
+        if not 0.0 < float(self.sen_alpha) < 1.0:
+            msg = f"sen_alpha must be in (0, 1), got {self.sen_alpha!r}"
+            raise ValueError(msg)
         return Recipe(self, SignificancePlan.build(self))
 
     # kept for callers of the former StatsOptions.validate
@@ -207,6 +216,8 @@ class Block(NamedTuple):
     pvalues: tuple[np.ndarray, np.ndarray] | None  # one-sided (p_increase, p_decrease)
     classes: np.ndarray | None  # uint8 (*spatial)
     flags: np.ndarray | None    # uint8 (*spatial); FLAG_NODATA where no observation at all
+    #: Sen's slope interval of the MLRI (low, high), float64 (*spatial), at ``sen_alpha``
+    sen_ci: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def compute_block(lst: np.ndarray, evi: np.ndarray, years: Any, recipe: Recipe,
@@ -235,8 +246,10 @@ def compute_block(lst: np.ndarray, evi: np.ndarray, years: Any, recipe: Recipe,
     classes, flags = _classify(plan, opts, tr, pvalues, dropped, n_threads)
     flags = np.array(flags, dtype=np.uint8, copy=True).reshape(dropped.shape)
     flags[(np.asarray(tr.n_valid) == 0) & (dropped == 0)] = FLAG_NODATA
+    ci = sen_interval(m32, years, alpha=opts.sen_alpha, n_threads=n_threads)
     return Block(m32, dropped, tr, pvalues,
-                 np.asarray(classes, dtype=np.uint8).reshape(dropped.shape), flags)
+                 np.asarray(classes, dtype=np.uint8).reshape(dropped.shape), flags,
+                 (np.asarray(ci.low_slope), np.asarray(ci.high_slope)))
 
 
 def _classify(plan: SignificancePlan, opts: Options, tr: Any,

@@ -23,6 +23,7 @@ from ._blocks import iter_blocks, n_blocks
 from ._stack import (
     _PVALUE_VARS,
     _STACK_VARS,
+    INTERVAL_VARS,
     TREND_VARS,
     _require,
     _version,
@@ -180,7 +181,7 @@ def _raster_groups(ds: xr.Dataset) -> dict[str, list[str]]:
     groups: dict[str, list[str]] = {}
     if "mlri" in names:
         groups["mlri.tif"] = ["mlri"]
-    trend_vars = [k for k in TREND_VARS if k in names]
+    trend_vars = [k for k in (*TREND_VARS, *INTERVAL_VARS) if k in names]
     if trend_vars:
         groups["trend.tif"] = trend_vars
     for k in ("classes", "flags"):
