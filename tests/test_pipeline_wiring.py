@@ -169,3 +169,45 @@ def test_sen_interval_bands(site, tmp_path):
     assert tc[:lo].tobytes() == ta[:lo].tobytes()
     bad = _cli(root, tmp_path / "bad", "--sen-alpha", "1.5")
     assert bad.exit_code != 0 and "--sen-alpha" in bad.output
+
+
+# ---- onset.tif ------------------------------------------------------------------------------
+
+def test_onset_output(site, tmp_path):
+    from mlri.products import ONSET_BANDS
+
+    s, root = site
+    a = tmp_path / "a"
+    res = _cli(root, a, "--onset", "--tile", "512", "--threads", "2")
+    assert res.exit_code == 0, res.output
+    b = run(root / "in", root / "in", tmp_path / "b", onset=True, tile=32, threads=1, **FAST)
+    oa = _read(a / "onset.tif")
+    assert oa.tobytes() == _read(b.files["onset.tif"]).tobytes()
+    with rasterio.open(a / "onset.tif") as src:
+        assert src.descriptions == ONSET_BANDS and src.dtypes[0] == "float32"
+        assert np.isnan(src.nodata)
+    # the bands are mlri.onset of the EVI stack with its defaults
+    evi = np.stack([_read(p, 1) for p in sorted((root / "in").glob("EVI_*.tif"))])
+    with rasterio.open(next((root / "in").glob("EVI_*.tif"))) as src:
+        nd = src.nodata
+    evi = np.where(evi == nd, np.nan, evi) if nd is not None else evi
+    ref = mlri.onset(evi, mlri.default_years(evi.shape[0]))
+    for i, k in enumerate(ONSET_BANDS):
+        assert oa[i].tobytes() == np.asarray(getattr(ref, k), np.float32).tobytes(), k
+    # planted restoration starts (demo: dumps revegetated from 2002, 2006, 2010)
+    for region, year in ((4, 2002), (5, 2006), (6, 2010)):
+        on = oa[0][s.truth == region]
+        assert np.isfinite(on).mean() > 0.9 and abs(np.nanmedian(on) - year) <= 1
+    # summary: hectares per onset year of the SI pixels with a finite onset
+    summ = json.loads((a / "summary.json").read_text())["onset"]
+    cls = _read(a / "classes.tif", 1)
+    sel = np.isin(cls, SI) & np.isfinite(oa[0])
+    assert summ["n_pixels"] == int(sel.sum())
+    yrs, n = np.unique(oa[0][sel], return_counts=True)
+    ha = b.summary["pixel_area_ha"]
+    assert summ["by_year"] == {str(int(y)): round(float(k * ha), 3)
+                               for y, k in zip(yrs, n, strict=True)}
+    assert summ["median_year"] == float(np.median(oa[0][sel]))
+    # off by default: no onset.tif, no onset summary
+    c = run(root / "in", root / "in", tmp_path / "c", tile=512, **FAST)
+    assert not (tmp_path / "c" / "onset.tif").exists() and "onset" not in c.summary

@@ -60,8 +60,9 @@ def _compare(a: Path, b: Path) -> None:
                                        "seed": 4, "hurst_series": "level"},
                                   {"significance": "sieve", "permutations": 19, "seed": 2,
                                    "persistence": (0.3, 0.4)},
-                                  {"significance": "hamed-rao"}],
-                         ids=["paper", "permutation", "sieve", "hamed-rao"])
+                                  {"significance": "hamed-rao"},
+                                  {"onset": True, "sen_alpha": 0.1}],
+                         ids=["paper", "permutation", "sieve", "hamed-rao", "onset"])
 def test_pipeline_and_xarray_write_the_same_run_folder(inputs, tmp_path, opts) -> None:
     a = tmp_path / "run"
     run(inputs, inputs, a, quiet=True, cog=False, checksum=False, tile=16, **opts)
@@ -70,7 +71,8 @@ def test_pipeline_and_xarray_write_the_same_run_folder(inputs, tmp_path, opts) -
     ds = mx.run_stack(lst, evi, **opts)
     b = tmp_path / "xr"
     paths = mx.to_geotiff(ds, b, cog=False)
-    assert set(paths) >= {r.name for r in products.raster_files("significance" in opts)}
+    assert set(paths) >= {r.name for r in products.raster_files("significance" in opts,
+                                                                "onset" in opts)}
     _compare(a, b)
 
 

@@ -37,6 +37,8 @@ from ._outputs import (
 from .classes import CLASS_COLORS, CLASS_LABELS, FLAG_NODATA
 from .io import InputError, InputSet, open_inputs
 from .products import (
+    ONSET_BANDS,
+    ONSET_NAME,
     OUTPUT_NAMES,
     SIGNIFICANCE_BANDS,
     SIGNIFICANCE_NAME,
@@ -44,6 +46,7 @@ from .products import (
     SummaryAccumulator,
     describe_rasters,
     format_summary,
+    pack_onset,
     pack_trend,
     raster_files,
     write_aux_xml,
@@ -81,6 +84,7 @@ class TileResult:
     classes: np.ndarray     # uint8 (h, w)
     flags: np.ndarray       # uint8 (h, w)
     pvalues: np.ndarray | None = None  # float32 (2, h, w): p_increase, p_decrease
+    onset: np.ndarray | None = None    # float32 (len(ONSET_BANDS), h, w) with onset=True
 
 
 def compute_tile(lst: np.ndarray, evi: np.ndarray, years: Sequence[float],
@@ -103,7 +107,8 @@ def compute_tile(lst: np.ndarray, evi: np.ndarray, years: Sequence[float],
         pvalues = np.stack([np.asarray(b.pvalues[0], dtype=np.float32),
                             np.asarray(b.pvalues[1], dtype=np.float32)])
     assert b.classes is not None and b.flags is not None
-    return TileResult(b.mlri, trend, b.classes, b.flags, pvalues)
+    onset = pack_onset(b.onset) if b.onset is not None else None
+    return TileResult(b.mlri, trend, b.classes, b.flags, pvalues, onset)
 
 
 @dataclass
@@ -213,7 +218,8 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     yrs = [float(y) for y in inputs.years]
     recipe = options.prepare(yrs)
     plan = recipe.plan
-    preflight(out, _output_bytes(inputs, plan, cog=cog, overviews=overviews),
+    preflight(out, _output_bytes(inputs, plan, cog=cog, overviews=overviews,
+                                    onset=options.onset),
               check_space=check_disk_space,
               what=f"a {inputs.grid.width} x {inputs.grid.height} px run")
     if scheduler:  # fail before any I/O when dask.distributed is missing
@@ -254,14 +260,14 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     try:
         if plan.needs_map_pass:
             sigrun.first_pass(recipe, inputs, windows, yrs, n_threads, quiet=quiet)
-        with OutputSet(out, (*OUTPUT_NAMES, SIGNIFICANCE_NAME),
+        with OutputSet(out, (*OUTPUT_NAMES, SIGNIFICANCE_NAME, ONSET_NAME),
                        overwrite=overwrite) as outset, \
                 rasterio.Env(GDAL_CACHEMAX=cache, GDAL_NUM_THREADS=gdal_threads), \
                 contextlib.ExitStack() as stack:
             ds: dict[str, Any] = {}
             specs = [(r.name, profile(len(yrs) if r.bands is None else len(r.bands), r.dtype,
                                       r.nodata), ov_cat if r.categorical else ov_cont)
-                     for r in raster_files(plan.needs_pvalues)]
+                     for r in raster_files(plan.needs_pvalues, options.onset)]
             final_bar = _LazyBar(len(specs), quiet=quiet,
                                  desc="writing COGs" if cog else "closing", unit="file")
             stack.callback(final_bar.close)
@@ -300,13 +306,13 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                            f"{w.row_off}-{w.row_off + w.height}, cols "
                            f"{w.col_off}-{w.col_off + w.width})")
                     raise InputError(msg) from err
-                acc.add_block(r.mlri, r.trend, r.classes, r.flags)
+                acc.add_block(r.mlri, r.trend, r.classes, r.flags, r.onset)
                 timing["compute_s"] += time.perf_counter() - t
                 return r
 
             def write(w: Any, r: TileResult) -> None:
                 if client is not None:
-                    acc.add_block(r.mlri, r.trend, r.classes, r.flags)
+                    acc.add_block(r.mlri, r.trend, r.classes, r.flags, r.onset)
                 t = time.perf_counter()
                 ds["mlri.tif"].write(r.mlri, window=w)
                 ds["trend.tif"].write(r.trend, window=w)
@@ -314,6 +320,8 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                 ds["flags.tif"].write(r.flags, 1, window=w)
                 if r.pvalues is not None:
                     ds[SIGNIFICANCE_NAME].write(r.pvalues, window=w)
+                if r.onset is not None:
+                    ds[ONSET_NAME].write(r.onset, window=w)
                 timing["write_s"] += time.perf_counter() - t
 
             total = g.width * g.height
@@ -349,6 +357,8 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
             files = {n: outset.path(n) for n in OUTPUT_NAMES}
             if plan.needs_pvalues:
                 files[SIGNIFICANCE_NAME] = outset.path(SIGNIFICANCE_NAME)
+            if options.onset:
+                files[ONSET_NAME] = outset.path(ONSET_NAME)
             manifest = build_manifest(
                 command="run", parameters=params, inputs=inputs.paths,
                 outputs=[files[n] for n in OUTPUT_NAMES if n != "manifest.json"],
@@ -385,6 +395,9 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                 # a significance.tif of an earlier (overwritten) run would contradict classes.tif
                 with contextlib.suppress(FileNotFoundError):
                     (Path(out) / SIGNIFICANCE_NAME).unlink()
+            if not options.onset:
+                with contextlib.suppress(FileNotFoundError):
+                    (Path(out) / ONSET_NAME).unlink()
     finally:
         dig_stop.set()
     return RunResult(Path(out), files, summary, manifest, run_warnings)
@@ -451,12 +464,14 @@ def _year_warnings(acc: SummaryAccumulator, inputs: InputSet) -> list[str]:
 
 
 def _output_bytes(inputs: InputSet, plan: SignificancePlan, *, cog: bool,
-                  overviews: bool) -> int:
+                  overviews: bool, onset: bool = False) -> int:
     """Peak disk use of the rasters :func:`run` writes (see mlri._outputs.output_bytes)."""
     bands = [(1, "uint8"), (1, "uint8"), (len(TREND_BANDS), "float32"),
              (len(inputs.years), "float32")]
     if plan.needs_pvalues:
         bands.append((len(SIGNIFICANCE_BANDS), "float32"))
+    if onset:
+        bands.append((len(ONSET_BANDS), "float32"))
     g = inputs.grid
     return output_bytes([(g.width, g.height, n, dt) for n, dt in bands], cog=cog,
                         overviews=overviews, block=512 if max(g.width, g.height) > 256 else 256)

@@ -5,7 +5,8 @@ Every driver — the tiled raster pipeline (:mod:`mlri.pipeline`), the xarray/Da
 :func:`compute_block`::
 
     index (mlri.index) -> float32 MLRI -> trend (mlri.trend) -> p-values (registered test)
-    -> classes and flags (mlri.classify); Sen's slope interval (mlri.sen_interval)
+    -> classes and flags (mlri.classify); Sen's slope interval (mlri.sen_interval);
+    with ``onset=True`` the onset of the EVI stack (mlri.onset)
 
 **float32**: MLRI is cast to float32 (the precision of ``mlri.tif``) *before* the trend, so
 re-running the trend on a stored ``mlri.tif`` reproduces ``trend.tif`` bit for bit, and every
@@ -33,6 +34,8 @@ from . import api
 from . import significance as sig
 from ._trend_ci import sen_interval
 from .classes import FLAG_NODATA
+from .onset import OnsetResult
+from .onset import onset as onset_fn
 from .significance.registry import BlockData, SignificanceTest, get_test, test_names
 
 __all__ = [
@@ -59,7 +62,7 @@ TREND_OPTIONS: tuple[str, ...] = ("hurst_method", "hurst_series", "hurst_ddof", 
                                   "degenerate", "rel_tol", "corrected")
 CLASSIFY_OPTIONS: tuple[str, ...] = ("z_crit", "alpha", "min_valid", "zero_slope_direction")
 #: Options of the extra per-pixel outputs (Sen's slope interval of trend.tif).
-OUTPUT_OPTIONS: tuple[str, ...] = ("sen_alpha",)
+OUTPUT_OPTIONS: tuple[str, ...] = ("sen_alpha", "onset")
 SIGNIFICANCE_OPTIONS: tuple[str, ...] = ("significance", "permutations", "seed", "persistence",
                                          "reference", "fdr")
 
@@ -86,6 +89,8 @@ class Options:
     corrected: bool = _default(api.trend, "corrected")
     #: two-sided level of the Sen's slope interval (sen_low, sen_high of trend.tif)
     sen_alpha: float = _default(sen_interval, "alpha")
+    #: also compute onset.tif (mlri.onset of the EVI stack, its defaults); off: a faster run
+    onset: bool = False
     significance: str = "paper"
     permutations: int = _default(sig.permutation_test, "n_permutations")
     seed: int = _default(sig.permutation_test, "seed")
@@ -218,6 +223,8 @@ class Block(NamedTuple):
     flags: np.ndarray | None    # uint8 (*spatial); FLAG_NODATA where no observation at all
     #: Sen's slope interval of the MLRI (low, high), float64 (*spatial), at ``sen_alpha``
     sen_ci: tuple[np.ndarray, np.ndarray] | None = None
+    #: mlri.onset of the block's EVI (with ``onset=True``)
+    onset: OnsetResult | None = None
 
 
 def compute_block(lst: np.ndarray, evi: np.ndarray, years: Any, recipe: Recipe,
@@ -247,9 +254,10 @@ def compute_block(lst: np.ndarray, evi: np.ndarray, years: Any, recipe: Recipe,
     flags = np.array(flags, dtype=np.uint8, copy=True).reshape(dropped.shape)
     flags[(np.asarray(tr.n_valid) == 0) & (dropped == 0)] = FLAG_NODATA
     ci = sen_interval(m32, years, alpha=opts.sen_alpha, n_threads=n_threads)
+    ons = onset_fn(evi, years, n_threads=n_threads) if opts.onset else None
     return Block(m32, dropped, tr, pvalues,
                  np.asarray(classes, dtype=np.uint8).reshape(dropped.shape), flags,
-                 (np.asarray(ci.low_slope), np.asarray(ci.high_slope)))
+                 (np.asarray(ci.low_slope), np.asarray(ci.high_slope)), ons)
 
 
 def _classify(plan: SignificancePlan, opts: Options, tr: Any,

@@ -102,6 +102,10 @@ def _stats_options(f: Any) -> Any:
                      default=_D.sen_alpha, show_default=True,
                      help="Two-sided level of the Sen's slope interval (sen_low, sen_high "
                           "bands of trend.tif): 0.05 gives a 95 %% interval."),
+        click.option("--onset", is_flag=True, default=_D.onset,
+                     help="Also write onset.tif: the year EVI started to rise per pixel "
+                          "(mlri.onset, hinge fit), and hectares per onset year of the SI "
+                          "pixels in summary.json (docs/onset.md). Off by default: slower."),
         click.option("--no-alp-correction", is_flag=True,
                      help="Segmented Hurst without the Anis-Lloyd-Peters correction."),
     ]
@@ -177,7 +181,7 @@ def run_cmd(lst: tuple[str, ...], evi: tuple[str, ...], out: str, years: str | N
             z_crit: float | None, alpha: float | None, min_valid: int,
             zero_slope_direction: str, hurst_method: str, hurst_series: str,
             hurst_ddof: str, tau_min: int, gap: str, degenerate: str, rel_tol: float,
-            no_alp_correction: bool, sen_alpha: float, significance: str, permutations: int,
+            no_alp_correction: bool, sen_alpha: float, onset: bool, significance: str, permutations: int,
             seed: int, persistence: tuple[float, float] | None, reference: str | None,
             fdr: float | None, scheduler: str | None = None, ignore_disk_space: bool = False) -> None:
     """Compute MLRI, trends and restoration classes from annual LST/EVI rasters.
@@ -201,7 +205,7 @@ def run_cmd(lst: tuple[str, ...], evi: tuple[str, ...], out: str, years: str | N
                         zero_slope_direction=zero_slope_direction, hurst_method=hurst_method,
                         hurst_series=hurst_series, hurst_ddof=int(hurst_ddof),
                         tau_min=tau_min, gap=gap, degenerate=degenerate, rel_tol=rel_tol,
-                        corrected=not no_alp_correction, sen_alpha=sen_alpha,
+                        corrected=not no_alp_correction, sen_alpha=sen_alpha, onset=onset,
                         significance=significance,
                         permutations=permutations, seed=seed, persistence=persistence,
                         reference=reference, fdr=fdr)

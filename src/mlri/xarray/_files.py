@@ -24,6 +24,7 @@ from ._stack import (
     _PVALUE_VARS,
     _STACK_VARS,
     INTERVAL_VARS,
+    ONSET_VARS,
     TREND_VARS,
     _require,
     _version,
@@ -301,7 +302,8 @@ def _write_run_folder(ds: xr.Dataset, out_dir: str | os.PathLike[str], crs: Any,
     from ..io import Grid
 
     with_p = all(k in ds.data_vars for k in _PVALUE_VARS)
-    files = products.raster_files(with_p)
+    with_onset = all(k in ds.data_vars for k in ONSET_VARS)
+    files = products.raster_files(with_p, with_onset)
     stored = json.loads(ds.attrs.get("mlri_options", "{}"))
     opts = Options.from_kwargs(**{k: v for k, v in stored.items() if k not in ("step", "years")})
     years = [int(y) if float(y).is_integer() else float(y)
@@ -316,6 +318,11 @@ def _write_run_folder(ds: xr.Dataset, out_dir: str | os.PathLike[str], crs: Any,
         where[var] = ("trend.tif", b)
     for b, var in enumerate(products.SIGNIFICANCE_BANDS, 1):
         where[var] = (products.SIGNIFICANCE_NAME, b)
+    if with_onset:
+        for b, var in enumerate(ONSET_VARS, 1):
+            where[var] = (products.ONSET_NAME, b)
+    # the onset summary needs the onset year and the class of the same block
+    pending: dict[tuple[int, int, int, int], dict[str, np.ndarray]] = {}
     names = [*(r.name for r in files), "classes.tif.aux.xml", "summary.json"]
     acc = products.SummaryAccumulator(len(years))
     paths: dict[str, Path] = {}
@@ -348,6 +355,14 @@ def _write_run_folder(ds: xr.Dataset, out_dir: str | os.PathLike[str], crs: Any,
                     dst.write(arr, indexes=b0, window=window)
                     {"classes": acc.add_classes, "flags": acc.add_flags,
                      "dropped": acc.add_dropped}.get(name, lambda a: None)(data)
+                    if with_onset and name in ("onset", "classes"):
+                        ys, xs = index[-2], index[-1]
+                        key = (ys.start, ys.stop, xs.start, xs.stop)
+                        got = pending.setdefault(key, {})
+                        got[name] = data
+                        if len(got) == 2:
+                            acc.add_onset(got["onset"], got["classes"])
+                            del pending[key]
                 bar.update(1)
             bar.close()
         grid = Grid(crs=crs, transform=transform, width=width, height=height)

@@ -18,6 +18,7 @@ from .. import api
 from .._cluster import require
 from .._validation import as_float_array, default_years
 from ..classes import CLASSES, FLAGS
+from ..products import ONSET_BANDS
 from ..recipe import (
     CLASSIFY_OPTIONS,
     TREND_OPTIONS,
@@ -40,6 +41,9 @@ INTERVAL_VARS: tuple[str, ...] = ("sen_low", "sen_high")
 _STACK_VARS: tuple[str, ...] = ("mlri", "dropped", *TREND_VARS, "classes", "flags",
                                 *INTERVAL_VARS)
 _PVALUE_VARS: tuple[str, ...] = ("p_increase", "p_decrease")
+#: With ``onset=True``: the bands of onset.tif (mlri.products.ONSET_BANDS), prefixed.
+ONSET_VARS: tuple[str, ...] = ("onset", "onset_break_year", "onset_p", "onset_rate",
+                               "onset_magnitude", "onset_n_valid")
 _CLASSIFY_INPUTS = ("n_valid", "s", "var_s", "z", "slope", "hurst")
 # Attributes that describe the *values* of an input (its units, scaling, fill value...): they are
 # wrong for the outputs and are not copied; every other attribute is kept.
@@ -279,6 +283,9 @@ def _stack_block(lst: np.ndarray, evi: np.ndarray, *, years: np.ndarray | None,
     if recipe.plan.needs_pvalues:
         assert b.pvalues is not None
         out += (np.asarray(b.pvalues[0], np.float64), np.asarray(b.pvalues[1], np.float64))
+    if recipe.options.onset:
+        assert b.onset is not None
+        out += tuple(np.asarray(getattr(b.onset, k), np.float64) for k in ONSET_BANDS)
     return out
 
 
@@ -505,7 +512,8 @@ def run_stack(lst: Any, evi: Any, years: Any = None, *, time_dim: str | None = N
     xarray.Dataset
         ``mlri`` (float32: the stored precision, cast before the trend), ``dropped``, the
         :data:`TREND_VARS`, ``classes`` and ``flags`` (255 where a pixel has no observation at
-        all), ``sen_low``/``sen_high`` (Sen's slope interval at ``sen_alpha``), plus ``p_increase``/``p_decrease`` with a calibrated test; equal bit for bit to
+        all), ``sen_low``/``sen_high`` (Sen's slope interval at ``sen_alpha``), the
+        :data:`ONSET_VARS` with ``onset=True``, plus ``p_increase``/``p_decrease`` with a calibrated test; equal bit for bit to
         :func:`mlri.recipe.compute_block` on NumPy arrays, for any chunking.  Lazy when the
         inputs are Dask-backed or ``chunks`` is given.
     """
@@ -527,7 +535,8 @@ def run_stack(lst: Any, evi: Any, years: Any = None, *, time_dim: str | None = N
                + (f" with fdr={opts.fdr}" if opts.fdr is not None else "")
                + " needs a map-wide first pass: use mlri.pipeline.run (mlri run)")
         raise ValueError(msg)
-    names = _STACK_VARS + (_PVALUE_VARS if recipe.plan.needs_pvalues else ())
+    names = (_STACK_VARS + (_PVALUE_VARS if recipe.plan.needs_pvalues else ())
+             + (ONSET_VARS if opts.onset else ()))
     lazy = _is_dask(lst_a) or _is_dask(evi_a)
     nt = _task_threads(n_threads, lazy)
     block = partial(_stack_block, years=yrs, recipe=recipe, n_threads=nt)
