@@ -503,8 +503,9 @@ def run_stack(lst: Any, evi: Any, years: Any = None, *, time_dim: str | None = N
         As :func:`index`.
     **stat_options
         Any option of :class:`mlri.recipe.Options` (:data:`INDEX_OPTIONS`,
-        :data:`TREND_OPTIONS`, :data:`CLASSIFY_OPTIONS`, and the significance options
-        ``significance``, ``permutations``, ``seed``).  Tests that need a map-wide first pass
+        :data:`TREND_OPTIONS`, :data:`CLASSIFY_OPTIONS`, the significance options
+        ``significance``, ``permutations``, ``seed``, ``persistence``, and the
+        :data:`OUTPUT_OPTIONS` ``sen_alpha``, ``onset``).  Tests that need a map-wide first pass
         (``significance="reference"``, ``fdr=``) are only available in ``mlri run``.
 
     Returns
