@@ -101,7 +101,7 @@ def _stats_options(f: Any) -> Any:
         click.option("--sen-alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True),
                      default=_D.sen_alpha, show_default=True,
                      help="Two-sided level of the Sen's slope interval (sen_low, sen_high "
-                          "bands of trend.tif): 0.05 gives a 95 %% interval."),
+                          "bands of trend.tif): 0.05 gives a 95 % interval."),
         click.option("--onset", is_flag=True, default=_D.onset,
                      help="Also write onset.tif: the year EVI started to rise per pixel "
                           "(mlri.onset, hinge fit), and hectares per onset year of the SI "
