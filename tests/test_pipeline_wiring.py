@@ -211,3 +211,40 @@ def test_onset_output(site, tmp_path):
     # off by default: no onset.tif, no onset summary
     c = run(root / "in", root / "in", tmp_path / "c", tile=512, **FAST)
     assert not (tmp_path / "c" / "onset.tif").exists() and "onset" not in c.summary
+
+
+# ---- sensor step in summary.json ------------------------------------------------------------
+
+def test_sensor_step_summary(site, tmp_path):
+    from mlri.products import SI_CODES, sensor_sample_stride
+    from mlri.sensor import sensor_step
+
+    _, root = site
+    a = run(root / "in", root / "in", tmp_path / "a", tile=512, threads=2, **FAST)
+    b = run(root / "in", root / "in", tmp_path / "b", tile=32, threads=1, **FAST)
+    ss = a.summary["sensor_step"]
+    assert ss == b.summary["sensor_step"]  # tiles and threads never change it
+    on_disk = json.loads(a.files["summary.json"].read_text())["sensor_step"]
+    assert on_disk["EVI"]["step"] == ss["EVI"]["step"]
+    # = mlri.sensor.sensor_step on the classified, non-restoring pixels of the sampled grid
+    cls = _read(a.files["classes.tif"], 1)
+    h, w = cls.shape
+    k = sensor_sample_stride(w, h)
+    grid = np.zeros_like(cls, dtype=bool)
+    grid[::k, ::k] = True
+    sel = grid & (cls != 0) & ~np.isin(cls, SI_CODES)
+    assert ss["n_sampled"] == int(sel.sum()) > 100
+    years = mlri.default_years(19)
+    for var in ("EVI", "LST"):
+        files = sorted((root / "in").glob(f"{var}_*.tif"))
+        with rasterio.open(files[0]) as src:
+            nd = src.nodata
+        stack = np.stack([_read(p, 1) for p in files]).astype(np.float64)
+        if nd is not None:
+            stack[stack == nd] = np.nan
+        ref = sensor_step(stack[:, sel], years, stable=np.ones(int(sel.sum()), bool),
+                          variable=var).as_dict()
+        assert ss[var] == ref, var
+    # years that do not straddle the TM -> OLI switch: no sensor step
+    c = run(root / "in", root / "in", tmp_path / "c", years="2000-2011", tile=512, **FAST)
+    assert "sensor_step" not in c.summary

@@ -34,7 +34,7 @@ from ._outputs import (
     raster_profile,
     write_json,
 )
-from .classes import CLASS_COLORS, CLASS_LABELS, FLAG_NODATA
+from .classes import CLASS_COLORS, CLASS_LABELS, FLAG_NODATA, SI_CODES
 from .io import InputError, InputSet, open_inputs
 from .products import (
     ONSET_BANDS,
@@ -49,6 +49,9 @@ from .products import (
     pack_onset,
     pack_trend,
     raster_files,
+    sensor_sample_stride,
+    sensor_summary,
+    straddles_sensor_switch,
     write_aux_xml,
 )
 from .products import (
@@ -85,11 +88,14 @@ class TileResult:
     flags: np.ndarray       # uint8 (h, w)
     pvalues: np.ndarray | None = None  # float32 (2, h, w): p_increase, p_decrease
     onset: np.ndarray | None = None    # float32 (len(ONSET_BANDS), h, w) with onset=True
+    #: (global flat index, lst (T, k), evi (T, k)) of sampled non-restoring pixels
+    sample: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
 def compute_tile(lst: np.ndarray, evi: np.ndarray, years: Sequence[float],
                  opts: Options | None = None, n_threads: int | None = None, *,
-                 row0: int = 0, col0: int = 0, recipe: Recipe | None = None) -> TileResult:
+                 row0: int = 0, col0: int = 0, recipe: Recipe | None = None,
+                 sample_stride: int | None = None, width: int = 0) -> TileResult:
     """Everything the pipeline computes for one ``(T, h, w)`` tile: :func:`mlri.recipe.compute_block`
     packed into the bands of the output files.
 
@@ -108,7 +114,16 @@ def compute_tile(lst: np.ndarray, evi: np.ndarray, years: Sequence[float],
                             np.asarray(b.pvalues[1], dtype=np.float32)])
     assert b.classes is not None and b.flags is not None
     onset = pack_onset(b.onset) if b.onset is not None else None
-    return TileResult(b.mlri, trend, b.classes, b.flags, pvalues, onset)
+    sample = None
+    if sample_stride:
+        h, w = b.classes.shape
+        rows = np.arange(row0, row0 + h)
+        cols = np.arange(col0, col0 + w)
+        sel = ((rows % sample_stride == 0)[:, None] & (cols % sample_stride == 0)[None, :]
+               & (b.classes != 0) & ~np.isin(b.classes, SI_CODES))
+        gidx = (rows[:, None] * max(width, col0 + w) + cols[None, :])[sel].astype(np.int64)
+        sample = (gidx, np.asarray(lst, np.float64)[:, sel], np.asarray(evi, np.float64)[:, sel])
+    return TileResult(b.mlri, trend, b.classes, b.flags, pvalues, onset, sample)
 
 
 @dataclass
@@ -265,6 +280,9 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                 rasterio.Env(GDAL_CACHEMAX=cache, GDAL_NUM_THREADS=gdal_threads), \
                 contextlib.ExitStack() as stack:
             ds: dict[str, Any] = {}
+            # the sensor-step diagnostic samples non-restoring pixels during the tile loop
+            stride = (sensor_sample_stride(g.width, g.height)
+                      if straddles_sensor_switch(yrs) else None)
             specs = [(r.name, profile(len(yrs) if r.bands is None else len(r.bands), r.dtype,
                                       r.nodata), ov_cat if r.categorical else ov_cont)
                      for r in raster_files(plan.needs_pvalues, options.onset)]
@@ -296,23 +314,25 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                 if client is not None:
                     return client.submit(compute_tile, data[0], data[1], yrs, options, 1,
                                          row0=int(w.row_off), col0=int(w.col_off),
-                                         recipe=recipe, pure=False)
+                                         recipe=recipe, sample_stride=stride,
+                                         width=g.width, pure=False)
                 t = time.perf_counter()
                 try:
                     r = compute_tile(data[0], data[1], yrs, options, n_threads,
-                                     row0=int(w.row_off), col0=int(w.col_off), recipe=recipe)
+                                     row0=int(w.row_off), col0=int(w.col_off), recipe=recipe,
+                                     sample_stride=stride, width=g.width)
                 except ValueError as err:
                     msg = (f"{err} (LST input: {inputs.lst.describe()}; window rows "
                            f"{w.row_off}-{w.row_off + w.height}, cols "
                            f"{w.col_off}-{w.col_off + w.width})")
                     raise InputError(msg) from err
-                acc.add_block(r.mlri, r.trend, r.classes, r.flags, r.onset)
+                acc.add_block(r.mlri, r.trend, r.classes, r.flags, r.onset, r.sample)
                 timing["compute_s"] += time.perf_counter() - t
                 return r
 
             def write(w: Any, r: TileResult) -> None:
                 if client is not None:
-                    acc.add_block(r.mlri, r.trend, r.classes, r.flags, r.onset)
+                    acc.add_block(r.mlri, r.trend, r.classes, r.flags, r.onset, r.sample)
                 t = time.perf_counter()
                 ds["mlri.tif"].write(r.mlri, window=w)
                 ds["trend.tif"].write(r.trend, window=w)
@@ -333,6 +353,8 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
             run_warnings.extend(_year_warnings(acc, inputs))
             summary = make_summary(acc, inputs.grid, inputs.years, options, plan.describe())
             run_warnings.extend(_nothing_classified(acc, inputs, options))
+            if stride:
+                summary["sensor_step"] = sensor_summary(acc, inputs.years, n_threads)
             summary["warnings"] = run_warnings
             write_json(outset.stage("summary.json"), summary)
             write_aux_xml(outset.stage("classes.tif.aux.xml"))

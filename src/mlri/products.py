@@ -232,6 +232,7 @@ class SummaryAccumulator:
         self.with_data = 0
         self.with_dropped = 0
         self.onset_years: dict[float, int] = {}
+        self.sensor_sample: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.has_inputs = False
         self.lock = threading.Lock()
 
@@ -276,8 +277,14 @@ class SummaryAccumulator:
             for y, k in zip(yrs.tolist(), n.tolist(), strict=True):
                 self.onset_years[y] = self.onset_years.get(y, 0) + int(k)
 
+    def add_sensor_sample(self, sample: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+        """``(global_index, lst, evi)`` of sampled non-restoring pixels (for the sensor step)."""
+        with self.lock:
+            self.sensor_sample.append(sample)
+
     def add_block(self, mlri: np.ndarray, trend: np.ndarray, classes: np.ndarray,
-                  flags: np.ndarray, onset: np.ndarray | None = None) -> None:
+                  flags: np.ndarray, onset: np.ndarray | None = None,
+                  sample: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
         """One block as ``mlri run`` writes it (``trend`` packed by :func:`pack_trend`,
         ``onset`` by :func:`pack_onset`)."""
         self.add_classes(classes)
@@ -286,6 +293,8 @@ class SummaryAccumulator:
         self.add_dropped(trend[_DROPPED_BAND])
         if onset is not None:
             self.add_onset(onset[0], classes)
+        if sample is not None:
+            self.add_sensor_sample(sample)
 
 
 def _r(x: float | None, nd: int = 3) -> float | None:
@@ -363,6 +372,53 @@ def _onset_summary(acc: SummaryAccumulator, grid: Any) -> dict[str, Any]:
             "median_year": median, "n_pixels": n,
             "classes": "SCI, SAI, SI with undefined H, with a significant onset (mlri.onset "
                        "on EVI, p <= 0.05)"}
+
+
+#: Target number of sampled pixels for the sensor-step diagnostic.
+SENSOR_SAMPLE_PIXELS = 20_000
+_LAST_TM_YEAR, _FIRST_OLI_YEAR = 2011, 2013
+
+
+def sensor_sample_stride(width: int, height: int) -> int | None:
+    """Stride of the regular pixel grid sampled for the sensor step."""
+    return max(1, int(np.ceil(np.sqrt(width * height / SENSOR_SAMPLE_PIXELS))))
+
+
+def straddles_sensor_switch(years: Any) -> bool:
+    """At least two years up to the last TM year and two from the first OLI year."""
+    y = np.asarray([float(v) for v in years])
+    return int((y <= _LAST_TM_YEAR).sum()) >= 2 and int((y >= _FIRST_OLI_YEAR).sum()) >= 2
+
+
+def sensor_summary(acc: SummaryAccumulator, years: Any, n_threads: int | None = None
+                   ) -> dict[str, Any]:
+    """``summary.json``'s ``sensor_step``: :func:`mlri.sensor.sensor_step` of EVI and LST on
+    the sampled pixels that are classified but not restoring."""
+    from .sensor import sensor_step
+
+    parts = sorted(acc.sensor_sample, key=lambda s: int(s[0][0]) if s[0].size else -1)
+    parts = [s for s in parts if s[0].size]
+    out: dict[str, Any] = {
+        "stable": ("pixels classified but not SI (SD, ND, NI) on a regular grid of at most "
+                   f"~{SENSOR_SAMPLE_PIXELS} pixels"),
+        "n_sampled": int(sum(s[0].size for s in parts))}
+    if not parts:
+        out["reason"] = "no classified, non-restoring pixel in the sample"
+        return out
+    idx = np.concatenate([s[0] for s in parts])
+    order = np.argsort(idx, kind="stable")
+    yrs = [float(y) for y in years]
+    for name, k in (("EVI", 2), ("LST", 1)):
+        series = np.concatenate([s[k] for s in parts], axis=1)[:, order]
+        try:
+            res = sensor_step(series, yrs, stable=np.ones(series.shape[1], dtype=bool),
+                              first_new_year=_FIRST_OLI_YEAR, variable=name,
+                              n_threads=n_threads)
+        except ValueError as err:
+            out[name] = {"reason": str(err)}
+            continue
+        out[name] = res.as_dict()
+    return out
 
 
 def format_summary(summary: dict[str, Any]) -> str:
