@@ -47,7 +47,9 @@ def numpy_path(lst: np.ndarray, evi: np.ndarray) -> dict[str, np.ndarray]:
     cls, flags = mlri.classify(t, dropped=r.dropped)
     flags = flags.copy()
     flags[(t.n_valid == 0) & (r.dropped == 0)] = 255
-    return {"mlri": m, "dropped": r.dropped, "classes": cls, "flags": flags, **t._asdict()}
+    ci = mlri.sen_interval(m)
+    return {"mlri": m, "dropped": r.dropped, "classes": cls, "flags": flags, **t._asdict(),
+            "sen_low": ci.low_slope, "sen_high": ci.high_slope}
 
 
 def assert_bitwise(actual: Any, expected: np.ndarray, name: str) -> None:

@@ -82,7 +82,7 @@ def test_demo_lake_is_dropped_not_lost(demo_run):
 def test_output_files_reopen_with_metadata(demo_run):
     site, root, _ = demo_run
     assert set(folder_state(root / "out")) == RESULT_FILES
-    expect = {"mlri.tif": ("float32", len(site.years)), "trend.tif": ("float32", 9),
+    expect = {"mlri.tif": ("float32", len(site.years)), "trend.tif": ("float32", 11),
               "classes.tif": ("uint8", 1), "flags.tif": ("uint8", 1)}
     for name, (dtype, count) in expect.items():
         with rasterio.open(root / "out" / name) as ds:
@@ -99,8 +99,9 @@ def test_output_files_reopen_with_metadata(demo_run):
         assert ds.tags(3)["YEAR"] == str(site.years[2])
     with rasterio.open(root / "out" / "trend.tif") as ds:
         assert ds.descriptions == TREND_BANDS
-        assert ds.descriptions[:8] == ("n_valid", "S", "var_S", "Z", "p", "sen_slope",
-                                       "intercept", "hurst")
+        assert ds.descriptions == ("n_valid", "S", "var_S", "Z", "p", "sen_slope",
+                                   "intercept", "hurst", "years_dropped", "sen_low",
+                                   "sen_high")
     with rasterio.open(root / "out" / "classes.tif") as ds:
         assert ds.nodata == 0
         cmap = ds.colormap(1)

@@ -49,7 +49,9 @@ def _compare(a: Path, b: Path) -> None:
     assert (a / "classes.tif.aux.xml").read_text() == (b / "classes.tif.aux.xml").read_text()
     sa = json.loads((a / "summary.json").read_text())
     sb = json.loads((b / "summary.json").read_text())
-    # the xarray writer never sees the inputs: their valid counts are unknown (None) there
+    # the xarray writer never sees the inputs: their valid counts are unknown (None) there,
+    # and the sensor-step diagnostic (on LST and EVI) is mlri run's only
+    sa.pop("sensor_step", None)
     for y, v in sb["valid_pixels_per_year"].items():
         assert v["LST"] is None and v["EVI"] is None
         v["LST"], v["EVI"] = (sa["valid_pixels_per_year"][y][k] for k in ("LST", "EVI"))
@@ -57,8 +59,12 @@ def _compare(a: Path, b: Path) -> None:
 
 
 @pytest.mark.parametrize("opts", [{}, {"significance": "permutation", "permutations": 19,
-                                       "seed": 4, "hurst_series": "level"}],
-                         ids=["paper", "permutation"])
+                                       "seed": 4, "hurst_series": "level"},
+                                  {"significance": "sieve", "permutations": 19, "seed": 2,
+                                   "persistence": (0.3, 0.4)},
+                                  {"significance": "hamed-rao"},
+                                  {"onset": True, "sen_alpha": 0.1}],
+                         ids=["paper", "permutation", "sieve", "hamed-rao", "onset"])
 def test_pipeline_and_xarray_write_the_same_run_folder(inputs, tmp_path, opts) -> None:
     a = tmp_path / "run"
     run(inputs, inputs, a, quiet=True, cog=False, checksum=False, tile=16, **opts)
@@ -67,7 +73,8 @@ def test_pipeline_and_xarray_write_the_same_run_folder(inputs, tmp_path, opts) -
     ds = mx.run_stack(lst, evi, **opts)
     b = tmp_path / "xr"
     paths = mx.to_geotiff(ds, b, cog=False)
-    assert set(paths) >= {r.name for r in products.raster_files("significance" in opts)}
+    assert set(paths) >= {r.name for r in products.raster_files("significance" in opts,
+                                                                "onset" in opts)}
     _compare(a, b)
 
 

@@ -169,8 +169,9 @@ def reference(site, **opts):
     cls, flg = mlri.classify(tr, dropped=idx.dropped)
     flg = flg.copy()
     flg[(tr.n_valid == 0) & (idx.dropped == 0)] = FLAG_NODATA
+    ci = mlri.sen_interval(m32, site.years)
     bands = [tr.n_valid, tr.s, tr.var_s, tr.z, tr.p, tr.slope, tr.intercept, tr.hurst,
-             idx.dropped]
+             idx.dropped, ci.low_slope, ci.high_slope]
     trend = np.stack([np.asarray(b, dtype=np.float32) for b in bands])
     return {"mlri.tif": m32, "trend.tif": trend, "classes.tif": cls[None], "flags.tif": flg[None]}
 

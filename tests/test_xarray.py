@@ -74,6 +74,9 @@ def numpy_path(lst: np.ndarray, evi: np.ndarray, *, product: bool = True,
         flags[(t.n_valid == 0) & (r.dropped == 0)] = 255
     out = {"mlri": m, "dropped": r.dropped, "classes": cls, "flags": flags}
     out.update(t._asdict())
+    if product:  # trend.tif's Sen's slope interval
+        ci = mlri.sen_interval(m, alpha=opts.get("sen_alpha", 0.05))
+        out.update(sen_low=ci.low_slope, sen_high=ci.high_slope)
     return out
 
 

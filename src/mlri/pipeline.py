@@ -35,10 +35,12 @@ from ._outputs import (
     raster_profile,
     write_json,
 )
-from .classes import CLASS_COLORS, CLASS_LABELS, FLAG_NODATA
+from .classes import CLASS_COLORS, CLASS_LABELS, FLAG_NODATA, SI_CODES
 from .io import InputError, InputSet, open_inputs
 from . import products
 from .products import (
+    ONSET_BANDS,
+    ONSET_NAME,
     OUTPUT_NAMES,
     SIGNIFICANCE_BANDS,
     SIGNIFICANCE_NAME,
@@ -46,8 +48,12 @@ from .products import (
     SummaryAccumulator,
     describe_rasters,
     format_summary,
+    pack_onset,
     pack_trend,
     raster_files,
+    sensor_sample_stride,
+    sensor_summary,
+    straddles_sensor_switch,
     write_aux_xml,
 )
 from .products import (
@@ -82,11 +88,15 @@ class TileResult:
     classes: np.ndarray     # uint8 (h, w)
     flags: np.ndarray       # uint8 (h, w)
     pvalues: np.ndarray | None = None  # float32 (2, h, w): p_increase, p_decrease
+    onset: np.ndarray | None = None    # float32 (len(ONSET_BANDS), h, w) with onset=True
+    #: (global flat index, lst (T, k), evi (T, k)) of sampled non-restoring pixels
+    sample: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
 def compute_tile(lst: np.ndarray, evi: np.ndarray, years: Sequence[float],
                  opts: Options | None = None, n_threads: int | None = None, *,
-                 row0: int = 0, col0: int = 0, recipe: Recipe | None = None) -> TileResult:
+                 row0: int = 0, col0: int = 0, recipe: Recipe | None = None,
+                 sample_stride: int | None = None, width: int = 0) -> TileResult:
     """Everything the pipeline computes for one ``(T, h, w)`` tile: :func:`mlri.recipe.compute_block`
     packed into the bands of the output files.
 
@@ -97,13 +107,24 @@ def compute_tile(lst: np.ndarray, evi: np.ndarray, years: Sequence[float],
     if recipe is None:
         recipe = (opts or Options()).prepare(years)
     b = compute_block(lst, evi, years, recipe, n_threads, row0=row0, col0=col0)
-    trend = pack_trend(b.trend, b.dropped)
+    assert b.sen_ci is not None
+    trend = pack_trend(b.trend, b.dropped, b.sen_ci)
     pvalues = None
     if recipe.plan.needs_pvalues and b.pvalues is not None:
         pvalues = np.stack([np.asarray(b.pvalues[0], dtype=np.float32),
                             np.asarray(b.pvalues[1], dtype=np.float32)])
     assert b.classes is not None and b.flags is not None
-    return TileResult(b.mlri, trend, b.classes, b.flags, pvalues)
+    onset = pack_onset(b.onset) if b.onset is not None else None
+    sample = None
+    if sample_stride:
+        h, w = b.classes.shape
+        rows = np.arange(row0, row0 + h)
+        cols = np.arange(col0, col0 + w)
+        sel = ((rows % sample_stride == 0)[:, None] & (cols % sample_stride == 0)[None, :]
+               & (b.classes != 0) & ~np.isin(b.classes, SI_CODES))
+        gidx = (rows[:, None] * max(width, col0 + w) + cols[None, :])[sel].astype(np.int64)
+        sample = (gidx, np.asarray(lst, np.float64)[:, sel], np.asarray(evi, np.float64)[:, sel])
+    return TileResult(b.mlri, trend, b.classes, b.flags, pvalues, onset, sample)
 
 
 @dataclass
@@ -213,7 +234,8 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     yrs = [float(y) for y in inputs.years]
     recipe = options.prepare(yrs)
     plan = recipe.plan
-    preflight(out, _output_bytes(inputs, plan, cog=cog, overviews=overviews),
+    preflight(out, _output_bytes(inputs, plan, cog=cog, overviews=overviews,
+                                    onset=options.onset),
               check_space=check_disk_space,
               what=f"a {inputs.grid.width} x {inputs.grid.height} px run")
     if scheduler:  # fail before any I/O when dask.distributed is missing
@@ -254,15 +276,18 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     try:
         if plan.needs_map_pass:
             sigrun.first_pass(recipe, inputs, windows, yrs, n_threads, quiet=quiet)
-        with OutputSet(out, (*OUTPUT_NAMES, SIGNIFICANCE_NAME),
+        with OutputSet(out, (*OUTPUT_NAMES, SIGNIFICANCE_NAME, ONSET_NAME),
                        overwrite=overwrite) as outset, \
                 rasterio.Env(GDAL_CACHEMAX=cache, GDAL_NUM_THREADS=gdal_threads,
                              **remote_options(inputs.paths)), \
                 contextlib.ExitStack() as stack:
             ds: dict[str, Any] = {}
+            # the sensor-step diagnostic samples non-restoring pixels during the tile loop
+            stride = (sensor_sample_stride(g.width, g.height)
+                      if straddles_sensor_switch(yrs) else None)
             specs = [(r.name, profile(len(yrs) if r.bands is None else len(r.bands), r.dtype,
                                       r.nodata), ov_cat if r.categorical else ov_cont)
-                     for r in raster_files(plan.needs_pvalues)]
+                     for r in raster_files(plan.needs_pvalues, options.onset)]
             final_bar = _LazyBar(len(specs), quiet=quiet,
                                  desc="writing COGs" if cog else "closing", unit="file")
             stack.callback(final_bar.close)
@@ -291,23 +316,25 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                 if client is not None:
                     return client.submit(compute_tile, data[0], data[1], yrs, options, 1,
                                          row0=int(w.row_off), col0=int(w.col_off),
-                                         recipe=recipe, pure=False)
+                                         recipe=recipe, sample_stride=stride,
+                                         width=g.width, pure=False)
                 t = time.perf_counter()
                 try:
                     r = compute_tile(data[0], data[1], yrs, options, n_threads,
-                                     row0=int(w.row_off), col0=int(w.col_off), recipe=recipe)
+                                     row0=int(w.row_off), col0=int(w.col_off), recipe=recipe,
+                                     sample_stride=stride, width=g.width)
                 except ValueError as err:
                     msg = (f"{err} (LST input: {inputs.lst.describe()}; window rows "
                            f"{w.row_off}-{w.row_off + w.height}, cols "
                            f"{w.col_off}-{w.col_off + w.width})")
                     raise InputError(msg) from err
-                acc.add_block(r.mlri, r.trend, r.classes, r.flags)
+                acc.add_block(r.mlri, r.trend, r.classes, r.flags, r.onset, r.sample)
                 timing["compute_s"] += time.perf_counter() - t
                 return r
 
             def write(w: Any, r: TileResult) -> None:
                 if client is not None:
-                    acc.add_block(r.mlri, r.trend, r.classes, r.flags)
+                    acc.add_block(r.mlri, r.trend, r.classes, r.flags, r.onset, r.sample)
                 t = time.perf_counter()
                 ds["mlri.tif"].write(r.mlri, window=w)
                 ds["trend.tif"].write(r.trend, window=w)
@@ -315,6 +342,8 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                 ds["flags.tif"].write(r.flags, 1, window=w)
                 if r.pvalues is not None:
                     ds[SIGNIFICANCE_NAME].write(r.pvalues, window=w)
+                if r.onset is not None:
+                    ds[ONSET_NAME].write(r.onset, window=w)
                 timing["write_s"] += time.perf_counter() - t
 
             total = g.width * g.height
@@ -327,6 +356,8 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
             run_warnings.extend(_nothing_classified(acc, inputs, options))
             summary = make_summary(acc, inputs.grid, inputs.years, options, plan.describe(),
                                    run_warnings)
+            if stride:
+                summary["sensor_step"] = sensor_summary(acc, inputs.years, n_threads)
             write_json(outset.stage("summary.json"), summary)
             write_aux_xml(outset.stage("classes.tif.aux.xml"))
             # Leaving the ExitStack finalises the rasters (COG rewrite) one by one.
@@ -348,6 +379,8 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
             files = {n: outset.path(n) for n in OUTPUT_NAMES}
             if plan.needs_pvalues:
                 files[SIGNIFICANCE_NAME] = outset.path(SIGNIFICANCE_NAME)
+            if options.onset:
+                files[ONSET_NAME] = outset.path(ONSET_NAME)
             manifest = build_manifest(
                 command="run", parameters=params, inputs=inputs.paths,
                 outputs=[files[n] for n in OUTPUT_NAMES if n != "manifest.json"],
@@ -384,6 +417,9 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                 # a significance.tif of an earlier (overwritten) run would contradict classes.tif
                 with contextlib.suppress(FileNotFoundError):
                     (Path(out) / SIGNIFICANCE_NAME).unlink()
+            if not options.onset:
+                with contextlib.suppress(FileNotFoundError):
+                    (Path(out) / ONSET_NAME).unlink()
     finally:
         dig_stop.set()
     return RunResult(Path(out), files, summary, manifest, run_warnings)
@@ -450,12 +486,14 @@ def _year_warnings(acc: SummaryAccumulator, inputs: InputSet) -> list[str]:
 
 
 def _output_bytes(inputs: InputSet, plan: SignificancePlan, *, cog: bool,
-                  overviews: bool) -> int:
+                  overviews: bool, onset: bool = False) -> int:
     """Peak disk use of the rasters :func:`run` writes (see mlri._outputs.output_bytes)."""
     bands = [(1, "uint8"), (1, "uint8"), (len(TREND_BANDS), "float32"),
              (len(inputs.years), "float32")]
     if plan.needs_pvalues:
         bands.append((len(SIGNIFICANCE_BANDS), "float32"))
+    if onset:
+        bands.append((len(ONSET_BANDS), "float32"))
     g = inputs.grid
     return output_bytes([(g.width, g.height, n, dt) for n, dt in bands], cog=cog,
                         overviews=overviews, block=512 if max(g.width, g.height) > 256 else 256)

@@ -7,11 +7,13 @@ One schema for every writer — :func:`mlri.pipeline.run` (``mlri run``, ``mlri 
 file                   dtype     nodata   bands
 =====================  ========  =======  ====================================================
 mlri.tif               float32   NaN      one per year (description = the year)
-trend.tif              float32   NaN      :data:`TREND_BANDS` (n_valid ... years_dropped)
+trend.tif              float32   NaN      :data:`TREND_BANDS` (n_valid ... years_dropped,
+                                        sen_low, sen_high)
 classes.tif            uint8     0        class codes (:mod:`mlri.classes`; colour table)
 classes.tif.aux.xml    text               GDAL category names of classes.tif
 flags.tif              uint8     255      flag bits (:data:`mlri.FLAG_BITS`); 255 = no data
 significance.tif       float32   NaN      p_increase, p_decrease (calibrated tests / FDR)
+onset.tif              float32   NaN      :data:`ONSET_BANDS` (with ``onset=True``)
 summary.json           JSON               class areas, flags, valid pixels per year, test
 manifest.json          JSON               provenance (parameters, inputs, digests, timing)
 =====================  ========  =======  ====================================================
@@ -45,6 +47,8 @@ from .classes import (
 )
 
 __all__ = [
+    "ONSET_BANDS",
+    "ONSET_NAME",
     "OUTPUT_NAMES",
     "RASTERS",
     "SIGNIFICANCE_BANDS",
@@ -56,6 +60,7 @@ __all__ = [
     "SummaryAccumulator",
     "describe_rasters",
     "format_summary",
+    "pack_onset",
     "pack_trend",
     "raster_files",
     "summary",
@@ -88,13 +93,24 @@ TREND_VAR_OF_BAND: dict[str, str] = {
     "n_valid": "n_valid", "S": "s", "var_S": "var_s", "Z": "z", "p": "p",
     "sen_slope": "slope", "intercept": "intercept", "hurst": "hurst",
     "years_dropped": "dropped",
+    # appended after years_dropped so that the bands above keep their indices
+    "sen_low": "sen_low", "sen_high": "sen_high",
 }
 #: Bands of ``trend.tif`` (float32, nodata NaN), in order.
 TREND_BANDS: tuple[str, ...] = tuple(TREND_VAR_OF_BAND)
-_TREND_UNITS = {"n_valid": "years", "sen_slope": "MLRI per year", "years_dropped": "years"}
+_TREND_UNITS = {"n_valid": "years", "sen_slope": "MLRI per year", "years_dropped": "years",
+                "sen_low": "MLRI per year", "sen_high": "MLRI per year"}
+_DROPPED_BAND = TREND_BANDS.index("years_dropped")
 #: Written when a calibrated test is selected (``significance != "paper"`` or ``fdr``).
 SIGNIFICANCE_NAME = "significance.tif"
 SIGNIFICANCE_BANDS: tuple[str, ...] = ("p_increase", "p_decrease")
+
+#: Written with ``onset=True`` (``--onset``): :func:`mlri.onset` of the EVI stack.
+ONSET_NAME = "onset.tif"
+#: Bands of ``onset.tif``: the :class:`mlri.onset.OnsetResult` field of each.
+ONSET_BANDS: tuple[str, ...] = ("onset", "break_year", "p", "rate", "magnitude", "n_valid")
+_ONSET_UNITS = {"onset": "year", "break_year": "year", "rate": "EVI per year",
+                "magnitude": "EVI", "n_valid": "years"}
 
 #: The rasters, in the order ``mlri run`` opens them.
 RASTERS: tuple[RasterFile, ...] = (
@@ -105,23 +121,36 @@ RASTERS: tuple[RasterFile, ...] = (
     RasterFile("mlri.tif", "float32", float("nan"), None),
     RasterFile(SIGNIFICANCE_NAME, "float32", float("nan"),
                tuple(Band(b) for b in SIGNIFICANCE_BANDS), optional=True),
+    RasterFile(ONSET_NAME, "float32", float("nan"),
+               tuple(Band(b, _ONSET_UNITS.get(b, "")) for b in ONSET_BANDS), optional=True),
 )
-#: Every file of a run folder (significance.tif only with a calibrated test).
+#: Every file of a run folder (significance.tif only with a calibrated test, onset.tif only
+#: with ``onset=True``).
 OUTPUT_NAMES: tuple[str, ...] = ("mlri.tif", "trend.tif", "classes.tif", "classes.tif.aux.xml",
                                  "classes.png", "flags.tif", "summary.json", "manifest.json")
 
 
-def raster_files(with_pvalues: bool) -> tuple[RasterFile, ...]:
-    """The rasters a run writes (``significance.tif`` only ``with_pvalues``)."""
-    return tuple(r for r in RASTERS if with_pvalues or not r.optional)
+def raster_files(with_pvalues: bool, with_onset: bool = False) -> tuple[RasterFile, ...]:
+    """The rasters a run writes (``significance.tif`` only ``with_pvalues``, ``onset.tif``
+    only ``with_onset``)."""
+    want = {SIGNIFICANCE_NAME: with_pvalues, ONSET_NAME: with_onset}
+    return tuple(r for r in RASTERS if not r.optional or want.get(r.name, False))
 
 
-def pack_trend(trend: Any, dropped: Any) -> np.ndarray:
-    """The float32 ``(len(TREND_BANDS), *spatial)`` block of ``trend.tif``."""
+def pack_onset(res: Any) -> np.ndarray:
+    """The float32 ``(len(ONSET_BANDS), *spatial)`` block of ``onset.tif`` from an
+    :class:`mlri.onset.OnsetResult`."""
+    return np.stack([np.asarray(getattr(res, b), dtype=np.float32) for b in ONSET_BANDS])
+
+
+def pack_trend(trend: Any, dropped: Any, sen_ci: tuple[Any, Any]) -> np.ndarray:
+    """The float32 ``(len(TREND_BANDS), *spatial)`` block of ``trend.tif`` (``sen_ci``: the
+    ``(low, high)`` Sen's slope interval, :attr:`mlri.recipe.Block.sen_ci`)."""
     shape = np.shape(dropped)
     out = np.empty((len(TREND_BANDS), *shape), dtype=np.float32)
+    extra = {"dropped": dropped, "sen_low": sen_ci[0], "sen_high": sen_ci[1]}
     for i, var in enumerate(TREND_VAR_OF_BAND.values()):
-        out[i] = dropped if var == "dropped" else getattr(trend, var)
+        out[i] = extra[var] if var in extra else getattr(trend, var)
     return out
 
 
@@ -150,6 +179,10 @@ def describe_rasters(ds: dict[str, Any], years: Any, opts: Any) -> None:
         sg.update_tags(**tags, SIGNIFICANCE=opts.significance,
                        PERMUTATIONS=str(opts.permutations), SEED=str(opts.seed),
                        FDR=str(opts.fdr) if opts.fdr is not None else "")
+    if ONSET_NAME in ds:
+        ds[ONSET_NAME].update_tags(**tags, ONSET_SERIES="EVI",
+                                   ONSET_METHOD="mlri.onset defaults (hinge, increase, "
+                                   "alpha 0.05)")
     m = ds["mlri.tif"]
     m.update_tags(**tags, MLRI_DEFINITION="(max LST[first..i] / min EVI[first..i]) / "
                   "(LST_i / EVI_i), running extrema over valid years",
@@ -199,6 +232,8 @@ class SummaryAccumulator:
         self.mlri_valid = np.zeros(n_years, dtype=np.int64)
         self.with_data = 0
         self.with_dropped = 0
+        self.onset_years: dict[float, int] = {}
+        self.sensor_sample: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.has_inputs = False
         self.lock = threading.Lock()
 
@@ -234,13 +269,33 @@ class SummaryAccumulator:
         with self.lock:
             self.with_dropped += n
 
+    def add_onset(self, onset: np.ndarray, classes: np.ndarray) -> None:
+        """Onset years of the pixels classed SI (SCI, SAI, SI with undefined H)."""
+        o = np.asarray(onset, dtype=np.float64)
+        sel = np.isin(np.asarray(classes), SI_CODES) & np.isfinite(o)
+        yrs, n = np.unique(o[sel], return_counts=True)
+        with self.lock:
+            for y, k in zip(yrs.tolist(), n.tolist(), strict=True):
+                self.onset_years[y] = self.onset_years.get(y, 0) + int(k)
+
+    def add_sensor_sample(self, sample: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+        """``(global_index, lst, evi)`` of sampled non-restoring pixels (for the sensor step)."""
+        with self.lock:
+            self.sensor_sample.append(sample)
+
     def add_block(self, mlri: np.ndarray, trend: np.ndarray, classes: np.ndarray,
-                  flags: np.ndarray) -> None:
-        """One block as ``mlri run`` writes it (``trend`` packed by :func:`pack_trend`)."""
+                  flags: np.ndarray, onset: np.ndarray | None = None,
+                  sample: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
+        """One block as ``mlri run`` writes it (``trend`` packed by :func:`pack_trend`,
+        ``onset`` by :func:`pack_onset`)."""
         self.add_classes(classes)
         self.add_flags(flags)
         self.add_mlri(mlri)
-        self.add_dropped(trend[-1])
+        self.add_dropped(trend[_DROPPED_BAND])
+        if onset is not None:
+            self.add_onset(onset[0], classes)
+        if sample is not None:
+            self.add_sensor_sample(sample)
 
 
 def _r(x: float | None, nd: int = 3) -> float | None:
@@ -273,7 +328,7 @@ def summary(acc: SummaryAccumulator, grid: Any, years: Any, opts: Any,
                 "EVI": int(acc.evi_valid[i]) if known else None,
                 "MLRI": int(acc.mlri_valid[i])}
 
-    return {
+    out: dict[str, Any] = {
         "pixels": total,
         "pixels_with_data": int(acc.with_data),
         "pixels_classified": classified,
@@ -296,6 +351,77 @@ def summary(acc: SummaryAccumulator, grid: Any, years: Any, opts: Any,
         "significance": significance,
         "warnings": list(warnings),
     }
+    if getattr(opts, "onset", False):
+        out["onset"] = _onset_summary(acc, g)
+    return out
+
+
+def _onset_summary(acc: SummaryAccumulator, grid: Any) -> dict[str, Any]:
+    """Hectares per onset year of the pixels classed SI with a significant onset."""
+    yrs = sorted(acc.onset_years)
+    counts = [acc.onset_years[y] for y in yrs]
+    n = sum(counts)
+    median: float | None = None
+    if n:
+        cum = np.cumsum(counts)
+        lo = yrs[int(np.searchsorted(cum, (n + 1) // 2))]   # the ((n+1)//2)-th value
+        hi = yrs[int(np.searchsorted(cum, n // 2 + 1))]     # the (n//2 + 1)-th value
+        median = (lo + hi) / 2
+
+    def key(y: float) -> str:
+        return str(int(y)) if float(y).is_integer() else str(y)
+
+    return {"by_year": {key(y): _r(grid.area_ha(k)) for y, k in zip(yrs, counts, strict=True)},
+            "median_year": median, "n_pixels": n,
+            "classes": "SCI, SAI, SI with undefined H, with a significant onset (mlri.onset "
+                       "on EVI, p <= 0.05)"}
+
+
+#: Target number of sampled pixels for the sensor-step diagnostic.
+SENSOR_SAMPLE_PIXELS = 20_000
+_LAST_TM_YEAR, _FIRST_OLI_YEAR = 2011, 2013
+
+
+def sensor_sample_stride(width: int, height: int) -> int | None:
+    """Stride of the regular pixel grid sampled for the sensor step."""
+    return max(1, int(np.ceil(np.sqrt(width * height / SENSOR_SAMPLE_PIXELS))))
+
+
+def straddles_sensor_switch(years: Any) -> bool:
+    """At least two years up to the last TM year and two from the first OLI year."""
+    y = np.asarray([float(v) for v in years])
+    return int((y <= _LAST_TM_YEAR).sum()) >= 2 and int((y >= _FIRST_OLI_YEAR).sum()) >= 2
+
+
+def sensor_summary(acc: SummaryAccumulator, years: Any, n_threads: int | None = None
+                   ) -> dict[str, Any]:
+    """``summary.json``'s ``sensor_step``: :func:`mlri.sensor.sensor_step` of EVI and LST on
+    the sampled pixels that are classified but not restoring."""
+    from .sensor import sensor_step
+
+    parts = sorted(acc.sensor_sample, key=lambda s: int(s[0][0]) if s[0].size else -1)
+    parts = [s for s in parts if s[0].size]
+    out: dict[str, Any] = {
+        "stable": ("pixels classified but not SI (SD, ND, NI) on a regular grid of at most "
+                   f"~{SENSOR_SAMPLE_PIXELS} pixels"),
+        "n_sampled": int(sum(s[0].size for s in parts))}
+    if not parts:
+        out["reason"] = "no classified, non-restoring pixel in the sample"
+        return out
+    idx = np.concatenate([s[0] for s in parts])
+    order = np.argsort(idx, kind="stable")
+    yrs = [float(y) for y in years]
+    for name, k in (("EVI", 2), ("LST", 1)):
+        series = np.concatenate([s[k] for s in parts], axis=1)[:, order]
+        try:
+            res = sensor_step(series, yrs, stable=np.ones(series.shape[1], dtype=bool),
+                              first_new_year=_FIRST_OLI_YEAR, variable=name,
+                              n_threads=n_threads)
+        except ValueError as err:
+            out[name] = {"reason": str(err)}
+            continue
+        out[name] = res.as_dict()
+    return out
 
 
 def format_summary(summary: dict[str, Any]) -> str:

@@ -5,7 +5,8 @@ Every driver — the tiled raster pipeline (:mod:`mlri.pipeline`), the xarray/Da
 :func:`compute_block`::
 
     index (mlri.index) -> float32 MLRI -> trend (mlri.trend) -> p-values (registered test)
-    -> classes and flags (mlri.classify)
+    -> classes and flags (mlri.classify); Sen's slope interval (mlri.sen_interval);
+    with ``onset=True`` the onset of the EVI stack (mlri.onset)
 
 **float32**: MLRI is cast to float32 (the precision of ``mlri.tif``) *before* the trend, so
 re-running the trend on a stored ``mlri.tif`` reproduces ``trend.tif`` bit for bit, and every
@@ -31,12 +32,16 @@ import numpy as np
 
 from . import api
 from . import significance as sig
+from ._trend_ci import sen_interval
 from .classes import FLAG_NODATA
+from .onset import OnsetResult
+from .onset import onset as onset_fn
 from .significance.registry import BlockData, SignificanceTest, get_test, test_names
 
 __all__ = [
     "CLASSIFY_OPTIONS",
     "INDEX_OPTIONS",
+    "OUTPUT_OPTIONS",
     "SIGNIFICANCE_OPTIONS",
     "TREND_OPTIONS",
     "Block",
@@ -56,8 +61,10 @@ INDEX_OPTIONS: tuple[str, ...] = ("lst_unit", "evi_min", "evi_policy")
 TREND_OPTIONS: tuple[str, ...] = ("hurst_method", "hurst_series", "hurst_ddof", "tau_min", "gap",
                                   "degenerate", "rel_tol", "corrected")
 CLASSIFY_OPTIONS: tuple[str, ...] = ("z_crit", "alpha", "min_valid", "zero_slope_direction")
-SIGNIFICANCE_OPTIONS: tuple[str, ...] = ("significance", "permutations", "seed", "reference",
-                                         "fdr")
+#: Options of the extra per-pixel outputs (Sen's slope interval of trend.tif).
+OUTPUT_OPTIONS: tuple[str, ...] = ("sen_alpha", "onset")
+SIGNIFICANCE_OPTIONS: tuple[str, ...] = ("significance", "permutations", "seed", "persistence",
+                                         "reference", "fdr")
 
 
 @dataclass
@@ -80,9 +87,15 @@ class Options:
     degenerate: str = _default(api.trend, "degenerate")
     rel_tol: float = _default(api.trend, "rel_tol")
     corrected: bool = _default(api.trend, "corrected")
+    #: two-sided level of the Sen's slope interval (sen_low, sen_high of trend.tif)
+    sen_alpha: float = _default(sen_interval, "alpha")
+    #: also compute onset.tif (mlri.onset of the EVI stack, its defaults); off: a faster run
+    onset: bool = False
     significance: str = "paper"
     permutations: int = _default(sig.permutation_test, "n_permutations")
     seed: int = _default(sig.permutation_test, "seed")
+    #: ``(phi_lst, phi_evi)`` of the sieve test; None = fitted per pixel
+    persistence: tuple[float, float] | None = None
     reference: str | None = None
     fdr: float | None = None
 
@@ -116,6 +129,9 @@ class Options:
         idx = api.index(lst, evi, years, **self.index_kw(), n_threads=1)
         tr = api.trend(idx.mlri, years, **self.trend_kw(), n_threads=1)
         api.classify(tr, **self.classify_kw(), dropped=idx.dropped, n_threads=1)
+        if not 0.0 < float(self.sen_alpha) < 1.0:
+            msg = f"sen_alpha must be in (0, 1), got {self.sen_alpha!r}"
+            raise ValueError(msg)
         return Recipe(self, SignificancePlan.build(self))
 
     # kept for callers of the former StatsOptions.validate
@@ -133,6 +149,7 @@ class SignificancePlan:
     permutations: int = 199
     seed: int = 0
     fdr: float | None = None
+    persistence: tuple[float, float] | None = None
     reference: Any = None       # ReferenceDistribution of the reference test
     n_reference: int = 0
     bh_threshold: float | None = None  # global two-sided p threshold (FDR)
@@ -155,7 +172,9 @@ class SignificancePlan:
             test.validate(opts)
         alpha = 0.05 if opts.alpha is None else float(opts.alpha)
         return cls(test=test, alpha=alpha, permutations=int(opts.permutations),
-                   seed=int(opts.seed), fdr=opts.fdr)
+                   seed=int(opts.seed), fdr=opts.fdr,
+                   persistence=None if opts.persistence is None
+                   else (float(opts.persistence[0]), float(opts.persistence[1])))
 
     @property
     def mode(self) -> str:
@@ -202,6 +221,10 @@ class Block(NamedTuple):
     pvalues: tuple[np.ndarray, np.ndarray] | None  # one-sided (p_increase, p_decrease)
     classes: np.ndarray | None  # uint8 (*spatial)
     flags: np.ndarray | None    # uint8 (*spatial); FLAG_NODATA where no observation at all
+    #: Sen's slope interval of the MLRI (low, high), float64 (*spatial), at ``sen_alpha``
+    sen_ci: tuple[np.ndarray, np.ndarray] | None = None
+    #: mlri.onset of the block's EVI (with ``onset=True``)
+    onset: OnsetResult | None = None
 
 
 def compute_block(lst: np.ndarray, evi: np.ndarray, years: Any, recipe: Recipe,
@@ -224,14 +247,17 @@ def compute_block(lst: np.ndarray, evi: np.ndarray, years: Any, recipe: Recipe,
     pvalues = None
     if plan.needs_pvalues or until == "pvalues":
         pvalues = plan.test.pvalues(BlockData(lst, evi, years, tr, opts, plan, row0, col0,
-                                              n_threads))
+                                              n_threads, m32))
     if until == "pvalues":
         return Block(m32, dropped, tr, pvalues, None, None)
     classes, flags = _classify(plan, opts, tr, pvalues, dropped, n_threads)
     flags = np.array(flags, dtype=np.uint8, copy=True).reshape(dropped.shape)
     flags[(np.asarray(tr.n_valid) == 0) & (dropped == 0)] = FLAG_NODATA
+    ci = sen_interval(m32, years, alpha=opts.sen_alpha, n_threads=n_threads)
+    ons = onset_fn(evi, years, n_threads=n_threads) if opts.onset else None
     return Block(m32, dropped, tr, pvalues,
-                 np.asarray(classes, dtype=np.uint8).reshape(dropped.shape), flags)
+                 np.asarray(classes, dtype=np.uint8).reshape(dropped.shape), flags,
+                 (np.asarray(ci.low_slope), np.asarray(ci.high_slope)), ons)
 
 
 def _classify(plan: SignificancePlan, opts: Options, tr: Any,

@@ -50,6 +50,22 @@ class _PathsOption(click.Option):
         return ret
 
 
+def _parse_persistence(ctx: click.Context, param: click.Parameter,
+                       value: Any) -> tuple[float, float] | None:
+    """``--persistence 0.4,0.5`` -> ``(0.4, 0.5)``."""
+    if value is None or isinstance(value, tuple):
+        return value
+    parts = [p.strip() for p in str(value).split(",")]
+    try:
+        phi = tuple(float(p) for p in parts)
+    except ValueError:
+        phi = ()
+    if len(phi) != 2 or not all(0.0 <= v < 1.0 for v in phi):
+        msg = f"expected two numbers in [0, 1) as PHI_LST,PHI_EVI, e.g. 0.4,0.5; got {value!r}"
+        raise click.BadParameter(msg, ctx=ctx, param=param)
+    return (phi[0], phi[1])
+
+
 def _stats_options(f: Any) -> Any:
     opts = [
         click.option("--lst-unit", type=click.Choice(["K", "C"]), default=_D.lst_unit,
@@ -82,6 +98,14 @@ def _stats_options(f: Any) -> Any:
                      show_default=True, help="Degenerate R/S windows: drop them or H=NaN."),
         click.option("--rel-tol", type=float, default=_D.rel_tol, show_default=True,
                      help="Degeneracy tolerance of the R/S windows."),
+        click.option("--sen-alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+                     default=_D.sen_alpha, show_default=True,
+                     help="Two-sided level of the Sen's slope interval (sen_low, sen_high "
+                          "bands of trend.tif): 0.05 gives a 95 % interval."),
+        click.option("--onset", is_flag=True, default=_D.onset,
+                     help="Also write onset.tif: the year EVI started to rise per pixel "
+                          "(mlri.onset, hinge fit), and hectares per onset year of the SI "
+                          "pixels in summary.json (docs/onset.md). Off by default: slower."),
         click.option("--no-alp-correction", is_flag=True,
                      help="Segmented Hurst without the Anis-Lloyd-Peters correction."),
     ]
@@ -125,12 +149,23 @@ def _stats_options(f: Any) -> Any:
 @click.option("--significance", type=click.Choice(list(test_names())),
               default=_D.significance, show_default=True,
               help="Trend test behind the classes: the paper's |Z|>1.96 rule (flags about half "
-                   "of stable land as SI), a per-pixel permutation test, or calibration on "
-                   "reference land (docs/significance.md).")
+                   "of stable land as SI), a per-pixel permutation test, the AR(1) sieve test "
+                   "(keeps year-to-year persistence in the null; per-pixel persistence has "
+                   "low power, see --persistence), MK with the Hamed-Rao or Yue-Wang "
+                   "variance correction (does not remove MLRI's construction drift), or "
+                   "calibration on reference land (docs/significance.md).")
 @click.option("--permutations", type=click.IntRange(19, 100_000), default=_D.permutations,
-              show_default=True, help="Permutations per pixel (--significance permutation).")
+              show_default=True,
+              help="Permutations (or sieve replicates) per pixel (--significance "
+                   "permutation|sieve).")
 @click.option("--seed", type=int, default=_D.seed, show_default=True,
-              help="Seed of the permutation test (results never depend on tiling/threads).")
+              help="Seed of the permutation/sieve test (results never depend on "
+                   "tiling/threads).")
+@click.option("--persistence", default=_D.persistence, callback=_parse_persistence,
+              metavar="PHI_LST,PHI_EVI",
+              help="AR(1) persistence of log LST and log EVI for --significance sieve, e.g. "
+                   "0.4,0.5 (a regional value estimated on stable land) [default: fitted per "
+                   "pixel, which holds the level but has low power].")
 @click.option("--reference", "reference", type=click.Path(exists=True, dir_okay=False),
               default=_D.reference, help="Stable reference land: mask raster on the input grid, or "
                                  "polygons (GeoJSON/GPKG/SHP) (--significance reference).")
@@ -146,9 +181,9 @@ def run_cmd(lst: tuple[str, ...], evi: tuple[str, ...], out: str, years: str | N
             z_crit: float | None, alpha: float | None, min_valid: int,
             zero_slope_direction: str, hurst_method: str, hurst_series: str,
             hurst_ddof: str, tau_min: int, gap: str, degenerate: str, rel_tol: float,
-            no_alp_correction: bool, significance: str, permutations: int,
-            seed: int, reference: str | None, fdr: float | None,
-            scheduler: str | None = None, ignore_disk_space: bool = False) -> None:
+            no_alp_correction: bool, sen_alpha: float, onset: bool, significance: str, permutations: int,
+            seed: int, persistence: tuple[float, float] | None, reference: str | None,
+            fdr: float | None, scheduler: str | None = None, ignore_disk_space: bool = False) -> None:
     """Compute MLRI, trends and restoration classes from annual LST/EVI rasters.
 
     \b
@@ -170,8 +205,10 @@ def run_cmd(lst: tuple[str, ...], evi: tuple[str, ...], out: str, years: str | N
                         zero_slope_direction=zero_slope_direction, hurst_method=hurst_method,
                         hurst_series=hurst_series, hurst_ddof=int(hurst_ddof),
                         tau_min=tau_min, gap=gap, degenerate=degenerate, rel_tol=rel_tol,
-                        corrected=not no_alp_correction, significance=significance,
-                        permutations=permutations, seed=seed, reference=reference, fdr=fdr)
+                        corrected=not no_alp_correction, sen_alpha=sen_alpha, onset=onset,
+                        significance=significance,
+                        permutations=permutations, seed=seed, persistence=persistence,
+                        reference=reference, fdr=fdr)
     t0 = time.perf_counter()
     try:
         res = run(list(lst), list(evi), out, years=years, pattern=pattern, options=opts,

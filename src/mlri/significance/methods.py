@@ -1,4 +1,5 @@
-"""The built-in map significance tests: ``paper``, ``permutation``, ``reference``.
+"""The built-in map significance tests: ``paper``, ``permutation``, ``sieve``, ``hamed-rao``,
+``yue-wang``, ``reference``.
 
 Each is a :class:`~mlri.significance.registry.SignificanceTest` registered by name (see
 :mod:`mlri.significance.registry` for how to add one; ``docs/significance.md`` for the
@@ -15,7 +16,8 @@ import numpy as np
 
 from .registry import BlockData, MapPass, SignificanceTest, register_test
 
-__all__ = ["PAPER", "PERMUTATION", "REFERENCE", "ReferenceMask"]
+__all__ = ["HAMED_RAO", "PAPER", "PERMUTATION", "REFERENCE", "SIEVE", "YUE_WANG",
+           "ReferenceMask"]
 
 
 # ---- paper: |Z| > z_crit on the MK Z of MLRI ------------------------------------------------
@@ -66,6 +68,97 @@ PERMUTATION = register_test(SignificanceTest(
     name="permutation",
     rule="one-sided permutation p of MK S of MLRI (years exchangeable), alpha/2 per tail",
     pvalues=_perm_pvalues, validate=_perm_validate, describe=_perm_describe))
+
+
+# ---- sieve: AR(1) sieve test of MK S of MLRI (persistence kept in the null) ----------------
+
+def _sieve_pvalues(b: BlockData) -> tuple[np.ndarray, np.ndarray]:
+    from . import sieve_test
+
+    o, plan = b.options, b.plan
+    phi_lst, phi_evi = plan.persistence if plan.persistence is not None else (None, None)
+    res = sieve_test(
+        b.lst, b.evi, b.years, n_replicates=plan.permutations, seed=plan.seed,
+        row0=b.row0, col0=b.col0, phi_lst=phi_lst, phi_evi=phi_evi, lst_unit=o.lst_unit,
+        evi_min=o.evi_min, evi_policy=o.evi_policy, min_valid=2, n_threads=b.n_threads)
+    return np.asarray(res.p_increase), np.asarray(res.p_decrease)
+
+
+def _sieve_validate(opts: Any) -> None:
+    _perm_validate(opts)
+    phi = opts.persistence
+    if phi is None:
+        return
+    try:
+        vals = [float(v) for v in phi]
+    except (TypeError, ValueError):
+        vals = []
+    if len(vals) != 2 or not all(0.0 <= v < 1.0 for v in vals):
+        msg = (f"persistence must be two numbers (phi_lst, phi_evi) in [0, 1), got "
+               f"{phi!r}; or None to fit them per pixel")
+        raise ValueError(msg)
+
+
+def _sieve_describe(plan: Any) -> dict[str, Any]:
+    phi = plan.persistence
+    d: dict[str, Any] = {"replicates": plan.permutations, "seed": plan.seed,
+                         "persistence": "per-pixel" if phi is None else "given"}
+    if phi is None:
+        d["persistence_note"] = (
+            "AR(1) persistence fitted per pixel on log LST and log EVI (no detrending): "
+            "holds the level under persistence but has low power; give a regional value "
+            "estimated on stable land to regain it (docs/significance.md)")
+    else:
+        d["phi_lst"], d["phi_evi"] = phi
+    return d
+
+
+SIEVE = register_test(SignificanceTest(
+    name="sieve",
+    rule=("one-sided AR(1) sieve-bootstrap p of MK S of MLRI (persistence of log LST and log "
+          "EVI kept in the null), alpha/2 per tail"),
+    pvalues=_sieve_pvalues, validate=_sieve_validate, describe=_sieve_describe))
+
+
+# ---- hamed-rao / yue-wang: MK Z of MLRI with a variance correction for serial correlation --
+
+def _modified_pvalues(method: str) -> Any:
+    def pvalues(b: BlockData) -> tuple[np.ndarray, np.ndarray]:
+        from scipy.special import erfc
+
+        from . import mk_modified
+
+        assert b.mlri is not None
+        z = np.asarray(mk_modified(b.mlri, b.years, method=method).z, dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            p_inc = 0.5 * erfc(z / np.sqrt(2.0))
+            p_dec = 0.5 * erfc(-z / np.sqrt(2.0))
+        few = np.asarray(b.trend.n_valid) < 2
+        p_inc[few] = np.nan
+        p_dec[few] = np.nan
+        return p_inc, p_dec
+
+    return pvalues
+
+
+def _modified_describe(plan: Any) -> dict[str, Any]:
+    return {"caveat": ("the variance correction accounts for serial correlation of MLRI but "
+                       "not for its construction drift (running extrema): stationary pixels "
+                       "still test as SI far above the nominal rate; use --significance "
+                       "permutation or sieve for a calibrated map (docs/significance.md)")}
+
+
+HAMED_RAO = register_test(SignificanceTest(
+    name="hamed-rao",
+    rule=("one-sided normal p of MK Z of MLRI with the Hamed-Rao (1998) variance correction, "
+          "alpha/2 per tail"),
+    pvalues=_modified_pvalues("hamed_rao"), describe=_modified_describe))
+
+YUE_WANG = register_test(SignificanceTest(
+    name="yue-wang",
+    rule=("one-sided normal p of MK Z of MLRI with the Yue-Wang (2004) lag-1 variance "
+          "correction, alpha/2 per tail"),
+    pvalues=_modified_pvalues("yue_wang"), describe=_modified_describe))
 
 
 # ---- reference: empirical null of the MK Z over stable reference land ---------------------

@@ -27,7 +27,7 @@ __all__ = ["BlockData", "MapPass", "SignificanceTest", "get_test", "register_tes
 class BlockData:
     """What a test sees of one block: inputs, years, options, the block's global offset.
 
-    ``trend`` is :func:`mlri.trend` of the float32 MLRI of the block; ``options`` the run's
+    ``trend`` is :func:`mlri.trend` of the float32 MLRI of the block (``mlri``); ``options`` the run's
     :class:`mlri.recipe.Options`; ``plan`` the run's :class:`mlri.recipe.SignificancePlan`
     (holding what :attr:`SignificanceTest.prepare` computed map-wide).
     """
@@ -41,6 +41,7 @@ class BlockData:
     row0: int = 0
     col0: int = 0
     n_threads: int | None = None
+    mlri: np.ndarray | None = None  # the block's float32 MLRI (what trend was computed on)
 
 
 class MapPass(Protocol):

@@ -46,11 +46,19 @@ except ImportError as _err:
     raise ImportError(_msg, name=_err.name) from _err
 
 from .._cluster import dask_client
-from ..recipe import CLASSIFY_OPTIONS, INDEX_OPTIONS, SIGNIFICANCE_OPTIONS, TREND_OPTIONS
+from ..recipe import (
+    CLASSIFY_OPTIONS,
+    INDEX_OPTIONS,
+    OUTPUT_OPTIONS,
+    SIGNIFICANCE_OPTIONS,
+    TREND_OPTIONS,
+)
 from ._blocks import Block, compute, iter_blocks, n_blocks
 from ._files import _expand_source, _stack_years, open_stack, to_geotiff, to_zarr
 from ._stack import (
     _VAR_ATTRS,
+    INTERVAL_VARS,
+    ONSET_VARS,
     TREND_VARS,
     TimeChunkWarning,
     classify,
@@ -65,6 +73,9 @@ _PRIVATE = (_VAR_ATTRS, _stack_years)
 __all__ = [
     "CLASSIFY_OPTIONS",
     "INDEX_OPTIONS",
+    "INTERVAL_VARS",
+    "ONSET_VARS",
+    "OUTPUT_OPTIONS",
     "SIGNIFICANCE_OPTIONS",
     "TREND_OPTIONS",
     "TREND_VARS",

@@ -23,6 +23,8 @@ from ._blocks import iter_blocks, n_blocks
 from ._stack import (
     _PVALUE_VARS,
     _STACK_VARS,
+    INTERVAL_VARS,
+    ONSET_VARS,
     TREND_VARS,
     _require,
     _version,
@@ -183,7 +185,7 @@ def _raster_groups(ds: xr.Dataset) -> dict[str, list[str]]:
     groups: dict[str, list[str]] = {}
     if "mlri" in names:
         groups["mlri.tif"] = ["mlri"]
-    trend_vars = [k for k in TREND_VARS if k in names]
+    trend_vars = [k for k in (*TREND_VARS, *INTERVAL_VARS) if k in names]
     if trend_vars:
         groups["trend.tif"] = trend_vars
     for k in ("classes", "flags"):
@@ -303,7 +305,8 @@ def _write_run_folder(ds: xr.Dataset, out_dir: str | os.PathLike[str], crs: Any,
     from ..io import Grid
 
     with_p = all(k in ds.data_vars for k in _PVALUE_VARS)
-    files = products.raster_files(with_p)
+    with_onset = all(k in ds.data_vars for k in ONSET_VARS)
+    files = products.raster_files(with_p, with_onset)
     stored = json.loads(ds.attrs.get("mlri_options", "{}"))
     opts = Options.from_kwargs(**{k: v for k, v in stored.items() if k not in ("step", "years")})
     years = [int(y) if float(y).is_integer() else float(y)
@@ -318,6 +321,11 @@ def _write_run_folder(ds: xr.Dataset, out_dir: str | os.PathLike[str], crs: Any,
         where[var] = ("trend.tif", b)
     for b, var in enumerate(products.SIGNIFICANCE_BANDS, 1):
         where[var] = (products.SIGNIFICANCE_NAME, b)
+    if with_onset:
+        for b, var in enumerate(ONSET_VARS, 1):
+            where[var] = (products.ONSET_NAME, b)
+    # the onset summary needs the onset year and the class of the same block
+    pending: dict[tuple[int, int, int, int], dict[str, np.ndarray]] = {}
     names = [*(r.name for r in files), "classes.tif.aux.xml", "classes.png", "summary.json"]
     acc = products.SummaryAccumulator(len(years))
     paths: dict[str, Path] = {}
@@ -350,6 +358,14 @@ def _write_run_folder(ds: xr.Dataset, out_dir: str | os.PathLike[str], crs: Any,
                     dst.write(arr, indexes=b0, window=window)
                     {"classes": acc.add_classes, "flags": acc.add_flags,
                      "dropped": acc.add_dropped}.get(name, lambda a: None)(data)
+                    if with_onset and name in ("onset", "classes"):
+                        ys, xs = index[-2], index[-1]
+                        key = (ys.start, ys.stop, xs.start, xs.stop)
+                        got = pending.setdefault(key, {})
+                        got[name] = data
+                        if len(got) == 2:
+                            acc.add_onset(got["onset"], got["classes"])
+                            del pending[key]
                 bar.update(1)
             bar.close()
         grid = Grid(crs=crs, transform=transform, width=width, height=height)

@@ -18,6 +18,7 @@ from .. import api
 from .._cluster import require
 from .._validation import as_float_array, default_years
 from ..classes import CLASSES, FLAGS
+from ..products import ONSET_BANDS
 from ..recipe import (
     CLASSIFY_OPTIONS,
     TREND_OPTIONS,
@@ -35,8 +36,14 @@ TREND_VARS: tuple[str, ...] = tuple(api.TrendResult._fields)
 # run_scene accept all of them and SIGNIFICANCE_OPTIONS) come from mlri.recipe.
 
 _TIME_DIMS = ("time", "year")
-_STACK_VARS: tuple[str, ...] = ("mlri", "dropped", *TREND_VARS, "classes", "flags")
+#: Sen's slope interval of the MLRI (bands sen_low, sen_high of trend.tif), from run_stack.
+INTERVAL_VARS: tuple[str, ...] = ("sen_low", "sen_high")
+_STACK_VARS: tuple[str, ...] = ("mlri", "dropped", *TREND_VARS, "classes", "flags",
+                                *INTERVAL_VARS)
 _PVALUE_VARS: tuple[str, ...] = ("p_increase", "p_decrease")
+#: With ``onset=True``: the bands of onset.tif (mlri.products.ONSET_BANDS), prefixed.
+ONSET_VARS: tuple[str, ...] = ("onset", "onset_break_year", "onset_p", "onset_rate",
+                               "onset_magnitude", "onset_n_valid")
 _CLASSIFY_INPUTS = ("n_valid", "s", "var_s", "z", "slope", "hurst")
 # Attributes that describe the *values* of an input (its units, scaling, fill value...): they are
 # wrong for the outputs and are not copied; every other attribute is kept.
@@ -270,11 +277,15 @@ def _stack_block(lst: np.ndarray, evi: np.ndarray, *, years: np.ndarray | None,
         elif len(loc) >= 3:
             row0, col0 = int(loc[1][0]), int(loc[2][0])
     b = compute_block(lst, evi, years, recipe, n_threads, row0=row0, col0=col0)
-    assert b.classes is not None and b.flags is not None
-    out = (b.mlri, b.dropped, *(np.asarray(v) for v in b.trend), b.classes, b.flags)
+    assert b.classes is not None and b.flags is not None and b.sen_ci is not None
+    out = (b.mlri, b.dropped, *(np.asarray(v) for v in b.trend), b.classes, b.flags,
+           np.asarray(b.sen_ci[0], np.float64), np.asarray(b.sen_ci[1], np.float64))
     if recipe.plan.needs_pvalues:
         assert b.pvalues is not None
         out += (np.asarray(b.pvalues[0], np.float64), np.asarray(b.pvalues[1], np.float64))
+    if recipe.options.onset:
+        assert b.onset is not None
+        out += tuple(np.asarray(getattr(b.onset, k), np.float64) for k in ONSET_BANDS)
     return out
 
 
@@ -492,8 +503,9 @@ def run_stack(lst: Any, evi: Any, years: Any = None, *, time_dim: str | None = N
         As :func:`index`.
     **stat_options
         Any option of :class:`mlri.recipe.Options` (:data:`INDEX_OPTIONS`,
-        :data:`TREND_OPTIONS`, :data:`CLASSIFY_OPTIONS`, and the significance options
-        ``significance``, ``permutations``, ``seed``).  Tests that need a map-wide first pass
+        :data:`TREND_OPTIONS`, :data:`CLASSIFY_OPTIONS`, the significance options
+        ``significance``, ``permutations``, ``seed``, ``persistence``, and the
+        :data:`OUTPUT_OPTIONS` ``sen_alpha``, ``onset``).  Tests that need a map-wide first pass
         (``significance="reference"``, ``fdr=``) are only available in ``mlri run``.
 
     Returns
@@ -501,7 +513,8 @@ def run_stack(lst: Any, evi: Any, years: Any = None, *, time_dim: str | None = N
     xarray.Dataset
         ``mlri`` (float32: the stored precision, cast before the trend), ``dropped``, the
         :data:`TREND_VARS`, ``classes`` and ``flags`` (255 where a pixel has no observation at
-        all), plus ``p_increase``/``p_decrease`` with a calibrated test; equal bit for bit to
+        all), ``sen_low``/``sen_high`` (Sen's slope interval at ``sen_alpha``), the
+        :data:`ONSET_VARS` with ``onset=True``, plus ``p_increase``/``p_decrease`` with a calibrated test; equal bit for bit to
         :func:`mlri.recipe.compute_block` on NumPy arrays, for any chunking.  Lazy when the
         inputs are Dask-backed or ``chunks`` is given.
     """
@@ -523,7 +536,8 @@ def run_stack(lst: Any, evi: Any, years: Any = None, *, time_dim: str | None = N
                + (f" with fdr={opts.fdr}" if opts.fdr is not None else "")
                + " needs a map-wide first pass: use mlri.pipeline.run (mlri run)")
         raise ValueError(msg)
-    names = _STACK_VARS + (_PVALUE_VARS if recipe.plan.needs_pvalues else ())
+    names = (_STACK_VARS + (_PVALUE_VARS if recipe.plan.needs_pvalues else ())
+             + (ONSET_VARS if opts.onset else ()))
     lazy = _is_dask(lst_a) or _is_dask(evi_a)
     nt = _task_threads(n_threads, lazy)
     block = partial(_stack_block, years=yrs, recipe=recipe, n_threads=nt)
@@ -535,6 +549,7 @@ def run_stack(lst: Any, evi: Any, years: Any = None, *, time_dim: str | None = N
         outs_spec: list[tuple[str, np.dtype[Any], bool]] = [("mlri", np.dtype(np.float32), True), ("dropped", i32, False)]
         outs_spec += [(k, i32 if k == "n_valid" else f64, False) for k in TREND_VARS]
         outs_spec += [("classes", u8, False), ("flags", u8, False)]
+        outs_spec += [(k, f64, False) for k in INTERVAL_VARS]
         outs_spec += [(k, f64, False) for k in names[len(_STACK_VARS):]]
         outs = _multi_map_blocks(block, [_dask_data(lst_a), _dask_data(evi_a)], outs_spec,
                                  time_in=True, n_time=lst_a.shape[0], token="mlri-stack")
