@@ -276,9 +276,9 @@ def trend(
         Real time of each step (Sen's slope divides by year differences, so 2011→2013 counts
         as two years).  Defaults to 2000–2011, 2013–2019 for a 19-step axis; required otherwise.
     hurst_method : {"expanding", "segmented"}
-        "expanding" (default): the expanding-window R/S of the Sen+MK+Hurst literature
-       .  "segmented": classic R/S over non-overlapping windows, as
-        ``nolds.hurst_rs(fit="poly")`` (§3.2).
+        "expanding" (default): the expanding-window R/S of the Sen+MK+Hurst literature.
+        "segmented": classic R/S over non-overlapping windows, as
+        ``nolds.hurst_rs(fit="poly")``.
     hurst_series : {"diff", "level"}
         Apply R/S to first differences of the valid values (default, as the widely used code
         does) or to the levels (PyEEG).  **This choice decides most of the SCI/SAI split.**
