@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pytest
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+import mlri
+
+# the mlri this test process imports (the installed wheel, or a development tree)
+SRC = str(Path(mlri.__file__).resolve().parent.parent)
 
 
 def run_py(code: str, vmem_kb: int | None = None) -> subprocess.CompletedProcess:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,12 +25,17 @@ def test_sortnet_header_is_regenerated_identically() -> None:
 
 
 @pytest.mark.skipif(importlib.util.find_spec("mypy") is None, reason="needs mypy")
-def test_core_stub_matches_the_extension() -> None:
-    """``_core.pyi`` describes every function of the compiled module (mypy stubtest)."""
+def test_core_stub_matches_the_extension(tmp_path: Path) -> None:
+    """``_core.pyi`` describes every function of the compiled module (mypy stubtest), for the
+    mlri this test imports (the installed wheel, or a development tree on PYTHONPATH)."""
     import mlri
 
-    src = str(Path(mlri.__file__).resolve().parent.parent)
+    pkg_root = str(Path(mlri.__file__).resolve().parent.parent)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (pkg_root, os.environ.get("PYTHONPATH", "")) if p))
+    # run outside any source tree: a folder holding other modules (site-packages) would be
+    # read by mypy as the user's own code
     res = subprocess.run([sys.executable, "-m", "mypy.stubtest", "mlri._core"],
-                         capture_output=True, text=True, timeout=300, cwd=src, check=False,
-                         env={"PYTHONPATH": src, "PATH": "/usr/bin:/bin"})
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False,
+                         env=env)
     assert res.returncode == 0, res.stdout + res.stderr
