@@ -496,13 +496,7 @@ def classify(
         if not np.isfinite(zc) or zc < 0:
             msg = f"z_crit must be a finite number >= 0, got {z_crit!r}"
             raise ValueError(msg)
-    direction = choice(zero_slope_direction, "zero_slope_direction", ("slope", "sign_S"))
-    if int(min_valid) < 0:
-        msg = f"min_valid must be >= 0, got {min_valid!r}"
-        raise ValueError(msg)
-    if not isinstance(result, tuple) or not hasattr(result, "hurst"):
-        msg = "result must be the TrendResult returned by mlri.trend()"
-        raise TypeError(msg)
+    direction = _check_classify_args(result, zero_slope_direction, min_valid)
     shape = np.shape(result.z)
     f64 = [np.ascontiguousarray(np.reshape(getattr(result, k), -1), dtype=np.float64)
            for k in ("s", "var_s", "z", "slope", "hurst")]
@@ -524,6 +518,18 @@ def classify(
 _ALTERNATIVES = ("two-sided", "increase", "decrease")
 
 
+def _check_classify_args(result: Any, zero_slope_direction: str, min_valid: int) -> int:
+    """The arguments both class rules share; returns the zero-slope direction code."""
+    direction = choice(zero_slope_direction, "zero_slope_direction", ("slope", "sign_S"))
+    if int(min_valid) < 0:
+        msg = f"min_valid must be >= 0, got {min_valid!r}"
+        raise ValueError(msg)
+    if not isinstance(result, tuple) or not hasattr(result, "hurst"):
+        msg = "result must be the TrendResult returned by mlri.trend()"
+        raise TypeError(msg)
+    return direction
+
+
 def _classify_p(result: TrendResult, p_increase: Any, p_decrease: Any, *, alpha: float,
                 z_crit: float | None, alternative: str, min_valid: int,
                 zero_slope_direction: str, dropped: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -539,13 +545,7 @@ def _classify_p(result: TrendResult, p_increase: Any, p_decrease: Any, *, alpha:
         raise ValueError(msg)
     alt = choice(alternative, "alternative", _ALTERNATIVES)
     at = alpha / 2 if alt == 0 else alpha
-    direction = choice(zero_slope_direction, "zero_slope_direction", ("slope", "sign_S"))
-    if int(min_valid) < 0:
-        msg = f"min_valid must be >= 0, got {min_valid!r}"
-        raise ValueError(msg)
-    if not isinstance(result, tuple) or not hasattr(result, "hurst"):
-        msg = "result must be the TrendResult returned by mlri.trend()"
-        raise TypeError(msg)
+    direction = _check_classify_args(result, zero_slope_direction, min_valid)
     shape = np.shape(result.z)
     nv = np.reshape(np.asarray(result.n_valid), -1).astype(np.int64)
     s = np.reshape(np.asarray(result.s, dtype=np.float64), -1)
