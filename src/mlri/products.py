@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -60,11 +60,14 @@ __all__ = [
     "SummaryAccumulator",
     "describe_rasters",
     "format_summary",
+    "is_stable",
     "pack_onset",
     "pack_trend",
     "raster_files",
+    "sensor_steps",
     "summary",
     "write_aux_xml",
+    "year_quantiles",
 ]
 
 
@@ -361,12 +364,7 @@ def _onset_summary(acc: SummaryAccumulator, grid: Any) -> dict[str, Any]:
     yrs = sorted(acc.onset_years)
     counts = [acc.onset_years[y] for y in yrs]
     n = sum(counts)
-    median: float | None = None
-    if n:
-        cum = np.cumsum(counts)
-        lo = yrs[int(np.searchsorted(cum, (n + 1) // 2))]   # the ((n+1)//2)-th value
-        hi = yrs[int(np.searchsorted(cum, n // 2 + 1))]     # the (n//2 + 1)-th value
-        median = (lo + hi) / 2
+    median = year_quantiles(yrs, counts, (0.5,))[0] if n else None
 
     def key(y: float) -> str:
         return str(int(y)) if float(y).is_integer() else str(y)
@@ -377,9 +375,44 @@ def _onset_summary(acc: SummaryAccumulator, grid: Any) -> dict[str, Any]:
                        "on EVI, p <= 0.05)"}
 
 
+def year_quantiles(years: Sequence[float], counts: Sequence[int],
+                   qs: Sequence[float] = (0.25, 0.5, 0.75)) -> list[float | None]:
+    """Quantiles of a distribution of years given as ``counts`` per year, without expanding
+    it: the same values as ``numpy.percentile`` (linear interpolation) of the years repeated
+    ``counts`` times (the median is the mean of the two middle values for an even count)."""
+    order = np.argsort(np.asarray(years, dtype=np.float64), kind="stable")
+    y = np.asarray(years, dtype=np.float64)[order]
+    c = np.asarray(counts, dtype=np.int64)[order]
+    keep = c > 0
+    y, c = y[keep], c[keep]
+    n = int(c.sum())
+    if n == 0:
+        return [None for _ in qs]
+    cum = np.cumsum(c)
+
+    def at(k: int) -> float:  # the k-th (0-based) value of the sorted expanded years
+        return float(y[int(np.searchsorted(cum, k, side="right"))])
+
+    out: list[float | None] = []
+    for q in qs:
+        pos = float(q) * (n - 1)
+        lo = int(np.floor(pos))
+        hi = min(lo + 1, n - 1)
+        a, b = at(lo), at(hi)
+        out.append(a + (pos - lo) * (b - a))
+    return out
+
+
 #: Target number of sampled pixels for the sensor-step diagnostic.
 SENSOR_SAMPLE_PIXELS = 20_000
 _LAST_TM_YEAR, _FIRST_OLI_YEAR = 2011, 2013
+
+
+def is_stable(classes: Any) -> np.ndarray:
+    """The pixels on which the sensor step is estimated: classified but not restoring (SD, ND,
+    NI; not SI and not nodata)."""
+    c = np.asarray(classes)
+    return (c != 0) & ~np.isin(c, SI_CODES)
 
 
 def sensor_sample_stride(width: int, height: int) -> int | None:
@@ -395,10 +428,8 @@ def straddles_sensor_switch(years: Any) -> bool:
 
 def sensor_summary(acc: SummaryAccumulator, years: Any, n_threads: int | None = None
                    ) -> dict[str, Any]:
-    """``summary.json``'s ``sensor_step``: :func:`mlri.sensor.sensor_step` of EVI and LST on
-    the sampled pixels that are classified but not restoring."""
-    from .sensor import sensor_step
-
+    """``summary.json``'s ``sensor_step``: :func:`sensor_steps` of EVI and LST on the sampled
+    pixels that are classified but not restoring (:func:`is_stable`)."""
     parts = sorted(acc.sensor_sample, key=lambda s: int(s[0][0]) if s[0].size else -1)
     parts = [s for s in parts if s[0].size]
     out: dict[str, Any] = {
@@ -410,9 +441,24 @@ def sensor_summary(acc: SummaryAccumulator, years: Any, n_threads: int | None = 
         return out
     idx = np.concatenate([s[0] for s in parts])
     order = np.argsort(idx, kind="stable")
+    lst = np.concatenate([s[1] for s in parts], axis=1)[:, order]
+    evi = np.concatenate([s[2] for s in parts], axis=1)[:, order]
+    out.update(sensor_steps(lst, evi, years, n_threads))
+    return out
+
+
+def sensor_steps(lst: np.ndarray, evi: np.ndarray, years: Any, n_threads: int | None = None
+                 ) -> dict[str, dict[str, Any]]:
+    """``{"EVI": ..., "LST": ...}``: :meth:`mlri.sensor.SensorStep.as_dict` of
+    :func:`mlri.sensor.sensor_step` on the ``(time, pixels)`` series of stable pixels (all
+    columns used), or ``{"reason": ...}`` when the step cannot be estimated.  The one
+    estimate behind ``summary.json``'s ``sensor_step`` and the per-mine steps of
+    :mod:`mlri.sites`."""
+    from .sensor import sensor_step
+
     yrs = [float(y) for y in years]
-    for name, k in (("EVI", 2), ("LST", 1)):
-        series = np.concatenate([s[k] for s in parts], axis=1)[:, order]
+    out: dict[str, dict[str, Any]] = {}
+    for name, series in (("EVI", evi), ("LST", lst)):
         try:
             res = sensor_step(series, yrs, stable=np.ones(series.shape[1], dtype=bool),
                               first_new_year=_FIRST_OLI_YEAR, variable=name,

@@ -26,6 +26,7 @@ table{border-collapse:collapse;font-size:.84em;margin:.6em 0}
 th,td{border:1px solid #d0d0d0;padding:.22em .55em;text-align:right;vertical-align:top}
 th{background:#f0f0f0} td.t,th.t{text-align:left} td:not(.t){white-space:nowrap}
 tr.sig td{background:#eaf6ea}
+tr.warn td{background:#fff0f0}
 td.sw{width:1.1em;padding:0}
 figure{margin:1em 0;display:inline-block;vertical-align:top;max-width:100%}
 figure img{max-width:100%;border:1px solid #ddd}

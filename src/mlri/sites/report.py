@@ -162,7 +162,7 @@ def build_report(run: str | os.PathLike[str], out: str | os.PathLike[str], *,
     nav = ['<a href="#verdict">Verdict</a>', '<a href="#evidence">Evidence</a>']
     if S:
         nav += ['<a href="#mine-maps">Mine maps</a>', '<a href="#tests">Group tests</a>',
-                '<a href="#clusters">Clusters</a>']
+                '<a href="#clusters">Clusters</a>', '<a href="#onset">Onset</a>']
     if acc:
         nav.append('<a href="#accuracy">Accuracy</a>')
     nav.append('<a href="#provenance">Parameters and provenance</a>')
@@ -172,7 +172,14 @@ def build_report(run: str | os.PathLike[str], out: str | os.PathLike[str], *,
     parts.append('<h2 id="evidence">2. Evidence</h2>')
     parts.extend(_scene_evidence(rf, F))
     if S:
+        from .report_diagnostics import diagnostics_sections
+
         parts.extend(_sites_evidence(S, F, max_maps=max_maps, classes=rf.classes))
+        parts.extend(diagnostics_sections(
+            S["table"], S.get("onset"), S.get("diagnostics"), F, lst_unit=str(
+                rf.parameters.get("lst_unit") or "K"),
+            years=(min(rf.years), max(rf.years)) if rf.years else None,
+            mapwide_sensor=(rf.summary or {}).get("sensor_step")))
     if acc:
         parts.extend(_accuracy_section(acc, acc_path))
     parts.extend(_provenance(rf, S))

@@ -1,8 +1,8 @@
 """Read the outputs of ``mlri run``: what exists, years, parameters.
 
 The folder's layout is the schema of :mod:`mlri.products`.  Only ``classes.tif`` is required;
-``mlri.tif``, ``trend.tif``, ``flags.tif``, ``summary.json`` and ``manifest.json`` are used when
-present.
+``mlri.tif``, ``trend.tif``, ``flags.tif``, ``onset.tif``, ``summary.json`` and
+``manifest.json`` are used when present.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..products import OUTPUT_NAMES
+from ..products import ONSET_NAME, OUTPUT_NAMES
 from ..products import read_json as _read_json
 
 __all__ = ["RunFolder", "open_run", "years_of"]
@@ -70,6 +70,7 @@ class RunFolder:
     mlri: Path | None = None
     trend: Path | None = None
     flags: Path | None = None
+    onset: Path | None = None
     summary: dict[str, Any] | None = None
     manifest: dict[str, Any] | None = None
     years: list[float] = field(default_factory=list)
@@ -92,7 +93,8 @@ class RunFolder:
         return None
 
     def inputs(self) -> list[Path]:
-        return [p for p in (self.classes, self.mlri, self.trend, self.flags) if p is not None]
+        return [p for p in (self.classes, self.mlri, self.trend, self.flags, self.onset)
+                if p is not None]
 
 
 def open_run(run_dir: str | os.PathLike[str]) -> RunFolder:
@@ -119,7 +121,7 @@ def open_run(run_dir: str | os.PathLike[str]) -> RunFolder:
 
     manifest = _read_json(d / "manifest.json")
     rf = RunFolder(path=d, classes=cls, mlri=opt(MLRI), trend=opt(TREND), flags=opt(FLAGS),
-                   summary=_read_json(d / SUMMARY), manifest=manifest)
+                   onset=opt(ONSET_NAME), summary=_read_json(d / SUMMARY), manifest=manifest)
     if rf.mlri is not None:
         rf.years = years_of(rf.mlri, manifest)
         _check_aligned(rf.classes, rf.mlri)

@@ -18,6 +18,7 @@ import numpy as np
 from .._outputs import OutputSet, build_manifest, write_json
 from ._deps import SitesWarning, require, require_extra
 from ._table import Table
+from .diagnostics import MineDiagnostics, mine_diagnostics
 from .polygons import mining_duration, parse_start_year, read_mines, start_group
 from .runfolder import open_run
 from .stats import DEFAULT_METRICS, group_tests, spearman_tests
@@ -25,8 +26,8 @@ from .zonal import ZonalResult, zonal_stats
 
 __all__ = ["SITES_OUTPUTS", "SitesOutputs", "load_sites", "run_sites"]
 
-SITES_OUTPUTS = ("sites.csv", "sites_mlri.csv", "sites.gpkg", "groups.json", "clusters.csv",
-                 "manifest.json", "figures")
+SITES_OUTPUTS = ("sites.csv", "sites_mlri.csv", "sites_onset.csv", "sites.gpkg", "groups.json",
+                 "clusters.csv", "diagnostics.json", "manifest.json", "figures")
 GPKG_FIELDS = ("id", "name", "region", "start", "start_group", "duration", "status",
                "area_ha", "valid_pct", "pct_valid_SI", "pct_valid_SCI", "pct_valid_SAI",
                "pct_valid_NI", "pct_valid_ND", "pct_valid_SD", "pct_nodata", "cluster", "level")
@@ -84,6 +85,7 @@ class SitesOutputs:
     zonal: ZonalResult
     groups: dict[str, Any]
     clusters: Any = None
+    diagnostics: MineDiagnostics | None = None
     files: list[Path] = field(default_factory=list)
 
 
@@ -114,10 +116,12 @@ def run_sites(
     """Zonal class areas, group tests, clustering and figures for every mine.
 
     Writes into ``out``: ``sites.csv`` (one row per mine), ``sites_mlri.csv`` (mean MLRI per
-    mine, class and year), ``sites.gpkg`` (polygons in the raster CRS with the key columns),
-    ``groups.json`` (Kruskal-Wallis per grouping, Spearman with duration, clustering),
-    ``clusters.csv``, ``figures/*.png`` (+ ``figures/mines/<id>.png`` for up to ``max_maps``
-    mines) and ``manifest.json``.  See ``docs/sites.md`` for every column and rule.
+    mine, class and year), ``sites_onset.csv`` (hectares per onset year of every mine, when
+    the run has ``onset.tif``), ``diagnostics.json`` (onset, sensor step and Sen's slope
+    interval per mine, :mod:`mlri.sites.diagnostics`), ``sites.gpkg`` (polygons in the raster
+    CRS with the key columns), ``groups.json`` (Kruskal-Wallis per grouping, Spearman with
+    duration, clustering), ``clusters.csv``, ``figures/*.png`` (+ ``figures/mines/<id>.png``
+    for up to ``max_maps`` mines) and ``manifest.json``.  See ``docs/sites.md`` for every column and rule.
     """
     t0 = time.time()
     require_extra("mlri sites", ("shapely", "pyogrio", "pyproj"))
@@ -133,6 +137,8 @@ def run_sites(
                          years=rf.years or None,
                          all_touched=all_touched, progress=progress)
         table = zr.table
+        diag = mine_diagnostics(rf, zr.mines, all_touched=all_touched)
+        diag.add_columns(table)
         ref_year = int(reference_year) if reference_year is not None else (rf.last_year or 2019)
         add_start_columns(table, reference_year=ref_year, threshold=threshold,
                           source=os.fspath(mines))
@@ -193,7 +199,7 @@ def run_sites(
             "p_adjust": {"dunn": "holm over pairs", "p_bh": "Benjamini-Hochberg over class metrics"},
         }
         # every output is staged, verified and published together, manifest.json last
-        files = _write_outputs(oset, table, zr, cres, groupings, groups_doc, rf,
+        files = _write_outputs(oset, table, zr, cres, groupings, groups_doc, rf, diag,
                                denominator=denominator, figures=figures, max_maps=max_maps)
         params = {
             "run": os.fspath(run), "mines": os.fspath(mines), "id_col": id_col,
@@ -214,12 +220,13 @@ def run_sites(
         files.append(outp / "manifest.json")
         oset.commit()
         return SitesOutputs(out=outp, table=table, zonal=zr, groups=groups_doc,
-                            clusters=cres, files=files)
+                            clusters=cres, diagnostics=diag, files=files)
 
 
 def _write_outputs(oset: OutputSet, table: Table, zr: ZonalResult, cres: Any,
-                   groupings: list[str], groups_doc: dict[str, Any], rf: Any, *,
-                   denominator: str, figures: bool, max_maps: int) -> list[Path]:
+                   groupings: list[str], groups_doc: dict[str, Any], rf: Any,
+                   diag: MineDiagnostics, *, denominator: str, figures: bool,
+                   max_maps: int) -> list[Path]:
     """Write the tables, GeoPackage, group tests and figures into ``oset``'s staging
     folder; return their final paths."""
     outp = oset.out
@@ -229,8 +236,13 @@ def _write_outputs(oset: OutputSet, table: Table, zr: ZonalResult, cres: Any,
         cres.table(table).to_csv(oset.stage("clusters.csv"))
     _write_gpkg(oset.stage("sites.gpkg"), zr, table)
     write_json(oset.stage("groups.json"), groups_doc)
-    names = ["sites.csv", "sites_mlri.csv", *(["clusters.csv"] if cres is not None else []),
-             "sites.gpkg", "groups.json"]
+    write_json(oset.stage("diagnostics.json"), diag.as_json())
+    onset = "onset" not in diag.notes
+    if onset:
+        diag.onset_table().to_csv(oset.stage("sites_onset.csv"))
+    names = ["sites.csv", "sites_mlri.csv", *(["sites_onset.csv"] if onset else []),
+             *(["clusters.csv"] if cres is not None else []), "sites.gpkg", "groups.json",
+             "diagnostics.json"]
     files = [outp / n for n in names]
     if figures:
         fdir = oset.stage_dir("figures")
@@ -319,17 +331,19 @@ def write_figures(fdir: Path, classes: Path, zr: ZonalResult, table: Table, cres
 def load_sites(sites_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Read the outputs of :func:`run_sites` back: tables, group tests, manifest, geometries.
 
-    Returns ``{"table", "mlri", "clusters", "groups", "manifest", "geoms", "crs", "dir"}``
-    (missing parts are None).
+    Returns ``{"table", "mlri", "onset", "clusters", "groups", "diagnostics", "manifest",
+    "geoms", "crs", "dir"}`` (missing parts are None).
     """
     d = Path(sites_dir)
     if not (d / "sites.csv").is_file():
         msg = f"{d} holds no sites.csv; pass the --out folder of `mlri sites` as --sites"
         raise FileNotFoundError(msg)
     res: dict[str, Any] = {"dir": d, "table": Table.from_csv(d / "sites.csv")}
-    for k, name in (("mlri", "sites_mlri.csv"), ("clusters", "clusters.csv")):
+    for k, name in (("mlri", "sites_mlri.csv"), ("onset", "sites_onset.csv"),
+                    ("clusters", "clusters.csv")):
         res[k] = Table.from_csv(d / name) if (d / name).is_file() else None
-    for k, name in (("groups", "groups.json"), ("manifest", "manifest.json")):
+    for k, name in (("groups", "groups.json"), ("diagnostics", "diagnostics.json"),
+                    ("manifest", "manifest.json")):
         p = d / name
         res[k] = json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
     res["geoms"], res["crs"] = None, None
