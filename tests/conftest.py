@@ -79,8 +79,9 @@ def demo_run(tmp_path_factory) -> dict:
     """A real ``mlri run`` on the synthetic demo site (120 x 150 pixels of 30 m, UTM 50N,
     2000-2019 without 2012), shared by every test that needs a run folder.
 
-    Keys: ``dir`` (the run folder), ``classes`` (uint8), ``mlri`` (float32, years first),
-    ``transform``, ``crs``, ``epsg``, ``pixel``, ``years``, ``inputs`` (the input folder).
+    Keys: ``dir`` (the run folder, with ``onset.tif``), ``classes`` (uint8), ``mlri``
+    (float32, years first), ``transform``, ``crs``, ``epsg``, ``pixel``, ``years``,
+    ``inputs`` (the input folder), ``site`` (the :class:`mlri.demo.DemoSite`).
     Tests must not modify the folder.
     """
     pytest.importorskip("rasterio")
@@ -88,13 +89,13 @@ def demo_run(tmp_path_factory) -> dict:
     import rasterio
 
     from mlri.demo import synthesize, write_inputs
-    from mlri.pipeline import run
+    from mlri.pipeline import StatsOptions, run
 
     root = tmp_path_factory.mktemp("demo_run")
     site = synthesize(seed=2024, shape=(120, 150))
     write_inputs(site, root / "inputs")
     res = run(root / "inputs", root / "inputs", root / "run", quiet=True, cog=False,
-              checksum=False, threads=1)
+              checksum=False, threads=1, options=StatsOptions(onset=True))
     with rasterio.open(res.files["classes.tif"]) as ds:
         classes = ds.read(1)
         crs, transform = ds.crs, ds.transform
@@ -102,4 +103,4 @@ def demo_run(tmp_path_factory) -> dict:
         mlri = ds.read()
     return {"dir": root / "run", "inputs": root / "inputs", "classes": classes, "mlri": mlri,
             "transform": transform, "crs": crs, "epsg": 32650, "pixel": 30.0,
-            "years": list(site.years)}
+            "years": list(site.years), "site": site}

@@ -263,7 +263,8 @@ def test_report_is_self_contained_and_every_image_decodes(report):
         "class shares by mining start", "class shares by region",
         "class shares by restoration level (K-means cluster)",
         "class map of mine M0 (Mine A)", "class map of mine M1 (Mine B)",
-        "class map of mine M2 (Mine C)", "clusters of mines"]
+        "class map of mine M2 (Mine C)", "clusters of mines",
+        "hectares restored per year, cumulative, per mine"]
     for a in imgs:
         src = a["src"]
         assert src.startswith("data:image/png;base64,")
@@ -301,7 +302,7 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     except subprocess.TimeoutExpired:
         pytest.skip("chromium did not finish in 120 s (machine busy)")
     assert dom.returncode == 0, dom.stderr[-2000:]
-    assert 'data-probe="images=13;broken=0"' in dom.stdout
+    assert 'data-probe="images=14;broken=0"' in dom.stdout
     shot = tmp_path / "shot.png"
     subprocess.run([*flags, "--hide-scrollbars", "--window-size=1280,2400",
                     f"--screenshot={shot}", report.as_uri()], capture_output=True,

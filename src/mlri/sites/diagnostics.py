@@ -58,8 +58,8 @@ from ._geo import apply_affine
 from ._table import Table
 from .runfolder import RunFolder, open_run
 
-__all__ = ["NOT_STRADDLING", "ONSET_COLUMNS", "SEN_COLUMNS", "MineDiagnostics", "mine_diagnostics",
-           "sensor_columns"]
+__all__ = ["NOT_STRADDLING", "ONSET_COLUMNS", "SEN_COLUMNS", "MineDiagnostics",
+           "combine_diagnostics", "mine_diagnostics", "sensor_columns"]
 
 #: Per-mine table columns of the onset summary.
 ONSET_COLUMNS = ("onset_pixels", "onset_ha", "onset_median_year", "onset_q25_year",
@@ -168,6 +168,29 @@ class MineDiagnostics:
         if "sensor_step" not in self.notes:
             doc["pooled_sensor_step"] = self.pooled()
         return doc
+
+
+def combine_diagnostics(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One ``diagnostics.json`` from those of several runs (the mines of a study): the mines
+    in order, the rules of the first, a note when it holds for every run, and the sensor
+    steps pooled over all mines."""
+    mines = [m for d in docs for m in d.get("mines", [])]
+    rules: dict[str, Any] = {}
+    for d in docs:
+        for k, v in (d.get("rules") or {}).items():
+            rules.setdefault(k, v)
+    notes: dict[str, str] = {}
+    for key in ("onset", "sensor_step", "sen_interval"):
+        got = [(d.get("notes") or {}).get(key) for d in docs]
+        if not docs:
+            notes[key] = "no finished mine"
+        elif all(got):
+            notes[key] = str(got[0])
+    diag = MineDiagnostics(ids=[str(m.get("id")) for m in mines],
+                           onset=[m.get("onset") for m in mines],
+                           sensor=[m.get("sensor_step") for m in mines],
+                           sen=[m.get("sen_interval") for m in mines], notes=notes, info=rules)
+    return diag.as_json()
 
 
 def _num(v: Any) -> float:

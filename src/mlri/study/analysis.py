@@ -21,7 +21,7 @@ import numpy as np
 
 from ..sites._table import Table
 
-__all__ = ["analyse", "combine_tables"]
+__all__ = ["analyse", "combine_diagnostics", "combine_tables"]
 
 
 def _typed(t: Table) -> Table:
@@ -56,6 +56,25 @@ def combine_tables(paths: list[Path], extra: list[dict[str, Any]] | None = None)
                               else str(v)) for c, v in extra[k].items()})
             recs.append(r)
     return _typed(Table.from_records(recs))
+
+
+def combine_diagnostics(folders: list[Path]) -> tuple[Table, dict[str, Any]]:
+    """The onset long tables (``onset.csv``) and ``diagnostics.json`` of the mine folders as
+    one table and one record (:func:`mlri.sites.diagnostics.combine_diagnostics`)."""
+    import json
+
+    from ..sites.diagnostics import combine_diagnostics as combine
+
+    onset = [f / "onset.csv" for f in folders if (f / "onset.csv").is_file()]
+    docs = []
+    for f in folders:
+        p = f / "diagnostics.json"
+        if p.is_file():
+            docs.append(json.loads(p.read_text(encoding="utf-8")))
+    long = combine_tables(onset)
+    if not len(long):
+        long = Table({"id": [], "year": [], "pixels": [], "ha": [], "cumulative_ha": []})
+    return long, combine(docs)
 
 
 def analyse(table: Table, *, threshold: int, reference_year: int, k: int, seed: int,

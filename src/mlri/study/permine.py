@@ -6,8 +6,11 @@ others.  Its folder ``<study>/mines/<id>/`` holds::
 
     composites/        annual EVI/LST composites (scene studies only; mlri composite layout)
     run/               what ``mlri run`` writes (classes.tif, mlri.tif, trend.tif, ...)
-    zonal.csv          the mine's row of the per-mine table (mlri.sites.zonal_stats)
+    zonal.csv          the mine's row of the per-mine table (mlri.sites.zonal_stats, with the
+                       onset / sensor step / Sen interval columns of mlri.sites.diagnostics)
     mlri.csv           mean MLRI per class and year of the mine
+    onset.csv          hectares per onset year of the mine (header only without onset.tif)
+    diagnostics.json   onset, sensor step and Sen's slope interval of the mine
     mine.json          completion marker, written last: key, grid, timings, files
 
 A folder without ``mine.json`` (or with another key) is not finished and is redone from scratch.
@@ -30,8 +33,8 @@ from .plan import MARKER, MineTask
 __all__ = ["process_mine"]
 
 #: Every file of a finished mine folder (relative), besides the run and composite folders.
-MINE_FILES = ("zonal.csv", "mlri.csv", "run/classes.tif", "run/mlri.tif", "run/flags.tif",
-              "run/manifest.json")
+MINE_FILES = ("zonal.csv", "mlri.csv", "onset.csv", "diagnostics.json", "run/classes.tif",
+              "run/mlri.tif", "run/flags.tif", "run/manifest.json")
 
 
 def _set_threads(n: int | None) -> None:
@@ -94,6 +97,8 @@ def _reason(err: BaseException) -> str:
 
 def _work(task: MineTask, folder: Path) -> dict[str, Any]:
     from .. import pipeline
+    from .._outputs import write_json
+    from ..sites.diagnostics import mine_diagnostics
     from ..sites.zonal import zonal_stats
 
     if folder.exists():
@@ -134,9 +139,15 @@ def _work(task: MineTask, folder: Path) -> dict[str, Any]:
     run = folder / "run"
     zr = zonal_stats(run / "classes.tif", _one_mine(task), mlri=run / "mlri.tif",
                      flags=run / "flags.tif")
+    timing["zonal_s"] = round(time.perf_counter() - t, 3)
+    t = time.perf_counter()
+    diag = mine_diagnostics(run, zr.mines, n_threads=task.threads)
+    diag.add_columns(zr.table)
     zr.table.to_csv(folder / "zonal.csv")
     zr.mlri_table().to_csv(folder / "mlri.csv")
-    timing["zonal_s"] = round(time.perf_counter() - t, 3)
+    diag.onset_table().to_csv(folder / "onset.csv")
+    write_json(folder / "diagnostics.json", diag.as_json())
+    timing["diagnostics_s"] = round(time.perf_counter() - t, 3)
     t = time.perf_counter()
     files = list(MINE_FILES)
     if task.maps and _write_map(folder / "map.png", run / "classes.tif", zr, task):

@@ -23,7 +23,7 @@ from .config import StudyConfig
 __all__ = ["MineTask", "mine_folder_names", "plan_tasks", "read_study_mines"]
 
 #: Bump when the per-mine outputs change meaning (invalidates every finished mine).
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: Completion marker of a mine folder (written last).
 MARKER = "mine.json"
 

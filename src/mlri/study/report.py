@@ -104,10 +104,19 @@ def _group_summary(table: Table) -> list[list[str]]:
     return rows
 
 
+#: How to get the onset year in a study (shown when the runs have no onset.tif).
+ONSET_HOW_TO = ("the mines' runs have no onset.tif: set onset = true in the [stats] table of "
+                "the study file to map the onset year of restoration of every mine")
+
+
 def study_report(cfg: Any, table: Table, groups: dict[str, Any], cres: Any, tasks: list[Any],
-                 records: list[dict[str, Any]], acc: dict[str, Any] | None) -> str:
-    """The HTML text of the study report."""
+                 records: list[dict[str, Any]], acc: dict[str, Any] | None, *,
+                 onset: Table | None = None, diagnostics: dict[str, Any] | None = None) -> str:
+    """The HTML text of the study report (``onset``, ``diagnostics``: the study's
+    ``onset_by_year.csv`` table and ``diagnostics.json`` record)."""
+    from ..sites import figures as F
     from ..sites.figures import cluster_scatter, png_bytes
+    from ..sites.report_diagnostics import diagnostics_sections
 
     n = len(records)
     n_failed = sum(r["status"] == "failed" for r in records)
@@ -146,6 +155,13 @@ def study_report(cfg: Any, table: Table, groups: dict[str, Any], cres: Any, task
             body.append(_img(png_bytes(cluster_scatter(table, cres)), "clusters",
                              "K-means clusters on the SCI and SAI shares (X = centroid)."))
         body.append(_tests_html(groups))
+        if diagnostics is not None and len(table):
+            years = [float(y) for r in records for y in (r.get("years") or [])]
+            body.append("<h2>Restoration timing, sensor change and slope uncertainty</h2>")
+            body.extend(diagnostics_sections(
+                table, onset, diagnostics, F, onset_missing=ONSET_HOW_TO,
+                lst_unit=str(cfg.stats.get("lst_unit") or "K"),
+                years=(min(years), max(years)) if years else None))
         if acc:
             body.append(_accuracy_html(acc))
         if n_failed:
@@ -212,6 +228,11 @@ def _mine_sections(cfg: Any, table: Table, tasks: list[Any],
                f"{_f(row.get('pct_valid_SAI'), 1)} %), cluster {_e(row.get('level') or '-')}.")
         if r.get("n_scenes") is not None:
             txt += f" {r['n_scenes']} scene(s) composited."
+        med = row.get("onset_median_year")
+        if isinstance(med, (int, float)) and math.isfinite(med):
+            txt += (f" Restoration onset: median {med:g} (middle half "
+                    f"{row.get('onset_q25_year'):g} to {row.get('onset_q75_year'):g}), "
+                    f"{_f(row.get('onset_ha'), 1)} ha with a significant onset.")
         out.append(f"<p>{txt}</p>")
         png = Path(t.folder) / "map.png"
         if maps < cfg.max_maps and png.is_file():

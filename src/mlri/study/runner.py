@@ -6,6 +6,9 @@ Outputs in the study folder (``out``)::
     mines.csv            one row per finished mine: class shares and hectares (zonal table),
                          start group, duration, cluster, UTM EPSG, longitude/latitude
     mlri_by_year.csv     mean MLRI per mine, class and year
+    onset_by_year.csv    hectares per onset year of restoration per mine (with onset = true)
+    diagnostics.json     per mine: onset distribution, TM -> OLI sensor step, Sen's slope
+                         interval (:mod:`mlri.sites.diagnostics`), sensor steps pooled
     status.csv           every mine: done / failed (with the reason) / reused, seconds
     groups.json          Kruskal-Wallis (start groups, regions, clusters), Spearman, k-means
     accuracy.json        accuracy at the mines with reference points (when given)
@@ -34,8 +37,9 @@ from .plan import MineTask, default_threads, finished, plan_tasks, read_study_mi
 
 __all__ = ["STUDY_OUTPUTS", "StudyResult", "run_study"]
 
-STUDY_OUTPUTS = ("mines.csv", "mlri_by_year.csv", "status.csv", "groups.json",
-                 "accuracy.json", "report.html", "study.toml", "manifest.json")
+STUDY_OUTPUTS = ("mines.csv", "mlri_by_year.csv", "onset_by_year.csv", "status.csv",
+                 "groups.json", "diagnostics.json", "accuracy.json", "report.html",
+                 "study.toml", "manifest.json")
 
 
 @dataclass
@@ -289,6 +293,7 @@ def _summarise(cfg: StudyConfig, tasks: list[MineTask], records: list[dict[str, 
                                                reference_year=ref_year, k=cfg.k, seed=cfg.seed,
                                                n_init=cfg.n_init, source=cfg.mines)
     mlri_long = analysis.combine_tables([Path(t.folder) / "mlri.csv" for t, _ in ok])
+    onset_long, diag = analysis.combine_diagnostics([Path(t.folder) for t, _ in ok])
     acc = analysis.accuracy(cfg.points, {t.id: Path(t.folder) for t, _ in ok}) \
         if cfg.points else None
     status = Table.from_records([{
@@ -301,13 +306,17 @@ def _summarise(cfg: StudyConfig, tasks: list[MineTask], records: list[dict[str, 
         "folder": os.path.relpath(t.folder, out), "key": t.key[:16]}
         for t, r in zip(tasks, records, strict=True)])
     res = StudyResult(out=out, records=records, table=table, groups=groups)
+    has_onset = "onset" not in diag["notes"]
     names = [n for n in STUDY_OUTPUTS if (n != "accuracy.json" or acc is not None)
-             and (n != "report.html" or cfg.report)]
+             and (n != "report.html" or cfg.report) and (n != "onset_by_year.csv" or has_onset)]
     with OutputSet(out, names, overwrite=True) as oset:
         table.to_csv(oset.stage("mines.csv"))
         mlri_long.to_csv(oset.stage("mlri_by_year.csv"))
         status.to_csv(oset.stage("status.csv"))
         write_json(oset.stage("groups.json"), groups)
+        write_json(oset.stage("diagnostics.json"), diag)
+        if has_onset:
+            onset_long.to_csv(oset.stage("onset_by_year.csv"))
         if acc is not None:
             write_json(oset.stage("accuracy.json"), acc)
         with open(oset.stage("study.toml"), "w", encoding="utf-8") as fh:  # noqa: PTH123
@@ -315,7 +324,8 @@ def _summarise(cfg: StudyConfig, tasks: list[MineTask], records: list[dict[str, 
                 "mlri study: the fully resolved settings of this study.\n"
                 f"Re-run with: mlri study --config {out / 'study.toml'}")))
         if cfg.report:
-            html = report.study_report(cfg, table, groups, cres, tasks, records, acc)
+            html = report.study_report(cfg, table, groups, cres, tasks, records, acc,
+                                       onset=onset_long, diagnostics=diag)
             with open(oset.stage("report.html"), "w", encoding="utf-8") as fh:  # noqa: PTH123
                 fh.write(html)
         res.seconds = round(time.time() - t0, 3)
@@ -335,8 +345,9 @@ def _summarise(cfg: StudyConfig, tasks: list[MineTask], records: list[dict[str, 
     if acc is None:
         with contextlib.suppress(FileNotFoundError):
             (out / "accuracy.json").unlink()  # of an earlier run with points
-    if not cfg.report:
-        with contextlib.suppress(FileNotFoundError):
-            (out / "report.html").unlink()
+    for name, made in (("report.html", cfg.report), ("onset_by_year.csv", has_onset)):
+        if not made:  # of an earlier run
+            with contextlib.suppress(FileNotFoundError):
+                (out / name).unlink()
     log(res.verdict)
     return res

@@ -336,7 +336,8 @@ def _write_study_file(st: SyntheticStudy) -> None:
                       years=years_text(yrs),
                       scenes=["scenes"] if st.scenes else [],
                       rasters="rasters" if st.rasters else None,
-                      points={k: os.path.relpath(v, st.root) for k, v in st.points.items()})
+                      points={k: os.path.relpath(v, st.root) for k, v in st.points.items()},
+                      stats={"onset": True})
     write_study_file(cfg, st.study_file, header=(
         "A synthetic regional study written by mlri (mlri study --demo).\n"
         "Run it with: mlri study --config study.toml"))
