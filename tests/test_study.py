@@ -83,6 +83,16 @@ def test_restored_mines_high_si_active_low(scene_study):
             assert si < 40
 
 
+def test_study_report_has_onset_and_sensor_sections(scene_study):
+    # before the tests below re-run the study into its folder
+    _st, cfg, _res = scene_study
+    html = (Path(cfg.out) / "report.html").read_text(encoding="utf-8")
+    sec = html[html.index('id="onset"'):]
+    assert "hectares restored per year" in sec[:sec.index('id="sensor-step"')]
+    assert "Restoration onset: median" in html
+    assert "Sen&#x27;s slope interval" in html or "Sen's slope interval" in html
+
+
 def test_stac_catalog_as_scene_source_gives_the_same_study(scene_study, tmp_path):
     # the same scenes listed in a saved STAC ItemCollection (Planetary Computer style, absolute
     # hrefs) instead of folders: every mine's classes and the study table are identical
@@ -90,7 +100,7 @@ def test_stac_catalog_as_scene_source_gives_the_same_study(scene_study, tmp_path
 
     from mlri.landsat.scene import find_scenes
 
-    st, cfg, res = scene_study
+    _st, cfg, res = scene_study
     items = []
     for folder in cfg.scenes:
         for s in find_scenes([folder]):
@@ -202,6 +212,75 @@ def test_across_mine_statistics_equal_hand_computation(raster_study):
     assert list(t["level"]) == [["high", "medium", "low"][c - 1] for c in lab]
 
 
+def _mine_pixels(st, mid, run):
+    """The mine's pixel mask on its run grid (pixel centre in the polygon)."""
+    from rasterio.features import geometry_mask
+
+    from mlri.sites import read_mines
+
+    with rasterio.open(run / "classes.tif") as ds:
+        cls, crs, tr = ds.read(1), ds.crs, ds.transform
+    m = read_mines(st.mines, id_col="id").to_crs(crs.to_wkt())
+    g = m.geoms[list(m.ids).index(mid)]
+    return geometry_mask([g.__geo_interface__], cls.shape, tr, invert=True), cls
+
+
+def test_per_mine_onset_sensor_step_and_sen_interval(raster_study):
+    from mlri.classes import SI_CODES
+    from mlri.sensor import pool_steps
+
+    st, cfg, _res = raster_study
+    out = Path(cfg.out)
+    truth = _truth(st)
+    t = Table.from_csv(out / "mines.csv")
+    long = Table.from_csv(out / "onset_by_year.csv")
+    diag = json.loads((out / "diagnostics.json").read_text())
+    assert [m["id"] for m in diag["mines"]] == list(t["id"])
+    lid = np.array([str(v) for v in long["id"]])
+    steps: dict[str, list] = {"EVI": [], "LST": []}
+    for i, mid in enumerate(t["id"]):
+        run = out / "mines" / mid / "run"
+        mask, cls = _mine_pixels(st, mid, run)
+        tr = truth[mid]
+        with rasterio.open(run / "onset.tif") as ds:
+            onset = ds.read(1).astype(np.float64)
+        sel = mask & np.isin(cls, SI_CODES) & np.isfinite(onset)
+        assert t.numeric("onset_pixels")[i] == sel.sum() > 0
+        # planted truth: the pixels with an onset are the restored part of the mine (its first
+        # rows), and restoration started no earlier than the planted year
+        rows = np.nonzero(sel)[0] - np.nonzero(mask)[0].min()
+        assert np.mean(rows < round(tr["restored_fraction"] * tr["h"])) > 0.95
+        assert np.mean(onset[sel] >= tr["onset"]) > 0.95
+        med = t.numeric("onset_median_year")[i]
+        assert med == float(np.median(onset[sel]))
+        assert tr["onset"] <= med <= tr["onset"] + 5  # within the planted 6-year ramp
+        cum = long.numeric("cumulative_ha")[lid == mid]
+        assert np.all(np.diff(cum) >= 0)
+        assert cum[-1] == pytest.approx(sel.sum() * 0.09, rel=1e-9)
+        assert cum[-1] == pytest.approx(t.numeric("onset_ha")[i], rel=1e-9)
+        # Sen's slope interval over the mine's classified pixels
+        with rasterio.open(run / "trend.tif") as ds:
+            d = list(ds.descriptions)
+            sl, lo, hi = (ds.read(d.index(b) + 1).astype(np.float64)
+                          for b in ("sen_slope", "sen_low", "sen_high"))
+        ok = mask & (cls != 0) & np.isfinite(sl) & np.isfinite(lo) & np.isfinite(hi)
+        assert t.numeric("sen_slope_median")[i] == pytest.approx(np.median(sl[ok]), rel=1e-9)
+        assert t.numeric("sen_excludes_zero_pct")[i] == pytest.approx(
+            100 * np.mean((lo[ok] > 0) | (hi[ok] < 0)), rel=1e-9)
+        # the sensor step of the mine (years 2005-2016 straddle the TM -> OLI switch)
+        m = json.loads((out / "mines" / mid / "diagnostics.json").read_text())["mines"][0]
+        assert m == diag["mines"][i]
+        s = m["sensor_step"]
+        assert s["stable_pixels"] == int((mask & (cls != 0) & ~np.isin(cls, SI_CODES)).sum())
+        for var in ("EVI", "LST"):
+            assert t.numeric(f"sensor_{var}_step")[i] == pytest.approx(s[var]["step"],
+                                                                       rel=1e-9)
+            steps[var].append(dataclasses.make_dataclass("S", ["step", "se"])(
+                s[var]["step"], s[var]["se"]))
+    for var in ("EVI", "LST"):
+        assert diag["pooled_sensor_step"][var] == pool_steps(steps[var]).as_dict()
+
+
 class _Stop(Exception):
     pass
 
@@ -239,7 +318,7 @@ def test_interrupted_study_resumes_to_same_outputs(raster_study, tmp_path):
     for m, t in marks.items():  # finished mines were not recomputed
         assert (out_b / "mines" / m / "mine.json").stat().st_mtime_ns == t
     out_a = Path(cfg_a.out)
-    for name in ("mines.csv", "mlri_by_year.csv"):
+    for name in ("mines.csv", "mlri_by_year.csv", "onset_by_year.csv", "diagnostics.json"):
         assert (out_a / name).read_text() == (out_b / name).read_text(), name
     ga, gb = (json.loads((o / "groups.json").read_text()) for o in (out_a, out_b))
     assert ga == gb

@@ -25,6 +25,7 @@ from .accuracy import (
     read_points,
 )
 from .cluster import ClusterResult, cluster_sites, level_names
+from .diagnostics import MineDiagnostics, mine_diagnostics
 from .polygons import (
     Mines,
     StartYear,
@@ -43,6 +44,7 @@ from .zonal import CLASS_ORDER, ZonalResult, zonal_stats
 __all__ = [
     "CLASS_ORDER",
     "ClusterResult",
+    "MineDiagnostics",
     "Mines",
     "RunFolder",
     "SitesOutputs",
@@ -63,6 +65,7 @@ __all__ = [
     "kruskal_test",
     "level_names",
     "load_sites",
+    "mine_diagnostics",
     "mining_duration",
     "open_run",
     "parse_start_year",

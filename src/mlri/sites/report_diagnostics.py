@@ -115,13 +115,15 @@ def _label(t: Table, i: int) -> str:
 def diagnostics_sections(t: Table, onset_long: Table | None, diag: dict[str, Any] | None,
                          F: Any, *, onset_missing: str | None = None,
                          years: tuple[float, float] | None = None,
+                         onset_file: str = "sites_onset.csv",
                          mapwide_sensor: dict[str, Any] | None = None,
                          lst_unit: str = "K") -> list[str]:
     """HTML parts: onset of restoration (figure + table), sensor step per mine (only when
     the years straddle the TM → OLI switch) and Sen's slope interval per mine.
 
     ``onset_missing`` is the sentence shown when there is no onset (how to get it; default:
-    the note of ``diag``); ``years`` the first and last year of the series;
+    the note of ``diag``); ``years`` the first and last year of the series; ``onset_file``
+    the name of the long onset table among the outputs;
     ``mapwide_sensor`` the run's ``summary.json`` ``sensor_step`` (shown beside the mines).
     """
     if diag is None:
@@ -129,14 +131,15 @@ def diagnostics_sections(t: Table, onset_long: Table | None, diag: dict[str, Any
                  "step or Sen's slope interval: the results were made by an earlier version "
                  "of mlri; run them again to add them.</p>")]
     notes = diag.get("notes") or {}
-    parts = _onset(t, onset_long, notes, F, onset_missing or notes.get("onset", ""), years)
+    parts = _onset(t, onset_long, notes, F, onset_missing or notes.get("onset", ""), years,
+                   onset_file)
     parts += _sensor(t, diag, notes, mapwide_sensor, lst_unit)
     parts += _sen(t, notes, (diag.get("rules") or {}).get("sen_interval") or {})
     return parts
 
 
 def _onset(t: Table, onset_long: Table | None, notes: dict[str, str], F: Any,
-           missing: str, years: tuple[float, float] | None) -> list[str]:
+           missing: str, years: tuple[float, float] | None, onset_file: str) -> list[str]:
     parts = ['<h3 id="onset">When restoration started (onset year)</h3>']
     if "onset" in notes or "onset_pixels" not in t:
         parts.append(f"<p>No onset year: {e(missing)}.</p>")
@@ -155,7 +158,7 @@ def _onset(t: Table, onset_long: Table | None, notes: dict[str, str], F: Any,
                        "of each pixel (the first year of a significant rise of EVI, "
                        "<code>onset.tif</code>). The curve ends at the mine's total restoring "
                        "area with a significant onset; a dot marks the median onset year. "
-                       "Full numbers: the onset table (CSV)."))
+                       f"Every number: <code>{e(onset_file)}</code>."))
     rows = []
     for i in range(len(t)):
         npx = t.numeric("onset_pixels")[i]

@@ -161,7 +161,8 @@ def study_report(cfg: Any, table: Table, groups: dict[str, Any], cres: Any, task
             body.extend(diagnostics_sections(
                 table, onset, diagnostics, F, onset_missing=ONSET_HOW_TO,
                 lst_unit=str(cfg.stats.get("lst_unit") or "K"),
-                years=(min(years), max(years)) if years else None))
+                years=(min(years), max(years)) if years else None,
+                onset_file="onset_by_year.csv"))
         if acc:
             body.append(_accuracy_html(acc))
         if n_failed:
