@@ -60,7 +60,8 @@ def test_demo_writes_the_whole_method(demo):
     d = demo.out_dir
     for rel in ("report.html", "classes.png", "truth.tif", "mines.gpkg", "points.csv",
                 "results/classes.tif", "results/classes.png", "results/trend.tif",
-                "sites/sites.csv", "sites/groups.json", "sites/accuracy.json"):
+                "results/onset.tif", "sites/sites.csv", "sites/sites_onset.csv",
+                "sites/groups.json", "sites/accuracy.json"):
         assert (d / rel).is_file(), rel
     assert demo.report == d / "report.html"
     assert demo.warnings == []
@@ -120,6 +121,11 @@ def test_demo_report_has_every_section_in_order(demo):
     assert "maps of Sen&#x27;s slope, Mann-Kendall Z and Hurst exponent" in alts
     assert "MLRI per mine over time" in alts and "clusters of mines" in alts
     assert sum(a.startswith("class map of mine") for a in alts) == 7
+    # when restoration started: the planted onset years of the dumps, per mine
+    assert "hectares restored per year, cumulative, per mine" in alts
+    onset = doc[doc.find('id="onset"'):doc.find('id="sensor-step"')]
+    for y in (2002, 2006, 2010):
+        assert f"Dump restored {y}</td><td>" in onset and f"<td>{y}</td>" in onset
 
 
 def test_demo_report_text_is_for_people(demo):

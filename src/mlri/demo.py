@@ -521,7 +521,8 @@ def run_demo(out: str | os.PathLike[str] = "mlri-demo", *, overwrite: bool = Fal
     """The whole method on the synthetic site, with the library functions.
 
     Writes ``inputs/`` (GEE-like ``LST_YYYY.tif``/``EVI_YYYY.tif``), ``truth.tif``,
-    ``results/`` (:func:`mlri.pipeline.run` + ``classes.png``), ``classes.png`` (truth beside
+    ``results/`` (:func:`mlri.pipeline.run` with the onset year, ``onset.tif``, +
+    ``classes.png``), ``classes.png`` (truth beside
     the classes), and with the ``sites`` extra: ``mines.gpkg`` (:data:`DEMO_MINES`),
     ``points.csv`` (reference points), ``sites/`` (:func:`mlri.sites.run_sites`),
     ``sites/accuracy.json`` (:func:`mlri.sites.assess_accuracy`) and ``report.html``
@@ -533,7 +534,7 @@ def run_demo(out: str | os.PathLike[str] = "mlri-demo", *, overwrite: bool = Fal
     import rasterio
 
     from ._outputs import OutputExistsError, write_json
-    from .pipeline import run
+    from .pipeline import StatsOptions, run
 
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
@@ -548,7 +549,7 @@ def run_demo(out: str | os.PathLike[str] = "mlri-demo", *, overwrite: bool = Fal
     truth_path = write_truth(site, out / "truth.tif")
     tm["inputs"] = time.perf_counter() - t0
     res = run(inputs, inputs, out / "results", overwrite=overwrite, quiet=quiet,
-              threads=threads)
+              threads=threads, options=StatsOptions(onset=True))
     tm["run"] = time.perf_counter() - t0 - sum(tm.values())
     with rasterio.open(res.files["classes.tif"]) as ds:
         classes = ds.read(1)

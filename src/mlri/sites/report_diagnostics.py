@@ -267,7 +267,10 @@ def _sen(t: Table, notes: dict[str, str], rule: dict[str, Any]) -> list[str]:
                  f"{level} confidence interval (rank-based, as scipy's theilslopes). Per mine: "
                  "the median slope and the medians of the interval's bounds over its pixels; "
                  "the share of pixels whose interval excludes 0 (the slope's sign is sure) and "
-                 "whose interval lies entirely above 0 (a rise the interval confirms).</p>")
+                 "whose interval lies entirely above 0 (a rise the interval confirms). MLRI "
+                 "divides by running extrema and drifts upward by construction, so on "
+                 "unchanged land too many intervals lie above 0: compare with a stable "
+                 "control.</p>")
     rows = []
     for i in range(len(t)):
         k = t.numeric("sen_pixels")[i]
