@@ -215,14 +215,19 @@ def test_report_warns_when_a_mine_step_moves_trends():
             "warning": True, "reason": "step +0.03 is significant and moves trends"}
     quiet = {"step": 0.001, "se": 0.005, "ci_low": -0.009, "ci_high": 0.011, "p": 0.8,
              "warning": False, "reason": "no significant step (p=0.8)"}
-    diag = {"notes": {"onset": "the run folder has no onset.tif",
-                      "sen_interval": "no trend.tif"},
-            "mines": [{"id": "A", "sensor_step": {"stable_pixels": 50, "EVI": step,
-                                                  "LST": quiet}},
-                      {"id": "B", "sensor_step": {"stable_pixels": 40, "EVI": quiet,
-                                                  "LST": quiet}}]}
+    from mlri.sites.diagnostics import MineDiagnostics
+
+    d = MineDiagnostics(ids=["A", "B"], onset=[None, None], sen=[None, None],
+                        sensor=[{"stable_pixels": 50, "EVI": step, "LST": quiet},
+                                {"stable_pixels": 40, "EVI": quiet, "LST": quiet}],
+                        notes={"onset": "the run folder has no onset.tif",
+                               "sen_interval": "no trend.tif"})
+    assert d.warned() == ["A (EVI)"]
     t = Table({"id": ["A", "B"]})
-    html = "".join(diagnostics_sections(t, None, diag, F))
+    d.add_columns(t)
+    assert t["sensor_EVI_warning"] == [True, False]
+    assert t.numeric("sensor_EVI_step").tolist() == [0.03, 0.001]
+    html = "".join(diagnostics_sections(t, None, d.as_json(), F))
     box = html[html.index('class="sigwarn"'):]
     assert "move trends in A (EVI)" in box and "B" not in box[:box.index("</div>")]
     assert html.count('<tr class="warn">') == 1

@@ -135,6 +135,14 @@ def sites_cmd(run_dir: str, mines: str, out: str, id_col: str | None, name_col: 
                if _sig(x["p"])]
         click.echo("  Spearman with duration: "
                    + (", ".join(sig) if sig else "no class share correlates at p<0.05"))
+    d = res.diagnostics
+    if d is not None:
+        warned = d.warned()
+        if warned:
+            click.echo(f"warning: the TM->OLI sensor step is large enough to move trends in "
+                       f"{', '.join(warned)} (see diagnostics.json and the report)", err=True)
+        if "onset" in d.notes:
+            click.echo(f"  onset year: not available ({d.notes['onset']})")
 
 
 def _classes_path(p: str) -> Path:

@@ -138,6 +138,15 @@ class MineDiagnostics:
                                     dtype=np.float64)
         assert len(table) == n
 
+    def warned(self) -> list[str]:
+        """``"id (EVI, LST)"`` of every mine whose sensor step raises the warning."""
+        out = []
+        for mid, s in zip(self.ids, self.sensor, strict=True):
+            w = [v for v in SENSOR_VARIABLES if ((s or {}).get(v) or {}).get("warning")]
+            if w:
+                out.append(f"{mid} ({', '.join(w)})")
+        return out
+
     def onset_table(self) -> Table:
         """Long table ``id, year, pixels, ha, cumulative_ha`` (mines with onsets only)."""
         recs = [{"id": mid, **row} for mid, o in zip(self.ids, self.onset, strict=True)
