@@ -353,9 +353,12 @@ def mine_diagnostics(run: str | os.PathLike[str] | RunFolder, mines: Any, *,
                 if osrc is not None:
                     o = osrc.read(1, window=win).astype(np.float64)
                     sel = mask & np.isin(cls, SI_CODES) & np.isfinite(o)
-                    for y, a in zip(o[sel].tolist(), area[sel].tolist(), strict=True):
-                        cnt[y] = cnt.get(y, 0) + 1
-                        hect[y] = hect.get(y, 0.0) + a
+                    yrs, which = np.unique(o[sel], return_inverse=True)
+                    k = np.bincount(which, minlength=yrs.size)
+                    a = np.bincount(which, weights=area[sel], minlength=yrs.size)
+                    for y, kk, aa in zip(yrs.tolist(), k.tolist(), a.tolist(), strict=True):
+                        cnt[y] = cnt.get(y, 0) + kk
+                        hect[y] = hect.get(y, 0.0) + aa
                 if tsrc is not None and sen_bands is not None:
                     b = tsrc.read(list(sen_bands), window=win).astype(np.float64)
                     sel = mask & (cls != 0) & np.isfinite(b).all(axis=0)
