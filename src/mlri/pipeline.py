@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import _significance_run as sigrun
-from . import api
+from . import api, products
 from ._cloud import remote_options
 from ._cluster import dask_client, require
 from ._outputs import (
@@ -35,9 +35,8 @@ from ._outputs import (
     raster_profile,
     write_json,
 )
-from .classes import CLASS_COLORS, CLASS_LABELS, FLAG_NODATA, SI_CODES
+from .classes import CLASS_COLORS, CLASS_LABELS, FLAG_NODATA
 from .io import InputError, InputSet, open_inputs
-from . import products
 from .products import (
     ONSET_BANDS,
     ONSET_NAME,
@@ -48,6 +47,7 @@ from .products import (
     SummaryAccumulator,
     describe_rasters,
     format_summary,
+    is_stable,
     pack_onset,
     pack_trend,
     raster_files,
@@ -121,7 +121,7 @@ def compute_tile(lst: np.ndarray, evi: np.ndarray, years: Sequence[float],
         rows = np.arange(row0, row0 + h)
         cols = np.arange(col0, col0 + w)
         sel = ((rows % sample_stride == 0)[:, None] & (cols % sample_stride == 0)[None, :]
-               & (b.classes != 0) & ~np.isin(b.classes, SI_CODES))
+               & is_stable(b.classes))
         gidx = (rows[:, None] * max(width, col0 + w) + cols[None, :])[sel].astype(np.int64)
         sample = (gidx, np.asarray(lst, np.float64)[:, sel], np.asarray(evi, np.float64)[:, sel])
     return TileResult(b.mlri, trend, b.classes, b.flags, pvalues, onset, sample)
