@@ -231,3 +231,9 @@ def test_report_warns_when_a_mine_step_moves_trends():
     box = html[html.index('class="sigwarn"'):]
     assert "move trends in A (EVI)" in box and "B" not in box[:box.index("</div>")]
     assert html.count('<tr class="warn">') == 1
+    # without onset.tif: one line saying how to get it (the study's wording)
+    from mlri.study.report import ONSET_HOW_TO
+
+    html = "".join(diagnostics_sections(t, None, d.as_json(), F, onset_missing=ONSET_HOW_TO))
+    onset = html[html.index('id="onset"'):html.index('id="sensor-step"')]
+    assert onset.count("<p>") == 1 and "--onset" in onset and "<img" not in onset

@@ -105,8 +105,9 @@ def _group_summary(table: Table) -> list[list[str]]:
 
 
 #: How to get the onset year in a study (shown when the runs have no onset.tif).
-ONSET_HOW_TO = ("the mines' runs have no onset.tif: set onset = true in the [stats] table of "
-                "the study file to map the onset year of restoration of every mine")
+ONSET_HOW_TO = ("the mines' runs have no onset.tif: run the study with --onset (or onset = "
+                "true in the [stats] table of the study file) to map the onset year of "
+                "restoration of every mine")
 
 
 def study_report(cfg: Any, table: Table, groups: dict[str, Any], cres: Any, tasks: list[Any],
