@@ -237,3 +237,30 @@ def test_report_warns_when_a_mine_step_moves_trends():
     html = "".join(diagnostics_sections(t, None, d.as_json(), F, onset_missing=ONSET_HOW_TO))
     onset = html[html.index('id="onset"'):html.index('id="sensor-step"')]
     assert onset.count("<p>") == 1 and "--onset" in onset and "<img" not in onset
+
+
+@pytest.mark.parametrize("damage", ["moved", "truncated"])
+def test_unreadable_inputs_leave_out_the_sensor_step_only(demo_sites, tmp_path, damage):
+    import shutil
+
+    run = demo_sites["run"]
+    inputs = tmp_path / "inputs"
+    shutil.copytree(run["inputs"], inputs)
+    bare = tmp_path / "run"
+    bare.mkdir()
+    for p in run["dir"].iterdir():
+        if p.name != "manifest.json":
+            (bare / p.name).symlink_to(p)
+    man = json.loads((run["dir"] / "manifest.json").read_text())
+    man["parameters"]["lst"] = man["parameters"]["evi"] = [str(inputs)]
+    (bare / "manifest.json").write_text(json.dumps(man))
+    if damage == "moved":
+        shutil.rmtree(inputs)
+    else:  # a damaged copy: the header reads, the pixels do not
+        f = inputs / "EVI_2010.tif"
+        f.write_bytes(f.read_bytes()[:2000])
+    diag = mine_diagnostics(open_run(bare), demo_sites["res"].zonal.mines)
+    assert "cannot be read" in diag.notes["sensor_step"]
+    assert all(s is None for s in diag.sensor)
+    assert "onset" not in diag.notes and "sen_interval" not in diag.notes
+    assert diag.onset[1]["median_year"] == demo_sites["res"].diagnostics.onset[1]["median_year"]

@@ -367,11 +367,17 @@ def mine_diagnostics(run: str | os.PathLike[str] | RunFolder, mines: Any, *,
                     rows = np.arange(ra, rb)[:, None] % stride == 0
                     cols = np.arange(c0, c1)[None, :] % stride == 0
                     sel = mask & is_stable(cls) & rows & cols
-                    if sel.any():
-                        lst_v.append(np.asarray(reader.read(inputs.lst, win),  # type: ignore
-                                                np.float64)[:, sel])
-                        evi_v.append(np.asarray(reader.read(inputs.evi, win),  # type: ignore
-                                                np.float64)[:, sel])
+                    try:
+                        if sel.any():
+                            lst_v.append(np.asarray(reader.read(inputs.lst, win),  # type: ignore
+                                                    np.float64)[:, sel])
+                            evi_v.append(np.asarray(reader.read(inputs.evi, win),  # type: ignore
+                                                    np.float64)[:, sel])
+                    except (OSError, ValueError) as err:  # changed since the run: no step
+                        notes["sensor_step"] = f"the run's LST/EVI inputs cannot be read ({err})"
+                        info.pop("sensor_step", None)
+                        reader = None
+                        sensor = [None] * n
             if n_pix == 0:
                 continue
             if osrc is not None:
