@@ -285,7 +285,15 @@ def mine_diagnostics(run: str | os.PathLike[str] | RunFolder, mines: Any, *,
     with contextlib.ExitStack() as stack:
         src = stack.enter_context(rasterio.open(rf.classes))
         H, W, T = src.height, src.width, src.transform
+        def aligned(ds: Any) -> bool:
+            return (ds.height, ds.width) == (H, W) and ds.transform.almost_equals(T)
+
         osrc = stack.enter_context(rasterio.open(rf.onset)) if rf.onset is not None else None
+        if osrc is not None and not aligned(osrc):
+            notes["onset"] = ("onset.tif is not on the grid of classes.tif (not from the same "
+                              "run): re-run `mlri run --onset`")
+            info.pop("onset", None)
+            osrc = None
         sen_bands: tuple[int, int, int] | None = None
         tsrc = None
         if rf.trend is None:
@@ -293,7 +301,9 @@ def mine_diagnostics(run: str | os.PathLike[str] | RunFolder, mines: Any, *,
         else:
             tsrc = stack.enter_context(rasterio.open(rf.trend))
             idx = [_band_index(tsrc, b) for b in ("sen_slope", "sen_low", "sen_high")]
-            if None in idx:
+            if not aligned(tsrc):
+                notes["sen_interval"] = "trend.tif is not on the grid of classes.tif"
+            elif None in idx:
                 notes["sen_interval"] = (f"trend.tif has no sen_low / sen_high bands: "
                                          f"{HOW_TO['sen_interval']}")
             else:
