@@ -71,7 +71,8 @@ def test_sites_command_outputs(project, sites_out):
     for f in ("sites.csv", "sites_mlri.csv", "sites.gpkg", "groups.json", "clusters.csv",
               "manifest.json", "figures/class_shares_by_mine.png",
               "figures/class_shares_by_start_group.png", "figures/class_shares_by_region.png",
-              "figures/mlri_trajectories.png", "figures/clusters.png"):
+              "figures/mlri_trajectories.png", "figures/clusters.png",
+              "figures/onset_cumulative.png", "sites_onset.csv", "diagnostics.json"):
         assert (d / f).is_file(), f
     assert len(list((d / "figures" / "mines").glob("*.png"))) == 2
     out = sites_out.output

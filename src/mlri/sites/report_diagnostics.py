@@ -31,7 +31,8 @@ def onset_curves(onset_long: Table, *, names: dict[str, str] | None = None,
     """Cumulative hectares with a significant onset of restoration, per mine, against the
     onset year (step curves from 0 at ``first_year`` to the total at ``last_year``, the
     series' first and last years; a dot marks each mine's median onset year).  Overlaid for
-    up to :data:`OVERLAY_MAX` mines, small multiples (shared axes) beyond."""
+    up to :data:`OVERLAY_MAX` mines, small multiples beyond (shared year axis, each panel on
+    its own hectare scale)."""
     from matplotlib.ticker import MaxNLocator
 
     from .figures import _figure
@@ -93,6 +94,8 @@ def onset_curves(onset_long: Table, *, names: dict[str, str] | None = None,
         if k >= len(shown):
             ax.set_axis_off()
             continue
+        if k + ncol >= len(shown):  # nothing below: this panel shows the years
+            ax.tick_params(labelbottom=True)
         curve(ax, shown[k], "#1a9850", None)
         ax.set_title(lab(shown[k]), fontsize=7)
         ax.tick_params(labelsize=6)

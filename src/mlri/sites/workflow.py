@@ -248,6 +248,15 @@ def _write_outputs(oset: OutputSet, table: Table, zr: ZonalResult, cres: Any,
         fdir = oset.stage_dir("figures")
         fig_files = write_figures(fdir, rf.classes, zr, table, cres, groupings,
                                   denominator=denominator, max_maps=max_maps)
+        if onset:
+            from .figures import save_png
+            from .report_diagnostics import onset_curves
+
+            names = {str(i): zr.mines.title(k) for k, i in enumerate(zr.mines.ids)}
+            fig_files.append(save_png(onset_curves(
+                diag.onset_table(), names=names,
+                first_year=min(rf.years) if rf.years else None,
+                last_year=max(rf.years) if rf.years else None), fdir / "onset_cumulative.png"))
         files.extend(outp / "figures" / f.relative_to(fdir) for f in fig_files)
     return files
 
