@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from .options import fail
+from .options import fail, out_option, overwrite_option
 
 __all__ = ["COMMANDS"]
 
@@ -119,9 +119,8 @@ def _make_grid(aoi: str | None, bbox: Sequence[float] | None, grid_like: str | N
               help="Parallel band reads per scene.")
 @click.option("--block-pixels", type=click.IntRange(min=1024), default=1 << 22,
               show_default=True, help="Output pixels per processing strip (bounds memory).")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Output folder.")
-@click.option("--overwrite", is_flag=True, help="Replace existing outputs in --out.")
+@out_option(dest="out_dir", help="Output folder.")
+@overwrite_option()
 @click.option("--ignore-disk-space", is_flag=True,
               help="Start even when the composites may not fit in the free disk space.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
