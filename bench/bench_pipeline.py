@@ -9,7 +9,7 @@ Steps (each measured in a child process: wall time, CPU time and peak RSS from w
 1. generate ``LST.tif`` / ``EVI.tif``: float32 multi-band stacks, 256-pixel tiles, deflate
    (GEE-export-like), written window by window, never held in RAM (not timed against);
 2. I/O floor: read both inputs once and write outputs of the same sizes, dtypes and
-   compression (19-band + 9-band float32, two uint8) with no computation, through the same
+   compression (19-band + trend-band float32, two uint8) with no computation, through the same
    overlapped reader/writer engine: as plain tiled GeoTIFFs without overviews
    (``floor_plain``), as COGs with overviews (``floor_cog``) and, optionally, as compressed
    GeoTIFFs with overviews added in place (``floor_ovr``);
@@ -99,7 +99,10 @@ def io_floor(lst: str, evi: str, out: Path, cog: bool, tile: int = 512,
     import rasterio
 
     from mlri._outputs import atomic_raster, raster_profile
+    from mlri.products import TREND_BANDS
     from mlri.tiling import plan_windows, run_tiled
+
+    n_trend = len(TREND_BANDS)  # the run folder's schema: as many bands as mlri run writes
 
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -119,7 +122,7 @@ def io_floor(lst: str, evi: str, out: Path, cog: bool, tile: int = 512,
             contextlib.ExitStack() as st:
         dm = st.enter_context(atomic_raster(out / "mlri.tif", prof(nt, "float32", np.nan),
                                             cog=cog, overview_resampling=avg))
-        dt = st.enter_context(atomic_raster(out / "trend.tif", prof(9, "float32", np.nan),
+        dt = st.enter_context(atomic_raster(out / "trend.tif", prof(n_trend, "float32", np.nan),
                                             cog=cog, overview_resampling=avg))
         dc = st.enter_context(atomic_raster(out / "classes.tif", prof(1, "uint8", 0),
                                             cog=cog, overview_resampling=near))
@@ -133,7 +136,7 @@ def io_floor(lst: str, evi: str, out: Path, cog: bool, tile: int = 512,
 
         def compute(w, d):  # no computation: hand the data through
             a, b = d
-            return a, b[:9], (a[0] > 300).astype(np.uint8), (b[0] > 0.25).astype(np.uint8)
+            return a, b[:n_trend], (a[0] > 300).astype(np.uint8), (b[0] > 0.25).astype(np.uint8)
 
         def write(w, r):
             dm.write(r[0], window=w)

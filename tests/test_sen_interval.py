@@ -75,6 +75,28 @@ def test_stack_with_gaps_ties_and_threads(rng):
     assert np.isnan(lo[0]) and np.isnan(hi[1]) and lo[2] == hi[2] == 0.0
 
 
+@pytest.mark.parametrize("T", [3, 4, 25, 64])
+def test_heavy_ties_long_series_and_huge_values(rng, T):
+    """Equal slopes (integer data, exact lines), +-inf slopes and long series: the selection
+    returns scipy's order statistics (a zero as +0.0)."""
+    years = np.arange(1990, 1990 + T, dtype=np.float64)
+    P = 300
+    y = rng.integers(-3, 4, size=(T, P)).astype(np.float64)   # many equal values and slopes
+    y[:, 0] = 2.0 * years - 4000.0                             # an exact line: all slopes 2
+    y[:, 1] = np.where(np.arange(T) % 2 == 0, 1e308, -1e308)   # differences overflow: +-inf
+    y[:, 2] = np.where(np.arange(T) % 2 == 0, 0.0, -0.0)       # signed zeros only
+    y[rng.random((T, P)) < 0.1] = np.nan
+    r = mlri.sen_interval(y.reshape(T, 1, P), years, n_threads=2)
+    lo = r.low_slope.reshape(-1)
+    hi = r.high_slope.reshape(-1)
+    for p in range(P):
+        want = _scipy(y[:, p], years, 0.05)
+        np.testing.assert_array_equal([lo[p], hi[p]], want, err_msg=str(p))
+    zero = (lo == 0.0) | (hi == 0.0)
+    assert not np.any(np.signbit(lo[zero & (lo == 0.0)])) and not np.any(
+        np.signbit(hi[zero & (hi == 0.0)]))
+
+
 def test_float32_is_promoted_and_wider_alpha_narrows(rng):
     y = (0.2 + 0.01 * np.arange(19)[:, None] + 0.03 * rng.standard_normal((19, 50)))
     r64 = mlri.sen_interval(y)

@@ -381,3 +381,31 @@ def test_stac_api_search_glue(archive, local_out, tmp_path, monkeypatch):
     assert 119 < lon0 < lon1 < 121 and 39 < lat0 < lat1 < 40
     # the cloud filter also applies client-side (items above it are dropped)
     assert stac.scenes_from_stac(_fc(items), max_cloud=10) == []
+
+
+def test_scenes_lists_stac_items_as_composite_would_use_them(archive, tmp_path):
+    """`mlri scenes --stac` lists the same usable scenes as the folder listing, and an item
+    whose QA_PIXEL asset is missing as a problem naming the band."""
+    items = pc_items(archive)
+    victim = next(it for it in items if it["id"].startswith("LC08"))
+    fc_ok = _write(tmp_path / "ok.json", _fc(items))
+    r_dir = _invoke("scenes", archive.root)
+    r_stac = _invoke("scenes", "--stac", fc_ok)
+    assert r_dir.exit_code == 0 and r_stac.exit_code == 0, r_stac.output
+
+    def usable(out: str) -> set[str]:
+        return {re.sub(r"_\d{8}_02_", "_02_", ln.split("\t")[0]) for ln in out.splitlines()
+                if ln.startswith(("LT05", "LE07", "LC08", "LC09")) and "\t" in ln}
+
+    assert usable(r_stac.output) and usable(r_stac.output) == usable(r_dir.output)
+    del victim["assets"]["qa_pixel"]
+    fc_bad = _write(tmp_path / "bad.json", _fc(items))
+    r = _invoke("scenes", "--stac", fc_bad)
+    assert r.exit_code == 0, r.output
+    skip = [ln for ln in r.output.splitlines() if ln.startswith("SKIP ")]
+    assert any(victim["id"] in ln and "QA_PIXEL" in ln for ln in skip), skip
+    assert victim["id"] not in {re.sub(r"_\d{8}_02_", "_02_", u) for u in usable(r.output)}
+    r = _invoke("scenes")
+    assert r.exit_code == 2 and "PATHS" in r.output and "--stac" in r.output
+    r = _invoke("scenes", archive.root, "--max-cloud", "10")
+    assert r.exit_code == 2 and "--max-cloud applies to --stac" in r.output

@@ -386,3 +386,43 @@ def test_config_errors_name_the_setting(tmp_path):
     assert back.stats == {"alpha": 0.1} and back.points == {"M 1": str(tmp_path / "p.csv")}
     assert back.scenes == [str(tmp_path / "x"), str(tmp_path / "y")]
     assert not math.isnan(back.buffer) and Path(back.mines).name == "a b.gpkg"
+
+
+def test_second_study_into_the_same_folder_is_refused(raster_study, tmp_path):
+    """A study holds its folder's lock: a second study into it stops at once naming the first's
+    PID (through the CLI: one Error line), and writes nothing there."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from click.testing import CliRunner
+
+    import mlri
+    from mlri._outputs import OutputInUseError
+    from mlri.cli import main
+
+    _, cfg, _ = raster_study
+    out = tmp_path / "busy"
+    out.mkdir()
+    src = str(Path(mlri.__file__).resolve().parent.parent)
+    code = ("import time\nfrom mlri._outputs import FolderLock\n"
+            f"FolderLock({str(out)!r}).acquire()\nprint('locked', flush=True)\ntime.sleep(60)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": src})
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        t0 = time.perf_counter()
+        with pytest.raises(OutputInUseError, match=rf"in use by PID {holder.pid} "):
+            run_study(dataclasses.replace(cfg, out=str(out)), quiet=True)
+        assert time.perf_counter() - t0 < 10.0
+        study_file = tmp_path / "s.toml"
+        study_file.write_text(study_file_text(dataclasses.replace(cfg, out=str(out))))
+        r = CliRunner().invoke(main, ["study", "--config", str(study_file), "--quiet"])
+        assert r.exit_code == 1, r.output
+        assert r.output.startswith(f"Error: output folder {out} is in use by PID {holder.pid}")
+        assert sorted(p.name for p in out.iterdir()) == [".mlri.lock"]
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()

@@ -18,48 +18,90 @@ inline namespace MLRI_KERNEL_NS {
 
 namespace sen_ci_detail {
 
-// k-th smallest of a[0..n) (Hoare/Wirth selection; reorders a).  No std:: templates.
-inline double select_kth(double* a, int n, int k) {
-    int lo = 0, hi = n - 1;
-    while (lo < hi) {
-        const double x = a[k];
-        int i = lo, j = hi;
-        do {
-            while (a[i] < x) ++i;
-            while (x < a[j]) --j;
-            if (i <= j) {
-                const double tmp = a[i];
-                a[i] = a[j];
-                a[j] = tmp;
-                ++i;
-                --j;
-            }
-        } while (i <= j);
-        if (j < k) lo = i;
-        if (k < i) hi = j;
+// Quickselect with out-of-place, branch-free partitions: a[lo..hi) is partitioned into
+// b[lo..hi) around a pivot x (median of three) — values < x from the front, values > x from
+// the back, every value written to both ends and only the right end's counter advanced, so
+// there is neither a data-dependent branch nor a store read back in the same pass (the
+// in-place Hoare and Lomuto versions were ~2-3x slower on slopes).  Values equal to x are
+// only counted: they occupy [e0, e1) of the partitioned range.  Values are never NaN; the result
+// is the k-th order statistic whatever the algorithm, except for the sign of a zero (callers
+// normalise it).  No std:: templates.
+struct Split {
+    double x;
+    int e0, e1;
+};
+
+inline Split partition(const double* a, double* b, int lo, int hi) {
+    const double p = a[lo], q = a[lo + (hi - lo) / 2], r = a[hi - 1];
+    const double mn = p < q ? p : q, mx = p < q ? q : p;
+    const double m2 = mx < r ? mx : r;
+    const double x = mn > m2 ? mn : m2;  // median of three
+    int l = lo, h = hi - 1;
+    for (int i = lo; i < hi; ++i) {
+        const double v = a[i];
+        b[l] = v;
+        b[h] = v;
+        l += v < x ? 1 : 0;
+        h -= x < v ? 1 : 0;
+    }
+    return Split{x, l, h + 1};
+}
+
+// k-th smallest of a[lo..hi); a and b (same size) are both overwritten in [lo, hi).
+inline double select_kth(double* a, double* b, int lo, int hi, int k) {
+    while (hi - lo > 1) {
+        const Split s = partition(a, b, lo, hi);
+        if (k < s.e0) {
+            hi = s.e0;
+        } else if (k < s.e1) {
+            return s.x;
+        } else {
+            lo = s.e1;
+        }
+        double* t = a;
+        a = b;
+        b = t;
     }
     return a[k];
 }
 
-// Σ k(k−1)(2k+5) over groups of equal values of a[0..n) (sorts a by insertion; n is small).
-inline std::int64_t tie_term(double* a, int n) {
-    for (int i = 1; i < n; ++i) {
-        const double x = a[i];
-        int j = i - 1;
-        while (j >= 0 && a[j] > x) {
-            a[j + 1] = a[j];
-            --j;
+// The k1-th and k2-th smallest (k1 <= k2) of a[0..n): partitions shared while both ranks fall
+// in the same part, then one selection per part (disjoint ranges of the two buffers).
+inline void select_two(double* a, double* b, int n, int k1, int k2, double& r1, double& r2) {
+    int lo = 0, hi = n;
+    while (hi - lo > 1) {
+        const Split s = partition(a, b, lo, hi);
+        const int p1 = k1 < s.e0 ? 0 : (k1 < s.e1 ? 1 : 2);
+        const int p2 = k2 < s.e0 ? 0 : (k2 < s.e1 ? 1 : 2);
+        if (p1 != p2) {
+            r1 = p1 == 1 ? s.x : select_kth(b, a, lo, s.e0, k1);
+            r2 = p2 == 1 ? s.x : select_kth(b, a, s.e1, hi, k2);
+            return;
         }
-        a[j + 1] = x;
+        if (p1 == 1) {
+            r1 = r2 = s.x;
+            return;
+        }
+        if (p1 == 0)
+            hi = s.e0;
+        else
+            lo = s.e1;
+        double* t = a;
+        a = b;
+        b = t;
     }
+    r1 = r2 = a[lo];
+}
+
+// Σ k(k−1)(2k+5) over the groups of equal values of a[0..n), as Σ_i (e_i−1)(2e_i+5) with
+// e_i = #{j : a_j == a_i} (each of a group's k members contributes (k−1)(2k+5)); branch-free.
+inline std::int64_t tie_term(const double* a, int n) {
     std::int64_t s = 0;
-    int i = 0;
-    while (i < n) {
-        int j = i + 1;
-        while (j < n && a[j] == a[i]) ++j;
-        const std::int64_t k = j - i;
-        if (k > 1) s += k * (k - 1) * (2 * k + 5);
-        i = j;
+    for (int i = 0; i < n; ++i) {
+        const double x = a[i];
+        std::int64_t e = 0;
+        for (int j = 0; j < n; ++j) e += a[j] == x ? 1 : 0;
+        s += (e - 1) * (2 * e + 5);
     }
     return s;
 }
@@ -71,17 +113,25 @@ template <class T>
 void sen_interval(const T* y, index_t P, index_t Tn, const double* years, double z, double* low,
                   double* high, std::int32_t* n_valid, int n_threads) {
     const int nt = resolve_threads(n_threads);
-    (void)nt;
+    // per-thread work, allocated before the parallel region (an exception must not leave it)
+    const std::size_t cap = static_cast<std::size_t>(Tn > 0 ? Tn : 1);
+    const std::size_t npairs = cap * (cap - 1) / 2 + 1;
+    const std::size_t stride = 2 * cap + 2 * npairs;
+    Buffer<double> work;
+    work.assign(stride * static_cast<std::size_t>(nt), 0.0);
 #if defined(MLRI_HAS_OPENMP)
 #pragma omp parallel num_threads(nt)
 #endif
     {
-        const std::size_t cap = static_cast<std::size_t>(Tn > 0 ? Tn : 1);
-        Buffer<double> v, t, w, sl;
-        v.assign(cap, 0.0);
-        t.assign(cap, 0.0);
-        w.assign(cap, 0.0);
-        sl.assign(cap * (cap - 1) / 2 + 1, 0.0);
+#if defined(MLRI_HAS_OPENMP)
+        double* base = work.data() + stride * static_cast<std::size_t>(omp_get_thread_num());
+#else
+        double* base = work.data();
+#endif
+        double* v = base;
+        double* t = v + cap;
+        double* sl = t + cap;
+        double* sb = sl + npairs;
 #if defined(MLRI_HAS_OPENMP)
 #pragma omp for schedule(dynamic, 256)
 #endif
@@ -91,7 +141,6 @@ void sen_interval(const T* y, index_t P, index_t Tn, const double* years, double
                 const double yv = static_cast<double>(y[k * P + q]);
                 if (isfin(yv)) {
                     v[static_cast<std::size_t>(n)] = yv;
-                    w[static_cast<std::size_t>(n)] = yv;
                     t[static_cast<std::size_t>(n)] = years[k];
                     ++n;
                 }
@@ -105,9 +154,18 @@ void sen_interval(const T* y, index_t P, index_t Tn, const double* years, double
             const std::int64_t nn = n;
             const std::int64_t N = nn * (nn - 1) / 2;
             std::int64_t m = 0;
-            for (int i = 0; i < n; ++i)
-                for (int j = i + 1; j < n; ++j) sl[static_cast<std::size_t>(m++)] = (v[j] - v[i]) / (t[j] - t[i]);
-            const std::int64_t ties = sen_ci_detail::tie_term(w.data(), n);
+            int zeros = 0;  // a tie in y gives a zero slope (so does an underflow: then counted)
+            for (int i = 0; i < n; ++i) {
+                double* row = sl + m;
+                const double vi = v[i], ti = t[i];
+                for (int j = i + 1; j < n; ++j) {
+                    const double x = (v[j] - vi) / (t[j] - ti);
+                    row[j - i - 1] = x;
+                    zeros |= x == 0.0 ? 1 : 0;
+                }
+                m += n - i - 1;
+            }
+            const std::int64_t ties = zeros ? sen_ci_detail::tie_term(v, n) : 0;
             const double sigsq = (1.0 / 18.0) * static_cast<double>(nn * (nn - 1) * (2 * nn + 5) - ties);
             const double sigma = std::sqrt(sigsq);
             const double ru_f = std::nearbyint((static_cast<double>(N) - z * sigma) / 2.0);
@@ -127,8 +185,13 @@ void sen_interval(const T* y, index_t P, index_t Tn, const double* years, double
                 continue;
             }
             const int Ni = static_cast<int>(N);
-            low[q] = sen_ci_detail::select_kth(sl.data(), Ni, static_cast<int>(rl));
-            high[q] = sen_ci_detail::select_kth(sl.data(), Ni, static_cast<int>(ru));
+            double lo_v, hi_v;
+            if (rl <= ru)
+                sen_ci_detail::select_two(sl, sb, Ni, static_cast<int>(rl), static_cast<int>(ru), lo_v, hi_v);
+            else
+                sen_ci_detail::select_two(sl, sb, Ni, static_cast<int>(ru), static_cast<int>(rl), hi_v, lo_v);
+            low[q] = lo_v == 0.0 ? 0.0 : lo_v;  // +0.0 for a zero of either sign
+            high[q] = hi_v == 0.0 ? 0.0 : hi_v;
         }
     }
 }

@@ -11,6 +11,10 @@
 
 #include "mlri/common.hpp"
 
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
 namespace mlri {
 inline namespace MLRI_KERNEL_NS {
 namespace simd {
@@ -45,6 +49,33 @@ inline vi splati(long long x) { return vi{} + x; }
 // m ? a : b for lane masks m (all ones / all zeros)
 inline vd sel(vi m, vd a, vd b) { return (vd)(((vi)a & m) | ((vi)b & ~m)); }
 inline vi seli(vi m, vi a, vi b) { return (a & m) | (b & ~m); }
+// a < b ? a : b and a > b ? a : b lane-wise (the second operand when unordered or equal, so
+// -0.0/+0.0 and NaN behave exactly as the ternaries).  On x86 these are the minpd/maxpd
+// intrinsics, which have exactly that definition: the same instructions GCC emits for the
+// ternaries, but opaque to its value numbering, which is superlinear on the thousands of
+// vector selects of a selection network (sortnet.hpp compiled ~10x faster this way).
+inline vd vmin(vd a, vd b) {
+#if defined(__AVX512F__)
+    return (vd)_mm512_min_pd((__m512d)a, (__m512d)b);
+#elif defined(__AVX__)
+    return (vd)_mm256_min_pd((__m256d)a, (__m256d)b);
+#elif defined(__SSE2__)
+    return (vd)_mm_min_pd((__m128d)a, (__m128d)b);
+#else
+    return a < b ? a : b;
+#endif
+}
+inline vd vmax(vd a, vd b) {
+#if defined(__AVX512F__)
+    return (vd)_mm512_max_pd((__m512d)a, (__m512d)b);
+#elif defined(__AVX__)
+    return (vd)_mm256_max_pd((__m256d)a, (__m256d)b);
+#elif defined(__SSE2__)
+    return (vd)_mm_max_pd((__m128d)a, (__m128d)b);
+#else
+    return a > b ? a : b;
+#endif
+}
 inline vd vabs(vd a) { return (vd)((vi)a & splati(0x7fffffffffffffffLL)); }
 
 typedef float vf __attribute__((vector_size(4 * VL)));

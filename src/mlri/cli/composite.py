@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from .options import fail
+from .options import fail, out_option, overwrite_option
 
 __all__ = ["COMMANDS"]
 
@@ -119,9 +119,8 @@ def _make_grid(aoi: str | None, bbox: Sequence[float] | None, grid_like: str | N
               help="Parallel band reads per scene.")
 @click.option("--block-pixels", type=click.IntRange(min=1024), default=1 << 22,
               show_default=True, help="Output pixels per processing strip (bounds memory).")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Output folder.")
-@click.option("--overwrite", is_flag=True, help="Replace existing outputs in --out.")
+@out_option(dest="out_dir", help="Output folder.")
+@overwrite_option()
 @click.option("--ignore-disk-space", is_flag=True,
               help="Start even when the composites may not fit in the free disk space.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
@@ -248,7 +247,12 @@ def _stac_scenes(files: tuple[str, ...], api: str | None, collections: str | Non
 
 
 @click.command("scenes")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.option("--stac", "stac_files", multiple=True, metavar="FILE|URL",
+              help="Saved STAC ItemCollection / Item / static catalog instead of PATHS "
+                   "(repeatable), as `mlri composite --stac` reads it.")
+@click.option("--max-cloud", type=click.FloatRange(0, 100), default=None,
+              help="With --stac: only items with eo:cloud_cover at most this (percent).")
 @click.option("--no-require-mtl", is_flag=True, help="Accept scenes without MTL.")
 @click.option("--variables", callback=_csv, default="EVI,LST", show_default=True,
               help="Variables that `mlri composite` will make (decides the bands needed).")
@@ -258,13 +262,16 @@ def _stac_scenes(files: tuple[str, ...], api: str | None, collections: str | Non
               help="LST method of `mlri composite` (rte needs the ST intermediates).")
 @click.option("--st-qa-max", type=float, default=None,
               help="As in `mlri composite` (then ST_QA is needed).")
-def scenes_cmd(paths: tuple[str, ...], no_require_mtl: bool, variables: tuple[str, ...],
-               mask: str, lst_method: str, st_qa_max: float | None) -> None:
-    """List the Landsat C2 Level-2 scenes found in folders / .tar bundles, and the problems.
+def scenes_cmd(paths: tuple[str, ...], stac_files: tuple[str, ...], max_cloud: float | None,
+               no_require_mtl: bool, variables: tuple[str, ...], mask: str, lst_method: str,
+               st_qa_max: float | None) -> None:
+    """List the Landsat C2 Level-2 scenes found in folders / .tar bundles (or the items of a
+    saved STAC catalog, --stac), and the problems.
 
     A scene is listed as usable only when `mlri composite` with the same options can use it:
-    MTL present and sane, and every band file it needs (ST_B10 / ST_B6, QA_PIXEL, the SR
-    bands of EVI) present.  Each problem line names the scene and everything that is wrong.
+    MTL present and sane (folders), and every band file it needs (ST_B10 / ST_B6, QA_PIXEL,
+    the SR bands of EVI) present.  Each problem line names the scene and everything that is
+    wrong.
     """
     from ..landsat.composite import CompositeOptions
     from ..landsat.needs import scene_problem
@@ -276,7 +283,21 @@ def scenes_cmd(paths: tuple[str, ...], no_require_mtl: bool, variables: tuple[st
                                 require_mtl=not no_require_mtl)
     except ValueError as err:
         raise click.BadParameter(str(err)) from None
-    scenes, problems = discover_scenes(paths, require_mtl=not no_require_mtl)
+    if bool(paths) == bool(stac_files):
+        msg = "give scene folders / .tar files (PATHS) or --stac FILE, not both and not neither"
+        raise click.UsageError(msg)
+    if stac_files:
+        from ..landsat.ids import LandsatFormatError
+        from ..landsat.stac import discover_stac
+
+        try:
+            scenes, problems = discover_stac(list(stac_files), max_cloud=max_cloud)
+        except (LandsatFormatError, ValueError, OSError) as err:
+            raise click.ClickException(str(err)) from None
+    else:
+        if max_cloud is not None:
+            raise click.UsageError("--max-cloud applies to --stac items only")
+        scenes, problems = discover_scenes(paths, require_mtl=not no_require_mtl)
     usable = []
     for s in scenes:
         why = scene_problem(s, opts)

@@ -19,11 +19,12 @@ _Deco = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 def out_option(*, help: str, default: str | None = None, dest: str = "out",
-               file_okay: bool = False) -> _Deco:
-    """``--out``: required unless a default is given."""
+               file: bool = False) -> _Deco:
+    """``--out``: an output folder (``file=True``: an output file); required unless a default
+    is given."""
     return click.option("--out", dest, required=default is None, default=default,
-                        show_default=default is not None,
-                        type=click.Path(file_okay=file_okay), help=help)
+                        show_default=default is not None, metavar="FILE" if file else "DIR",
+                        type=click.Path(file_okay=file, dir_okay=not file), help=help)
 
 
 def overwrite_option(*, help: str = "Replace existing outputs in --out.") -> _Deco:

@@ -17,6 +17,8 @@ from typing import Any
 
 import click
 
+from .options import out_option, overwrite_option
+
 __all__ = ["COMMANDS"]
 
 
@@ -66,7 +68,7 @@ def _progress_default() -> bool:
               help="Output folder of `mlri run` (needs classes.tif; uses mlri.tif if present).")
 @click.option("--mines", required=True, metavar="FILE",
               help="Mine polygons: GeoPackage, GeoJSON or Shapefile (any CRS).")
-@click.option("--out", required=True, metavar="DIR", help="Output folder.")
+@out_option(help="Output folder.")
 @click.option("--id-col", default=None, help="Unique mine id column (default: id/mine_id/FID).")
 @click.option("--name-col", default=None, help="Mine name column.")
 @click.option("--region-col", default=None, help="Region column (also tested as a group).")
@@ -92,7 +94,7 @@ def _progress_default() -> bool:
 @click.option("--no-figures", is_flag=True, help="Do not write PNG figures.")
 @click.option("--max-maps", default=50, show_default=True, type=int,
               help="Per-mine class maps to write (0 = none, -1 = all).")
-@click.option("--overwrite", is_flag=True, help="Replace existing results in --out.")
+@overwrite_option(help="Replace existing results in --out.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a TTY).")
 def sites_cmd(run_dir: str, mines: str, out: str, id_col: str | None, name_col: str | None,
               region_col: str | None, start_col: str | None, group_col: tuple[str, ...],
@@ -179,9 +181,8 @@ def _side_manifest(out: Path) -> Path:
               help="Map classes counted as restored (binary scheme).")
 @click.option("--area-adjusted/--no-area-adjusted", default=True, show_default=True,
               help="Olofsson et al. (2014) area-weighted estimates with 95% CIs.")
-@click.option("--out", default="accuracy.json", show_default=True, metavar="FILE",
-              help="Output JSON.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
+@out_option(default="accuracy.json", file=True, help="Output JSON.")
+@overwrite_option(help="Replace an existing --out.")
 def accuracy_cmd(classes: str, points: str, label_col: str | None, x_col: str | None,
                  y_col: str | None, points_crs: str | None, scheme: str, restored: str,
                  area_adjusted: bool, out: str, overwrite: bool) -> None:
@@ -234,12 +235,12 @@ def accuracy_cmd(classes: str, points: str, label_col: str | None, x_col: str | 
 @click.option("--classes", required=True, metavar="FILE",
               help="classes.tif of `mlri run` (or the run folder).")
 @click.option("--n", "n", default=100, show_default=True, type=int, help="Points per stratum.")
-@click.option("--out", required=True, metavar="FILE", help="Output .csv, .geojson or .gpkg.")
+@out_option(file=True, help="Output .csv, .geojson or .gpkg.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Random seed.")
 @click.option("--strata", type=click.Choice(["classes", "si", "binary"]), default="classes",
               show_default=True,
               help="Six map classes; SD/ND/NI/SI; or restored/not restored.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
+@overwrite_option(help="Replace an existing --out.")
 def sample_cmd(classes: str, n: int, out: str, seed: int, strata: str, overwrite: bool) -> None:
     """Stratified random sample of N pixel centres per class for validation."""
     from .._outputs import build_manifest, check_output_dir, write_json
@@ -280,11 +281,11 @@ def sample_cmd(classes: str, n: int, out: str, seed: int, strata: str, overwrite
               help="Output folder of `mlri sites`.")
 @click.option("--accuracy", "accuracy_file", default=None, metavar="FILE",
               help="accuracy.json of `mlri accuracy` (default: found in --sites or --run).")
-@click.option("--out", required=True, metavar="FILE", help="Output .html file.")
+@out_option(file=True, help="Output .html file.")
 @click.option("--title", default=None, help="Report title.")
 @click.option("--max-maps", default=12, show_default=True, type=int,
               help="Mine maps embedded in the report.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
+@overwrite_option(help="Replace an existing --out.")
 def report_cmd(run_dir: str, sites_dir: str | None, accuracy_file: str | None, out: str,
                title: str | None, max_maps: int, overwrite: bool) -> None:
     """One self-contained HTML report (figures embedded) of a run and its sites analysis."""

@@ -66,7 +66,7 @@ def _points(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--seed", type=int, default=None, help="K-means seed [0].")
 @click.option("--points", multiple=True, metavar="MINE=PATH",
               help="Reference points of a mine for accuracy (repeatable).")
-@click.option("--out", default=None, type=click.Path(file_okay=False),
+@click.option("--out", default=None, type=click.Path(file_okay=False), metavar="DIR",
               help="Study folder [mlri-study]; an existing study there is continued.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 1024), default=None,
               help="Mines processed at once (processes) [1].")

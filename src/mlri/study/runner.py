@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .._outputs import FolderLock
 from .config import StudyConfig, study_file_text
 from .plan import MineTask, default_threads, finished, plan_tasks, read_study_mines
 
@@ -139,54 +140,55 @@ def run_study(config: StudyConfig, *, quiet: bool = False,
     threads = default_threads(n_workers, cfg.threads)
     tasks = plan_tasks(cfg, mines, scenes, threads)
     out.mkdir(parents=True, exist_ok=True)
+    # one study per folder at a time: a second is refused at once, naming the first's PID
+    with FolderLock(out):
+        records: dict[int, dict[str, Any]] = {}
+        pending: list[MineTask] = []
+        for t in tasks:
+            if t.error:
+                records[t.index] = {"id": t.id, "index": t.index, "status": "failed",
+                                    "reason": t.error, "seconds": 0.0, "key": t.key}
+            elif (rec := finished(t)) is not None:
+                records[t.index] = {**rec, "status": "reused", "seconds": 0.0}
+            else:
+                pending.append(t)
+        n = len(tasks)
+        log(f"study of {n} mine(s): {len(pending)} to compute, "
+            f"{sum(r['status'] == 'reused' for r in records.values())} finished before, "
+            f"{sum(r['status'] == 'failed' for r in records.values())} failed before any work; "
+            f"{n_workers} at once x {threads} thread(s)"
+            + (f" on {cfg.scheduler}" if cfg.scheduler else ""))
+        done_count = [0]
+        from ..tiling import progress_bar
 
-    records: dict[int, dict[str, Any]] = {}
-    pending: list[MineTask] = []
-    for t in tasks:
-        if t.error:
-            records[t.index] = {"id": t.id, "index": t.index, "status": "failed",
-                                "reason": t.error, "seconds": 0.0, "key": t.key}
-        elif (rec := finished(t)) is not None:
-            records[t.index] = {**rec, "status": "reused", "seconds": 0.0}
-        else:
-            pending.append(t)
-    n = len(tasks)
-    log(f"study of {n} mine(s): {len(pending)} to compute, "
-        f"{sum(r['status'] == 'reused' for r in records.values())} finished before, "
-        f"{sum(r['status'] == 'failed' for r in records.values())} failed before any work; "
-        f"{n_workers} at once x {threads} thread(s)"
-        + (f" on {cfg.scheduler}" if cfg.scheduler else ""))
-    done_count = [0]
-    from ..tiling import progress_bar
+        bar = progress_bar(n, quiet=quiet, desc="mlri study", unit="mine")
+        label = {t.index: t.label for t in tasks}
 
-    bar = progress_bar(n, quiet=quiet, desc="mlri study", unit="mine")
-    label = {t.index: t.label for t in tasks}
+        def finish(rec: dict[str, Any]) -> None:
+            records[rec["index"]] = rec
+            done_count[0] += 1
+            bar.update(1)
+            st = rec["status"]
+            tail = (f"{rec.get('seconds', 0):.1f} s, EPSG:{rec.get('epsg')}" if st == "done"
+                    else rec.get("reason", "") if st == "failed" else "finished before")
+            line = f"[{done_count[0]}/{n}] mine {label.get(rec['index'], rec['id'])}: {st} ({tail})"
+            if custom_log:
+                log(line)
+            elif not quiet:
+                bar.write(line, file=sys.stderr)  # above the progress bar
+            if on_mine_done is not None:
+                on_mine_done(rec)
 
-    def finish(rec: dict[str, Any]) -> None:
-        records[rec["index"]] = rec
-        done_count[0] += 1
-        bar.update(1)
-        st = rec["status"]
-        tail = (f"{rec.get('seconds', 0):.1f} s, EPSG:{rec.get('epsg')}" if st == "done"
-                else rec.get("reason", "") if st == "failed" else "finished before")
-        line = f"[{done_count[0]}/{n}] mine {label.get(rec['index'], rec['id'])}: {st} ({tail})"
-        if custom_log:
-            log(line)
-        elif not quiet:
-            bar.write(line, file=sys.stderr)  # above the progress bar
-        if on_mine_done is not None:
-            on_mine_done(rec)
+        try:
+            for idx in sorted(records):
+                finish(records[idx])
+            _execute(pending, cfg, n_workers, threads, finish)
+        finally:
+            bar.close()
 
-    try:
-        for idx in sorted(records):
-            finish(records[idx])
-        _execute(pending, cfg, n_workers, threads, finish)
-    finally:
-        bar.close()
-
-    ordered = [records[t.index] for t in tasks]
-    return _summarise(cfg, tasks, ordered, mines, scenes, scene_problems, mine_warnings, t0,
-                      log)
+        ordered = [records[t.index] for t in tasks]
+        return _summarise(cfg, tasks, ordered, mines, scenes, scene_problems, mine_warnings, t0,
+                          log)
 
 
 def is_stac_source(source: str) -> bool:
