@@ -51,6 +51,7 @@ __all__ = [
     "DemoSite",
     "mine_polygons",
     "planted_onsets",
+    "planted_restorations",
     "plot_classes",
     "reference_points",
     "region_table",
@@ -256,6 +257,61 @@ def planted_onsets(n_restoring: int = 2000, n_stable: int = 2000, *, seed: int =
         0.004 + 0.010 * v)
     evi[rng.random((nt, n)) < gaps] = np.nan
     return evi, onset, yrs
+
+
+def planted_restorations(n_restoring: int = 2000, n_stable: int = 2000, *, seed: int = 7,
+                         phi: float = 0.0, gaps: float = 0.05
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """LST and EVI of the site's restored dumps and steppe, pixel by pixel independent.
+
+    For power and level checks of the trend tests.  The restoring pixels (first
+    ``n_restoring``) are the dumps of :func:`synthesize` (restored from 2002, 2006 or 2010 at
+    random, recovery rate, ceiling and set-backs as there); the stable ones are steppe.  Every
+    pixel gets the site's noise — a weather anomaly (EVI ±10 % and LST ∓1.6 K per σ), EVI
+    noise of σ = 0.004 + 0.010 v and LST noise of σ = 0.7 K — drawn independently per pixel
+    here, as AR(1) processes in real time with persistence ``phi`` (0: independent years, as
+    the site), and a fraction ``gaps`` of years set to NaN.
+
+    Returns ``(lst, evi, years, restored_from)``: ``(T, n)`` float64 arrays, the years, and
+    the restoration year per pixel (NaN for the stable pixels, which come last).
+    """
+    if not 0.0 <= phi < 1.0:
+        msg = f"phi must be in [0, 1), got {phi!r}"
+        raise ValueError(msg)
+    rng = np.random.default_rng(seed)
+    yrs = np.asarray(DEMO_YEARS, dtype=np.float64)
+    nt, n = yrs.size, n_restoring + n_stable
+    start = np.full(n, np.nan)
+    start[:n_restoring] = rng.choice(sorted(RESTORED_FROM.values()), n_restoring)
+    since = yrs[:, None] - start[None, :]
+    tau = rng.uniform(2.0, 5.0, n)
+    vmax = rng.uniform(0.55, 0.95, n)
+    with np.errstate(invalid="ignore"):
+        rec = np.where(since >= 0, vmax * (1 - np.exp(-(since + 1) / tau)), 0.0)
+    hit = rng.random(n) < 0.33
+    k = rng.integers(2, np.maximum(3, yrs[-1] - np.nan_to_num(start, nan=yrs[0])).astype(int))
+    rec = np.where(hit[None, :] & (since == k[None, :]), rec * 0.6, rec)
+    v = np.ones((nt, n))
+    v[:, :n_restoring] = rec[:, :n_restoring]
+    base = 0.27 + 0.035 * rng.standard_normal(n)
+
+    full = np.arange(yrs[0], yrs[-1] + 1)
+    observed = np.isin(full, yrs)
+
+    def ar1() -> np.ndarray:
+        e = rng.standard_normal((full.size, n))
+        for t in range(1, full.size):
+            e[t] = phi * e[t - 1] + np.sqrt(1 - phi * phi) * e[t]
+        return e[observed]
+
+    wx = ar1()
+    evi = 0.06 + (base[None, :] - 0.06) * v
+    evi = evi * (1 + 0.10 * wx * np.clip(v, 0.2, 1)) + ar1() * (0.004 + 0.010 * v)
+    lst = 316.0 - 15.0 * v - 1.6 * wx + 0.7 * ar1()
+    gap = rng.random((nt, n)) < gaps
+    lst[gap] = np.nan
+    evi[gap] = np.nan
+    return lst, evi, yrs, start
 
 
 def write_inputs(site: DemoSite, folder: str | os.PathLike[str], *,
