@@ -139,6 +139,12 @@ def _sieve_describe(plan: Any) -> dict[str, Any]:
             "method": ("regional_persistence: pooled lag-1 autocorrelation of log LST and "
                        "log EVI, bias-corrected, over pixels on every sample_stride-th row "
                        "and column" + (" inside the mask" if r["mask"] else ""))}
+        if not r["mask"]:
+            d["persistence_note"] = (
+                "estimated over the whole map: mined and restored land, whose trends read "
+                "as persistence, raise it and make the test conservative; give a mask of "
+                "stable land (persistence_mask) where mines are a large part of the map "
+                "(docs/significance.md)")
     return d
 
 
