@@ -36,6 +36,7 @@ from ._trend_ci import sen_interval
 from .classes import FLAG_NODATA
 from .onset import OnsetResult
 from .onset import onset as onset_fn
+from .significance.regional_pass import persistence_mode
 from .significance.registry import BlockData, SignificanceTest, get_test, test_names
 
 __all__ = [
@@ -308,20 +309,6 @@ def _classify(plan: SignificancePlan, opts: Options, tr: Any,
     kw.update(alpha=alpha, z_crit=None)
     return api.classify(tr, **kw, dropped=dropped, p_increase=pvalues[0],
                         p_decrease=pvalues[1], n_threads=n_threads)
-
-
-def persistence_mode(opts: Options) -> str:
-    """How the sieve test gets its persistence: ``"per-pixel"``, ``"given"`` or ``"regional"``
-    (``persistence="regional"``, or a ``persistence_mask`` alone)."""
-    if opts.persistence is None:
-        return "regional" if opts.persistence_mask else "per-pixel"
-    if isinstance(opts.persistence, str):
-        if opts.persistence != "regional":
-            msg = (f"persistence must be 'regional', two numbers (phi_lst, phi_evi) in [0, 1) "
-                   f"or None (fitted per pixel); got {opts.persistence!r}")
-            raise ValueError(msg)
-        return "regional"
-    return "given"
 
 
 def significance_names() -> tuple[str, ...]:

@@ -85,7 +85,7 @@ def _sieve_pvalues(b: BlockData) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _sieve_validate(opts: Any) -> None:
-    from ..recipe import persistence_mode
+    from .regional_pass import persistence_mode
 
     _perm_validate(opts)
     mode = persistence_mode(opts)

@@ -22,11 +22,26 @@ import numpy as np
 
 from .registry import MapPass
 
-__all__ = ["SAMPLE_PIXELS", "regional_estimate"]
+__all__ = ["SAMPLE_PIXELS", "persistence_mode", "regional_estimate"]
 
-#: Upper bound of the pixels sampled for the regional persistence (about 30 MB of float32
-#: inputs for 19 years; the pooled estimate is precise long before that).
+#: Upper bound of the pixels sampled for the regional persistence (15 MB of float32 inputs for
+#: 19 years, about 100 MB at the peak of the estimate; the pooled estimate is precise long
+#: before that).
 SAMPLE_PIXELS = 100_000
+
+
+def persistence_mode(opts: Any) -> str:
+    """How the sieve test gets its persistence: ``"per-pixel"``, ``"given"`` or ``"regional"``
+    (``persistence="regional"``, or a ``persistence_mask`` alone)."""
+    if opts.persistence is None:
+        return "regional" if opts.persistence_mask else "per-pixel"
+    if isinstance(opts.persistence, str):
+        if opts.persistence != "regional":
+            msg = (f"persistence must be 'regional', two numbers (phi_lst, phi_evi) in [0, 1) "
+                   f"or None (fitted per pixel); got {opts.persistence!r}")
+            raise ValueError(msg)
+        return "regional"
+    return "given"
 
 
 def regional_estimate(mp: MapPass, years: Any) -> dict[str, Any]:

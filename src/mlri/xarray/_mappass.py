@@ -15,7 +15,24 @@ import xarray as xr
 
 from ..recipe import Recipe, compute_block
 
-__all__ = ["StackMapPass"]
+__all__ = ["StackMapPass", "first_pass"]
+
+
+def first_pass(recipe: Recipe, lst: xr.DataArray, evi: xr.DataArray,
+               years: Any) -> dict[str, Any]:
+    """The map-wide pass :func:`mlri.xarray.run_stack` supports (the sieve's regional
+    persistence), run now, eagerly; returns what it adds to the provenance."""
+    plan, opts = recipe.plan, recipe.options
+    if plan.fdr is not None or (plan.needs_prepare and plan.mode != "sieve"):
+        msg = (f"significance={opts.significance!r}"
+               + (f" with fdr={opts.fdr}" if opts.fdr is not None else "")
+               + " needs a map-wide first pass: use mlri.pipeline.run (mlri run)")
+        raise ValueError(msg)
+    if not plan.needs_prepare:
+        return {}
+    assert plan.test.prepare is not None
+    plan.test.prepare(plan, StackMapPass(lst, evi, years, recipe))
+    return {"persistence_estimate": plan.regional}
 
 
 class StackMapPass:

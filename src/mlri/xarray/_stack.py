@@ -26,6 +26,7 @@ from ..recipe import (
     Recipe,
     compute_block,
 )
+from ._mappass import first_pass
 
 _INSTALL_HINT = "pip install mlri[dask]"
 
@@ -535,19 +536,8 @@ def run_stack(lst: Any, evi: Any, years: Any = None, *, time_dim: str | None = N
     if yrs is None:
         yrs = default_years(lst_a.shape[0])
     recipe = opts.prepare(list(yrs))  # every option validated once, before any task
-    plan = recipe.plan
-    provenance: dict[str, Any] = {"step": "run_stack", "years": yrs, **stat_options}
-    if plan.fdr is not None or (plan.needs_prepare and plan.mode != "sieve"):
-        msg = (f"significance={opts.significance!r}"
-               + (f" with fdr={opts.fdr}" if opts.fdr is not None else "")
-               + " needs a map-wide first pass: use mlri.pipeline.run (mlri run)")
-        raise ValueError(msg)
-    if plan.needs_prepare:  # the sieve's regional persistence, computed now (eagerly)
-        from ._mappass import StackMapPass
-
-        assert plan.test.prepare is not None
-        plan.test.prepare(plan, StackMapPass(lst_a, evi_a, list(yrs), recipe))
-        provenance["persistence_estimate"] = plan.regional
+    provenance = {"step": "run_stack", "years": yrs, **stat_options,
+                  **first_pass(recipe, lst_a, evi_a, list(yrs))}
     names = (_STACK_VARS + (_PVALUE_VARS if recipe.plan.needs_pvalues else ())
              + (ONSET_VARS if opts.onset else ()))
     lazy = _is_dask(lst_a) or _is_dask(evi_a)
