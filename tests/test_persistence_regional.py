@@ -128,6 +128,18 @@ def test_identical_for_tiles_threads_and_chunks(site, tmp_path, monkeypatch):
         est = json.loads(ds.attrs["mlri_options"])["persistence_estimate"]
         assert est["phi_lst"] == _sig(a)["phi_lst"] and est["phi_evi"] == _sig(a)["phi_evi"]
         outs.append(ds[["p_increase", "p_decrease", "classes"]].compute())
+    # NumPy-backed stacks: one block, the same estimate
+    lst = mx.open_stack(sorted((root / "in").glob("LST_*.tif")), chunks=(16, 20)).compute()
+    evi = mx.open_stack(sorted((root / "in").glob("EVI_*.tif")), chunks=(16, 20)).compute()
+    ds = mx.run_stack(lst, evi, **kw)
+    assert json.loads(ds.attrs["mlri_options"])["persistence_estimate"]["phi_lst"] == \
+        _sig(a)["phi_lst"]
+    outs.append(ds)
+    # a mask file needs a georeferenced stack
+    bare = lst.drop_vars([c for c in lst.coords if c not in lst.dims[:1]])
+    bare.attrs = {}
+    with pytest.raises(ValueError, match="persistence_mask needs georeferenced stacks"):
+        mx.run_stack(bare, bare.copy(), **kw)
     p = _read(a.files["significance.tif"])
     for ds in outs:
         np.testing.assert_array_equal(ds["p_increase"].values.astype(np.float32), p[0])

@@ -98,9 +98,11 @@ def _sieve_validate(opts: Any) -> None:
     if mode == "per-pixel":
         return
     if opts.persistence_mask:
+        phi = opts.persistence
+        given = ",".join(map(str, phi)) if isinstance(phi, (tuple, list)) else str(phi)
         msg = (f"persistence_mask applies to persistence='regional' (the persistence "
-               f"estimated on that land), not to given values persistence="
-               f"{opts.persistence!r}; drop one of them")
+               f"estimated on that land), not to given values persistence={given}; drop "
+               f"one of them")
         raise ValueError(msg)
     phi = opts.persistence
     try:
@@ -314,7 +316,8 @@ def _read_polygons(path: Path, crs: Any, param: str = "reference") -> list[Any]:
     try:
         meta, _, geoms, _ = pyogrio.raw.read(path)
     except Exception as err:
-        msg = f"{param}={path}: cannot read polygons ({err})"
+        msg = (f"{param}={path}: cannot read polygons ({err}); give polygons "
+               f"(GeoJSON, GeoPackage, Shapefile) or a mask raster (.tif) on the input grid")
         raise ValueError(msg) from err
     shapes = [g for g in shapely.from_wkb(geoms) if g is not None and not g.is_empty]
     src_crs = meta.get("crs")
