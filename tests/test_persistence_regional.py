@@ -121,7 +121,7 @@ def test_identical_for_tiles_threads_and_chunks(site, tmp_path, monkeypatch):
 
     mx = pytest.importorskip("mlri.xarray")
     outs = []
-    for chunks in ((16, 20), (7, 33)):
+    for chunks in ((7, 33),):  # (16, 20) chunks: tests/test_products.py
         lst = mx.open_stack(sorted((root / "in").glob("LST_*.tif")), chunks=chunks)
         evi = mx.open_stack(sorted((root / "in").glob("EVI_*.tif")), chunks=chunks)
         ds = mx.run_stack(lst, evi, **kw)
