@@ -94,6 +94,14 @@ def test_regional_sieve_uses_the_estimate(site, tmp_path):
             persistence=(sig["phi_lst"], sig["phi_evi"]), permutations=49, seed=2, **FAST)
     for name in ("significance.tif", "classes.tif"):
         assert _read(a.files[name]).tobytes() == _read(b.files[name]).tobytes(), name
+    # with an FDR, its pass (after the estimate) uses the estimated phi too
+    kw = {"significance": "sieve", "permutations": 99, "seed": 2, "fdr": 0.2, **FAST}
+    c = run(root / "in", root / "in", tmp_path / "c", persistence_mask=str(root / "steppe.tif"),
+            **kw)
+    d = run(root / "in", root / "in", tmp_path / "d",
+            persistence=(sig["phi_lst"], sig["phi_evi"]), **kw)
+    assert _sig(c)["fdr_p_threshold"] == _sig(d)["fdr_p_threshold"]
+    assert _read(c.files["classes.tif"]).tobytes() == _read(d.files["classes.tif"]).tobytes()
 
 
 # ---- deterministic: tiles, threads, Dask chunks ---------------------------------------------
