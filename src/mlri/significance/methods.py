@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .regional_pass import persistence_mode, regional_estimate
 from .registry import BlockData, MapPass, SignificanceTest, register_test
 
 __all__ = ["HAMED_RAO", "PAPER", "PERMUTATION", "REFERENCE", "SIEVE", "YUE_WANG",
@@ -85,8 +86,6 @@ def _sieve_pvalues(b: BlockData) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _sieve_validate(opts: Any) -> None:
-    from .regional_pass import persistence_mode
-
     _perm_validate(opts)
     mode = persistence_mode(opts)
     if mode == "regional":
@@ -116,8 +115,6 @@ def _sieve_validate(opts: Any) -> None:
 
 
 def _sieve_prepare(plan: Any, mp: MapPass) -> None:
-    from .regional_pass import regional_estimate
-
     plan.set_regional(regional_estimate(mp, mp.years))
 
 
@@ -260,7 +257,6 @@ class ReferenceMask:
     def __init__(self, path: str | os.PathLike[str], grid: Any, *,
                  param: str = "reference") -> None:
         self.path = Path(path)
-        self.param = param
         self.grid = grid
         self._geoms: list[Any] | None = None
         if not self.path.exists():
