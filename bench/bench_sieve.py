@@ -7,7 +7,8 @@ Run:  python bench/bench_sieve.py [--pixels 100000] [--replicates 199] [--repeat
 Both tests run on the same pixels in the same process, alternating, so that the ratio
 sieve / permutation is meaningful on a shared machine.  Prints the best-of-N wall time, the CPU
 time (pixels per CPU-second x threads estimates idle cores) and the 1-minute load average
-before and after each measurement.
+before and after each measurement; then the time of the regional persistence estimate
+(``--persistence regional``) at its sample bound.
 """
 
 from __future__ import annotations
@@ -64,6 +65,15 @@ def main() -> None:
                   f"median {med:.2f} s; CPU {cpu:.2f} s ({P / cpu * nt:,.0f} px/s on {nt} idle "
                   f"cores); load {l0:.1f} -> {l1:.1f}")
         print(f"threads={nt} sieve / permutation = {rates['sieve'] / rates['permutation']:.2f}")
+    # the estimate of --persistence regional at its sample bound (the first pass adds one read
+    # of the inputs to this)
+    from mlri.significance.regional_pass import SAMPLE_PIXELS
+
+    k = min(P, SAMPLE_PIXELS)
+    best, _, _ = _time(lambda: sg.regional_persistence(lst[:, :k], evi[:, :k]), a.repeat)
+    print(f"regional_persistence on {k:,} pixels (the sample bound of --persistence regional): "
+          f"{best:.2f} s, {best / (k / rates['sieve']):.2f} x the sieve test of those pixels "
+          f"on {a.threads[-1]} threads")
 
 
 if __name__ == "__main__":

@@ -62,9 +62,12 @@ def _compare(a: Path, b: Path) -> None:
                                        "seed": 4, "hurst_series": "level"},
                                   {"significance": "sieve", "permutations": 19, "seed": 2,
                                    "persistence": (0.3, 0.4)},
+                                  {"significance": "sieve", "permutations": 19, "seed": 2,
+                                   "persistence": "regional"},
                                   {"significance": "hamed-rao"},
                                   {"onset": True, "sen_alpha": 0.1}],
-                         ids=["paper", "permutation", "sieve", "hamed-rao", "onset"])
+                         ids=["paper", "permutation", "sieve", "sieve-regional", "hamed-rao",
+                              "onset"])
 def test_pipeline_and_xarray_write_the_same_run_folder(inputs, tmp_path, opts) -> None:
     a = tmp_path / "run"
     run(inputs, inputs, a, quiet=True, cog=False, checksum=False, tile=16, **opts)

@@ -1,9 +1,11 @@
-"""The map-wide first pass of ``mlri run`` (reference distribution, FDR threshold).
+"""The map-wide first pass of ``mlri run`` (reference distribution, regional persistence, FDR
+threshold).
 
 Tests registered in :mod:`mlri.significance.registry` may need the whole map before any pixel
 can be classified: the ``reference`` test builds its null distribution from the reference
-pixels (its ``prepare``), and an FDR (``fdr=``, any test) needs every p-value of the map for
-the Benjamini-Hochberg threshold.  This module reads the inputs window by window and computes
+pixels (its ``prepare``), the ``sieve`` test with ``persistence="regional"`` estimates one
+persistence per variable over a sample of the map, and an FDR (``fdr=``, any test) needs every
+p-value of the map for the Benjamini-Hochberg threshold.  This module reads the inputs window by window and computes
 what is needed with :func:`mlri.recipe.compute_block` — the same chain as the main pass.  The
 p-values of the FDR pass are held as float32 (4 bytes per valid pixel).
 """
@@ -62,7 +64,8 @@ def first_pass(recipe: Recipe, inputs: Any, windows: Any, years: Any,
     """Map-wide quantities (the test's ``prepare``, the BH threshold) before the main pass."""
     plan, opts = recipe.plan, recipe.options
     mp = _PipelineMapPass(recipe, inputs, windows, years, n_threads, quiet)
-    if plan.test.prepare is not None:
+    if plan.needs_prepare:
+        assert plan.test.prepare is not None
         plan.test.prepare(plan, mp)
     if plan.fdr is not None:
         ps: list[np.ndarray] = []

@@ -42,6 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from ._planted import planted_onsets, planted_restorations
+
 __all__ = [
     "DEMO_MINES",
     "DEMO_YEARS",
@@ -51,6 +53,7 @@ __all__ = [
     "DemoSite",
     "mine_polygons",
     "planted_onsets",
+    "planted_restorations",
     "plot_classes",
     "reference_points",
     "region_table",
@@ -208,54 +211,6 @@ def synthesize(seed: int = 2024, shape: tuple[int, int] = (120, 160),
     transform = Affine(30.0, 0.0, ORIGIN[0], 0.0, -30.0, ORIGIN[1])
     return DemoSite(lst.astype(np.float32), evi.astype(np.float32), [int(y) for y in years],
                     truth, transform, CRS)
-
-
-def planted_onsets(n_restoring: int = 2000, n_stable: int = 2000, *, seed: int = 7,
-                   years: Sequence[int] = DEMO_YEARS, curve: str = "demo",
-                   gaps: float = 0.05) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """EVI series with planted onset years, pixel by pixel independent (for onset checks).
-
-    Restoring pixels follow the site's recovery model (:func:`synthesize`): bare spoil (EVI
-    0.06) up to the year before the onset, then ``v = vmax (1 − exp(−(t − onset + 1)/τ))``
-    towards the steppe EVI (``curve="demo"``), or a straight ramp ``v = vmax (t − onset + 1) /
-    span`` reaching ``vmax`` at the last year (``curve="linear"``); a third get one 40 %
-    set-back.  Stable pixels are steppe.  Every pixel gets the site's noise: a yearly weather
-    anomaly (±10 % of EVI per σ) and pixel noise of σ = 0.004 + 0.010 v, drawn independently
-    per pixel here, and a fraction ``gaps`` of values set to NaN (clouds).
-
-    Returns ``(evi, onset, years)``: evi ``(T, n_restoring + n_stable)`` float64, the true
-    onset year per pixel (NaN for stable pixels, which come last), and the years.
-    """
-    if curve not in ("demo", "linear"):
-        msg = f"curve must be 'demo' or 'linear', got {curve!r}"
-        raise ValueError(msg)
-    rng = np.random.default_rng(seed)
-    yrs = np.asarray(years, dtype=np.float64)
-    nt, n = yrs.size, n_restoring + n_stable
-    t = yrs[:, None]
-    # onsets on the observed years, at least 2 values before and 3 from the onset on
-    onset = np.full(n, np.nan)
-    onset[:n_restoring] = rng.choice(yrs[2:nt - 2], n_restoring)
-    base = 0.27 + 0.035 * rng.standard_normal(n)
-    vmax = rng.uniform(0.55, 0.95, n)
-    since = t - onset[None, :]
-    if curve == "demo":
-        tau = rng.uniform(2.0, 5.0, n)
-        rec = vmax * (1 - np.exp(-(since + 1) / tau))
-    else:
-        rec = vmax * (since + 1) / np.maximum(yrs[-1] - onset + 1, 1.0)
-    rec = np.where(since >= 0, rec, 0.0)
-    hit = rng.random(n) < 0.33
-    k = rng.integers(2, 6, n)
-    rec = np.where(hit[None, :] & (since == k[None, :]), rec * 0.6, rec)
-    v = np.ones((nt, n))
-    v[:, :n_restoring] = rec[:, :n_restoring]
-    evi = 0.06 + (base[None, :] - 0.06) * v
-    wx = rng.standard_normal((nt, n))
-    evi = evi * (1 + 0.10 * wx * np.clip(v, 0.2, 1)) + rng.standard_normal((nt, n)) * (
-        0.004 + 0.010 * v)
-    evi[rng.random((nt, n)) < gaps] = np.nan
-    return evi, onset, yrs
 
 
 def write_inputs(site: DemoSite, folder: str | os.PathLike[str], *,

@@ -36,6 +36,7 @@ from ._trend_ci import sen_interval
 from .classes import FLAG_NODATA
 from .onset import OnsetResult
 from .onset import onset as onset_fn
+from .significance.regional_pass import persistence_mode
 from .significance.registry import BlockData, SignificanceTest, get_test, test_names
 
 __all__ = [
@@ -64,7 +65,7 @@ CLASSIFY_OPTIONS: tuple[str, ...] = ("z_crit", "alpha", "min_valid", "zero_slope
 #: Options of the extra per-pixel outputs (Sen's slope interval of trend.tif).
 OUTPUT_OPTIONS: tuple[str, ...] = ("sen_alpha", "onset")
 SIGNIFICANCE_OPTIONS: tuple[str, ...] = ("significance", "permutations", "seed", "persistence",
-                                         "reference", "fdr")
+                                         "persistence_mask", "reference", "fdr")
 
 
 @dataclass
@@ -94,8 +95,13 @@ class Options:
     significance: str = "paper"
     permutations: int = _default(sig.permutation_test, "n_permutations")
     seed: int = _default(sig.permutation_test, "seed")
-    #: ``(phi_lst, phi_evi)`` of the sieve test; None = fitted per pixel
-    persistence: tuple[float, float] | None = None
+    #: AR(1) persistence of the sieve test: ``(phi_lst, phi_evi)``; ``"regional"`` = one value
+    #: per variable estimated over the map (or ``persistence_mask``) in a first pass; None =
+    #: fitted per pixel
+    persistence: tuple[float, float] | str | None = None
+    #: stable land for ``persistence="regional"`` (implies it): a mask raster on the input grid
+    #: or polygons
+    persistence_mask: str | None = None
     reference: str | None = None
     fdr: float | None = None
 
@@ -149,7 +155,11 @@ class SignificancePlan:
     permutations: int = 199
     seed: int = 0
     fdr: float | None = None
-    persistence: tuple[float, float] | None = None
+    persistence: tuple[float, float] | None = None  # given, or found by the map-wide pass
+    #: "per-pixel", "given" or "regional" (the sieve test's persistence)
+    persistence_mode: str = "per-pixel"
+    #: the regional estimate (phi values, pixels, sample stride, mask), once found
+    regional: dict[str, Any] | None = None
     reference: Any = None       # ReferenceDistribution of the reference test
     n_reference: int = 0
     bh_threshold: float | None = None  # global two-sided p threshold (FDR)
@@ -171,10 +181,24 @@ class SignificancePlan:
         if test.validate is not None:
             test.validate(opts)
         alpha = 0.05 if opts.alpha is None else float(opts.alpha)
+        mode = persistence_mode(opts)
+        if mode == "regional" and not test.uses_persistence:
+            msg = (f"persistence='regional' and persistence_mask apply to significance='sieve' "
+                   f"only, not to significance={opts.significance!r}")
+            raise ValueError(msg)
+        given = None
+        if mode == "given":
+            assert opts.persistence is not None and not isinstance(opts.persistence, str)
+            given = (float(opts.persistence[0]), float(opts.persistence[1]))
         return cls(test=test, alpha=alpha, permutations=int(opts.permutations),
-                   seed=int(opts.seed), fdr=opts.fdr,
-                   persistence=None if opts.persistence is None
-                   else (float(opts.persistence[0]), float(opts.persistence[1])))
+                   seed=int(opts.seed), fdr=opts.fdr, persistence=given,
+                   persistence_mode=mode)
+
+    def set_regional(self, estimate: dict[str, Any]) -> None:
+        """Use the regional persistence ``estimate`` (``phi_lst``, ``phi_evi``, ...) found by
+        the map-wide pass."""
+        self.regional = dict(estimate)
+        self.persistence = (float(estimate["phi_lst"]), float(estimate["phi_evi"]))
 
     @property
     def mode(self) -> str:
@@ -186,8 +210,14 @@ class SignificancePlan:
         return not self.test.z_rule or self.fdr is not None
 
     @property
+    def needs_prepare(self) -> bool:
+        """The test's map-wide ``prepare`` pass is needed with these settings."""
+        needs = self.test.needs_prepare
+        return self.test.prepare is not None and (needs is None or needs(self))
+
+    @property
     def needs_map_pass(self) -> bool:
-        return self.test.prepare is not None or self.fdr is not None
+        return self.needs_prepare or self.fdr is not None
 
     def describe(self) -> dict[str, Any]:
         d: dict[str, Any] = {"test": self.test.name, "alpha": self.alpha, "fdr": self.fdr}

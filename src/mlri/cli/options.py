@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-__all__ = ["fail", "flag_hint", "out_option", "overwrite_option", "quiet_option",
-           "threads_option"]
+__all__ = ["fail", "flag_hint", "out_option", "overwrite_option", "persistence_options",
+           "quiet_option", "threads_option"]
 
 _Deco = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -37,6 +37,45 @@ def quiet_option(*, help: str = "No progress bar and no summary.") -> _Deco:
 
 def threads_option(*, help: str = "Threads [default: all cores].") -> _Deco:
     return click.option("--threads", type=click.IntRange(1, 1024), default=None, help=help)
+
+
+def _parse_persistence(ctx: click.Context, param: click.Parameter,
+                       value: Any) -> tuple[float, float] | str | None:
+    """``--persistence 0.4,0.5`` -> ``(0.4, 0.5)``; ``--persistence regional`` -> ``"regional"``."""
+    if value is None or isinstance(value, tuple):
+        return value
+    if str(value).strip().lower() == "regional":
+        return "regional"
+    parts = [p.strip() for p in str(value).split(",")]
+    try:
+        phi = tuple(float(p) for p in parts)
+    except ValueError:
+        phi = ()
+    if len(phi) != 2 or not all(0.0 <= v < 1.0 for v in phi):
+        msg = (f"expected 'regional' or two numbers in [0, 1) as PHI_LST,PHI_EVI, e.g. "
+               f"0.4,0.5; got {value!r}")
+        raise click.BadParameter(msg, ctx=ctx, param=param)
+    return (phi[0], phi[1])
+
+
+def persistence_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--persistence`` and ``--persistence-mask`` (options ``persistence``,
+    ``persistence_mask`` of :class:`mlri.recipe.Options`) of the sieve test."""
+    from ..recipe import Options
+
+    d = Options()
+    f = click.option(
+        "--persistence-mask", "persistence_mask", default=d.persistence_mask, metavar="FILE",
+        help="Stable land for --persistence regional (implies it): a mask raster on the "
+             "input grid (non-zero = stable) or polygons (GeoJSON/GPKG/SHP). Leave mines "
+             "and restored land out: a trend looks like persistence.")(f)
+    return click.option(
+        "--persistence", default=d.persistence, callback=_parse_persistence,
+        metavar="regional|PHI_LST,PHI_EVI",
+        help="AR(1) persistence of log LST and log EVI for --significance sieve: 'regional' "
+             "estimates one value per variable over the map (or --persistence-mask) in a "
+             "first pass; or give it, e.g. 0.4,0.5 [default: fitted per pixel, which holds "
+             "the level but has low power].")(f)
 
 
 _PARAM_RE = re.compile(r"\b([a-z][a-z0-9_]*)=(?:'([^']*)'|\"([^\"]*)\"|([^\s,;()']+))?")

@@ -11,7 +11,13 @@ import click
 from ..recipe import Options
 from ..significance.registry import test_names
 from .options import fail as _fail
-from .options import out_option, overwrite_option, quiet_option, threads_option
+from .options import (
+    out_option,
+    overwrite_option,
+    persistence_options,
+    quiet_option,
+    threads_option,
+)
 
 __all__ = ["COMMANDS"]
 
@@ -48,22 +54,6 @@ class _PathsOption(click.Option):
 
             opt.process = process
         return ret
-
-
-def _parse_persistence(ctx: click.Context, param: click.Parameter,
-                       value: Any) -> tuple[float, float] | None:
-    """``--persistence 0.4,0.5`` -> ``(0.4, 0.5)``."""
-    if value is None or isinstance(value, tuple):
-        return value
-    parts = [p.strip() for p in str(value).split(",")]
-    try:
-        phi = tuple(float(p) for p in parts)
-    except ValueError:
-        phi = ()
-    if len(phi) != 2 or not all(0.0 <= v < 1.0 for v in phi):
-        msg = f"expected two numbers in [0, 1) as PHI_LST,PHI_EVI, e.g. 0.4,0.5; got {value!r}"
-        raise click.BadParameter(msg, ctx=ctx, param=param)
-    return (phi[0], phi[1])
 
 
 def _stats_options(f: Any) -> Any:
@@ -161,11 +151,7 @@ def _stats_options(f: Any) -> Any:
 @click.option("--seed", type=int, default=_D.seed, show_default=True,
               help="Seed of the permutation/sieve test (results never depend on "
                    "tiling/threads).")
-@click.option("--persistence", default=_D.persistence, callback=_parse_persistence,
-              metavar="PHI_LST,PHI_EVI",
-              help="AR(1) persistence of log LST and log EVI for --significance sieve, e.g. "
-                   "0.4,0.5 (a regional value estimated on stable land) [default: fitted per "
-                   "pixel, which holds the level but has low power].")
+@persistence_options
 @click.option("--reference", "reference", type=click.Path(exists=True, dir_okay=False),
               default=_D.reference, help="Stable reference land: mask raster on the input grid, or "
                                  "polygons (GeoJSON/GPKG/SHP) (--significance reference).")
@@ -182,7 +168,8 @@ def run_cmd(lst: tuple[str, ...], evi: tuple[str, ...], out: str, years: str | N
             zero_slope_direction: str, hurst_method: str, hurst_series: str,
             hurst_ddof: str, tau_min: int, gap: str, degenerate: str, rel_tol: float,
             no_alp_correction: bool, sen_alpha: float, onset: bool, significance: str, permutations: int,
-            seed: int, persistence: tuple[float, float] | None, reference: str | None,
+            seed: int, persistence: tuple[float, float] | str | None,
+            persistence_mask: str | None, reference: str | None,
             fdr: float | None, scheduler: str | None = None, ignore_disk_space: bool = False) -> None:
     """Compute MLRI, trends and restoration classes from annual LST/EVI rasters.
 
@@ -208,7 +195,7 @@ def run_cmd(lst: tuple[str, ...], evi: tuple[str, ...], out: str, years: str | N
                         corrected=not no_alp_correction, sen_alpha=sen_alpha, onset=onset,
                         significance=significance,
                         permutations=permutations, seed=seed, persistence=persistence,
-                        reference=reference, fdr=fdr)
+                        persistence_mask=persistence_mask, reference=reference, fdr=fdr)
     t0 = time.perf_counter()
     try:
         res = run(list(lst), list(evi), out, years=years, pattern=pattern, options=opts,
@@ -224,8 +211,22 @@ def run_cmd(lst: tuple[str, ...], evi: tuple[str, ...], out: str, years: str | N
     written = sorted(p.name for p in res.files.values())
     if not quiet:
         click.echo(format_summary(res.summary))
+        reg = _regional_line(res.summary.get("significance", {}))
+        if reg:
+            click.echo(reg)
         click.echo(f"wrote {res.out_dir}/ ({', '.join(written)}) in "
                    f"{time.perf_counter() - t0:.1f} s")
+
+
+def _regional_line(sig: dict[str, Any]) -> str | None:
+    """The regional persistence of a sieve run, for the terminal."""
+    est = sig.get("persistence_estimate")
+    if sig.get("persistence") != "regional" or not est:
+        return None
+    where = f"inside {est['mask']}" if est.get("mask") else "over the map"
+    return (f"persistence (regional, {est['pixels']} pixels {where}, sample stride "
+            f"{est['sample_stride']}): phi_LST {sig['phi_lst']:.3f}, "
+            f"phi_EVI {sig['phi_evi']:.3f}")
 
 
 @click.command("demo", context_settings={"help_option_names": ["-h", "--help"]})

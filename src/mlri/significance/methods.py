@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .regional_pass import persistence_mode, regional_estimate
 from .registry import BlockData, MapPass, SignificanceTest, register_test
 
 __all__ = ["HAMED_RAO", "PAPER", "PERMUTATION", "REFERENCE", "SIEVE", "YUE_WANG",
@@ -86,30 +87,63 @@ def _sieve_pvalues(b: BlockData) -> tuple[np.ndarray, np.ndarray]:
 
 def _sieve_validate(opts: Any) -> None:
     _perm_validate(opts)
-    phi = opts.persistence
-    if phi is None:
+    mode = persistence_mode(opts)
+    if mode == "regional":
+        if opts.persistence_mask and not Path(opts.persistence_mask).exists():
+            msg = (f"persistence_mask={opts.persistence_mask}: file not found; give a mask "
+                   f"raster on the input grid or a polygon file of stable land")
+            raise ValueError(msg)
         return
+    if mode == "per-pixel":
+        return
+    if opts.persistence_mask:
+        phi = opts.persistence
+        given = ",".join(map(str, phi)) if isinstance(phi, (tuple, list)) else str(phi)
+        msg = (f"persistence_mask applies to persistence='regional' (the persistence "
+               f"estimated on that land), not to given values persistence={given}; drop "
+               f"one of them")
+        raise ValueError(msg)
+    phi = opts.persistence
     try:
         vals = [float(v) for v in phi]
     except (TypeError, ValueError):
         vals = []
     if len(vals) != 2 or not all(0.0 <= v < 1.0 for v in vals):
         msg = (f"persistence must be two numbers (phi_lst, phi_evi) in [0, 1), got "
-               f"{phi!r}; or None to fit them per pixel")
+               f"{phi!r}; or 'regional', or None to fit them per pixel")
         raise ValueError(msg)
+
+
+def _sieve_prepare(plan: Any, mp: MapPass) -> None:
+    plan.set_regional(regional_estimate(mp, mp.years))
 
 
 def _sieve_describe(plan: Any) -> dict[str, Any]:
     phi = plan.persistence
+    mode = plan.persistence_mode
     d: dict[str, Any] = {"replicates": plan.permutations, "seed": plan.seed,
-                         "persistence": "per-pixel" if phi is None else "given"}
-    if phi is None:
+                         "persistence": mode}
+    if mode == "per-pixel":
         d["persistence_note"] = (
             "AR(1) persistence fitted per pixel on log LST and log EVI (no detrending): "
             "holds the level under persistence but has low power; give a regional value "
             "estimated on stable land to regain it (docs/significance.md)")
-    else:
+    elif phi is not None:
         d["phi_lst"], d["phi_evi"] = phi
+    if mode == "regional" and plan.regional is not None:
+        r = plan.regional
+        d["persistence_estimate"] = {
+            "pixels": r["n_pixels"], "sample_stride": r["sample_stride"], "mask": r["mask"],
+            "r_lst": r["r_lst"], "r_evi": r["r_evi"],
+            "method": ("regional_persistence: pooled lag-1 autocorrelation of log LST and "
+                       "log EVI, bias-corrected, over pixels on every sample_stride-th row "
+                       "and column" + (" inside the mask" if r["mask"] else ""))}
+        if not r["mask"]:
+            d["persistence_note"] = (
+                "estimated over the whole map: mined and restored land, whose trends read "
+                "as persistence, raise it and make the test conservative; give a mask of "
+                "stable land (persistence_mask) where mines are a large part of the map "
+                "(docs/significance.md)")
     return d
 
 
@@ -117,7 +151,9 @@ SIEVE = register_test(SignificanceTest(
     name="sieve",
     rule=("one-sided AR(1) sieve-bootstrap p of MK S of MLRI (persistence of log LST and log "
           "EVI kept in the null), alpha/2 per tail"),
-    pvalues=_sieve_pvalues, validate=_sieve_validate, describe=_sieve_describe))
+    pvalues=_sieve_pvalues, validate=_sieve_validate, prepare=_sieve_prepare,
+    needs_prepare=lambda plan: plan.persistence_mode == "regional", uses_persistence=True,
+    describe=_sieve_describe))
 
 
 # ---- hamed-rao / yue-wang: MK Z of MLRI with a variance correction for serial correlation --
@@ -218,28 +254,34 @@ class ReferenceMask:
     polygon file (GeoJSON/GeoPackage/Shapefile; any CRS, reprojected; pixel centres inside).
     """
 
-    def __init__(self, path: str | os.PathLike[str], grid: Any) -> None:
+    def __init__(self, path: str | os.PathLike[str], grid: Any, *,
+                 param: str = "reference") -> None:
         self.path = Path(path)
         self.grid = grid
         self._geoms: list[Any] | None = None
         if not self.path.exists():
-            msg = f"reference={self.path}: file not found"
+            msg = f"{param}={self.path}: file not found"
             raise FileNotFoundError(msg)
         if self.path.suffix.lower() in (".tif", ".tiff", ".vrt", ".img"):
             import rasterio
 
-            with rasterio.open(self.path) as src:
+            try:
+                src = rasterio.open(self.path)
+            except rasterio.errors.RasterioIOError as err:
+                msg = f"{param}={self.path}: cannot read the mask raster ({err})"
+                raise ValueError(msg) from err
+            with src:
                 same = (src.crs == grid.crs and src.width == grid.width
                         and src.height == grid.height
                         and src.transform.almost_equals(grid.transform))
                 if not same:
-                    msg = (f"reference={self.path}: the mask raster must be on the input grid "
+                    msg = (f"{param}={self.path}: the mask raster must be on the input grid "
                            f"({grid.width}x{grid.height}, {grid.crs}, {tuple(grid.transform)[:6]}); "
                            f"got {src.width}x{src.height}, {src.crs}, "
                            f"{tuple(src.transform)[:6]}. Resample it, or give polygons instead")
                     raise ValueError(msg)
         else:
-            self._geoms = _read_polygons(self.path, grid.crs)
+            self._geoms = _read_polygons(self.path, grid.crs, param)
 
     def read(self, window: Any) -> np.ndarray:
         h, w = int(window.height), int(window.width)
@@ -258,19 +300,20 @@ class ReferenceMask:
         return geometry_mask(self._geoms, out_shape=(h, w), transform=tr, invert=True)
 
 
-def _read_polygons(path: Path, crs: Any) -> list[Any]:
+def _read_polygons(path: Path, crs: Any, param: str = "reference") -> list[Any]:
     try:
         import pyogrio
         import shapely
         from pyproj import CRS, Transformer
     except ImportError as err:  # pragma: no cover - depends on the environment
-        msg = (f"reference={path}: reading polygons needs pyogrio, shapely and pyproj "
+        msg = (f"{param}={path}: reading polygons needs pyogrio, shapely and pyproj "
                f"(pip install 'mlri[sites]'), or give a mask raster on the input grid")
         raise ImportError(msg) from err
     try:
         meta, _, geoms, _ = pyogrio.raw.read(path)
     except Exception as err:
-        msg = f"reference={path}: cannot read polygons ({err})"
+        msg = (f"{param}={path}: cannot read polygons ({err}); give polygons "
+               f"(GeoJSON, GeoPackage, Shapefile) or a mask raster (.tif) on the input grid")
         raise ValueError(msg) from err
     shapes = [g for g in shapely.from_wkb(geoms) if g is not None and not g.is_empty]
     src_crs = meta.get("crs")

@@ -47,8 +47,13 @@ class BlockData:
 class MapPass(Protocol):
     """A driver's view of the whole map, for tests that need map-wide information."""
 
-    grid: Any
     options: Any
+    years: Any
+
+    @property
+    def grid(self) -> Any:
+        """The map's :class:`mlri.io.Grid` (CRS, transform, width, height)."""
+        ...
 
     def tiles(self, desc: str) -> Iterator[tuple[Any, np.ndarray, np.ndarray]]:
         """``(window, lst, evi)`` of every window, with a progress bar named ``desc``."""
@@ -82,6 +87,11 @@ class SignificanceTest:
     prepare : callable, optional
         ``prepare(plan, map_pass: MapPass)``: map-wide first pass (stores what it finds on
         the plan); the drivers call it before the blocks.
+    needs_prepare : callable, optional
+        ``needs_prepare(plan) -> bool``: whether ``prepare`` is needed with these settings
+        (default: always, when ``prepare`` is given).
+    uses_persistence : bool
+        Whether the ``persistence`` options mean anything to this test.
     describe : callable, optional
         ``describe(plan) -> dict``: extra keys for the summary's ``significance`` entry.
     """
@@ -93,6 +103,8 @@ class SignificanceTest:
     uses_z_crit: bool = False
     validate: Callable[[Any], None] | None = None
     prepare: Callable[[Any, MapPass], None] | None = None
+    needs_prepare: Callable[[Any], bool] | None = None
+    uses_persistence: bool = False
     describe: Callable[[Any], dict[str, Any]] | None = field(default=None)
 
 

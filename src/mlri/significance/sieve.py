@@ -286,6 +286,21 @@ def _invert(r_obs: float, yrs: np.ndarray, patterns: np.ndarray, counts: np.ndar
     return 0.5 * (lo + hi)
 
 
+def _valid_years(flat_l: np.ndarray, flat_e: np.ndarray, unit: int, policy: int,
+                 evi_min: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """float64 LST (K) and EVI (clamped under ``policy`` 1) of ``(T, P)`` arrays, and the valid
+    years under the rules of :func:`mlri.index`."""
+    lv = flat_l.astype(np.float64) + (273.15 if unit == 1 else 0.0)
+    ev = flat_e.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        if policy == 1:
+            ev = np.where(np.isfinite(ev), np.maximum(ev, evi_min), ev)
+            valid = np.isfinite(lv) & np.isfinite(ev) & (lv > 0)
+        else:
+            valid = np.isfinite(lv) & np.isfinite(ev) & (lv > 0) & (ev > evi_min)
+    return lv, ev, valid
+
+
 def regional_persistence(
     lst: Any,
     evi: Any,
@@ -344,14 +359,7 @@ def regional_persistence(
             raise ValueError(msg)
         sel = m.reshape(-1)
         flat_l, flat_e = flat_l[:, sel], flat_e[:, sel]
-    lv = flat_l.astype(np.float64) + (273.15 if unit == 1 else 0.0)
-    ev = flat_e.astype(np.float64)
-    with np.errstate(invalid="ignore"):
-        if policy == 1:
-            ev = np.where(np.isfinite(ev), np.maximum(ev, evi_min), ev)
-            valid = np.isfinite(lv) & np.isfinite(ev) & (lv > 0)
-        else:
-            valid = np.isfinite(lv) & np.isfinite(ev) & (lv > 0) & (ev > evi_min)
+    lv, ev, valid = _valid_years(flat_l, flat_e, unit, policy, evi_min)
     keep = valid.sum(axis=0) >= 3
     valid = valid[:, keep]
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -308,11 +308,14 @@ def _write_run_folder(ds: xr.Dataset, out_dir: str | os.PathLike[str], crs: Any,
     with_onset = all(k in ds.data_vars for k in ONSET_VARS)
     files = products.raster_files(with_p, with_onset)
     stored = json.loads(ds.attrs.get("mlri_options", "{}"))
-    opts = Options.from_kwargs(**{k: v for k, v in stored.items() if k not in ("step", "years")})
+    opts = Options.from_kwargs(**{k: v for k, v in stored.items()
+                                  if k not in ("step", "years", "persistence_estimate")})
     years = [int(y) if float(y).is_integer() else float(y)
              for y in ds["mlri"].coords[ds["mlri"].dims[0]].values] \
         if ds["mlri"].dims[0] in ds["mlri"].coords else list(stored.get("years") or [])
     plan = opts.prepare([float(y) for y in years]).plan
+    if stored.get("persistence_estimate"):
+        plan.set_regional(stored["persistence_estimate"])
     height, width = ds.sizes[ydim], ds.sizes[xdim]
     # variable -> (file, band) for single-band variables, (file, first band) for mlri
     where: dict[str, tuple[str, int]] = {"mlri": ("mlri.tif", 1), "classes": ("classes.tif", 1),

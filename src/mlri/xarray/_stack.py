@@ -26,6 +26,7 @@ from ..recipe import (
     Recipe,
     compute_block,
 )
+from ._mappass import first_pass
 
 _INSTALL_HINT = "pip install mlri[dask]"
 
@@ -504,9 +505,13 @@ def run_stack(lst: Any, evi: Any, years: Any = None, *, time_dim: str | None = N
     **stat_options
         Any option of :class:`mlri.recipe.Options` (:data:`INDEX_OPTIONS`,
         :data:`TREND_OPTIONS`, :data:`CLASSIFY_OPTIONS`, the significance options
-        ``significance``, ``permutations``, ``seed``, ``persistence``, and the
-        :data:`OUTPUT_OPTIONS` ``sen_alpha``, ``onset``).  Tests that need a map-wide first pass
-        (``significance="reference"``, ``fdr=``) are only available in ``mlri run``.
+        ``significance``, ``permutations``, ``seed``, ``persistence``, ``persistence_mask``,
+        and the :data:`OUTPUT_OPTIONS` ``sen_alpha``, ``onset``).  With
+        ``significance="sieve", persistence="regional"`` the persistence is estimated here,
+        eagerly, one chunk at a time, as ``mlri run`` does (the result is recorded in the
+        ``mlri_options`` attribute as ``persistence_estimate``); ``persistence_mask`` (a file)
+        needs georeferenced stacks.  ``significance="reference"`` and ``fdr=`` are only
+        available in ``mlri run``.
 
     Returns
     -------
@@ -531,11 +536,8 @@ def run_stack(lst: Any, evi: Any, years: Any = None, *, time_dim: str | None = N
     if yrs is None:
         yrs = default_years(lst_a.shape[0])
     recipe = opts.prepare(list(yrs))  # every option validated once, before any task
-    if recipe.plan.needs_map_pass:
-        msg = (f"significance={opts.significance!r}"
-               + (f" with fdr={opts.fdr}" if opts.fdr is not None else "")
-               + " needs a map-wide first pass: use mlri.pipeline.run (mlri run)")
-        raise ValueError(msg)
+    provenance = {"step": "run_stack", "years": yrs, **stat_options,
+                  **first_pass(recipe, lst_a, evi_a, list(yrs))}
     names = (_STACK_VARS + (_PVALUE_VARS if recipe.plan.needs_pvalues else ())
              + (ONSET_VARS if opts.onset else ()))
     lazy = _is_dask(lst_a) or _is_dask(evi_a)
@@ -558,7 +560,7 @@ def run_stack(lst: Any, evi: Any, years: Any = None, *, time_dim: str | None = N
     sdims = lst_a.dims[1:]
     variables = {k: _wrap(data[k], lst_a, lst_a.dims if k == "mlri" else sdims, k, keep)
                  for k in names}
-    return _dataset(variables, keep, {"step": "run_stack", "years": yrs, **stat_options})
+    return _dataset(variables, keep, provenance)
 
 
 def _check_names(options: Mapping[str, Any], allowed: Sequence[str]) -> None:
