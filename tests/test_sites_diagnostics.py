@@ -264,3 +264,19 @@ def test_unreadable_inputs_leave_out_the_sensor_step_only(demo_sites, tmp_path, 
     assert all(s is None for s in diag.sensor)
     assert "onset" not in diag.notes and "sen_interval" not in diag.notes
     assert diag.onset[1]["median_year"] == demo_sites["res"].diagnostics.onset[1]["median_year"]
+
+
+def test_gpkg_carries_the_per_mine_diagnostics(demo_sites):
+    """sites.gpkg holds the onset, Sen's interval and sensor-step columns of sites.csv."""
+    from pyogrio.raw import read
+
+    meta, _, _, data = read(demo_sites["dir"] / "sites" / "sites.gpkg")
+    cols = dict(zip(meta["fields"], data, strict=True))
+    assert {"onset_median_year", "onset_ha", "sen_excludes_zero_pct",
+            "sensor_EVI_step", "sensor_LST_p"} <= set(cols), sorted(cols)
+    t = Table.from_csv(demo_sites["dir"] / "sites" / "sites.csv")
+    got = dict(zip((str(i) for i in cols["id"]), cols["onset_median_year"], strict=True))
+    want = dict(zip((str(i) for i in t["id"]), t["onset_median_year"], strict=True))
+    assert got.keys() == want.keys()
+    for k, y in want.items():
+        assert got[k] == pytest.approx(y, nan_ok=True), k

@@ -18,7 +18,13 @@ import numpy as np
 from .._outputs import OutputSet, build_manifest, write_json
 from ._deps import SitesWarning, require, require_extra
 from ._table import Table
-from .diagnostics import MineDiagnostics, mine_diagnostics
+from .diagnostics import (
+    ONSET_COLUMNS,
+    SEN_COLUMNS,
+    MineDiagnostics,
+    mine_diagnostics,
+    sensor_columns,
+)
 from .polygons import mining_duration, parse_start_year, read_mines, start_group
 from .runfolder import open_run
 from .stats import DEFAULT_METRICS, group_tests, spearman_tests
@@ -30,7 +36,9 @@ SITES_OUTPUTS = ("sites.csv", "sites_mlri.csv", "sites_onset.csv", "sites.gpkg",
                  "clusters.csv", "diagnostics.json", "manifest.json", "figures")
 GPKG_FIELDS = ("id", "name", "region", "start", "start_group", "duration", "status",
                "area_ha", "valid_pct", "pct_valid_SI", "pct_valid_SCI", "pct_valid_SAI",
-               "pct_valid_NI", "pct_valid_ND", "pct_valid_SD", "pct_nodata", "cluster", "level")
+               "pct_valid_NI", "pct_valid_ND", "pct_valid_SD", "pct_nodata", "cluster", "level",
+               # per-mine diagnostics, when the run has them (mlri.sites.diagnostics)
+               *ONSET_COLUMNS, *SEN_COLUMNS, *sensor_columns())
 
 
 def _safe_name(s: str, used: set[str]) -> str:
