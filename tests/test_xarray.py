@@ -424,3 +424,50 @@ def test_to_geotiff_without_coordinates(tmp_path, arrays, expected) -> None:
         assert_bitwise(src.read(1), expected["classes"], "classes")
     with rasterio.open(paths["trend.tif"]) as src:
         assert src.count == 1 and src.descriptions == ("slope",)
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+def test_to_geotiff_overwrite_failing_midway_keeps_the_old_files(tmp_path, arrays, monkeypatch):
+    """Any variables (not a run folder): the files are staged, verified and published
+    together, so an overwrite that fails half-way leaves the previous files as they were and
+    no temporary files."""
+    import hashlib
+
+    import mlri.xarray._files as files
+
+    ds = mx.run_stack(xr.DataArray(arrays[0], dims=("year", "y", "x")),
+                      xr.DataArray(arrays[1], dims=("year", "y", "x")), years=YEARS)
+    out = tmp_path / "plain"
+    mx.to_geotiff(ds[["classes", "slope"]], out, cog=False)
+
+    def digests() -> dict[str, str]:
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in out.iterdir()}
+
+    before = digests()
+    real = files.iter_blocks
+
+    def fail_halfway(*a, **k):
+        for i, item in enumerate(real(*a, **k)):
+            if i == 1:
+                raise RuntimeError("worker lost")
+            yield item
+
+    monkeypatch.setattr(files, "iter_blocks", fail_halfway)
+    with pytest.raises(RuntimeError, match="worker lost"):
+        mx.to_geotiff(ds[["classes", "hurst"]], out, overwrite=True, cog=False)
+    assert digests() == before
+    monkeypatch.setattr(files, "iter_blocks", real)
+    # a file found incomplete after writing (e.g. a full disk): nothing is published
+    import mlri._outputs as outputs
+    from mlri._outputs import OutputWriteError
+
+    real_verify = outputs.verify_output
+    monkeypatch.setattr(outputs, "verify_output", lambda p: "truncated" if p.name.startswith(
+        "trend") else real_verify(p))
+    with pytest.raises(OutputWriteError, match=r"trend\.tif"):
+        mx.to_geotiff(ds[["classes", "hurst"]], out, overwrite=True, cog=False)
+    assert digests() == before
+    monkeypatch.setattr(outputs, "verify_output", real_verify)
+    paths = mx.to_geotiff(ds[["classes", "hurst"]], out, overwrite=True, cog=False)
+    assert sorted(paths) == ["classes.tif", "trend.tif"]
+    assert digests() != before and sorted(digests()) == sorted(before)

@@ -239,7 +239,7 @@ def to_geotiff(ds: xr.Dataset, out_dir: str | os.PathLike[str], *, overwrite: bo
     """
     from rasterio.windows import Window
 
-    from .._outputs import atomic_raster, check_output_dir, raster_profile
+    from .._outputs import OutputSet, atomic_raster, raster_profile
 
     ydim, xdim = _spatial_dims(ds)
     for k, v in ds.data_vars.items():
@@ -252,12 +252,12 @@ def to_geotiff(ds: xr.Dataset, out_dir: str | os.PathLike[str], *, overwrite: bo
                                  client=client, cog=cog, blocksize=blocksize,
                                  progress=progress)
     groups = _raster_groups(ds)
-    out = check_output_dir(out_dir, groups, overwrite=overwrite)
     height, width = ds.sizes[ydim], ds.sizes[xdim]
     # Band layout: variable -> (file, first band).
     first_band: dict[str, tuple[str, int]] = {}
-    paths: dict[str, Path] = {}
-    with contextlib.ExitStack() as stack:
+    # staged, verified and published together (journaled: old and new never mix)
+    with OutputSet(out_dir, list(groups), overwrite=overwrite, marker=None) as outset, \
+            contextlib.ExitStack() as stack:
         dsts = {}
         for fname, names in groups.items():
             count = 0
@@ -270,9 +270,8 @@ def to_geotiff(ds: xr.Dataset, out_dir: str | os.PathLike[str], *, overwrite: bo
                                           else None)
             prof = raster_profile(crs=crs, transform=transform, width=width, height=height,
                                   count=count, dtype=dtype, nodata=nodata, blocksize=blocksize)
-            paths[fname] = out / fname
             dst = stack.enter_context(atomic_raster(
-                out / fname, prof, cog=cog,
+                outset.stage(fname), prof, cog=cog,
                 overview_resampling="average" if is_float else "nearest"))
             _describe(dst, ds, names, fname)
             dsts[fname] = dst
@@ -290,7 +289,9 @@ def to_geotiff(ds: xr.Dataset, out_dir: str | os.PathLike[str], *, overwrite: bo
                 dst.write(arr, indexes=b0, window=window)
             bar.update(1)
         bar.close()
-    return paths
+        stack.close()  # finalise the rasters (COG layout) before publication
+        outset.commit()
+        return {fname: outset.path(fname) for fname in groups}
 
 
 def _write_run_folder(ds: xr.Dataset, out_dir: str | os.PathLike[str], crs: Any, transform: Any,
