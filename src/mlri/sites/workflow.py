@@ -260,9 +260,9 @@ def _write_outputs(oset: OutputSet, table: Table, zr: ZonalResult, cres: Any,
             from .figures import save_png
             from .report_diagnostics import onset_curves
 
-            names = {str(i): zr.mines.title(k) for k, i in enumerate(zr.mines.ids)}
+            titles = {str(i): zr.mines.title(k) for k, i in enumerate(zr.mines.ids)}
             fig_files.append(save_png(onset_curves(
-                diag.onset_table(), names=names,
+                diag.onset_table(), names=titles,
                 first_year=min(rf.years) if rf.years else None,
                 last_year=max(rf.years) if rf.years else None), fdir / "onset_cumulative.png"))
         files.extend(outp / "figures" / f.relative_to(fdir) for f in fig_files)
