@@ -56,7 +56,9 @@ inline vi seli(vi m, vi a, vi b) { return (a & m) | (b & ~m); }
 // vector selects of a selection network (sortnet.hpp compiled ~10x faster this way).
 inline vd vmin(vd a, vd b) {
 #if defined(__AVX512F__)
-    return (vd)_mm512_min_pd((__m512d)a, (__m512d)b);
+    // (the masked form: _mm512_min_pd's undefined pass-through trips GCC 12's
+    // -Wmaybe-uninitialized thousands of times)
+    return (vd)_mm512_mask_min_pd((__m512d)a, (__mmask8)0xFF, (__m512d)a, (__m512d)b);
 #elif defined(__AVX__)
     return (vd)_mm256_min_pd((__m256d)a, (__m256d)b);
 #elif defined(__SSE2__)
@@ -67,7 +69,7 @@ inline vd vmin(vd a, vd b) {
 }
 inline vd vmax(vd a, vd b) {
 #if defined(__AVX512F__)
-    return (vd)_mm512_max_pd((__m512d)a, (__m512d)b);
+    return (vd)_mm512_mask_max_pd((__m512d)a, (__mmask8)0xFF, (__m512d)a, (__m512d)b);
 #elif defined(__AVX__)
     return (vd)_mm256_max_pd((__m256d)a, (__m256d)b);
 #elif defined(__SSE2__)
