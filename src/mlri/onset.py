@@ -29,7 +29,7 @@ from ._validation import as_float_array, as_time_pixel, check_years, choice, res
 __all__ = ["OnsetResult", "onset"]
 
 _METHODS = ("hinge", "pettitt")
-_SHAPES = ("linear", "saturating", "either")
+_SHAPES = ("linear", "saturating", "either", "ramp")
 _DIRECTIONS = {"increase": 1, "decrease": -1, "both": 0}
 
 
