@@ -138,11 +138,19 @@ inline double sheet_density(int m, double s, double c, double theta) {
 
 struct OnsetScratch {
     Buffer<double> y, t, hc, cur, prev;
+    // The curve lengths, perimeter and area depend only on the valid years: kept for the last
+    // pattern seen (geom_t, geom_n), recomputed when a pixel's valid years differ.  Values are
+    // the same bits whether computed or reused, so the cache never changes a result.
+    Buffer<double> geom_t;
+    int geom_n = -1;
+    double geom[4] = {0.0, 0.0, 0.0, 0.0};  // linear length, saturating length, perimeter, area
     void init(int Tn) {
         const std::size_t n = static_cast<std::size_t>(Tn > 0 ? Tn : 1);
         y.assign(n, 0.0);
         t.assign(n, 0.0);
         hc.assign(n, 0.0);
+        geom_t.assign(n, 0.0);
+        geom_n = -1;
         // unit template vectors of one candidate k (linear, saturating, ramps) and of k - 1
         cur.assign(n * (kNumRampWidths + 2), 0.0);
         prev.assign(n * (kNumRampWidths + 2), 0.0);
@@ -273,16 +281,18 @@ void onset_pixel(const T* y, index_t P, int Tn, const double* years, const Onset
             };
             double bestv = -kInf, len_lin = 0.0, len_sat = 0.0, perim = 0.0, area = 0.0;
             double hlast = 0.0;
+            bool geom = sc.geom_n != n;  // recompute the geometry for new valid years
+            for (int i = 0; i < n && !geom; ++i) geom = sc.geom_t[i] != tv[i];
             for (int k = k0; k <= k1; ++k) {
                 for (int c = 0; c < 2 + nramp; ++c) {
                     if ((c == 0 && !use_lin) || (c == 1 && !use_sat)) continue;
                     const double shh = hinge_centred(tv, n, k, c, o.tau, hc, &hlast);
                     const double norm = std::sqrt(shh);
-                    double* e = cur + slot(c);
                     double shy = 0.0;
-                    for (int i = 0; i < n; ++i) {
-                        e[i] = hc[i] / norm;
-                        shy += hc[i] * yv[i];
+                    for (int i = 0; i < n; ++i) shy += hc[i] * yv[i];
+                    if (geom) {
+                        double* e = cur + slot(c);
+                        for (int i = 0; i < n; ++i) e[i] = hc[i] / norm;
                     }
                     double u = shy / (norm * sy);
                     u = u > 1.0 ? 1.0 : (u < -1.0 ? -1.0 : u);
@@ -293,7 +303,7 @@ void onset_pixel(const T* y, index_t P, int Tn, const double* years, const Onset
                         best_curve = c;
                     }
                 }
-                if (k > k0) {  // arcs to the previous candidate, and the sheet's cells
+                if (geom && k > k0) {  // arcs to the previous candidate, the sheet's cells
                     if (use_lin) len_lin += arc(cur + slot(0), prv + slot(0));
                     if (use_sat) len_sat += arc(cur + slot(1), prv + slot(1));
                     if (sheet) {
@@ -309,7 +319,7 @@ void onset_pixel(const T* y, index_t P, int Tn, const double* years, const Onset
                 }
                 // the sheet's edges across the widths, at the first and the last candidate
                 // (both when they coincide: the sheet is then a curve, counted on both sides)
-                const int edges = sheet ? (k == k0) + (k == k1) : 0;
+                const int edges = sheet && geom ? (k == k0) + (k == k1) : 0;
                 for (int j = 0; j < nramp && edges > 0; ++j)
                     perim += edges * arc(cur + static_cast<std::size_t>(j) * stride,
                                          cur + static_cast<std::size_t>(j + 1) * stride);
@@ -317,7 +327,20 @@ void onset_pixel(const T* y, index_t P, int Tn, const double* years, const Onset
                 cur = prv;
                 prv = tmp;
             }
-            if (sheet) perim += len_lin;  // the widest edge: the linear template
+            if (geom) {
+                if (sheet) perim += len_lin;  // the widest edge: the linear template
+                for (int i = 0; i < n; ++i) sc.geom_t[i] = tv[i];
+                sc.geom_n = n;
+                sc.geom[0] = len_lin;
+                sc.geom[1] = len_sat;
+                sc.geom[2] = perim;
+                sc.geom[3] = area;
+            } else {
+                len_lin = sc.geom[0];
+                len_sat = sc.geom[1];
+                perim = sc.geom[2];
+                area = sc.geom[3];
+            }
             stat = bestv;
             const int nu = n - 2;
             const double w = bestv;
