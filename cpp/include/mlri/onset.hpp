@@ -1,5 +1,6 @@
-// mlri — per-pixel onset of a change (restoration start): a hinge (flat, then linear) least-
-// squares break search, or the Pettitt rank test, on each pixel's series.
+// mlri — per-pixel onset of a change (restoration start): a hinge (flat, then rising: linear,
+// saturating or ramp-then-plateau) least-squares break search, or the Pettitt rank test, on
+// each pixel's series.
 //
 // Layout: the input is time-major (T, P) like the trend kernel: element (t, p) at t * P + p.
 // Per pixel, NaN/inf values are dropped (listwise) keeping the real year of each value; the
