@@ -187,7 +187,7 @@ def test_planted_onsets_accuracy_and_false_onsets():
         assert np.mean(r.p[inside] <= 0.05) >= 0.95, curve  # power, measured 1.00
         fpr = float(np.mean(r.p[~rest] <= 0.05))
         assert fpr <= 0.05, (curve, fpr)
-        assert fpr >= 0.015, (curve, fpr)  # not absurdly conservative (measured 0.034)
+        assert fpr >= 0.015, (curve, fpr)  # not absurdly conservative (measured 0.032-0.033)
     assert ok_err == {"demo": 0.0, "linear": 0.0}
 
 
