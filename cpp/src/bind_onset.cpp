@@ -25,7 +25,7 @@ py::dict onset_impl(const carray<T>& y, const carray<double>& years, int method,
         throw std::invalid_argument("direction must be -1, 0 or 1");
     if (min_before < 1) throw std::invalid_argument("min_before must be >= 1");
     if (min_after < 2) throw std::invalid_argument("min_after must be >= 2");
-    if (shape < 0 || shape > 2) throw std::invalid_argument("shape must be 0, 1 or 2");
+    if (shape < 0 || shape > 3) throw std::invalid_argument("shape must be 0, 1, 2 or 3");
     if (!(tau > 0.0) || !(tau < 1e300)) throw std::invalid_argument("tau must be > 0 and finite");
     const mlri::index_t NT = y.shape(0), P = y.shape(1);
     mlri::OnsetOptions o;

@@ -23,8 +23,10 @@ def planted_onsets(n_restoring: int = 2000, n_stable: int = 2000, *, seed: int =
 
     Restoring pixels follow the site's recovery model (:func:`mlri.demo.synthesize`): bare spoil (EVI
     0.06) up to the year before the onset, then ``v = vmax (1 − exp(−(t − onset + 1)/τ))``
-    towards the steppe EVI (``curve="demo"``), or a straight ramp ``v = vmax (t − onset + 1) /
-    span`` reaching ``vmax`` at the last year (``curve="linear"``); a third get one 40 %
+    towards the steppe EVI (``curve="demo"``), a straight ramp ``v = vmax (t − onset + 1) /
+    span`` reaching ``vmax`` at the last year (``curve="linear"``), or a straight ramp over
+    ``w`` years (``w`` uniform in 3–8 per pixel) that then stays at ``vmax``,
+    ``v = vmax min((t − onset + 1) / w, 1)`` (``curve="plateau"``); a third get one 40 %
     set-back.  Stable pixels are steppe.  Every pixel gets the site's noise: a yearly weather
     anomaly (±10 % of EVI per σ) and pixel noise of σ = 0.004 + 0.010 v, drawn independently
     per pixel here, and a fraction ``gaps`` of values set to NaN (clouds).
@@ -38,8 +40,8 @@ def planted_onsets(n_restoring: int = 2000, n_stable: int = 2000, *, seed: int =
 
     if years is None:
         years = DEMO_YEARS
-    if curve not in ("demo", "linear"):
-        msg = f"curve must be 'demo' or 'linear', got {curve!r}"
+    if curve not in ("demo", "linear", "plateau"):
+        msg = f"curve must be 'demo', 'linear' or 'plateau', got {curve!r}"
         raise ValueError(msg)
     rng = np.random.default_rng(seed)
     yrs = np.asarray(years, dtype=np.float64)
@@ -54,8 +56,11 @@ def planted_onsets(n_restoring: int = 2000, n_stable: int = 2000, *, seed: int =
     if curve == "demo":
         tau = rng.uniform(2.0, 5.0, n)
         rec = vmax * (1 - np.exp(-(since + 1) / tau))
-    else:
+    elif curve == "linear":
         rec = vmax * (since + 1) / np.maximum(yrs[-1] - onset + 1, 1.0)
+    else:
+        width = rng.integers(3, 9, n).astype(np.float64)
+        rec = vmax * np.minimum((since + 1) / width, 1.0)
     rec = np.where(since >= 0, rec, 0.0)
     hit = rng.random(n) < 0.33
     k = rng.integers(2, 6, n)
