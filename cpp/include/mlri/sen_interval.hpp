@@ -72,16 +72,33 @@ void sen_interval(const T* y, index_t P, index_t Tn, const double* years, double
                   double* high, std::int32_t* n_valid, int n_threads) {
     const int nt = resolve_threads(n_threads);
     (void)nt;
+    // Per-thread scratch, allocated before the parallel region (std::bad_alloc must reach the
+    // caller, never leave an OpenMP region).
+    struct Scratch {
+        Buffer<double> v, t, w, sl;
+    };
+    const std::size_t cap = static_cast<std::size_t>(Tn > 0 ? Tn : 1);
+    Owned<Scratch> states(static_cast<std::size_t>(nt > 0 ? nt : 1));
+    for (int k = 0; k < (nt > 0 ? nt : 1); ++k) {
+        Scratch& st = states[static_cast<std::size_t>(k)];
+        st.v.assign(cap, 0.0);
+        st.t.assign(cap, 0.0);
+        st.w.assign(cap, 0.0);
+        st.sl.assign(cap * (cap - 1) / 2 + 1, 0.0);
+    }
 #if defined(MLRI_HAS_OPENMP)
 #pragma omp parallel num_threads(nt)
 #endif
     {
-        const std::size_t cap = static_cast<std::size_t>(Tn > 0 ? Tn : 1);
-        Buffer<double> v, t, w, sl;
-        v.assign(cap, 0.0);
-        t.assign(cap, 0.0);
-        w.assign(cap, 0.0);
-        sl.assign(cap * (cap - 1) / 2 + 1, 0.0);
+#if defined(MLRI_HAS_OPENMP)
+        Scratch& st = states[static_cast<std::size_t>(omp_get_thread_num())];
+#else
+        Scratch& st = states[0];
+#endif
+        Buffer<double>& v = st.v;
+        Buffer<double>& t = st.t;
+        Buffer<double>& w = st.w;
+        Buffer<double>& sl = st.sl;
 #if defined(MLRI_HAS_OPENMP)
 #pragma omp for schedule(dynamic, 256)
 #endif
