@@ -61,3 +61,27 @@ def test_trend_out_of_memory_is_a_memory_error():
     assert res.returncode == 0, (res.returncode, res.stderr[-2000:])
     assert "MemoryError: trend: not enough memory" in res.stdout
     assert "n_threads=1" in res.stdout
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS is Linux-specific")
+def test_sen_interval_out_of_memory_is_a_memory_error():
+    # 10,000 years: the pairwise slopes need ~0.37 GiB per thread; two threads with only
+    # 0.5 GiB of address space left cannot have them (the limit is set after the imports).
+    res = run_py("""
+        import resource
+        import numpy as np, mlri
+        T = 10000
+        y = np.random.default_rng(0).normal(size=(T, 4))
+        years = np.arange(T, dtype=float)
+        mlri.sen_interval(y[:20], years[:20], n_threads=2)  # imports and threads in place
+        with open("/proc/self/status") as f:
+            vm = next(int(line.split()[1]) for line in f if line.startswith("VmSize")) * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (vm + 2**29, vm + 2**29))
+        try:
+            mlri.sen_interval(y, years, n_threads=2)
+        except MemoryError as e:
+            print("MemoryError:", e)
+    """)
+    assert res.returncode == 0, (res.returncode, res.stderr[-2000:])
+    assert "MemoryError: sen_interval: not enough memory" in res.stdout
+    assert "n_threads=1" in res.stdout

@@ -52,15 +52,14 @@ py::dict onset_impl(const carray<T>& y, const carray<double>& years, int method,
     add("magnitude", out.magnitude);
     const T* py_ = y.data();
     const double* pyears = years.data();
-    {
-        // Safe: outputs were allocated above with the GIL held; below only raw pointers.
-        py::gil_scoped_release release;
+    // Safe: outputs were allocated above with the GIL held; below only raw pointers.
+    run_without_gil([&] {
         const auto& k = mlri::active_onset_kernels();
         if constexpr (std::is_same_v<T, float>)
             k.onset_f32(py_, P, static_cast<int>(NT), pyears, o, out, n_threads);
         else
             k.onset_f64(py_, P, static_cast<int>(NT), pyears, o, out, n_threads);
-    }
+    }, "onset: not enough memory for the work buffers; use fewer threads (n_threads=1)");
     return res;
 }
 

@@ -5,6 +5,8 @@
 #include "pybind.hpp"
 
 #include <cstdint>
+#include <cstdio>
+#include <string>
 #include <type_traits>
 
 #include "mlri/significance.hpp"
@@ -124,10 +126,9 @@ py::dict ar_sieve_impl(const carray<T>& lst, const carray<T>& evi, const carray<
     const std::int64_t* pc = cols.data();
     const double* fl = phi_lst.data();
     const double* fe = phi_evi.data();
-    {
-        py::gil_scoped_release release;
-        mlri::ar_sieve_mk<kPermLanes, T>(pl, pe, P, NT, py, pr, pc, fl, fe, o, out, n_threads);
-    }
+    // Safe: outputs were allocated above with the GIL held; the kernel uses raw pointers only.
+    run_without_gil([&] { mlri::ar_sieve_mk<kPermLanes, T>(pl, pe, P, NT, py, pr, pc, fl, fe, o, out, n_threads); },
+                    "ar_sieve_mk: not enough memory for the work buffers; use fewer threads");
     return res;
 }
 
@@ -151,10 +152,16 @@ py::dict sen_interval_impl(const carray<T>& y, const carray<double>& years, doub
     double* ph = high.mutable_data();
     const T* py_ = y.data();
     const double* pt = years.data();
-    {
-        py::gil_scoped_release release;
-        mlri::sen_interval<T>(py_, P, NT, pt, z, pl, ph, pn, n_threads);
-    }
+    // Safe: outputs were allocated above with the GIL held; the kernel uses raw pointers only.
+    const double gib = static_cast<double>(NT) * static_cast<double>(NT - 1) * 4.0 /
+                       (1024.0 * 1024.0 * 1024.0);
+    char gib_text[32];
+    std::snprintf(gib_text, sizeof gib_text, "%.1f", gib);
+    run_without_gil([&] { mlri::sen_interval<T>(py_, P, NT, pt, z, pl, ph, pn, n_threads); },
+                    "sen_interval: not enough memory for the work buffers of a " +
+                        std::to_string(NT) + "-step series (about " + gib_text +
+                        " GiB per thread for the pairwise slopes): use fewer threads "
+                        "(n_threads=1) or a shorter series");
     return res;
 }
 

@@ -397,14 +397,19 @@ void onset_kernel(const T* y, index_t P, int Tn, const double* years, const Onse
                   const OnsetOutputs& out, int n_threads) {
     const int nt = resolve_threads(n_threads);
     (void)nt;
+    // Per-thread scratch, allocated before the parallel region (std::bad_alloc must reach the
+    // caller, never leave an OpenMP region).
+    Owned<OnsetScratch> states(static_cast<std::size_t>(nt > 0 ? nt : 1));
+    for (int t = 0; t < (nt > 0 ? nt : 1); ++t) states[static_cast<std::size_t>(t)].init(Tn);
 #if defined(MLRI_HAS_OPENMP)
 #pragma omp parallel num_threads(nt)
 #endif
     {
-        OnsetScratch sc;
-        sc.init(Tn);
 #if defined(MLRI_HAS_OPENMP)
+        OnsetScratch& sc = states[static_cast<std::size_t>(omp_get_thread_num())];
 #pragma omp for schedule(dynamic, 256)
+#else
+        OnsetScratch& sc = states[0];
 #endif
         for (index_t q = 0; q < P; ++q) onset_pixel<T>(y, P, Tn, years, o, sc, out, q);
     }

@@ -253,13 +253,28 @@ void ar_sieve_mk(const T* lst, const T* evi, index_t P, index_t Tn, const double
     const int nt = resolve_threads(n_threads);
     (void)nt;
     const IndexOptions io = opt.index;
+    // Per-thread scratch, allocated before the parallel region (std::bad_alloc must reach the
+    // caller, never leave an OpenMP region).
+    struct ThreadState {
+        ArScratch<W, T> sc;
+        DigitBatches bt;
+    };
+    Owned<ThreadState> states(static_cast<std::size_t>(nt > 0 ? nt : 1));
+    for (int k = 0; k < (nt > 0 ? nt : 1); ++k) {
+        states[static_cast<std::size_t>(k)].sc.init(Tn);
+        states[static_cast<std::size_t>(k)].bt.init(static_cast<int>(Tn));  // full capacity
+    }
 #if defined(MLRI_HAS_OPENMP)
 #pragma omp parallel num_threads(nt)
 #endif
     {
-        ArScratch<W, T> sc;
-        sc.init(Tn);
-        DigitBatches bt;
+#if defined(MLRI_HAS_OPENMP)
+        ThreadState& st = states[static_cast<std::size_t>(omp_get_thread_num())];
+#else
+        ThreadState& st = states[0];
+#endif
+        ArScratch<W, T>& sc = st.sc;
+        DigitBatches& bt = st.bt;
         int bt_n = -1;
 #if defined(MLRI_HAS_OPENMP)
 #pragma omp for schedule(dynamic, 64)

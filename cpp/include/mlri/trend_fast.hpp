@@ -170,7 +170,7 @@ void load(Block<NB>& B, const T* y, index_t P, int Tn, const double* years, inde
     __builtin_memcpy(&B.kodd, kodd, sizeof(vi));
     __builtin_memcpy(&B.nodd, nodd, sizeof(vi));
     __builtin_memcpy(&B.few, few, sizeof(vi));
-    for (int r = 0; r <= kRows; ++r) {
+    for (int r = 0; r <= (Tn < kRows ? Tn : kRows); ++r) {  // (rows above Tn stay 0)
         B.yv[r] = vd{};
         B.tv[r] = vd{};
     }

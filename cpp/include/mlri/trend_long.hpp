@@ -4,8 +4,10 @@
 // One block is one SIMD vector of pixels (simd::VL lanes), as in the network path, but nothing
 // is sized by a sorting network, so the cost grows with the number of pairs K = n(n-1)/2 only:
 //   * pairs, j-major (slot j(j-1)/2 + i): d = y_j - y_i and the slope d / (t_j - t_i) with the
-//     generic path's operations; MK counts #{d > 0}, #{d < 0} and, per row, #{d == 0} (tie
-//     groups) in the same sweep.  Slots of missing rows get +inf (above every slope).
+//     generic path's operations; MK counts #{d > 0}, #{d < 0} and, per row j, e = #{i < j:
+//     d == 0} (tie groups: sum 6 e (e + 2) is the tie term of var S), and the ranks of the
+//     values (#{y_i < y_k}, #{y_i > y_k}: the median of y) in the same sweep.  Slots of missing
+//     rows get +inf (above every slope).  The sweep is bound by the divider.
 //   * Sen's median: an exact per-lane selection by counting (select_rank below).  Each pass
 //     takes a pivot p per lane and counts c = #{x < p} while tracking A = max{x < p} and
 //     B = min{x >= p}; the rank r then lies below or above p, and the lane's bracket [lo, hi]
@@ -15,9 +17,10 @@
 //     long-baseline slopes (i, i + n/2), selected the same way; a pass that does not halve the
 //     bracket is followed by a bisection in the order-preserving integer image of the doubles
 //     (at most 64 such passes).  Every pass is 4 vector operations per slot, branch-free.  On
-//     AVX-512 the first passes run on float images of the slopes (narrow_f32: exact counts,
-//     two slots per instruction), the last ones on the doubles.
-//   * the median of y (intercept) with the same selection over the rows.
+//     AVX-512 the bracket is first narrowed to a few elements on float images of the slopes
+//     (narrow_f32: exact counts, two slots and two pivots per pass), then the slots still inside
+//     some lane's bracket are copied out (compact_bracket, typically 40 of 300 at T = 25) and
+//     the double passes run on those only.
 // The selection returns element values, so the result is the same order statistic the generic
 // path's quickselect returns, and the arithmetic of every output is the generic path's: results
 // are bit-identical across paths, SIMD targets, threads and tiles.
@@ -197,58 +200,116 @@ inline vd next_rank(const vd* x, int m, vi r, vd v) {
 // Counting passes on float images of the slopes, 16 per instruction (two slots of 8 lanes):
 // with xf = x rounded toward -inf to float and a float pivot p, x < p <=> xf < p exactly, so
 // these passes narrow [lo, hi] (klo = #{x < lo}, khi = #{x <= hi}) with exact counts at half
-// the width and a quarter of the instructions of a double pass.  Lanes stop at <= 16 elements
-// in the bracket or when no float lies inside it; select_rank finishes on the doubles.
-inline void narrow_f32(const float* xf, int m2, vi r, vd& lo, vd& hi, vd& klo, vd& khi, vd p,
-                       vi active) {
-    const vd rd = simd::small_int_to_double(r);
+// the width and a quarter of the instructions of a double pass.  The bracket keeps both
+// ranks r and r2 (r2 = r + 1 for even counts, else r).  Each pass counts two pivots that
+// straddle them (interpolated at ranks r - g and r2 + g, g ~ a tenth of the bracket; the first
+// pass: the seed p -/+ `spread`): lo moves up to a pivot with c <= r, hi down below one with
+// c > r2, so both ends close in and the bracket shrinks by about ten per pass.  A pivot with
+// c == r + 1 == r2 separates the two ranks: `p` returns it (the first double pass then finds
+// rank r as max{x < p}), else a value outside (lo, hi].  Lanes stop at <= kNarrowTo elements in
+// the bracket or when a pass does not shrink it (ties, or no float inside).
+inline constexpr double kNarrowTo = 6.0;
+inline void narrow_f32(const float* xf, int m2, vi r, vi r2, vd& lo, vd& hi, vd& klo, vd& khi,
+                       vd& p, vd spread, vi active) {
+    const vd rlo = simd::small_int_to_double(r), rhi = simd::small_int_to_double(r2);
     const __m512i one = _mm512_set1_epi32(1);
-    vi live = active;
+    vi live = active & simd::mask(khi - klo > kNarrowTo);
+    vd split = lo;
     for (int pass = 0; pass < 8; ++pass) {
-        const vd pi = lo + (hi - lo) * ((rd - klo + 0.5) / (khi - klo));
-        const vd pw = pass == 0 ? simd::sel(simd::mask(p > lo) & simd::mask(p <= hi), p, pi) : pi;
-        const __m256 pf = _mm512_cvtpd_ps((__m512d)pw);
-        const vd pd = (vd)_mm512_cvtps_pd(pf);
-        const vi ok = live & simd::mask(pd > lo) & simd::mask(pd <= hi) &
-                      simd::mask(khi - klo > 16.0);
-        long long any = 0;
-        for (int l = 0; l < VL; ++l) any |= ok[l];
-        if (!any) break;
-        const __m512 pv = _mm512_broadcast_f32x8(pf);
-        __m512i c0 = _mm512_setzero_si512(), c1 = _mm512_setzero_si512();
+        const vd w = khi - klo;
+        const vd g = simd::sel(simd::mask(w * 0.1 > 1.0), w * 0.1, simd::splat(1.0));
+        const vd sc = (hi - lo) / w;
+        vd ta = lo + sc * (rlo - g - klo + 0.5), tb = lo + sc * (rhi + g - klo + 0.5);
+        if (pass == 0) {
+            const vd sa = p - spread, sb = p + spread;
+            const vi seed = simd::mask(sa > lo) & simd::mask(sb <= hi) & simd::mask(sa < sb);
+            ta = simd::sel(seed, sa, ta);
+            tb = simd::sel(seed, sb, tb);
+        }
+        const __m256 fa = _mm512_cvt_roundpd_ps((__m512d)ta, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+        const __m256 fb = _mm512_cvt_roundpd_ps((__m512d)tb, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
+        const vd pa = (vd)_mm512_cvtps_pd(fa), pb = (vd)_mm512_cvtps_pd(fb);
+        const vi oka = live & simd::mask(pa > lo) & simd::mask(pa <= hi);
+        const vi okb = live & simd::mask(pb > lo) & simd::mask(pb <= hi);
+        if (!_mm512_movepi64_mask((__m512i)(oka | okb))) break;
+        const __m512 va = _mm512_broadcast_f32x8(fa), vb = _mm512_broadcast_f32x8(fb);
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0, b0 = a0, b1 = a0;
         int s = 0;
         for (; s + 4 <= m2; s += 4) {
-            const __mmask16 k0 = _mm512_cmp_ps_mask(_mm512_load_ps(xf + s * 8), pv, _CMP_LT_OQ);
-            const __mmask16 k1 = _mm512_cmp_ps_mask(_mm512_load_ps(xf + s * 8 + 16), pv, _CMP_LT_OQ);
-            c0 = _mm512_mask_add_epi32(c0, k0, c0, one);
-            c1 = _mm512_mask_add_epi32(c1, k1, c1, one);
+            const __m512 x0 = _mm512_load_ps(xf + s * 8), x1 = _mm512_load_ps(xf + s * 8 + 16);
+            a0 = _mm512_mask_add_epi32(a0, _mm512_cmp_ps_mask(x0, va, _CMP_LT_OQ), a0, one);
+            b0 = _mm512_mask_add_epi32(b0, _mm512_cmp_ps_mask(x0, vb, _CMP_LT_OQ), b0, one);
+            a1 = _mm512_mask_add_epi32(a1, _mm512_cmp_ps_mask(x1, va, _CMP_LT_OQ), a1, one);
+            b1 = _mm512_mask_add_epi32(b1, _mm512_cmp_ps_mask(x1, vb, _CMP_LT_OQ), b1, one);
         }
         for (; s < m2; s += 2) {
-            const __mmask16 k0 = _mm512_cmp_ps_mask(_mm512_load_ps(xf + s * 8), pv, _CMP_LT_OQ);
-            c0 = _mm512_mask_add_epi32(c0, k0, c0, one);
+            const __m512 x0 = _mm512_load_ps(xf + s * 8);
+            a0 = _mm512_mask_add_epi32(a0, _mm512_cmp_ps_mask(x0, va, _CMP_LT_OQ), a0, one);
+            b0 = _mm512_mask_add_epi32(b0, _mm512_cmp_ps_mask(x0, vb, _CMP_LT_OQ), b0, one);
         }
-        c0 = _mm512_add_epi32(c0, c1);
-        const __m256i c8 = _mm256_add_epi32(_mm512_castsi512_si256(c0),
-                                            _mm512_extracti32x8_epi32(c0, 1));
-        const vi c = (vi)_mm512_cvtepi32_epi64(c8);
-        const vd cd = simd::small_int_to_double(c);
-        const vi up = ok & simd::mask(c <= r);   // element >= pd
-        const vi dn = ok & ~simd::mask(c <= r);  // element < pd: <= the double below pd
-        const vd pz = simd::sel(simd::mask(pd == 0.0), simd::splat(-0.0), pd);
-        const vd below = from_key(order_key(pz) - 1);
-        lo = simd::sel(up, pd, lo);
-        klo = simd::sel(up, cd, klo);
-        hi = simd::sel(dn, below, hi);
-        khi = simd::sel(dn, cd, khi);
-        live = ok;
+        a0 = _mm512_add_epi32(a0, a1);
+        b0 = _mm512_add_epi32(b0, b1);
+        const vi ca = (vi)_mm512_cvtepi32_epi64(_mm256_add_epi32(
+            _mm512_castsi512_si256(a0), _mm512_extracti32x8_epi32(a0, 1)));
+        const vi cb = (vi)_mm512_cvtepi32_epi64(_mm256_add_epi32(
+            _mm512_castsi512_si256(b0), _mm512_extracti32x8_epi32(b0, 1)));
+        const vi upa = oka & simd::mask(ca <= r), upb = okb & simd::mask(cb <= r);
+        const vi dna = oka & simd::mask(ca > r2), dnb = okb & simd::mask(cb > r2);
+        const vi spa = oka & ~upa & ~dna, spb = okb & ~upb & ~dnb;
+        auto below = [](vd x) {  // the largest double < x
+            return from_key(order_key(simd::sel(simd::mask(x == 0.0), simd::splat(-0.0), x)) - 1);
+        };
+        lo = simd::sel(upb, pb, simd::sel(upa, pa, lo));
+        klo = simd::sel(upb, simd::small_int_to_double(cb), simd::sel(upa, simd::small_int_to_double(ca), klo));
+        hi = simd::sel(dna, below(pa), simd::sel(dnb, below(pb), hi));
+        khi = simd::sel(dna, simd::small_int_to_double(ca), simd::sel(dnb, simd::small_int_to_double(cb), khi));
+        split = simd::sel(spa, pa, simd::sel(spb, pb, split));
+        const vd wn = khi - klo;
+        live = live & simd::mask(wn < w) & simd::mask(wn > kNarrowTo);
     }
+    p = split;
+}
+
+// The slots of x[0..m) holding, in some lane, a value inside that lane's [lo, hi] (found on
+// the float images: x in [lo, hi] implies xf in [RD(lo), RD(hi)]), copied to cx[0..mc) with the
+// other lanes' values outside their bracket replaced by -inf / +inf; L = #{-inf} per lane.
+// A lane's rank k element of x is then its rank k - klo + L element of cx, for ranks in
+// [klo, khi).  Returns mc.
+inline int compact_bracket(const vd* x, const float* xf, int m, vd lo, vd hi, vd* cx, int* idx,
+                           vi& L) {
+    const __m512 lof = _mm512_broadcast_f32x8(
+        _mm512_cvt_roundpd_ps((__m512d)lo, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC));
+    const __m512 hif = _mm512_broadcast_f32x8(
+        _mm512_cvt_roundpd_ps((__m512d)hi, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC));
+    int mc = 0;
+    for (int s = 0; s < m; s += 2) {
+        const __m512 v = _mm512_load_ps(xf + s * 8);
+        unsigned k = _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(v, lof, _CMP_GE_OQ), v, hif,
+                                             _CMP_LE_OQ);
+        if (s + 1 >= m) k &= 0xffu;  // (the padding slot)
+        idx[mc] = s;
+        mc += (k & 0xffu) != 0;
+        idx[mc] = s + 1;
+        mc += (k >> 8) != 0;
+    }
+    const vd pinf = simd::splat(kInf), minf = simd::splat(-kInf);
+    vi nb = vi{};
+    for (int c = 0; c < mc; ++c) {
+        const vd v = x[idx[c]];
+        const vi below = simd::mask(v < lo);
+        cx[c] = simd::sel(below, minf, simd::sel(simd::mask(v > hi), pinf, v));
+        nb = nb - below;
+    }
+    L = nb;
+    return mc;
 }
 #endif
 
 // Lanes' medians of x[0..m) with `cnt` elements per lane (vector of counts; missing slots +inf):
 // (lower + upper) / 2 for even counts, as detail::median_inplace.  lo/hi: per-lane min/max.
 inline vd median_lanes(const vd* x, int m, const int* cnt, vd lo, vd hi, vd p, vi active,
-                       const float* xf = nullptr) {
+                       const float* xf = nullptr, vd* cx = nullptr, int* idx = nullptr,
+                       vd spread = vd{}) {
     long long r[VL], kd_[VL];
     double kd[VL];
     bool anyeven = false;
@@ -268,11 +329,22 @@ inline vd median_lanes(const vd* x, int m, const int* cnt, vd lo, vd hi, vd p, v
     vd klo = vd{};
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
     if (xf) {
-        narrow_f32(xf, m + (m & 1), rv, lo, hi, klo, khi, p, active);
-        p = lo;  // (not inside (lo, hi]: the first double pass interpolates)
+        // narrow on the float images, then select among the slots left in some lane's bracket
+        narrow_f32(xf, m + (m & 1), rv, rv - even, lo, hi, klo, khi, p, spread, active);
+        vi L;
+        const int mc = compact_bracket(x, xf, m, lo, hi, cx, idx, L);
+        const vd Ld = simd::small_int_to_double(L);
+        const vi rc = rv + L - (vi)_mm512_cvtpd_epi64((__m512d)klo);  // (klo: an exact integer)
+        const vd v1 = select_rank(cx, mc, rc, lo, hi, Ld, Ld + (khi - klo), p, active);
+        if (!anyeven) return v1;
+        const vd v2 = next_rank(cx, mc, rc, v1);
+        return simd::sel(even, (v1 + v2) / 2.0, v1);
     }
 #else
     (void)xf;
+    (void)cx;
+    (void)idx;
+    (void)spread;
 #endif
     const vd v1 = select_rank(x, m, rv, lo, hi, klo, khi, p, active);
     if (!anyeven) return v1;
@@ -280,14 +352,102 @@ inline vd median_lanes(const vd* x, int m, const int* cnt, vd lo, vd hi, vd p, v
     return simd::sel(even, (v1 + v2) / 2.0, v1);
 }
 
-// Block state beyond Block<NB>: per-row tie counts.
+// Block state beyond Block<NB>: the pivot sample, value ranks, float images, compaction.
 struct LongWork {
-    vd ceq[kMaxLongRows + 1];
     vd samp[kMaxLongRows / 2 + 1];
+    vi lt[kMaxLongRows], gt[kMaxLongRows];  // per row: #{y_i < y_k}, #{y_i > y_k} (see pair_sweep)
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
     alignas(64) float xf[(kMaxLongRows * (kMaxLongRows - 1) / 2 + 1) * VL];  // see narrow_f32
+    vd cx[kMaxLongRows * (kMaxLongRows - 1) / 2];                              // compact_bracket
+    int idx[kMaxLongRows * (kMaxLongRows - 1) / 2 + 2];
 #endif
 };
+
+// The pair sweep, j-major (slot j(j-1)/2 + i): slope d / (t_j - t_i) with d = y_j - y_i
+// (+inf in lanes without row j) and, on AVX-512, its float image rounded toward -inf (see
+// narrow_f32); MK: Sneg += #{d < 0} - #{d > 0}, and per row j, e = #{i < j: d == 0} (tie
+// groups, see the MK step).  Row-wise masking keeps the inner loop free of dependency chains
+// longer than one operation.
+template <bool MK, bool SEN>
+inline void pair_sweep(Block<kMaxLongRows>& B, LongWork& W, vi& Sneg, vd& tie, vd& smin,
+                       vd& smax) {
+    const vd pinf = simd::splat(kInf), minf = simd::splat(-kInf);
+    const int nmax = B.nmax;
+    if (SEN) {
+        W.lt[0] = vi{};
+        W.gt[0] = vi{};
+    }
+    for (int j = 1; j < nmax; ++j) {
+        const vd yj = B.yv[j], tj = B.tv[j];
+        const vi jm = simd::mask(static_cast<double>(j) < B.nv);
+        const int base = j * (j - 1) / 2;
+        vd* xs = B.x + base;
+        vi sg0 = vi{}, sg1 = vi{}, e = vi{};
+        vd rmin = pinf, rmax = minf;
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+        // (explicit masked instructions: the generic selects compile to xor chains here)
+        {
+            const __mmask8 jk = _mm512_movepi64_mask((__m512i)jm);
+            const __m512d y = (__m512d)yj, t = (__m512d)tj, z = _mm512_setzero_pd();
+            const __m512i one = _mm512_set1_epi64(1);
+            __m512d mn = (__m512d)rmin, mx = (__m512d)rmax;
+            __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0;
+            for (int i = 0; i < j; ++i) {
+                const __m512d d = _mm512_sub_pd(y, (__m512d)B.yv[i]);
+                const __mmask8 kg = _mm512_cmp_pd_mask(d, z, _CMP_GT_OQ);
+                const __mmask8 kl = _mm512_cmp_pd_mask(d, z, _CMP_LT_OQ);
+                if (SEN) {  // ranks of the values (median of y): y_i > y_j, y_i < y_j
+                    W.lt[i] = (vi)_mm512_mask_add_epi64((__m512i)W.lt[i], kl & jk, (__m512i)W.lt[i], one);
+                    W.gt[i] = (vi)_mm512_mask_add_epi64((__m512i)W.gt[i], kg & jk, (__m512i)W.gt[i], one);
+                    const __m512d q = _mm512_mask_div_pd((__m512d)pinf, jk, d,
+                                                         _mm512_sub_pd(t, (__m512d)B.tv[i]));
+                    _mm512_store_pd((double*)(xs + i), q);
+                    _mm256_store_ps(W.xf + (base + i) * 8,
+                                    _mm512_cvt_roundpd_ps(q, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC));
+                    mn = _mm512_min_pd(q, mn);  // q < mn ? q : mn
+                    mx = _mm512_max_pd(q, mx);  // q > mx ? q : mx
+                }
+                a0 = _mm512_mask_sub_epi64(a0, kg, a0, one);
+                a1 = _mm512_mask_add_epi64(a1, kl, a1, one);
+                if (MK) a2 = _mm512_mask_add_epi64(a2, _mm512_cmp_pd_mask(d, z, _CMP_EQ_OQ), a2, one);
+            }
+            rmin = (vd)mn;
+            rmax = (vd)mx;
+            sg0 = (vi)a0;
+            sg1 = (vi)a1;
+            e = (vi)a2;
+        }
+#else
+        (void)W;
+        for (int i = 0; i < j; ++i) {
+            const vd d = yj - B.yv[i];
+            const vi kg = simd::mask(d > 0.0), kl = simd::mask(d < 0.0);
+            if (SEN) {
+                const vd q = simd::sel(jm, d / (tj - B.tv[i]), pinf);
+                xs[i] = q;
+                rmin = q < rmin ? q : rmin;
+                rmax = q > rmax ? q : rmax;
+                W.lt[i] = W.lt[i] - (kl & jm);
+                W.gt[i] = W.gt[i] - (kg & jm);
+            }
+            sg0 = sg0 + kg;
+            sg1 = sg1 - kl;
+            if (MK) e = e - simd::mask(d == 0.0);
+        }
+#endif
+        if (SEN) {
+            W.lt[j] = -sg0;  // (later rows add the pairs (j, j' > j))
+            W.gt[j] = sg1;
+            smin = rmin < smin ? rmin : smin;  // (rows without j: +inf)
+            smax = simd::sel(jm, rmax > smax ? rmax : smax, smax);
+        }
+        if (MK) {
+            Sneg = Sneg + ((sg0 + sg1) & jm);
+            const vd ed = simd::small_int_to_double(e & jm);
+            tie = tie + ed * (ed + 2.0);
+        }
+    }
+}
 
 template <class T>
 void long_block(Block<kMaxLongRows>& B, LongWork& W, const T* y, index_t P, int Tn,
@@ -303,42 +463,16 @@ void long_block(Block<kMaxLongRows>& B, LongWork& W, const T* y, index_t P, int 
     vi act = vi{};  // lanes with >= 2 values
     for (int l = 0; l < VL; ++l) act[l] = B.n[l] >= 2 ? -1 : 0;
 
-    // 1. pairs: slopes, MK counts, tie groups; per-lane min / max slope
-    vi G = vi{}, L = vi{};
+    // 1. pairs: slopes (and their float images), MK counts, ties; per-lane min / max slope
+    vi Sneg = vi{};                 // L - G
+    vd tie = vd{};                  // sum over rows of e (e + 2), e = #{i < j: y_i == y_j}
     vd smin = pinf, smax = minf;
-    for (int k = 0; k < nmax; ++k) W.ceq[k] = simd::splat(1.0);
-    for (int j = 1; j < nmax; ++j) {
-        const vd yj = B.yv[j], tj = B.tv[j];
-        const vi jm = simd::mask(static_cast<double>(j) < nv);
-        vd* xs = B.x + j * (j - 1) / 2;
-        vd cj = W.ceq[j];
-        if (doSen) {
-            for (int i = 0; i < j; ++i) {
-                const vd d = yj - B.yv[i];
-                const vd q = simd::sel(jm, d / (tj - B.tv[i]), pinf);
-                xs[i] = q;
-                smin = q < smin ? q : smin;
-                smax = simd::sel(jm, q > smax ? q : smax, smax);
-                if (doMK) {
-                    G = G - (simd::mask(d > 0.0) & jm);
-                    L = L - (simd::mask(d < 0.0) & jm);
-                    const vd e = simd::sel(jm & simd::mask(d == 0.0), simd::splat(1.0), vd{});
-                    cj = cj + e;
-                    W.ceq[i] = W.ceq[i] + e;
-                }
-            }
-        } else {
-            for (int i = 0; i < j; ++i) {
-                const vd d = yj - B.yv[i];
-                G = G - (simd::mask(d > 0.0) & jm);
-                L = L - (simd::mask(d < 0.0) & jm);
-                const vd e = simd::sel(jm & simd::mask(d == 0.0), simd::splat(1.0), vd{});
-                cj = cj + e;
-                W.ceq[i] = W.ceq[i] + e;
-            }
-        }
-        W.ceq[j] = cj;
-    }
+    if (doMK && doSen)
+        pair_sweep<true, true>(B, W, Sneg, tie, smin, smax);
+    else if (doMK)
+        pair_sweep<true, false>(B, W, Sneg, tie, smin, smax);
+    else if (doSen)
+        pair_sweep<false, true>(B, W, Sneg, tie, smin, smax);
 
     if (out.n_valid)
         for (int l = 0; l < nl; ++l) out.n_valid[p0 + l] = B.n[l];
@@ -347,13 +481,10 @@ void long_block(Block<kMaxLongRows>& B, LongWork& W, const T* y, index_t P, int 
 
     // 2. Mann-Kendall
     if (doMK) {
-        vd tiev = vd{};
-        for (int k = 0; k < nmax; ++k) {
-            const vd c = W.ceq[k];
-            const vi in = simd::mask(static_cast<double>(k) < nv);
-            tiev = tiev + simd::sel(in, (c - 1.0) * (2.0 * c + 5.0), vd{});
-        }
-        const vd Sd = simd::small_int_to_double(G - L);
+        // a tie group of t values has e = 0, 1, .., t - 1 at its members and
+        // sum 6 e (e + 2) = t (t - 1) (2t + 5): the same integer as the generic path's sum
+        const vd tiev = 6.0 * tie;
+        const vd Sd = simd::small_int_to_double(-Sneg);
         const vd var18 = nv * (nv - 1.0) * (2.0 * nv + 5.0) - tiev;
         const vd var = var18 / 18.0;
         const vd sq = simd::vsqrt(var);
@@ -381,7 +512,7 @@ void long_block(Block<kMaxLongRows>& B, LongWork& W, const T* y, index_t P, int 
         for (int l = 0; l < VL; ++l)
             if (B.n[l] >= 2) nmin = B.n[l] < nmin ? B.n[l] : nmin;
         const int h = nmin / 2;
-        vd p = vd{};
+        vd p = vd{}, spread = vd{};  // seed of the selection, and a scale of the slopes
         if (h >= 2) {
             vd a = pinf, b = minf;
             for (int i = 0; i < h; ++i) {
@@ -393,33 +524,38 @@ void long_block(Block<kMaxLongRows>& B, LongWork& W, const T* y, index_t P, int 
             int hc[VL];
             for (int l = 0; l < VL; ++l) hc[l] = h;
             p = median_lanes(W.samp, h, hc, a, b, vd{}, act);
+            spread = (b - a) * 0.2;
         }
         const float* xf = nullptr;
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
         if (K >= 64) {
-            for (int k = 0; k < K; ++k)
-                _mm256_store_ps(W.xf + k * 8, _mm512_cvt_roundpd_ps((__m512d)B.x[k],
-                                                                    _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC));
             if (K & 1) _mm256_store_ps(W.xf + K * 8, _mm256_set1_ps(kInf));
-            xf = W.xf;
+            xf = W.xf;  // (written by pair_sweep)
         }
 #endif
-        vd Q = median_lanes(B.x, K, kc, smin, smax, p, act, xf);
+        vd* cx = nullptr;
+        int* idx = nullptr;
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+        cx = W.cx;
+        idx = W.idx;
+#endif
+        vd Q = median_lanes(B.x, K, kc, smin, smax, p, act, xf, cx, idx, spread);
         Q = Q == 0.0 ? vd{} : Q;  // no negative zero
         if (out.slope) store(out.slope + p0, simd::sel(few, nan, Q), nl);
         if (out.intercept) {
-            // median of y by the same selection (rows >= n are +inf); lanes with a -0.0 take
-            // the generic median (a selection by value does not keep the sign of a zero)
-            vd ys[NB + 1];
-            vd a = pinf, b = minf;
+            // median of y from the ranks counted in the pair sweep: y_k is the element of
+            // rank r iff #{y_i < y_k} <= r < n - #{y_i > y_k}; lanes with a -0.0 take the
+            // generic median (a selection by value does not keep the sign of a zero)
+            const vi nvi = (vi)(nv + 6755399441055744.0) - (vi)simd::splat(6755399441055744.0);
+            const vi r1 = (nvi - 1) >> 1, r2 = nvi >> 1;  // r2 == r1 + 1 for even n
+            vd v1 = vd{}, v2 = vd{};
             for (int k = 0; k < nmax; ++k) {
                 const vi in = simd::mask(static_cast<double>(k) < nv);
-                const vd v = simd::sel(in, B.yv[k], pinf);
-                ys[k] = v;
-                a = v < a ? v : a;
-                b = simd::sel(in, v > b ? v : b, b);
+                const vi lt = W.lt[k], le = nvi - W.gt[k];
+                v1 = simd::sel(in & simd::mask(lt <= r1) & simd::mask(r1 < le), B.yv[k], v1);
+                v2 = simd::sel(in & simd::mask(lt <= r2) & simd::mask(r2 < le), B.yv[k], v2);
             }
-            vd m_y = median_lanes(ys, nmax, B.n, a, b, vd{}, act);
+            vd m_y = simd::sel(B.nodd, v1, (v1 + v2) / 2.0);
             vd mt;
             for (int l = 0; l < VL; ++l) {
                 const int nn = B.n[l];
