@@ -10,30 +10,50 @@ Files (:func:`write_composites`): ``EVI_YYYY.tif``, ``LST_YYYY.tif`` (float32, N
 LST in Kelvin) and ``NOBS_YYYY.tif`` (uint16, bands: EVI observations, LST observations,
 scenes with data), COG layout, written atomically; ``manifest.json`` lists the scenes used and
 skipped with the reason.
+
+What decides a composite (:class:`CompositeOptions`, the season, the scene selection) lives in
+:mod:`mlri.landsat.options`; the per-year, per-strip engine in :mod:`mlri.landsat.engine`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .._cloud import cloud_env, is_url, remote_error
-from .grid import Grid, lattice_aligned
-from .harmonize import HARMONIZATIONS, harmonized_scale
+# the engine's internals and the option constants stay importable from this module
+from .engine import (  # noqa: F401
+    _LAYER_SPEC,
+    _gdal_env,
+    _Layer,
+    _prepare,
+    _read_problem,
+    _remote,
+    _row_range,
+    _SceneStat,
+    _strips,
+    _YearEngine,
+)
+from .grid import Grid
 from .ids import LandsatFormatError
-from .needs import roles_for, scene_problem
-from .qa import PRESETS, qa_rule
+from .needs import scene_problem
+from .options import (  # noqa: F401
+    PAIRINGS,
+    SENSOR_FAMILIES,
+    VARIABLES,
+    CompositeOptions,
+    _options,
+    parse_months,
+    parse_years,
+    select_scenes,
+)
 from .scene import LstUnavailableWarning, Scene, SceneError, SceneProblem, discover_scenes
-from .variables import EMISSIVITY, EVI_CLAMPS, LST_METHODS
 
 __all__ = [
     "AnnualComposite",
@@ -47,512 +67,16 @@ __all__ = [
     "write_composites",
 ]
 
-VARIABLES = ("EVI", "LST")
-PAIRINGS = ("independent", "greenest")
-SENSOR_FAMILIES = ("TM", "ETM", "OLI")
 NOBS_BANDS = ("n_obs_evi", "n_obs_lst", "n_scenes_with_data")
 NOBS_NODATA = 65535
-
-# fill value and dtype of each layer as stored by USGS (used outside a scene's footprint)
-_LAYER_SPEC: dict[str, tuple[str, int]] = {
-    "qa": ("uint16", 1), "radsat": ("uint16", 0), "blue": ("uint16", 0), "red": ("uint16", 0),
-    "nir": ("uint16", 0), "st": ("uint16", 0), "aerosol": ("uint8", 1),
-    "opacity": ("int16", -9999), "st_qa": ("int16", -9999), "trad": ("int16", -9999),
-    "urad": ("int16", -9999), "drad": ("int16", -9999), "atran": ("int16", -9999),
-    "emis": ("int16", -9999),
-}
-
-
-@dataclass(frozen=True)
-class CompositeOptions:
-    """Everything that decides a composite (recorded in the manifest).
-
-    Attributes
-    ----------
-    months : (first, last)
-        Season, inclusive, by ``DATE_ACQUIRED`` (UTC); ``(11, 2)`` wraps within a calendar year
-        (Nov, Dec, Jan, Feb of the same year, like Earth Engine's ``calendarRange``).
-    mask : {"paper", "strict", "none"}
-        QA preset (:mod:`mlri.landsat.qa`).
-    mask_water, mask_dilated : bool
-        Also drop water (bit 7); drop dilated cloud (bit 1, default True).
-    evi_clamp : {None, "gee"}
-        None: NaN where the EVI denominator <= 0 or EVI outside [-1, 1] (default).
-    lst_method : {"st", "rte"}
-        "st": the C2 ST band (Kelvin).  "rte": re-invert the RTE from ST_TRAD/URAD/DRAD/ATRAN
-        with ``emissivity`` ("sobrino2004" NDVI thresholds or "usgs" ST_EMIS).
-    pairing : {"independent", "greenest"}
-        "independent": EVI max and LST max from any dates (paper, GEE ``max()``); "greenest":
-        LST of the date of maximum EVI (GEE ``qualityMosaic("EVI")``).
-    variables : tuple
-        Subset of ("EVI", "LST").
-    allow_tier2 : bool
-        Use Tier 2 / Real-Time scenes too (default Tier 1 only).
-    sensors : tuple
-        Sensor families to use, of "TM", "ETM", "OLI" (default TM and OLI, as the paper).
-    harmonize : {None, "roy2016"}
-        Cross-sensor harmonisation of TM/ETM+ surface reflectance to OLI before EVI
-        (:mod:`mlri.landsat.harmonize`; default None = off).
-    st_qa_max : float, optional
-        Drop LST where the ST uncertainty (ST_QA) exceeds this many kelvin.
-    require_mtl : bool
-        Refuse scenes without an MTL file (default).
-    block_pixels : int
-        Output pixels processed at once (bounds memory: ~30 bytes per pixel plus reads).
-    n_threads, io_threads : int
-        OpenMP threads of the kernel (None: all); parallel band reads per scene.
-    """
-
-    months: tuple[int, int] = (6, 9)
-    mask: str = "paper"
-    mask_water: bool = False
-    mask_dilated: bool = True
-    evi_clamp: str | None = None
-    lst_method: str = "st"
-    emissivity: str = "sobrino2004"
-    pairing: str = "independent"
-    variables: tuple[str, ...] = VARIABLES
-    allow_tier2: bool = False
-    sensors: tuple[str, ...] = ("TM", "OLI")
-    harmonize: str | None = None
-    st_qa_max: float | None = None
-    require_mtl: bool = True
-    block_pixels: int = 1 << 22
-    n_threads: int | None = None
-    io_threads: int = 2
-
-    def __post_init__(self) -> None:
-        m0, m1 = (int(v) for v in self.months)
-        if not (1 <= m0 <= 12 and 1 <= m1 <= 12):
-            msg = f"months must be two month numbers 1-12, got {self.months!r}"
-            raise ValueError(msg)
-        object.__setattr__(self, "months", (m0, m1))
-        for name, val, allowed in (("mask", self.mask, PRESETS),
-                                   ("evi_clamp", self.evi_clamp, EVI_CLAMPS),
-                                   ("lst_method", self.lst_method, LST_METHODS),
-                                   ("emissivity", self.emissivity, EMISSIVITY),
-                                   ("pairing", self.pairing, PAIRINGS),
-                                   ("harmonize", self.harmonize, (None, *HARMONIZATIONS))):
-            if val not in allowed:
-                msg = f"{name} must be one of {allowed}, got {val!r}"
-                raise ValueError(msg)
-        vs = tuple(dict.fromkeys(v.upper() for v in self.variables))
-        if not vs or any(v not in VARIABLES for v in vs):
-            msg = f"variables must be a non-empty subset of {VARIABLES}, got {self.variables!r}"
-            raise ValueError(msg)
-        object.__setattr__(self, "variables", vs)
-        if self.pairing == "greenest" and vs != VARIABLES:
-            msg = "pairing='greenest' needs both variables (EVI and LST)"
-            raise ValueError(msg)
-        ss = tuple(dict.fromkeys(s.upper() for s in self.sensors))
-        if not ss or any(s not in SENSOR_FAMILIES for s in ss):
-            msg = f"sensors must be a non-empty subset of {SENSOR_FAMILIES}, got {self.sensors!r}"
-            raise ValueError(msg)
-        object.__setattr__(self, "sensors", ss)
-        if self.st_qa_max is not None and not (self.st_qa_max > 0):
-            msg = f"st_qa_max must be > 0 (kelvin), got {self.st_qa_max!r}"
-            raise ValueError(msg)
-        if int(self.block_pixels) < 1024:
-            msg = f"block_pixels must be >= 1024, got {self.block_pixels!r}"
-            raise ValueError(msg)
-        if int(self.io_threads) < 1:
-            msg = f"io_threads must be >= 1, got {self.io_threads!r}"
-            raise ValueError(msg)
-
-    def in_season(self, month: int) -> bool:
-        m0, m1 = self.months
-        return m0 <= month <= m1 if m0 <= m1 else (month >= m0 or month <= m1)
-
-    @property
-    def months_label(self) -> str:
-        return f"{self.months[0]}-{self.months[1]}"
-
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["months"] = list(self.months)
-        d["variables"] = list(self.variables)
-        d["sensors"] = list(self.sensors)
-        return d
 
 
 class NoScenesError(ValueError):
     """No usable scene for any requested year (the message summarises why scenes were skipped)."""
 
 
-# ---------------------------------------------------------------------------------------------
-def parse_years(text: str | Iterable[int]) -> list[int]:
-    """"2000-2011,2013-2019" / "2005" / [2005, 2006] -> sorted years in 1972-2100.
-
-    Text is read by :func:`mlri.io.parse_years` (the one year grammar of mlri).
-    """
-    from ..io import parse_years as _parse
-
-    years = _parse(text) or [] if isinstance(text, str) else sorted({int(y) for y in text})
-    if not years or years[0] < 1972 or years[-1] > 2100:
-        msg = f"years must lie in 1972-2100, got {years[:1]}...{years[-1:]}"
-        raise ValueError(msg)
-    return years
-
-
-def parse_months(text: str | Sequence[int]) -> tuple[int, int]:
-    """"6-9" -> (6, 9); "7" -> (7, 7)."""
-    if not isinstance(text, str):
-        a, b = text
-        return int(a), int(b)
-    a, sep, b = text.strip().partition("-")  # type: ignore[assignment]
-    try:
-        return (int(a), int(b) if sep else int(a))
-    except ValueError:
-        msg = f"months: cannot read {text!r} (use e.g. 6-9)"
-        raise ValueError(msg) from None
-
-
 def output_names(year: int, variables: Sequence[str] = VARIABLES) -> list[str]:
     return [f"{v}_{year}.tif" for v in variables] + [f"NOBS_{year}.tif"]
-
-
-# ---------------------------------------------------------------------------------------------
-def select_scenes(scenes: Sequence[Scene], years: Sequence[int], opts: CompositeOptions,
-                  grid: Grid | None = None
-                  ) -> tuple[dict[int, list[Scene]], list[SceneProblem]]:
-    """Scenes of each year's season, and the skipped ones with the reason."""
-    by_year: dict[int, list[Scene]] = {y: [] for y in years}
-    skipped: list[SceneProblem] = []
-
-    def skip(s: Scene, reason: str) -> None:
-        skipped.append(SceneProblem(s.id, s.location, reason))
-
-    for s in scenes:
-        d = s.acquired
-        if d.year not in by_year:
-            skip(s, f"acquired {d.isoformat()}: year not requested")
-            continue
-        if not opts.in_season(d.month):
-            skip(s, f"acquired {d.isoformat()}: outside the season (months {opts.months_label})")
-            continue
-        if s.pid.tier != "T1" and not opts.allow_tier2:
-            skip(s, f"{'Tier 2' if s.pid.tier == 'T2' else 'Real-Time'} product "
-                    f"({s.pid.tier}); only Tier 1 is used unless allow_tier2 (--allow-tier2)")
-            continue
-        if s.family not in opts.sensors:
-            skip(s, f"sensor family {s.family} not selected (sensors={','.join(opts.sensors)})")
-            continue
-        sun = s.mtl.sun_elevation if s.mtl is not None else None
-        if sun is not None and sun <= 0:
-            skip(s, f"night acquisition (SUN_ELEVATION {sun:g})")
-            continue
-        if grid is not None:
-            try:
-                b = s.bounds(grid.crs)
-            except SceneError as err:
-                skip(s, err.reason)
-                continue
-            g = grid.bounds
-            if b[0] >= g[2] or b[2] <= g[0] or b[1] >= g[3] or b[3] <= g[1]:
-                skip(s, "does not overlap the target grid")
-                continue
-        by_year[d.year].append(s)
-    return by_year, skipped
-
-
-# ---------------------------------------------------------------------------------------------
-class _Layer:
-    """One band of one scene, readable by output strip (aligned window or nearest warp)."""
-
-    def __init__(self, scene: Scene, role: str, grid: Grid) -> None:
-        import rasterio
-        from rasterio.enums import Resampling
-        from rasterio.vrt import WarpedVRT
-
-        self.scene = scene
-        self.role = role
-        self.grid = grid
-        self.dtype, self.fill = _LAYER_SPEC[role]
-        self.path = scene.band_path(role)
-        self.suffix = scene.roles()[role]
-        self.vrt = None
-        try:
-            self.ds = rasterio.open(self.path)
-        except rasterio.errors.RasterioIOError as err:
-            raise SceneError(scene.id, _read_problem(scene, self.suffix, self.path, err,
-                                                     "open")) from None
-        try:
-            if self.ds.dtypes[0] != self.dtype:
-                raise SceneError(scene.id, (
-                    f"{self.suffix} is {self.ds.dtypes[0]}, expected {self.dtype} as in "
-                    f"Collection 2 Level-2 products ({self.path})"))
-            if self.ds.crs is None:
-                raise SceneError(scene.id, f"{self.suffix} has no CRS ({self.path})")
-            self.offset = lattice_aligned(grid, self.ds.crs, self.ds.transform)
-            if self.offset is None:
-                self.vrt = WarpedVRT(self.ds, crs=grid.crs, transform=grid.transform,
-                                     width=grid.width, height=grid.height,
-                                     resampling=Resampling.nearest, nodata=self.fill)
-        except BaseException:
-            self.ds.close()
-            raise
-
-    def close(self) -> None:
-        if self.vrt is not None:
-            self.vrt.close()
-        self.ds.close()
-
-    def read(self, row0: int, nrows: int) -> np.ndarray | None:
-        """The strip rows [row0, row0+nrows) x all grid columns; None when entirely outside."""
-        import rasterio
-        from rasterio.windows import Window
-
-        w = self.grid.width
-        try:
-            if self.vrt is not None:
-                a = self.vrt.read(1, window=Window(0, row0, w, nrows))
-                return np.ascontiguousarray(a, dtype=self.dtype)
-            c0, r0 = self.offset  # type: ignore[misc]  # grid origin in scene pixels
-            sr0, sc0 = r0 + row0, c0
-            rr0, rr1 = max(sr0, 0), min(sr0 + nrows, self.ds.height)
-            cc0, cc1 = max(sc0, 0), min(sc0 + w, self.ds.width)
-            if rr1 <= rr0 or cc1 <= cc0:
-                return None
-            data = self.ds.read(1, window=Window(cc0, rr0, cc1 - cc0, rr1 - rr0))
-            if rr1 - rr0 == nrows and cc1 - cc0 == w:
-                return data
-            out = np.full((nrows, w), self.fill, dtype=self.dtype)
-            out[rr0 - sr0:rr1 - sr0, cc0 - sc0:cc1 - sc0] = data
-            return out
-        except rasterio.errors.RasterioError as err:
-            raise SceneError(self.scene.id, _read_problem(self.scene, self.suffix, self.path,
-                                                          err, "read")) from None
-
-
-def _read_problem(scene: Scene, suffix: str, path: str, err: Exception, verb: str) -> str:
-    """Why a band file cannot be opened/read: a damaged download, or a remote failure that
-    names the STAC item, asset and URL."""
-    if is_url(path):
-        rec = (scene.stac or {}).get("assets", {}).get(suffix, {})
-        what = f"item {rec['item']} asset {rec['asset']!r}" if rec else suffix
-        return remote_error(err, rec.get("href", path), what)
-    return (f"cannot {verb} {suffix} ({path}): {err}. The file is damaged or truncated: "
-            f"download the scene again")
-
-
-@dataclass
-class _SceneStat:
-    scene: Scene
-    used_for: list[str]
-    n_evi: int = 0
-    n_lst: int = 0
-    n_seen: int = 0
-    notes: list[str] = field(default_factory=list)
-    warped: bool | None = None  # read through a nearest WarpedVRT (other CRS / lattice)
-
-    def as_dict(self) -> dict[str, Any]:
-        s = self.scene
-        d: dict[str, Any] = {
-            "scene": s.id, "location": s.location, "acquired": s.acquired.isoformat(),
-            "sensor": s.pid.sensor, "level": s.level, "tier": s.pid.tier,
-            "used_for": self.used_for, "pixels_with_data": self.n_seen,
-            "valid_evi": self.n_evi, "valid_lst": self.n_lst,
-        }
-        if self.warped is not None:
-            d["read"] = "reprojected (nearest)" if self.warped else "window (no resampling)"
-        if self.n_seen:
-            d["clear_fraction_evi"] = round(self.n_evi / self.n_seen, 4)
-        if self.notes or s.notes:
-            d["notes"] = [*s.notes, *self.notes]
-        if s.stac is not None:
-            d["stac"] = s.stac
-        return d
-
-
-def _prepare(scenes: Sequence[Scene], opts: CompositeOptions, *, warn: bool = True
-             ) -> list[_SceneStat]:
-    stats = []
-    for s in scenes:
-        rule = qa_rule(opts.mask, s.family, mask_water=opts.mask_water,
-                       mask_dilated=opts.mask_dilated)
-        _, optional, lst_ok = roles_for(s, opts, rule)
-        problem = scene_problem(s, opts)
-        if problem is not None:
-            raise SceneError(s.id, problem)
-        notes = []
-        if rule.needs_radsat and "radsat" not in optional:
-            notes.append("QA_RADSAT missing: saturation test skipped")
-        used = [v for v in opts.variables if v == "EVI" or lst_ok]
-        st = _SceneStat(s, used, notes=notes)
-        if "LST" in opts.variables and not lst_ok:
-            why = (f"scene {s.id} is {s.level} (surface reflectance only, no surface temperature)"
-                   f": LST unavailable, the scene is used for EVI only")
-            st.notes.append("LST unavailable (L2SR)")
-            if warn:
-                warnings.warn(why, LstUnavailableWarning, stacklevel=3)
-        stats.append(st)
-    return stats
-
-
-def _strips(grid: Grid, block_pixels: int) -> list[tuple[int, int]]:
-    rows = max(1, min(grid.height, block_pixels // grid.width))
-    if rows >= 512:
-        rows -= rows % 512  # align strips with the 512 x 512 output tiles
-    return [(r, min(rows, grid.height - r)) for r in range(0, grid.height, rows)]
-
-
-class _YearEngine:
-    """Runs the kernel over the strips of the grid for one year's scenes."""
-
-    def __init__(self, stats: list[_SceneStat], grid: Grid, opts: CompositeOptions,
-                 progress: Callable[[int], None] | None = None) -> None:
-        self.stats = stats
-        self.grid = grid
-        self.opts = opts
-        self.progress = progress
-        self.layers: list[dict[str, _Layer]] = []
-        self.rows: list[tuple[int, int] | None] = []
-
-    def __enter__(self) -> _YearEngine:
-        try:
-            for st in self.stats:
-                s = st.scene
-                rule = qa_rule(self.opts.mask, s.family, mask_water=self.opts.mask_water,
-                               mask_dilated=self.opts.mask_dilated)
-                need, optional, _ = roles_for(s, self.opts, rule)
-                d: dict[str, _Layer] = {}
-                self.layers.append(d)
-                for role in [*need, *optional]:
-                    d[role] = _Layer(s, role, self.grid)
-                st.warped = any(lay.vrt is not None for lay in d.values())
-                self.rows.append(_row_range(s, self.grid))
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        for d in self.layers:
-            for lay in d.values():
-                with contextlib.suppress(Exception):
-                    lay.close()
-        self.layers = []
-
-    def run(self) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
-        """Yield (row0, nrows, {"evi", "lst", "n_evi", "n_lst", "n_seen"}) per strip."""
-        from .. import _core
-        from .._validation import resolve_threads
-
-        opts = self.opts
-        w = self.grid.width
-        want_evi = "EVI" in opts.variables
-        want_lst = "LST" in opts.variables
-        nthreads = resolve_threads(opts.n_threads)
-        pool = ThreadPoolExecutor(max_workers=opts.io_threads) if opts.io_threads > 1 else None
-        try:
-            for row0, nrows in _strips(self.grid, opts.block_pixels):
-                shape = (nrows, w)
-                acc = {
-                    "evi": np.full(shape, np.nan, np.float32) if want_evi else None,
-                    "lst": np.full(shape, np.nan, np.float32) if want_lst else None,
-                    "n_evi": np.zeros(shape, np.uint16), "n_lst": np.zeros(shape, np.uint16),
-                    "n_seen": np.zeros(shape, np.uint16),
-                }
-                active = []
-                for i, rr in enumerate(self.rows):
-                    if rr is not None and (row0 + nrows <= rr[0] or row0 >= rr[1]):
-                        if self.progress:
-                            self.progress(1)
-                        continue
-                    active.append(i)
-
-                def submit(i: int, a: int = row0, n: int = nrows) -> dict[str, Any]:
-                    layers = self.layers[i]
-                    if pool is None:
-                        return {r: lay.read(a, n) for r, lay in layers.items()}
-                    return {r: pool.submit(lay.read, a, n) for r, lay in layers.items()}
-
-                # prefetch: the bands of the next scene are read while the kernel runs
-                pending = submit(active[0]) if active else None
-                for k, i in enumerate(active):
-                    cur = pending
-                    arrs = {r: (f.result() if pool is not None else f) for r, f in cur.items()}  # type: ignore[union-attr]
-                    pending = submit(active[k + 1]) if k + 1 < len(active) else None
-                    key = "qa" if "qa" in arrs else next(iter(arrs))
-                    if arrs[key] is not None:  # else: outside this scene
-                        for r, a in arrs.items():
-                            if a is None:
-                                arrs[r] = np.full(shape, _LAYER_SPEC[r][1],
-                                                  dtype=_LAYER_SPEC[r][0])
-                        self._accumulate(self.stats[i], arrs, acc, nthreads, _core)
-                    if self.progress:
-                        self.progress(1)
-                yield row0, nrows, acc  # type: ignore[misc]
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True)
-
-    def _accumulate(self, st: _SceneStat, arrs: dict[str, np.ndarray],
-                    acc: dict[str, np.ndarray | None], nthreads: int, _core: Any) -> None:
-        opts = self.opts
-        s = st.scene
-        rule = qa_rule(opts.mask, s.family, mask_water=opts.mask_water,
-                       mask_dilated=opts.mask_dilated)
-        use_lst = "LST" in st.used_for
-        use_evi = "EVI" in st.used_for
-        lst_f = None
-        if use_lst and opts.lst_method == "rte":
-            k1, k2 = s.thermal_constants()
-            rs = [*s.sr_scale("red"), *s.sr_scale("nir")]
-            lst_f = _core.landsat_lst_rte(
-                arrs["trad"], arrs["urad"], arrs["drad"], arrs["atran"], emis=arrs.get("emis"),
-                red=arrs.get("red"), nir=arrs.get("nir"), qa=arrs.get("qa"), k1=k1, k2=k2,
-                sr_scale=rs, emissivity=0 if opts.emissivity == "usgs" else 1,
-                n_threads=nthreads)
-        sr_scale = [2.75e-5, -0.2] * 3
-        if use_evi:
-            sr_scale = [v for b in ("blue", "red", "nir")
-                        for v in harmonized_scale(*s.sr_scale(b), b, s.family, opts.harmonize)]
-        st_scale = list(s.st_scale()) if (use_lst and s.pid.has_st) else [0.00341802, 149.0]
-        st_qa_max = -1 if opts.st_qa_max is None else round(opts.st_qa_max * 100)
-        kw = rule.kernel_kwargs()
-        c = _core.landsat_composite_scene(
-            acc_evi=acc["evi"] if use_evi else None,
-            acc_lst=acc["lst"] if use_lst else None,
-            n_evi=acc["n_evi"] if use_evi else None,
-            n_lst=acc["n_lst"] if use_lst else None,
-            n_seen=acc["n_seen"] if (use_evi or use_lst) else None,
-            qa=arrs.get("qa"), radsat=arrs.get("radsat"), aerosol=arrs.get("aerosol"),
-            opacity=arrs.get("opacity"),
-            blue=arrs.get("blue") if use_evi else None, red=arrs.get("red") if use_evi else None,
-            nir=arrs.get("nir") if use_evi else None,
-            st=arrs.get("st") if (use_lst and lst_f is None) else None,
-            st_qa=arrs.get("st_qa") if use_lst else None, lst=lst_f,
-            **kw, sr_scale=sr_scale, st_scale=st_scale, sr_unit_range=rule.sr_unit_range,
-            evi_clamp=0 if opts.evi_clamp is None else 1, st_qa_max=st_qa_max,
-            pairing=1 if opts.pairing == "greenest" else 0, n_threads=nthreads,
-        )
-        st.n_evi += int(c["n_evi"])
-        st.n_lst += int(c["n_lst"])
-        st.n_seen += int(c["n_seen"])
-
-
-def _row_range(scene: Scene, grid: Grid) -> tuple[int, int] | None:
-    """Grid rows the scene can touch (None = unknown / all)."""
-    try:
-        b = scene.bounds(grid.crs)
-    except (SceneError, Exception):  # noqa: BLE001 - fall back to reading every strip
-        return None
-    t = grid.transform
-    r0 = math.floor((t.f - b[3]) / -t.e) - 1
-    r1 = math.ceil((t.f - b[1]) / -t.e) + 1
-    return max(r0, 0), min(r1, grid.height)
-
-
-# ---------------------------------------------------------------------------------------------
-def _options(options: CompositeOptions | None, kw: dict[str, Any]) -> CompositeOptions:
-    """``options`` updated by keyword arguments (either may be empty)."""
-    if options is None:
-        return CompositeOptions(**kw)
-    return replace(options, **kw) if kw else options
 
 
 @dataclass
@@ -604,24 +128,6 @@ def annual_composite(scenes: Sequence[Scene], grid: Grid, year: int | None = Non
     return AnnualComposite(year=year if year is not None else -1, grid=grid, evi=evi, lst=lst,
                            n_obs_evi=n["n_evi"], n_obs_lst=n["n_lst"], n_seen=n["n_seen"],
                            scenes=[st.as_dict() for st in stats])
-
-
-def _remote(scenes: Iterable[Scene]) -> bool:
-    return any(is_url(p) for s in scenes for p in s.files.values())
-
-
-@contextlib.contextmanager
-def _gdal_env(remote: bool = False) -> Iterator[None]:
-    import rasterio
-
-    # A modest block cache (tiles cut by strip edges are decoded once); no VSI_CACHE for
-    # local files (it holds 25 MB per open file); the remote-COG settings for URLs.
-    if remote:
-        with cloud_env(GDAL_CACHEMAX=256 * 1024 * 1024):
-            yield
-        return
-    with rasterio.Env(GDAL_CACHEMAX=256 * 1024 * 1024, GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"):
-        yield
 
 
 # ---------------------------------------------------------------------------------------------
