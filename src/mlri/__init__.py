@@ -17,6 +17,9 @@ except ImportError as err:  # pragma: no cover - only hit on a broken install
     )
     raise ImportError(msg) from err
 
+from . import significance
+from ._info import show_versions
+from ._trend_ci import SenInterval, sen_interval
 from ._version import __version__
 from .api import (
     CLASS_CODES,
@@ -32,10 +35,7 @@ from .api import (
     sens_slope,
     trend,
 )
-from ._info import show_versions
 from .onset import OnsetResult, onset
-from ._trend_ci import SenInterval, sen_interval
-from . import significance
 
 __all__ = [
     "CLASS_CODES",

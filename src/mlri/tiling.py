@@ -10,7 +10,6 @@ one thread.
 from __future__ import annotations
 
 import contextlib
-
 import math
 import queue
 import sys
