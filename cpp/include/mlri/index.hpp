@@ -19,6 +19,21 @@
 namespace mlri {
 inline namespace MLRI_KERNEL_NS {
 
+// The index's rule for one year's (LST, EVI) pair, shared by every kernel that recomputes MLRI
+// (the significance tests): LST + lst_offset finite and > 0, EVI finite and above evi_min, or
+// clamped up to it with kEviClamp.  l and e receive the values the index uses.
+inline bool index_pair(const IndexOptions& o, double l_raw, double e_raw, double& l, double& e) {
+    l = l_raw + o.lst_offset;
+    e = e_raw;
+    bool ok = isfin(l) && isfin(e) && l > 0.0;
+    if (o.evi_policy == kEviClamp) {
+        e = e < o.evi_min ? o.evi_min : e;
+    } else {
+        ok = ok && e > o.evi_min;
+    }
+    return ok;
+}
+
 template <class T, class C>
 void mlri_index(const T* lst, const T* evi, index_t P, index_t Tn, const IndexOptions& opt,
                 T* out, C* dropped, int n_threads) {
@@ -45,15 +60,11 @@ void mlri_index(const T* lst, const T* evi, index_t P, index_t Tn, const IndexOp
             const T* erow = evi + t * P + p0;
             T* orow = out + t * P + p0;
             for (index_t k = 0; k < nb; ++k) {
-                const double l = static_cast<double>(lrow[k]) + opt.lst_offset;
-                double e = static_cast<double>(erow[k]);
-                const bool fin = isfin(l) && isfin(e);
-                bool ok = fin && l > 0.0;
-                if (opt.evi_policy == kEviClamp) {
-                    e = e < opt.evi_min ? opt.evi_min : e;
-                } else {
-                    ok = ok && e > opt.evi_min;
-                }
+                double l, e;
+                const bool fin = isfin(static_cast<double>(lrow[k]) + opt.lst_offset) &&
+                                 isfin(static_cast<double>(erow[k]));
+                const bool ok = index_pair(opt, static_cast<double>(lrow[k]),
+                                           static_cast<double>(erow[k]), l, e);
                 const double nl = (ok && l > lmax[k]) ? l : lmax[k];
                 const double ne = (ok && e < emin[k]) ? e : emin[k];
                 lmax[k] = nl;

@@ -29,6 +29,7 @@
 #pragma once
 
 #include "mlri/common.hpp"
+#include "mlri/index.hpp"
 
 namespace mlri {
 inline namespace MLRI_KERNEL_NS {
@@ -337,14 +338,9 @@ void permutation_mk(const T* lst, const T* evi, index_t P, index_t Tn, const std
             // 1. compact the valid pairs (validity exactly as mlri_index).
             int n = 0;
             for (index_t t = 0; t < Tn; ++t) {
-                const double lv = static_cast<double>(lst[t * P + q]) + io.lst_offset;
-                double ev = static_cast<double>(evi[t * P + q]);
-                bool ok = isfin(lv) && isfin(ev) && lv > 0.0;
-                if (io.evi_policy == kEviClamp) {
-                    ev = ev < io.evi_min ? io.evi_min : ev;
-                } else {
-                    ok = ok && ev > io.evi_min;
-                }
+                double lv, ev;
+                const bool ok = index_pair(io, static_cast<double>(lst[t * P + q]),
+                                           static_cast<double>(evi[t * P + q]), lv, ev);
                 if (ok) {
                     sc.l[static_cast<std::size_t>(n)] = lv;
                     sc.e[static_cast<std::size_t>(n)] = ev;

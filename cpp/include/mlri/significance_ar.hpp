@@ -283,14 +283,9 @@ void ar_sieve_mk(const T* lst, const T* evi, index_t P, index_t Tn, const double
             int n = 0;
             bool positive = true;
             for (index_t t = 0; t < Tn; ++t) {
-                const double lv = static_cast<double>(lst[t * P + q]) + io.lst_offset;
-                double ev = static_cast<double>(evi[t * P + q]);
-                bool ok = isfin(lv) && isfin(ev) && lv > 0.0;
-                if (io.evi_policy == kEviClamp) {
-                    ev = ev < io.evi_min ? io.evi_min : ev;
-                } else {
-                    ok = ok && ev > io.evi_min;
-                }
+                double lv, ev;
+                const bool ok = index_pair(io, static_cast<double>(lst[t * P + q]),
+                                           static_cast<double>(evi[t * P + q]), lv, ev);
                 if (ok) {
                     positive = positive && ev > 0.0;
                     sc.l[static_cast<std::size_t>(n)] = lv;
