@@ -38,6 +38,16 @@ inline int resolve_threads(int n_threads) {
 #endif
 }
 
+// Index of the calling thread in the current OpenMP team (0 without OpenMP): the slot of its
+// per-thread work, allocated before the parallel region.
+inline std::size_t thread_slot() {
+#if defined(MLRI_HAS_OPENMP)
+    return static_cast<std::size_t>(omp_get_thread_num());
+#else
+    return 0;
+#endif
+}
+
 // Minimal owning buffer (avoids std::vector instantiations in per-target code).
 template <class V>
 struct Buffer {

@@ -405,11 +405,9 @@ void onset_kernel(const T* y, index_t P, int Tn, const double* years, const Onse
 #pragma omp parallel num_threads(nt)
 #endif
     {
+        OnsetScratch& sc = states[thread_slot()];
 #if defined(MLRI_HAS_OPENMP)
-        OnsetScratch& sc = states[static_cast<std::size_t>(omp_get_thread_num())];
 #pragma omp for schedule(dynamic, 256)
-#else
-        OnsetScratch& sc = states[0];
 #endif
         for (index_t q = 0; q < P; ++q) onset_pixel<T>(y, P, Tn, years, o, sc, out, q);
     }

@@ -123,11 +123,7 @@ void sen_interval(const T* y, index_t P, index_t Tn, const double* years, double
 #pragma omp parallel num_threads(nt)
 #endif
     {
-#if defined(MLRI_HAS_OPENMP)
-        double* base = work.data() + stride * static_cast<std::size_t>(omp_get_thread_num());
-#else
-        double* base = work.data();
-#endif
+        double* base = work.data() + stride * thread_slot();
         double* v = base;
         double* t = v + cap;
         double* sl = t + cap;

@@ -323,11 +323,7 @@ void permutation_mk(const T* lst, const T* evi, index_t P, index_t Tn, const std
 #pragma omp parallel num_threads(nt)
 #endif
     {
-#if defined(MLRI_HAS_OPENMP)
-        ThreadState& st = states[static_cast<std::size_t>(omp_get_thread_num())];
-#else
-        ThreadState& st = states[0];
-#endif
+        ThreadState& st = states[thread_slot()];
         PermScratch<W, T>& sc = st.sc;
         DigitBatches& bt = st.bt;
         int bt_n = -1;

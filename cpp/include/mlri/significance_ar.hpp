@@ -268,11 +268,7 @@ void ar_sieve_mk(const T* lst, const T* evi, index_t P, index_t Tn, const double
 #pragma omp parallel num_threads(nt)
 #endif
     {
-#if defined(MLRI_HAS_OPENMP)
-        ThreadState& st = states[static_cast<std::size_t>(omp_get_thread_num())];
-#else
-        ThreadState& st = states[0];
-#endif
+        ThreadState& st = states[thread_slot()];
         ArScratch<W, T>& sc = st.sc;
         DigitBatches& bt = st.bt;
         int bt_n = -1;

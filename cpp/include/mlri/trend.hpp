@@ -428,11 +428,9 @@ void fused_trend(const T* y, index_t P, int Tn, const double* years, const Trend
 #pragma omp parallel num_threads(nt)
 #endif
     {
+        TrendScratch& sc = scratch[thread_slot()];
 #if defined(MLRI_HAS_OPENMP)
-        TrendScratch& sc = scratch[static_cast<std::size_t>(omp_get_thread_num())];
 #pragma omp for schedule(dynamic, 64)
-#else
-        TrendScratch& sc = scratch[0];
 #endif
         for (index_t b = 0; b < nblocks; ++b) {
             const index_t p0 = b * W;

@@ -549,11 +549,9 @@ void run_nb(const T* y, index_t P, int Tn, const double* years, const TrendOptio
 #pragma omp parallel num_threads(nt)
 #endif
     {
+        NetThread<NB>& me = th[thread_slot()];
 #if defined(MLRI_HAS_OPENMP)
-        NetThread<NB>& me = th[static_cast<std::size_t>(omp_get_thread_num())];
 #pragma omp for schedule(dynamic, 1)
-#else
-        NetThread<NB>& me = th[0];
 #endif
         for (index_t c = 0; c < nchunks; ++c) {
             const index_t b0 = c * kChunk;

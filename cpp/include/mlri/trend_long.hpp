@@ -600,11 +600,9 @@ void run_long(const T* y, index_t P, int Tn, const double* years, const TrendOpt
 #pragma omp parallel num_threads(nt)
 #endif
     {
+        LongThread& me = th[thread_slot()];
 #if defined(MLRI_HAS_OPENMP)
-        LongThread& me = th[static_cast<std::size_t>(omp_get_thread_num())];
 #pragma omp for schedule(dynamic, 1)
-#else
-        LongThread& me = th[0];
 #endif
         for (index_t c = 0; c < nchunks; ++c) {
             const index_t b0 = c * kChunk;
