@@ -167,3 +167,25 @@ def test_hurst_gap_rate_tiny_variation_absorbed_by_trend():
     shifted = y + 1.0 * (YEARS - 2000)
     assert np.array_equal(shifted, YEARS - 2000)  # the denormal is gone
     assert np.isnan(mlri.hurst(shifted, YEARS, gap="rate"))
+
+
+@given(st.integers(2, 64), st.data(), st.sampled_from([0.01, 0.05, 0.3]))
+def test_sen_interval_fast_paths_equal_standalone_kernel(n, data, alpha):
+    """Up to 64 years the interval comes from the trend kernel's slopes; appending missing
+    years moves the same series onto the standalone kernel: the two agree bit for bit, and the
+    interval holds Sen's slope."""
+    y = data.draw(hnp.arrays(np.float64, (n, 3), elements=st.one_of(
+        finite, st.integers(-3, 3).map(float), st.just(np.nan), st.just(-0.0))))
+    years = 1980.0 + np.cumsum(data.draw(hnp.arrays(np.float64, n, elements=st.sampled_from(
+        [1.0, 1.0, 2.0, 0.5]))))
+    fast = mlri.sen_interval(y, years, alpha=alpha)
+    pad = 65 - n
+    ref = mlri.sen_interval(np.concatenate([y, np.full((pad, 3), np.nan)]),
+                            np.concatenate([years, years[-1] + 1.0 + np.arange(pad)]),
+                            alpha=alpha)
+    for f in ("low_slope", "high_slope", "n_valid"):
+        a, b = np.asarray(getattr(fast, f)), np.asarray(getattr(ref, f))
+        assert _eq(a, b) and np.array_equal(np.signbit(a), np.signbit(b)), f
+    q = mlri.sens_slope(y, years).slope
+    ok = np.isfinite(q)
+    assert np.all(fast.low_slope[ok] <= q[ok]) and np.all(q[ok] <= fast.high_slope[ok])

@@ -2,12 +2,12 @@
 // release the GIL -> call the kernel.  No numerical policy lives here (see src/mlri/).
 #include "pybind.hpp"
 
-#include <cstdio>
 #include <optional>
 #include <type_traits>
 
 #include "mlri/classify.hpp"
 #include "mlri/dispatch.hpp"
+#include "trend_call.hpp"
 
 namespace {
 
@@ -51,7 +51,7 @@ py::tuple index_impl(const carray<T>& lst, const carray<T>& evi, double lst_offs
 template <class T>
 py::dict trend_impl(const carray<T>& y, const carray<double>& years, int method, int series,
                     int ddof, int tau_min, int gap, int degenerate, double rel_tol, int min_points,
-                    bool corrected, unsigned compute, int n_threads) {
+                    bool corrected, unsigned compute, int n_threads, double sen_z) {
     check_2d(y, "series");
     if (years.ndim() != 1 || years.shape(0) != y.shape(0))
         throw std::invalid_argument("years must be 1-D with one entry per time step");
@@ -75,6 +75,11 @@ py::dict trend_impl(const carray<T>& y, const carray<double>& years, int method,
     o.hurst.min_points = min_points;
     o.hurst.corrected = corrected;
     o.compute = compute;
+    // sen_z: z = Phi^-1(alpha/2) of Sen's slope interval, or NaN for none
+    const bool ci = !std::isnan(sen_z);
+    if (ci && !(sen_z < 0.0))
+        throw std::invalid_argument("sen_z must be negative (the alpha/2 quantile) or NaN");
+    o.sen_z = ci ? sen_z : 0.0;
     if (ddof >= 2 && (compute & mlri::kDoHurst) && method == mlri::kHurstExpanding && tau_min < ddof + 1)
         throw std::invalid_argument("tau_min must exceed ddof");
 
@@ -99,23 +104,12 @@ py::dict trend_impl(const carray<T>& y, const carray<double>& years, int method,
         add("intercept", out.intercept);
     }
     if (compute & mlri::kDoHurst) add("hurst", out.hurst);
-    const T* py_ = y.data();
-    const double* pyears = years.data();
+    if (ci) {
+        add("sen_low", out.sen_low);
+        add("sen_high", out.sen_high);
+    }
     // Safe: outputs were allocated above with the GIL held; the kernel uses raw pointers only.
-    const double gib = (compute & mlri::kDoSen) ? static_cast<double>(NT) * static_cast<double>(NT - 1) *
-                                                      4.0 / (1024.0 * 1024.0 * 1024.0)
-                                                : 0.0;
-    char gib_text[32];
-    std::snprintf(gib_text, sizeof gib_text, "%.1f", gib);
-    run_without_gil([&] {
-        const auto& k = mlri::active_kernels();
-        if constexpr (std::is_same_v<T, float>)
-            k.trend_f32(py_, P, static_cast<int>(NT), pyears, o, out, n_threads);
-        else
-            k.trend_f64(py_, P, static_cast<int>(NT), pyears, o, out, n_threads);
-    }, "trend: not enough memory for the work buffers of a " + std::to_string(NT) +
-           "-step series (about " + gib_text + " GiB per thread for Sen's pairwise slopes): "
-           "use fewer threads (n_threads=1) or a shorter series");
+    run_trend_kernel("trend", y.data(), P, NT, years.data(), o, out, n_threads);
     return res;
 }
 
@@ -160,10 +154,10 @@ void register_core(py::module_& m) {
           "evi_min"_a, "evi_policy"_a, "n_threads"_a);
     m.def("trend", &trend_impl<float>, py::arg("series").noconvert(), py::arg("years").noconvert(), py::kw_only(), "method"_a,
           "series_kind"_a, "ddof"_a, "tau_min"_a, "gap"_a, "degenerate"_a, "rel_tol"_a,
-          "min_points"_a, "corrected"_a, "compute"_a, "n_threads"_a);
+          "min_points"_a, "corrected"_a, "compute"_a, "n_threads"_a, "sen_z"_a = std::nan(""));
     m.def("trend", &trend_impl<double>, py::arg("series").noconvert(), py::arg("years").noconvert(), py::kw_only(), "method"_a,
           "series_kind"_a, "ddof"_a, "tau_min"_a, "gap"_a, "degenerate"_a, "rel_tol"_a,
-          "min_points"_a, "corrected"_a, "compute"_a, "n_threads"_a);
+          "min_points"_a, "corrected"_a, "compute"_a, "n_threads"_a, "sen_z"_a = std::nan(""));
     m.def("classify", &classify_impl, py::arg("n_valid").noconvert(), py::arg("s").noconvert(),
           py::arg("var_s").noconvert(), py::arg("z").noconvert(), py::arg("slope").noconvert(),
           py::arg("hurst").noconvert(), py::arg("dropped").none(true), py::kw_only(), "z_crit"_a, "min_valid"_a, "zero_slope_sign_s"_a,

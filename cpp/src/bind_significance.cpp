@@ -5,13 +5,12 @@
 #include "pybind.hpp"
 
 #include <cstdint>
-#include <cstdio>
 #include <string>
-#include <type_traits>
 
 #include "mlri/significance.hpp"
 #include "mlri/significance_ar.hpp"
-#include "mlri/sen_interval.hpp"
+#include "mlri/dispatch.hpp"
+#include "trend_call.hpp"
 
 namespace {
 
@@ -150,18 +149,17 @@ py::dict sen_interval_impl(const carray<T>& y, const carray<double>& years, doub
     std::int32_t* pn = n_valid.mutable_data();
     double* pl = low.mutable_data();
     double* ph = high.mutable_data();
-    const T* py_ = y.data();
-    const double* pt = years.data();
+    // through the trend kernel: up to 64 years it selects the interval from the slopes of its
+    // fast paths (MK gives the ties); otherwise it runs sen_interval.hpp's kernel alone
+    mlri::TrendOptions o;
+    o.compute = mlri::kDoMK | mlri::kDoSen;
+    o.sen_z = z;
+    mlri::TrendOutputs out;
+    out.n_valid = pn;
+    out.sen_low = pl;
+    out.sen_high = ph;
     // Safe: outputs were allocated above with the GIL held; the kernel uses raw pointers only.
-    const double gib = static_cast<double>(NT) * static_cast<double>(NT - 1) * 4.0 /
-                       (1024.0 * 1024.0 * 1024.0);
-    char gib_text[32];
-    std::snprintf(gib_text, sizeof gib_text, "%.1f", gib);
-    run_without_gil([&] { mlri::sen_interval<T>(py_, P, NT, pt, z, pl, ph, pn, n_threads); },
-                    "sen_interval: not enough memory for the work buffers of a " +
-                        std::to_string(NT) + "-step series (about " + gib_text +
-                        " GiB per thread for the pairwise slopes): use fewer threads "
-                        "(n_threads=1) or a shorter series");
+    run_trend_kernel("sen_interval", y.data(), P, NT, years.data(), o, out, n_threads);
     return res;
 }
 
@@ -176,7 +174,7 @@ void register_significance(py::module_& m) {
           py::arg("evi").noconvert(), py::arg("rows").noconvert(), py::arg("cols").noconvert(),
           py::kw_only(), "lst_offset"_a, "evi_min"_a, "evi_policy"_a, "n_permutations"_a,
           "seed"_a, "min_valid"_a, "n_threads"_a);
-    // AR(1) sieve test (significance_ar.hpp) and Sen's slope interval (sen_interval.hpp).
+    // AR(1) sieve test (significance_ar.hpp) and Sen's slope interval (trend.hpp, sen_interval.hpp).
     m.def("ar_sieve_mk", &ar_sieve_impl<float>, py::arg("lst").noconvert(),
           py::arg("evi").noconvert(), py::arg("years").noconvert(), py::arg("rows").noconvert(),
           py::arg("cols").noconvert(), py::arg("phi_lst").noconvert(), py::arg("phi_evi").noconvert(),

@@ -34,7 +34,7 @@ def mlri_index(
 def trend(
     series: _F32 | _F64, years: _F64, *, method: int, series_kind: int, ddof: int,
     tau_min: int, gap: int, degenerate: int, rel_tol: float, min_points: int, corrected: bool,
-    compute: int, n_threads: int,
+    compute: int, n_threads: int, sen_z: float = ...,
 ) -> dict[str, np.ndarray]: ...
 def classify(
     n_valid: _I32, s: _F64, var_s: _F64, z: _F64, slope: _F64, hurst: _F64,

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _core
+from . import _core, api
 from ._validation import as_float_array, as_time_pixel, check_years, resolve_threads
 
-__all__ = ["SenInterval", "sen_interval"]
+__all__ = ["SenInterval", "sen_interval", "trend_with_interval"]
+
+#: the options of mlri.trend and their defaults (trend_with_interval takes the same)
+_TREND_DEFAULTS = {k: p.default for k, p in inspect.signature(api.trend).parameters.items()
+                   if p.kind is p.KEYWORD_ONLY and k != "n_threads"}
 
 
 class SenInterval(NamedTuple):
@@ -84,15 +90,7 @@ def sen_interval(series: Any, years: Any = None, *, alpha: float = 0.05,
     >>> float(ci.low_slope), float(ci.high_slope), int(ci.n_valid)
     (0.4, 1.0, 7)
     """
-    a = float(alpha)
-    if not 0.0 < a < 1.0:
-        msg = f"alpha must be in (0, 1), got {alpha!r}"
-        raise ValueError(msg)
-    if a > 0.5:
-        a = 1.0 - a
-    from scipy.stats import norm
-
-    z = float(norm.ppf(a / 2.0))
+    z = interval_z(alpha)
     arr = as_float_array(series, "series")
     flat, spatial = as_time_pixel(arr, "series")
     yrs = np.ascontiguousarray(check_years(years, flat.shape[0], required=True))
@@ -103,3 +101,44 @@ def sen_interval(series: Any, years: Any = None, *, alpha: float = 0.05,
         return out[()] if out.ndim == 0 else out
 
     return SenInterval(shape(res["low_slope"]), shape(res["high_slope"]), shape(res["n_valid"]))
+
+
+def interval_z(alpha: float, name: str = "alpha") -> float:
+    """``Phi^-1(alpha/2)`` of a two-sided level in (0, 1) (``alpha > 0.5`` read as ``1 - alpha``,
+    as scipy); ``name`` is the parameter named in the error.
+
+    ``scipy.special.ndtri``, the function behind ``scipy.stats.norm.ppf`` (the same bits), at a
+    quarter of the import time; :meth:`mlri.recipe.Options.prepare` calls it once, so a run's
+    tiles never wait for an import."""
+    a = float(alpha)
+    if not 0.0 < a < 1.0:
+        msg = f"{name} must be in (0, 1), got {alpha!r}"
+        raise ValueError(msg)
+    if a > 0.5:
+        a = 1.0 - a
+    return _ndtri_half(a)
+
+
+@functools.lru_cache(maxsize=64)
+def _ndtri_half(a: float) -> float:
+    from scipy.special import ndtri
+
+    return float(ndtri(a / 2.0))
+
+
+def trend_with_interval(series: Any, years: Any, *, sen_alpha: float = 0.05,
+                        n_threads: int | None = None,
+                        **trend_kw: Any) -> tuple[api.TrendResult, SenInterval]:
+    """:func:`mlri.trend` and :func:`sen_interval` (at ``sen_alpha``) of one series in one kernel
+    call: the interval comes from the slopes the trend kernel has already formed (64 years or
+    fewer, strictly increasing years; otherwise the standalone interval kernel runs after the
+    trend).  The same bits as the two separate calls.  ``trend_kw``: the options of
+    :func:`mlri.trend`."""
+    z = interval_z(sen_alpha, "sen_alpha")
+    opts = {**_TREND_DEFAULTS, **trend_kw}
+    res, spatial = api._trend_call(series, years, years_required=True, compute=7,
+                                   n_threads=n_threads, sen_z=z, **opts)
+    tr = api.TrendResult(**{k: api._unflatten(res[k], spatial) for k in api.TrendResult._fields})
+    ci = SenInterval(api._unflatten(res["sen_low"], spatial),
+                     api._unflatten(res["sen_high"], spatial), tr.n_valid)
+    return tr, ci

@@ -227,7 +227,8 @@ def index(
 def _trend_call(series: Any, years: Any, *, years_required: bool, compute: int,
                 hurst_method: str, hurst_series: str, hurst_ddof: int, tau_min: int, gap: str,
                 degenerate: str, rel_tol: float, corrected: bool,
-                n_threads: int | None) -> tuple[dict[str, np.ndarray], tuple[int, ...]]:
+                n_threads: int | None,
+                sen_z: float | None = None) -> tuple[dict[str, np.ndarray], tuple[int, ...]]:
     arr = as_float_array(series, "series")
     flat, spatial = as_time_pixel(arr, "series")
     yrs = check_years(years, flat.shape[0], required=years_required)
@@ -248,6 +249,7 @@ def _trend_call(series: Any, years: Any, *, years_required: bool, compute: int,
         flat, yrs, method=method, series_kind=kind, ddof=int(hurst_ddof), tau_min=int(tau_min),
         gap=gapi, degenerate=degi, rel_tol=float(rel_tol), min_points=2,
         corrected=bool(corrected), compute=compute, n_threads=resolve_threads(n_threads),
+        sen_z=float("nan") if sen_z is None else float(sen_z),
     )
     return res, spatial
 

@@ -5,7 +5,8 @@ Every driver — the tiled raster pipeline (:mod:`mlri.pipeline`), the xarray/Da
 :func:`compute_block`::
 
     index (mlri.index) -> float32 MLRI -> trend (mlri.trend) -> p-values (registered test)
-    -> classes and flags (mlri.classify); Sen's slope interval (mlri.sen_interval);
+    -> classes and flags (mlri.classify); Sen's slope interval (as mlri.sen_interval, from
+    the slopes of the same trend kernel call);
     with ``onset=True`` the onset of the EVI stack (mlri.onset)
 
 **float32**: MLRI is cast to float32 (the precision of ``mlri.tif``) *before* the trend, so
@@ -32,7 +33,7 @@ import numpy as np
 
 from . import api
 from . import significance as sig
-from ._trend_ci import sen_interval
+from ._trend_ci import interval_z, sen_interval, trend_with_interval
 from .classes import FLAG_NODATA
 from .onset import OnsetResult
 from .onset import onset as onset_fn
@@ -135,9 +136,7 @@ class Options:
         idx = api.index(lst, evi, years, **self.index_kw(), n_threads=1)
         tr = api.trend(idx.mlri, years, **self.trend_kw(), n_threads=1)
         api.classify(tr, **self.classify_kw(), dropped=idx.dropped, n_threads=1)
-        if not 0.0 < float(self.sen_alpha) < 1.0:
-            msg = f"sen_alpha must be in (0, 1), got {self.sen_alpha!r}"
-            raise ValueError(msg)
+        interval_z(self.sen_alpha, "sen_alpha")  # checks it (and imports its scipy function)
         return Recipe(self, SignificancePlan.build(self))
 
     # kept for callers of the former StatsOptions.validate
@@ -273,7 +272,8 @@ def compute_block(lst: np.ndarray, evi: np.ndarray, years: Any, recipe: Recipe,
     if until == "mk":
         mk = api.mann_kendall(m32, n_threads=n_threads)
         return Block(m32, dropped, mk, None, None, None)
-    tr = api.trend(m32, years, **opts.trend_kw(), n_threads=n_threads)
+    tr, ci = trend_with_interval(m32, years, sen_alpha=opts.sen_alpha, **opts.trend_kw(),
+                                 n_threads=n_threads)
     pvalues = None
     if plan.needs_pvalues or until == "pvalues":
         pvalues = plan.test.pvalues(BlockData(lst, evi, years, tr, opts, plan, row0, col0,
@@ -283,7 +283,6 @@ def compute_block(lst: np.ndarray, evi: np.ndarray, years: Any, recipe: Recipe,
     classes, flags = _classify(plan, opts, tr, pvalues, dropped, n_threads)
     flags = np.array(flags, dtype=np.uint8, copy=True).reshape(dropped.shape)
     flags[(np.asarray(tr.n_valid) == 0) & (dropped == 0)] = FLAG_NODATA
-    ci = sen_interval(m32, years, alpha=opts.sen_alpha, n_threads=n_threads)
     ons = onset_fn(evi, years, n_threads=n_threads) if opts.onset else None
     return Block(m32, dropped, tr, pvalues,
                  np.asarray(classes, dtype=np.uint8).reshape(dropped.shape), flags,

@@ -155,7 +155,7 @@ def sensor_step(
     -------
     SensorStep
     """
-    from scipy import stats
+    from scipy import special
 
     from .api import trend
 
@@ -206,9 +206,9 @@ def sensor_step(
         sigma2 = float(resid @ resid) / df
         cov = sigma2 * np.linalg.inv(X.T @ X)
         step, se = float(beta[-1]), float(math.sqrt(cov[-1, -1]))
-        q = float(stats.t.ppf(1 - alpha / 2, df))
+        q = float(special.stdtrit(df, 1 - alpha / 2))  # = stats.t.ppf, the same bits
         lo, hi = step - q * se, step + q * se
-        p = float(2 * stats.t.sf(abs(step) / se, df)) if se > 0 else (0.0 if step else 1.0)
+        p = float(2 * special.stdtr(df, -abs(step) / se)) if se > 0 else (0.0 if step else 1.0)
         tc = yrs - yrs.mean()
         induced = step * float(tc @ (new - new.mean())) / float(tc @ tc)
     # trend check on (a subset of) the stable pixels

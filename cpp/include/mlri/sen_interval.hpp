@@ -106,6 +106,26 @@ inline std::int64_t tie_term(const double* a, int n) {
     return s;
 }
 
+// Ranks (0-based, among the N = n(n-1)/2 sorted slopes) of the interval's ends, as scipy:
+// var = (n(n-1)(2n+5) - ties)/18 with ties = sum_groups k(k-1)(2k+5), Ru = min(round((N - z
+// sigma)/2), N - 1), Rl = max(round((N + z sigma)/2) - 1, 0).  false where scipy gives NaN or
+// raises (negative variance, a rank out of range).  One implementation for the standalone
+// kernel below and the fused trend kernel (trend_fast.hpp).
+inline bool interval_ranks(std::int64_t nn, std::int64_t ties, double z, std::int64_t& rl,
+                           std::int64_t& ru) {
+    const std::int64_t N = nn * (nn - 1) / 2;
+    const double sigsq = (1.0 / 18.0) * static_cast<double>(nn * (nn - 1) * (2 * nn + 5) - ties);
+    const double sigma = std::sqrt(sigsq);
+    const double ru_f = std::nearbyint((static_cast<double>(N) - z * sigma) / 2.0);
+    const double rl_f = std::nearbyint((static_cast<double>(N) + z * sigma) / 2.0);
+    if (!isfin(ru_f) || !isfin(rl_f)) return false;  // negative variance (scipy: NaN)
+    ru = static_cast<std::int64_t>(ru_f);
+    rl = static_cast<std::int64_t>(rl_f) - 1;
+    ru = ru < N - 1 ? ru : N - 1;
+    rl = rl > 0 ? rl : 0;
+    return !(ru < 0 || rl > N - 1);  // scipy: IndexError
+}
+
 }  // namespace sen_ci_detail
 
 // Low/high slopes for P pixels of a (Tn, P) time-major stack.
@@ -147,8 +167,6 @@ void sen_interval(const T* y, index_t P, index_t Tn, const double* years, double
                 high[q] = kNaN;
                 continue;
             }
-            const std::int64_t nn = n;
-            const std::int64_t N = nn * (nn - 1) / 2;
             std::int64_t m = 0;
             int zeros = 0;  // a tie in y gives a zero slope (so does an underflow: then counted)
             for (int i = 0; i < n; ++i) {
@@ -162,24 +180,13 @@ void sen_interval(const T* y, index_t P, index_t Tn, const double* years, double
                 m += n - i - 1;
             }
             const std::int64_t ties = zeros ? sen_ci_detail::tie_term(v, n) : 0;
-            const double sigsq = (1.0 / 18.0) * static_cast<double>(nn * (nn - 1) * (2 * nn + 5) - ties);
-            const double sigma = std::sqrt(sigsq);
-            const double ru_f = std::nearbyint((static_cast<double>(N) - z * sigma) / 2.0);
-            const double rl_f = std::nearbyint((static_cast<double>(N) + z * sigma) / 2.0);
-            if (!isfin(ru_f) || !isfin(rl_f)) {  // negative variance (scipy: NaN)
+            std::int64_t rl, ru;
+            if (!sen_ci_detail::interval_ranks(n, ties, z, rl, ru)) {
                 low[q] = kNaN;
                 high[q] = kNaN;
                 continue;
             }
-            std::int64_t ru = static_cast<std::int64_t>(ru_f);
-            std::int64_t rl = static_cast<std::int64_t>(rl_f) - 1;
-            ru = ru < N - 1 ? ru : N - 1;
-            rl = rl > 0 ? rl : 0;
-            if (ru < 0 || rl > N - 1) {  // scipy: IndexError -> NaN
-                low[q] = kNaN;
-                high[q] = kNaN;
-                continue;
-            }
+            const std::int64_t N = static_cast<std::int64_t>(n) * (n - 1) / 2;
             const int Ni = static_cast<int>(N);
             double lo_v, hi_v;
             if (rl <= ru)

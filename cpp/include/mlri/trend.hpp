@@ -409,14 +409,10 @@ void trend_block_generic(const T* y, index_t P, int Tn, const double* years, con
 namespace mlri {
 inline namespace MLRI_KERNEL_NS {
 
-// Driver: OpenMP over blocks of W pixels.  Bit-identical results for any n_threads.
+// The generic path (any T, any years): OpenMP over blocks of W pixels.
 template <int W, class T>
-void fused_trend(const T* y, index_t P, int Tn, const double* years, const TrendOptions& opt,
-                 const TrendOutputs& out, int n_threads) {
-    if (fastpath::applicable(Tn, years)) {
-        fastpath::run<T>(y, P, Tn, years, opt, out, n_threads);
-        return;
-    }
+void generic_trend(const T* y, index_t P, int Tn, const double* years, const TrendOptions& opt,
+                   const TrendOutputs& out, int n_threads) {
     const index_t nblocks = (P + W - 1) / W;
     int nt = resolve_threads(n_threads);
     if (nt > nblocks) nt = static_cast<int>(nblocks > 0 ? nblocks : 1);
@@ -438,6 +434,35 @@ void fused_trend(const T* y, index_t P, int Tn, const double* years, const Trend
             trend_block_generic<W, T>(y, P, Tn, years, opt, sc, out, p0, nl);
         }
     }
+}
+
+// Driver.  Bit-identical results for any n_threads.  Sen's slope interval (out.sen_low/sen_high,
+// at opt.sen_z) is computed inside the fast paths' blocks, where the slopes (and the ties of MK)
+// exist already; elsewhere (the generic path, or without MK and Sen) by the standalone kernel
+// (sen_interval.hpp) after the trend.  All give the same bits.
+template <int W, class T>
+void fused_trend(const T* y, index_t P, int Tn, const double* years, const TrendOptions& opt,
+                 const TrendOutputs& out, int n_threads) {
+    const bool ci = out.sen_low != nullptr && out.sen_high != nullptr;
+    const bool fast = fastpath::applicable(Tn, years);
+    const bool ci_in_blocks = ci && fast && (opt.compute & kDoMK) && (opt.compute & kDoSen);
+    TrendOutputs o = out;
+    if (!ci_in_blocks) {
+        o.sen_low = nullptr;
+        o.sen_high = nullptr;
+    }
+    // (a call for the interval alone skips the trend where the interval cannot use its slopes)
+    const bool only_ci = ci && !out.s && !out.var_s && !out.z && !out.p && !out.slope &&
+                         !out.intercept && !out.hurst;
+    if (ci_in_blocks || !only_ci) {
+        if (fast)
+            fastpath::run<T>(y, P, Tn, years, opt, o, n_threads);
+        else
+            generic_trend<W, T>(y, P, Tn, years, opt, o, n_threads);
+    }
+    if (ci && !ci_in_blocks)
+        sen_interval<T>(y, P, Tn, years, opt.sen_z, out.sen_low, out.sen_high,
+                        only_ci ? out.n_valid : nullptr, n_threads);
 }
 
 }  // namespace MLRI_KERNEL_NS

@@ -21,6 +21,9 @@
 //     (narrow_f32: exact counts, two slots and two pivots per pass), then the slots still inside
 //     some lane's bracket are copied out (compact_bracket, typically 40 of 300 at T = 25) and
 //     the double passes run on those only.
+//   * Sen's slope interval (on request): both ends are selected the same way, at the ranks of
+//     sen_interval.hpp (ties from the MK sweep), seeded at the median; the network path's
+//     blocks use this selection too on AVX-512 (interval_by_counting).
 // The selection returns element values, so the result is the same order statistic the generic
 // path's quickselect returns, and the arithmetic of every output is the generic path's: results
 // are bit-identical across paths, SIMD targets, threads and tiles.
@@ -305,6 +308,37 @@ inline int compact_bracket(const vd* x, const float* xf, int m, vd lo, vd hi, vd
 }
 #endif
 
+// Per lane, the element of rank r (0-based) of x[0..m) with khi elements (missing slots hold
+// +inf, above them), for lanes in `active`; lo/hi: per-lane min/max; the narrowing keeps the
+// bracket around ranks r..r2 (r2 = r or r + 1, see narrow_f32); p: the first pivot.  With
+// `next`, also the element of rank r + 1 (counted among the same, possibly compacted, slots).
+inline vd select_lanes(const vd* x, int m, vi rv, vi r2, vd khi, vd lo, vd hi, vd p, vi active,
+                       const float* xf, vd* cx, int* idx, vd spread, vd* next) {
+    vd klo = vd{};
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+    if (xf) {
+        // narrow on the float images, then select among the slots left in some lane's bracket
+        narrow_f32(xf, m + (m & 1), rv, r2, lo, hi, klo, khi, p, spread, active);
+        vi L;
+        const int mc = compact_bracket(x, xf, m, lo, hi, cx, idx, L);
+        const vd Ld = simd::small_int_to_double(L);
+        const vi rc = rv + L - (vi)_mm512_cvtpd_epi64((__m512d)klo);  // (klo: an exact integer)
+        const vd v1 = select_rank(cx, mc, rc, lo, hi, Ld, Ld + (khi - klo), p, active);
+        if (next) *next = next_rank(cx, mc, rc, v1);
+        return v1;
+    }
+#else
+    (void)r2;
+    (void)xf;
+    (void)cx;
+    (void)idx;
+    (void)spread;
+#endif
+    const vd v1 = select_rank(x, m, rv, lo, hi, klo, khi, p, active);
+    if (next) *next = next_rank(x, m, rv, v1);
+    return v1;
+}
+
 // Lanes' medians of x[0..m) with `cnt` elements per lane (vector of counts; missing slots +inf):
 // (lower + upper) / 2 for even counts, as detail::median_inplace.  lo/hi: per-lane min/max.
 inline vd median_lanes(const vd* x, int m, const int* cnt, vd lo, vd hi, vd p, vi active,
@@ -326,29 +360,10 @@ inline vd median_lanes(const vd* x, int m, const int* cnt, vd lo, vd hi, vd p, v
     __builtin_memcpy(&rv, r, sizeof rv);
     __builtin_memcpy(&khi, kd, sizeof khi);
     __builtin_memcpy(&even, kd_, sizeof even);
-    vd klo = vd{};
-#if defined(__AVX512F__) && defined(__AVX512DQ__)
-    if (xf) {
-        // narrow on the float images, then select among the slots left in some lane's bracket
-        narrow_f32(xf, m + (m & 1), rv, rv - even, lo, hi, klo, khi, p, spread, active);
-        vi L;
-        const int mc = compact_bracket(x, xf, m, lo, hi, cx, idx, L);
-        const vd Ld = simd::small_int_to_double(L);
-        const vi rc = rv + L - (vi)_mm512_cvtpd_epi64((__m512d)klo);  // (klo: an exact integer)
-        const vd v1 = select_rank(cx, mc, rc, lo, hi, Ld, Ld + (khi - klo), p, active);
-        if (!anyeven) return v1;
-        const vd v2 = next_rank(cx, mc, rc, v1);
-        return simd::sel(even, (v1 + v2) / 2.0, v1);
-    }
-#else
-    (void)xf;
-    (void)cx;
-    (void)idx;
-    (void)spread;
-#endif
-    const vd v1 = select_rank(x, m, rv, lo, hi, klo, khi, p, active);
+    vd v2;
+    const vd v1 = select_lanes(x, m, rv, rv - even, khi, lo, hi, p, active, xf, cx, idx, spread,
+                               anyeven ? &v2 : nullptr);
     if (!anyeven) return v1;
-    const vd v2 = next_rank(x, m, rv, v1);
     return simd::sel(even, (v1 + v2) / 2.0, v1);
 }
 
@@ -449,6 +464,45 @@ inline void pair_sweep(Block<kMaxLongRows>& B, LongWork& W, vi& Sneg, vd& tie, v
     }
 }
 
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+// Sen's interval of a network-path block (trend_fast.hpp) by the long path's selection: the
+// slots of missing pairs become +inf (above the valid slopes, as here), with the per-lane
+// min/max and the float images written in the same pass; each end is selected as a median is.
+template <int NB>
+inline void interval_by_counting(Block<NB>& B, vd tie18, vd Q, double z, vd& lo, vd& hi) {
+    constexpr int kPairs = Dims<NB>::kPairs;
+    const vd pinf = simd::splat(kInf), minf = simd::splat(-kInf);
+    vd smin = pinf, smax = minf;
+    int m = 0;  // slots holding some lane's valid pair
+    for (int l = 0; l < VL; ++l) {
+        const int k = B.n[l] * (B.n[l] - 1) / 2;
+        m = k > m ? k : m;
+    }
+    alignas(64) float xf[(kPairs + 1) * 8];
+    vd cx[kPairs];
+    int idx[kPairs + 2];
+    for (int s = 0; s < m; ++s) {
+        const vi valid = simd::mask(static_cast<double>(s) < B.Kv);
+        const vd v = simd::sel(valid, B.x[s], pinf);
+        B.x[s] = v;
+        smin = v < smin ? v : smin;
+        smax = simd::sel(valid, v > smax ? v : smax, smax);
+        _mm256_store_ps(xf + s * 8,
+                        _mm512_cvt_roundpd_ps((__m512d)v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC));
+    }
+    if (m & 1) _mm256_store_ps(xf + m * 8, _mm256_set1_ps(kInf));
+    const float* xfp = m >= 64 ? xf : nullptr;  // (as the long path: few slots, doubles only)
+    vi rl, ru;
+    const vi ok = interval_lane_ranks(B.n, B.nl, tie18, z, rl, ru);
+    const vd spread = (smax - smin) * 0.1;  // seeds Q -/+ spread (measured: any 0.02-0.2 will do)
+    const vd nan = simd::splat(kNaN);
+    lo = simd::sel(ok, select_lanes(B.x, m, rl, rl, B.Kv, smin, smax, Q, ok, xfp, cx, idx,
+                                    spread, nullptr), nan);
+    hi = simd::sel(ok, select_lanes(B.x, m, ru, ru, B.Kv, smin, smax, Q, ok, xfp, cx, idx,
+                                    spread, nullptr), nan);
+}
+#endif
+
 template <class T>
 void long_block(Block<kMaxLongRows>& B, LongWork& W, const T* y, index_t P, int Tn,
                 const double* years, index_t p0, int nl, const TrendOptions& opt,
@@ -542,6 +596,21 @@ void long_block(Block<kMaxLongRows>& B, LongWork& W, const T* y, index_t P, int 
         vd Q = median_lanes(B.x, K, kc, smin, smax, p, act, xf, cx, idx, spread);
         Q = Q == 0.0 ? vd{} : Q;  // no negative zero
         if (out.slope) store(out.slope + p0, simd::sel(few, nan, Q), nl);
+        if (out.sen_low && doMK) {
+            // Sen's interval: the ranks of sen_interval.hpp per lane (ties from the MK sweep),
+            // each selected as the median is, seeded at the median
+            vi rl, ru;
+            const vi ok = interval_lane_ranks(B.n, nl, 6.0 * tie, opt.sen_z, rl, ru);
+            vd khi;
+            for (int l = 0; l < VL; ++l) khi[l] = kc[l];
+            const vd lo_v = select_lanes(B.x, K, rl, rl, khi, smin, smax, Q, ok, xf, cx, idx,
+                                         spread, nullptr);
+            const vd hi_v = select_lanes(B.x, K, ru, ru, khi, smin, smax, Q, ok, xf, cx, idx,
+                                         spread, nullptr);
+            // +0.0 for a zero of either sign; NaN where scipy gives none
+            store(out.sen_low + p0, simd::sel(ok, lo_v == 0.0 ? vd{} : lo_v, nan), nl);
+            store(out.sen_high + p0, simd::sel(ok, hi_v == 0.0 ? vd{} : hi_v, nan), nl);
+        }
         if (out.intercept) {
             // median of y from the ranks counted in the pair sweep: y_k is the element of
             // rank r iff #{y_i < y_k} <= r < n - #{y_i > y_k}; lanes with a -0.0 take the

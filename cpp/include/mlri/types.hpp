@@ -59,6 +59,7 @@ enum ComputeBits : unsigned { kDoMK = 1u, kDoSen = 2u, kDoHurst = 4u, kDoAll = 7
 struct TrendOptions {
     HurstOptions hurst;
     unsigned compute = kDoAll;
+    double sen_z = 0.0;  // Sen's slope interval: z = Phi^-1(alpha/2) < 0 (with sen_low/sen_high)
 };
 
 // Output pointers, each of length P (nullptr = not requested).
@@ -71,6 +72,9 @@ struct TrendOutputs {
     double* slope = nullptr;      // Sen's slope, units per year
     double* intercept = nullptr;  // at years[0]: median(y) - Q * median(t - years[0])
     double* hurst = nullptr;
+    // Sen's slope interval at TrendOptions::sen_z (sen_interval.hpp; both or neither)
+    double* sen_low = nullptr;
+    double* sen_high = nullptr;
 };
 
 struct ClassifyOptions {

@@ -1,0 +1,124 @@
+"""Sen's slope interval computed inside the trend kernel's fast paths.
+
+Up to 64 years, the interval is selected from the slopes the trend kernel forms anyway (for
+mlri.run through mlri._trend_ci.trend_with_interval, and for mlri.sen_interval itself); longer
+series, or irregular years, take the standalone kernel (sen_interval.hpp), which
+test_sen_interval.py checks against scipy.  Appending all-missing years moves a stack onto that
+standalone kernel without changing any result, so the fast paths must equal it bit for bit
+(values, NaN positions, sign of zero) on every SIMD target, for every series length, NaN
+pattern, tie pattern and year spacing, thread count and tiling, and leave the trend outputs
+untouched.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_simd_targets import SUPPORTED, as_generic, gappy_years, make_stack
+
+import mlri
+from mlri import _core
+from mlri._trend_ci import interval_z, trend_with_interval
+
+TREND_FIELDS = ("n_valid", "s", "var_s", "z", "p", "slope", "intercept", "hurst")
+# every network size (<= 4, 8, 12, 16, 19 values), the long path and the generic path (> 64)
+LENGTHS = [2, 3, 4, 5, 8, 11, 12, 15, 16, 17, 19, 20, 25, 64, 66]
+
+
+@pytest.fixture
+def restore_target():
+    default = _core.simd_target()
+    yield
+    _core.set_simd_target(default)
+
+
+def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    if not np.array_equal(a, b, equal_nan=True):
+        return False
+    return a.dtype.kind != "f" or bool(np.all((np.signbit(a) == np.signbit(b)) | np.isnan(a)))
+
+
+def standalone(y: np.ndarray, years: np.ndarray, alpha: float) -> mlri.SenInterval:
+    """The interval of the standalone kernel: the same stack with all-missing years appended."""
+    y_long, years_long = as_generic(y, years) if y.shape[0] < 65 else (y, years)
+    return mlri.sen_interval(y_long, years_long, alpha=alpha, n_threads=1)
+
+
+def check(y: np.ndarray, years: np.ndarray, alpha: float = 0.05, **kw) -> None:
+    tr, ci = trend_with_interval(y, years, sen_alpha=alpha, **kw)
+    ref = standalone(y, years, alpha)
+    own = mlri.sen_interval(y, years, alpha=alpha, n_threads=kw.get("n_threads"))
+    for got in (ci, own):
+        assert same_bits(got.low_slope, ref.low_slope), "low_slope differs"
+        assert same_bits(got.high_slope, ref.high_slope), "high_slope differs"
+        assert same_bits(got.n_valid, ref.n_valid)
+    plain = mlri.trend(y, years, **kw)
+    for f in TREND_FIELDS:
+        assert same_bits(getattr(tr, f), getattr(plain, f)), f"trend output {f} changed"
+
+
+@pytest.mark.parametrize("T", LENGTHS)
+def test_fused_equals_standalone_every_target(restore_target, T):
+    y = make_stack(100 + T, T, 1203, np.float64)  # ties, +-0, huge values, 0..T valid values
+    y32 = make_stack(200 + T, T, 1203, np.float32)
+    years = gappy_years(T, T)
+    for tgt in SUPPORTED:
+        _core.set_simd_target(tgt)
+        check(y, years, n_threads=2)
+        check(y32, years, alpha=0.2, n_threads=1)
+
+
+def test_fused_heavy_ties_and_constant_series(restore_target):
+    rng = np.random.default_rng(8)
+    T = 19
+    y = np.round(rng.normal(0.0, 1.0, (T, 600)), 0)  # many tie groups
+    y[:, 0] = 3.0  # constant: all slopes 0, variance 0
+    y[:, 1] = np.repeat([1.0, 2.0], [9, 10])
+    y[:, 2] = rng.choice([0.0, -0.0], T)
+    y[:, 3] = rng.choice([-1e308, 1e308, 1.0], T)  # differences overflow: infinite slopes
+    y[:, 4] = np.nan
+    y[3, 4] = 1.0
+    years = np.array([2000 + k + (k >= 12) for k in range(T)], dtype=np.float64)
+    for tgt in SUPPORTED:
+        _core.set_simd_target(tgt)
+        for alpha in (0.01, 0.05, 0.5, 0.9):
+            check(y, years, alpha=alpha)
+
+
+def test_fused_threads_and_tiles_identical(restore_target):
+    y = make_stack(42, 19, 5001, np.float32)
+    years = gappy_years(19, 2)
+    for tgt in SUPPORTED:
+        _core.set_simd_target(tgt)
+        _, one = trend_with_interval(y, years, n_threads=1)
+        _, two = trend_with_interval(y, years, n_threads=2)
+        parts = [trend_with_interval(y[:, s], years, n_threads=2)[1] for s in
+                 (slice(0, 7), slice(7, 2050), slice(2050, None))]
+        for f in ("low_slope", "high_slope"):
+            tiles = np.concatenate([getattr(p, f) for p in parts])
+            assert same_bits(getattr(one, f), getattr(two, f)), f"{tgt}: threads change {f}"
+            assert same_bits(getattr(one, f), tiles), f"{tgt}: tiles change {f}"
+
+
+def test_fused_spatial_shape_and_options():
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=(19, 6, 7)) + np.arange(19)[:, None, None] * 0.1
+    years = np.array([2000 + k + (k >= 12) for k in range(19)], dtype=np.float64)
+    tr, ci = trend_with_interval(y, years, sen_alpha=0.1, hurst_series="level", gap="rate")
+    assert ci.low_slope.shape == (6, 7) and tr.hurst.shape == (6, 7)
+    assert np.all(ci.low_slope <= tr.slope) and np.all(tr.slope <= ci.high_slope)
+    ref = mlri.trend(y, years, hurst_series="level", gap="rate")
+    assert same_bits(tr.hurst, ref.hurst)
+
+
+def test_fused_bad_level_and_kernel_argument():
+    y = np.ones((19, 3))
+    years = np.array([2000 + k + (k >= 12) for k in range(19)], dtype=np.float64)
+    with pytest.raises(ValueError, match="sen_alpha must be in"):
+        trend_with_interval(y, years, sen_alpha=1.5)
+    with pytest.raises(ValueError, match="sen_z must be negative"):
+        _core.trend(y, years, method=0, series_kind=0, ddof=0, tau_min=2, gap=0, degenerate=0,
+                    rel_tol=1e-12, min_points=2, corrected=True, compute=7, n_threads=1,
+                    sen_z=0.5)
+    assert interval_z(0.05) < 0 and interval_z(0.95) == pytest.approx(interval_z(0.05))  # as scipy
