@@ -165,3 +165,16 @@ def test_import_does_not_pull_heavy_optional_modules():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip().splitlines()[-1]
     assert out == "[]"
+
+
+@pytest.mark.parametrize("preset", [None, "ACTIVE"])
+def test_import_makes_idle_openmp_threads_sleep_unless_set(preset):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset:
+        env["OMP_WAIT_POLICY"] = preset
+    code = "import os, mlri; print(os.environ.get('OMP_WAIT_POLICY'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env).stdout.strip().splitlines()[-1]
+    assert out == (preset or "PASSIVE")

@@ -6,6 +6,14 @@ restoration classes, computed by C++/OpenMP kernels on NumPy arrays, tiled raste
 
 from __future__ import annotations
 
+import os as _os
+
+# The kernels' OpenMP threads share the cores with GDAL's reading and compressing threads in
+# the tiled pipeline, so an idle OpenMP thread should sleep rather than spin (spinning cost
+# ~10 % of a run's wall time on 2 cores).  libgomp reads this when the extension loads it; a
+# value set by the user wins.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 try:
     from . import _core
 except ImportError as err:  # pragma: no cover - only hit on a broken install
