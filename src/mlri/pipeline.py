@@ -123,7 +123,9 @@ def compute_tile(lst: np.ndarray, evi: np.ndarray, years: Sequence[float],
         sel = ((rows % sample_stride == 0)[:, None] & (cols % sample_stride == 0)[None, :]
                & is_stable(b.classes))
         gidx = (rows[:, None] * max(width, col0 + w) + cols[None, :])[sel].astype(np.int64)
-        sample = (gidx, np.asarray(lst, np.float64)[:, sel], np.asarray(evi, np.float64)[:, sel])
+        # (select, then widen: widening the whole tile first cost ~6 % of a run's CPU)
+        sample = (gidx, np.asarray(lst)[:, sel].astype(np.float64),
+                  np.asarray(evi)[:, sel].astype(np.float64))
     return TileResult(b.mlri, trend, b.classes, b.flags, pvalues, onset, sample)
 
 
