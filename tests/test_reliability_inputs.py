@@ -281,6 +281,59 @@ def test_truncated_tiff_names_the_file_and_the_reason(tmp_path):
     assert "See previous exception" not in line and "IReadBlock failed" in line
 
 
+def test_stack_read_in_one_call_equals_band_by_band(tmp_path):
+    """A multi-band stack is read in one GDAL call; nodata and each band's own scale/offset
+    are still applied per band: the same values as reading band by band."""
+    site = _site(shape=(70, 90))
+    write_inputs(site, tmp_path, stack=True, blocksize=32)
+    p = tmp_path / "EVI_stack.tif"
+    raw = np.round(site.evi * 10000)
+    raw[~np.isfinite(raw)] = -9999
+    t = raw.shape[0]
+    with rasterio.open(p, "r+") as ds:
+        ds.write(raw.astype(np.float32))
+        ds.scales = tuple(1e-4 if b % 2 else 2e-4 for b in range(t))
+        ds.offsets = tuple(0.0 if b % 2 else 0.5 for b in range(t))
+    inp = open_inputs(tmp_path / "LST_stack.tif", p)
+    win = rasterio.windows.Window(5, 3, 80, 60)
+    with inp.open() as rd:
+        whole = rd.read(inp.evi, win)
+        bands = np.stack([rd.read_layer(ly, win) for ly in inp.evi.layers])
+        lst = rd.read(inp.lst, win)
+    assert whole.tobytes() == bands.tobytes()
+    scale = np.where(np.arange(t) % 2, 1e-4, 2e-4).astype(np.float32)[:, None, None]
+    offset = np.where(np.arange(t) % 2, 0.0, 0.5).astype(np.float32)[:, None, None]
+    ref = raw[:, 3:63, 5:85].astype(np.float32) * scale + offset
+    ref[raw[:, 3:63, 5:85] == -9999] = np.nan
+    np.testing.assert_array_equal(whole, ref)
+    np.testing.assert_array_equal(lst, site.lst[:, 3:63, 5:85])
+
+
+def test_damaged_stack_names_the_band_and_year(tmp_path):
+    """A failed one-call read of a stack is repeated band by band, so the error still names
+    the damaged band and its year."""
+    site = _site(shape=(300, 300))
+    write_inputs(site, tmp_path / "in", stack=True)
+    p = tmp_path / "in" / "LST_stack.tif"
+    with rasterio.open(p) as src:
+        prof, data, names = {**src.profile, "interleave": "band"}, src.read(), src.descriptions
+    with rasterio.open(p, "w", **prof) as dst:
+        dst.write(data)
+        dst.descriptions = names
+    with rasterio.open(p) as ds:  # where band 5's first tile is stored
+        off = int(ds.get_tag_item("BLOCK_OFFSET_0_0", "TIFF", bidx=5))
+        size = int(ds.get_tag_item("BLOCK_SIZE_0_0", "TIFF", bidx=5))
+    raw = bytearray(p.read_bytes())
+    raw[off:off + size] = bytes(size)  # zeros: not a deflate stream
+    p.write_bytes(bytes(raw))
+    inp = open_inputs(p, tmp_path / "in" / "EVI_stack.tif")
+    with inp.open() as rd, pytest.raises(InputError) as err:
+        rd.read(inp.lst, rasterio.windows.Window(0, 0, 300, 300))
+    msg = str(err.value)
+    band = int(msg.split("cannot read band ")[1].split()[0])
+    assert band == 5 and f"year {site.years[4]}" in msg and "LST_stack.tif" in msg
+
+
 # ------------------------------------------------------------------ accuracy inputs
 
 
