@@ -256,3 +256,22 @@ def test_huge_numbers_in_every_mtl_field_never_crash(archive, fmt):
     assert r.exit_code == 0, r.output
     assert "Traceback" not in r.output
     assert f"SKIP {d.name}" in r.output  # e.g. absurd scale factors
+
+
+@pytest.mark.parametrize(("kw", "match"), [
+    ({"variables": ()}, r"variables must be a non-empty subset of \('EVI', 'LST'\), got \(\)"),
+    ({"variables": ("EVI", "NDVI")}, "variables must be a non-empty subset"),
+    ({"sensors": ("XX",)}, r"sensors must be a non-empty subset of .*got \('XX',\)"),
+])
+def test_composite_options_name_the_bad_subset(kw, match):
+    from mlri.landsat.options import CompositeOptions
+
+    with pytest.raises(ValueError, match=match):
+        CompositeOptions(**kw)
+
+
+def test_composite_options_normalise_subsets():
+    from mlri.landsat.options import CompositeOptions
+
+    o = CompositeOptions(variables=("lst", "evi", "LST"), sensors=("oli", "tm"))
+    assert o.variables == ("LST", "EVI") and o.sensors == ("OLI", "TM")

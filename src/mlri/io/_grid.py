@@ -10,12 +10,35 @@ __all__ = ["Grid"]
 
 @dataclass(frozen=True)
 class Grid:
-    """The common pixel grid of every input."""
+    """A raster grid: CRS (None when a raster has none), affine transform, width and height.
+
+    The common pixel grid of a run's inputs; :class:`mlri.landsat.Grid` is the same record for
+    composite target grids, checked to be north-up with a CRS.
+    """
 
     crs: Any
     transform: Any
     width: int
     height: int
+
+    @property
+    def res(self) -> tuple[float, float]:
+        return (self.transform.a, -self.transform.e)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.height, self.width)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(left, bottom, right, top) of a north-up grid."""
+        t = self.transform
+        return (t.c, t.f + self.height * t.e, t.c + self.width * t.a, t.f)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"crs": self.crs.to_string() if self.crs else None,
+                "transform": list(tuple(self.transform)[:6]),
+                "width": self.width, "height": self.height, "bounds": list(self.bounds)}
 
     @property
     def pixel_area(self) -> float:

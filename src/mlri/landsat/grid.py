@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..io._grid import Grid as _RasterGrid
+from ..io._grid import _grid_of
+
 __all__ = [
     "Grid",
     "grid_for_aoi",
@@ -31,17 +34,16 @@ LANDSAT_EDGE_OFFSET = 15.0
 
 
 @dataclass(frozen=True)
-class Grid:
-    """A north-up raster grid: CRS, affine transform, width and height."""
-
-    crs: Any
-    transform: Any
-    width: int
-    height: int
+class Grid(_RasterGrid):
+    """A north-up raster grid with a CRS: CRS, affine transform, width and height (the target
+    grid of the composites; :class:`mlri.io.Grid` with these checks)."""
 
     def __post_init__(self) -> None:
         from rasterio.crs import CRS
 
+        if self.crs is None:
+            msg = "a target grid needs a CRS"
+            raise ValueError(msg)
         object.__setattr__(self, "crs", CRS.from_user_input(self.crs))
         t = self.transform
         if t.b != 0 or t.d != 0 or t.a <= 0 or t.e >= 0:
@@ -62,30 +64,11 @@ class Grid:
     @classmethod
     def from_raster(cls, path: str | os.PathLike[str]) -> Grid:
         """The grid of an existing raster (e.g. ``--grid-like LST_2005.tif``)."""
-        import rasterio
-
-        with rasterio.open(path) as ds:
-            if ds.crs is None:
-                msg = f"{path} has no CRS"
-                raise ValueError(msg)
-            return cls(ds.crs, ds.transform, ds.width, ds.height)
-
-    @property
-    def res(self) -> tuple[float, float]:
-        return (self.transform.a, -self.transform.e)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (self.height, self.width)
-
-    @property
-    def bounds(self) -> tuple[float, float, float, float]:
-        t = self.transform
-        return (t.c, t.f + self.height * t.e, t.c + self.width * t.a, t.f)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"crs": self.crs.to_string(), "transform": list(tuple(self.transform)[:6]),
-                "width": self.width, "height": self.height, "bounds": list(self.bounds)}
+        crs, transform, width, height = _grid_of(os.fspath(path))
+        if crs is None:
+            msg = f"{path} has no CRS"
+            raise ValueError(msg)
+        return cls(crs, transform, width, height)
 
     def on_landsat_lattice(self) -> bool:
         """True when the grid is 30 m with edges at 15 mod 30 (no resampling for C2 scenes)."""

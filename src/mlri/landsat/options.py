@@ -93,19 +93,12 @@ class CompositeOptions:
             if val not in allowed:
                 msg = f"{name} must be one of {allowed}, got {val!r}"
                 raise ValueError(msg)
-        vs = tuple(dict.fromkeys(v.upper() for v in self.variables))
-        if not vs or any(v not in VARIABLES for v in vs):
-            msg = f"variables must be a non-empty subset of {VARIABLES}, got {self.variables!r}"
-            raise ValueError(msg)
+        vs = _subset("variables", self.variables, VARIABLES)
         object.__setattr__(self, "variables", vs)
         if self.pairing == "greenest" and vs != VARIABLES:
             msg = "pairing='greenest' needs both variables (EVI and LST)"
             raise ValueError(msg)
-        ss = tuple(dict.fromkeys(s.upper() for s in self.sensors))
-        if not ss or any(s not in SENSOR_FAMILIES for s in ss):
-            msg = f"sensors must be a non-empty subset of {SENSOR_FAMILIES}, got {self.sensors!r}"
-            raise ValueError(msg)
-        object.__setattr__(self, "sensors", ss)
+        object.__setattr__(self, "sensors", _subset("sensors", self.sensors, SENSOR_FAMILIES))
         if self.st_qa_max is not None and not (self.st_qa_max > 0):
             msg = f"st_qa_max must be > 0 (kelvin), got {self.st_qa_max!r}"
             raise ValueError(msg)
@@ -209,3 +202,12 @@ def _options(options: CompositeOptions | None, kw: dict[str, Any]) -> CompositeO
     if options is None:
         return CompositeOptions(**kw)
     return replace(options, **kw) if kw else options
+
+
+def _subset(name: str, values: Any, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """``values`` upper-cased, in order, without repeats; a non-empty subset of ``allowed``."""
+    out = tuple(dict.fromkeys(v.upper() for v in values))
+    if not out or any(v not in allowed for v in out):
+        msg = f"{name} must be a non-empty subset of {allowed}, got {values!r}"
+        raise ValueError(msg)
+    return out
