@@ -104,6 +104,17 @@ def timed(fn, repeat: int) -> dict:
             "median_s": float(np.median(walls))}
 
 
+def write_result(out: Path, name: str, results: dict, suffix: str = "") -> Path:
+    """Write ``<out>/<name>-<timestamp><suffix>.json`` (atomically) and say where."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}{suffix}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=1, default=float) + "\n")
+    tmp.replace(path)
+    print(f"wrote {path}")
+    return path
+
+
 def years_of(T: int) -> np.ndarray:
     """T annual steps from 1984 with one missing year in the middle (real-year slopes)."""
     return np.array([1984 + k + (k >= T // 2) for k in range(T)], dtype=np.float64)
@@ -153,12 +164,7 @@ def lengths_run(args, lengths: list[int]) -> int:
         results["lengths"][str(T)] = {"mlri_px_per_s": m_rates, "numba_px_per_s": n_rates,
                                       "loadavg": loads, "mlri_best": mb, "mlri_median": mm,
                                       "numba_best": nb, "numba_median": nm, "ratio_best": mb / nb}
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"trend-lengths-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=1, default=float) + "\n")
-    tmp.replace(path)
-    print(f"wrote {path}")
+    write_result(args.out, "trend-lengths", results)
     return 0
 
 
@@ -291,13 +297,7 @@ def main() -> int:
     print(f"load average: start {load0[0]:.1f}, end {results['loadavg_end'][0]:.1f} "
           f"(on {info['cpu_count']} CPUs; > CPUs means other work competed for the cores)")
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = args.out / f"trend-{stamp}{'-quick' if args.quick else ''}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=1, default=float) + "\n")
-    tmp.replace(path)
-    print(f"wrote {path}")
+    write_result(args.out, "trend", results, suffix="-quick" if args.quick else "")
     return 0
 
 
