@@ -143,3 +143,48 @@ def test_pipeline_on_index_and_trend(rng):
     few = (flags & mlri.FLAG_BITS["few_valid"]) > 0
     assert np.array_equal(few, tr.n_valid < 10)
     assert np.all(cls[few] == 0)
+
+
+def _edge_stack(rng, dtype, T=19, P=203):
+    """(T, P) LST/EVI with NaN, +-inf, LST <= 0, EVI 0 and -0.0, subnormal EVI (ratio overflow
+    in float32), tiny EVI minima (overflow in float64)."""
+    lst = rng.normal(300, 30, (T, P))
+    evi = rng.normal(0.2, 0.2, (T, P))
+    k = rng.random((T, P))
+    lst[k < 0.05] = np.nan
+    evi[(k > 0.05) & (k < 0.08)] = np.inf
+    lst[(k > 0.08) & (k < 0.10)] = -5.0
+    evi[(k > 0.10) & (k < 0.12)] = 0.0
+    evi[(k > 0.12) & (k < 0.14)] = 1e-42 if dtype == np.float32 else 1e-310
+    evi[(k > 0.14) & (k < 0.15)] = -0.0
+    lst[(k > 0.15) & (k < 0.16)] = -np.inf
+    evi[(k > 0.16) & (k < 0.17)] = 1e-300
+    return np.ascontiguousarray(lst.astype(dtype)), np.ascontiguousarray(evi.astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("policy", "evi_min"), [(0, 0.0), (0, 0.05), (1, 0.01)])
+def test_vector_lanes_equal_the_scalar_loop_on_every_target(rng, dtype, policy, evi_min):
+    """The kernel computes whole SIMD vectors of pixels and the rest of each 256-pixel block one
+    by one: every pixel must get the same bits either way (a pixel alone is always computed one
+    by one), on every compiled SIMD target, with the ratio's float32 and float64 overflows."""
+    from mlri import _core
+
+    lst, evi = _edge_stack(rng, dtype)
+    kw = {"lst_offset": 0.0, "evi_min": evi_min, "evi_policy": policy, "n_threads": 1}
+    default = _core.simd_target()
+    results = set()
+    try:
+        for target in [name for name, ok in _core.simd_targets() if ok]:
+            _core.set_simd_target(target)
+            m, d = _core.mlri_index(lst, evi, **kw)
+            alone = [_core.mlri_index(np.ascontiguousarray(lst[:, j:j + 1]),
+                                      np.ascontiguousarray(evi[:, j:j + 1]), **kw)
+                     for j in range(lst.shape[1])]
+            assert np.asarray(m).tobytes() == np.concatenate([a[0] for a in alone], 1).tobytes()
+            assert np.array_equal(d, np.concatenate([a[1] for a in alone]))
+            results.add((np.asarray(m).tobytes(), np.asarray(d).tobytes()))
+    finally:
+        _core.set_simd_target(default)
+    assert len(results) == 1
+    assert np.asarray(d).sum() > 0 and np.isfinite(m).mean() > 0.3

@@ -15,6 +15,7 @@
 #pragma once
 
 #include "mlri/common.hpp"
+#include "mlri/simd.hpp"
 
 namespace mlri {
 inline namespace MLRI_KERNEL_NS {
@@ -34,10 +35,55 @@ inline bool index_pair(const IndexOptions& o, double l_raw, double e_raw, double
     return ok;
 }
 
+namespace index_detail {
+
+// One year of simd::VL neighbouring pixels: index_pair and the update of mlri_index below on
+// whole vectors, lane for lane the same IEEE operations (the scalar loop handles the block's
+// remainder).  lmax/emin/cnt: the pixels' running state; returns the output values.
+template <class T>
+inline void year_lanes(const IndexOptions& o, const T* lrow, const T* erow, T* orow,
+                       simd::vd& lmax, simd::vd& emin, simd::vi& cnt) {
+    using simd::vd;
+    using simd::vi;
+    const vd l = simd::load<T>(lrow) + o.lst_offset;
+    vd e = simd::load<T>(erow);
+    const vi fin = simd::isfinite(l) & simd::isfinite(e);
+    vi ok = fin & simd::mask(l > 0.0);
+    if (o.evi_policy == kEviClamp)
+        e = simd::sel(simd::mask(e < o.evi_min), simd::splat(o.evi_min), e);
+    else
+        ok &= simd::mask(e > o.evi_min);
+    lmax = simd::sel(ok & simd::mask(l > lmax), l, lmax);
+    emin = simd::sel(ok & simd::mask(e < emin), e, emin);
+    const vd v = (lmax / l) * (e / emin);
+    vi good;
+    if constexpr (sizeof(T) == sizeof(float)) {
+        // static_cast<float> per lane, then the finiteness of the float and the select on
+        // 32-bit lanes
+        typedef int vfi __attribute__((vector_size(4 * simd::VL)));
+        const vfi f = (vfi)__builtin_convertvector(v, simd::vf);
+        const vfi expo = (vfi{} + 0x7f800000);
+        const vfi goodf = __builtin_convertvector(ok, vfi) & (vfi)((f & expo) != expo);
+        const vfi nanf = (vfi)(simd::vf{} + static_cast<float>(kNaN));
+        const vfi r = (f & goodf) | (nanf & ~goodf);
+        __builtin_memcpy(orow, &r, sizeof r);
+        good = __builtin_convertvector(goodf, vi);
+    } else {
+        good = ok & simd::isfinite(v);
+        const vd r = simd::sel(good, v, simd::splat(kNaN));
+        __builtin_memcpy(orow, &r, sizeof r);
+    }
+    cnt -= fin & ~good;  // (masks are -1)
+}
+
+}  // namespace index_detail
+
 template <class T, class C>
 void mlri_index(const T* lst, const T* evi, index_t P, index_t Tn, const IndexOptions& opt,
                 T* out, C* dropped, int n_threads) {
     constexpr index_t kBlock = 256;
+    constexpr int VL = simd::VL;
+    static_assert(kBlock % VL == 0, "whole vectors per block");
     const index_t nblocks = (P + kBlock - 1) / kBlock;
     const int nt = resolve_threads(n_threads);
     (void)nt;
@@ -47,36 +93,50 @@ void mlri_index(const T* lst, const T* evi, index_t P, index_t Tn, const IndexOp
     for (index_t b = 0; b < nblocks; ++b) {
         const index_t p0 = b * kBlock;
         const index_t nb = (P - p0) < kBlock ? (P - p0) : kBlock;
-        double lmax[kBlock];
-        double emin[kBlock];
-        C cnt[kBlock];
-        for (index_t k = 0; k < nb; ++k) {
-            lmax[k] = -kInf;
-            emin[k] = kInf;
-            cnt[k] = 0;
+        const index_t nv = nb / VL;  // whole vectors; pixels nv * VL .. nb - 1 one by one
+        simd::vd vlmax[kBlock / VL], vemin[kBlock / VL];
+        simd::vi vcnt[kBlock / VL];
+        for (index_t j = 0; j < nv; ++j) {
+            vlmax[j] = simd::splat(-kInf);
+            vemin[j] = simd::splat(kInf);
+            vcnt[j] = simd::vi{};
+        }
+        double lmax[VL];
+        double emin[VL];
+        C cnt[VL];
+        for (index_t k = nv * VL; k < nb; ++k) {
+            lmax[k - nv * VL] = -kInf;
+            emin[k - nv * VL] = kInf;
+            cnt[k - nv * VL] = 0;
         }
         for (index_t t = 0; t < Tn; ++t) {
             const T* lrow = lst + t * P + p0;
             const T* erow = evi + t * P + p0;
             T* orow = out + t * P + p0;
-            for (index_t k = 0; k < nb; ++k) {
+            for (index_t j = 0; j < nv; ++j)
+                index_detail::year_lanes<T>(opt, lrow + j * VL, erow + j * VL, orow + j * VL,
+                                            vlmax[j], vemin[j], vcnt[j]);
+            for (index_t k = nv * VL; k < nb; ++k) {
+                const index_t q = k - nv * VL;
                 double l, e;
                 const bool fin = isfin(static_cast<double>(lrow[k]) + opt.lst_offset) &&
                                  isfin(static_cast<double>(erow[k]));
                 const bool ok = index_pair(opt, static_cast<double>(lrow[k]),
                                            static_cast<double>(erow[k]), l, e);
-                const double nl = (ok && l > lmax[k]) ? l : lmax[k];
-                const double ne = (ok && e < emin[k]) ? e : emin[k];
-                lmax[k] = nl;
-                emin[k] = ne;
+                const double nl = (ok && l > lmax[q]) ? l : lmax[q];
+                const double ne = (ok && e < emin[q]) ? e : emin[q];
+                lmax[q] = nl;
+                emin[q] = ne;
                 const double v = (nl / l) * (e / ne);
                 // a non-finite ratio (e.g. a subnormal EVI minimum) is reported as missing too
                 const bool good = ok && isfin(static_cast<double>(static_cast<T>(v)));
-                cnt[k] = static_cast<C>(cnt[k] + ((fin && !good) ? 1 : 0));
+                cnt[q] = static_cast<C>(cnt[q] + ((fin && !good) ? 1 : 0));
                 orow[k] = good ? static_cast<T>(v) : static_cast<T>(kNaN);
             }
         }
-        for (index_t k = 0; k < nb; ++k) dropped[p0 + k] = cnt[k];
+        for (index_t j = 0; j < nv; ++j)
+            for (int i = 0; i < VL; ++i) dropped[p0 + j * VL + i] = static_cast<C>(vcnt[j][i]);
+        for (index_t k = nv * VL; k < nb; ++k) dropped[p0 + k] = cnt[k - nv * VL];
     }
 }
 
