@@ -303,3 +303,25 @@ def test_demo_without_sites_extra_still_reports_and_names_it(monkeypatch, tmp_pa
     assert r.exit_code == 0
     assert "note: per-mine analysis and accuracy skipped: " in r.output
     assert r.output.strip().endswith("report.html")
+
+
+def test_quicklook_preload_covers_every_import_of_the_drawing(small_inputs, tmp_path):
+    """A run imports matplotlib while its tiles are computed (products.preload_quicklook); the
+    class map drawn at the end must then import nothing more, or its serial tail grows again."""
+    out = tmp_path / "o"
+    r = CliRunner().invoke(main, ["run", "--lst", str(small_inputs), "--evi",
+                                  str(small_inputs), "--out", str(out), "--threads", "1"])
+    assert r.exit_code == 0, r.output
+    code = (
+        "import sys\n"
+        "from mlri import products\n"
+        "products.preload_quicklook().join()\n"
+        "assert 'matplotlib.figure' in sys.modules\n"
+        "from mlri.quicklook import write_quicklook\n"
+        "before = set(sys.modules)\n"
+        f"write_quicklook({str(out / 'classes.tif')!r}, {str(tmp_path / 'q.png')!r})\n"
+        "print(sorted(m for m in set(sys.modules) - before if 'matplotlib' in m))\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert res.stdout.strip().splitlines()[-1] == "[]"
+    assert (tmp_path / "q.png").stat().st_size > 10_000

@@ -349,6 +349,7 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                 timing["write_s"] += time.perf_counter() - t
 
             total = g.width * g.height
+            quicklook_import = products.preload_quicklook()  # overlaps the tiles
             with progress_bar(total, quiet=quiet, desc="mlri run") as bar:
                 run_tiled(windows, read, compute, write, prefetch=2, progress=bar,
                           in_flight=in_flight)
@@ -368,7 +369,7 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
             final_bar.start()
             stack.close()
             timing["finalize_s"] = round(time.perf_counter() - t_fin, 3)
-            products.write_quicklook(outset, summary, out)
+            products.write_quicklook(outset, summary, out, quicklook_import)
             if dig_thread is not None:
                 dig_thread.join()
             params = {"lst": [os.fspath(p) for p in _listify(lst)],

@@ -26,6 +26,7 @@ Files are written through :class:`mlri._outputs.OutputSet` (atomic, all-or-nothi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Sequence
@@ -505,9 +506,30 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return obj if isinstance(obj, dict) else {"value": obj}
 
 
-def write_quicklook(outset: Any, summary: dict[str, Any], out: Any) -> None:
+def preload_quicklook() -> threading.Thread:
+    """Start importing what :func:`write_quicklook` needs (matplotlib, ~0.5 s) in a daemon
+    thread, so that the import overlaps the tiles instead of adding to a run's serial tail;
+    pass the thread to :func:`write_quicklook`, which waits for it.  A failed import is left
+    to write_quicklook, which raises it where the run can report it."""
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            from .quicklook import preload
+
+            preload()
+
+    t = threading.Thread(target=load, name="mlri-quicklook-import", daemon=True)
+    t.start()
+    return t
+
+
+def write_quicklook(outset: Any, summary: dict[str, Any], out: Any,
+                    preloading: threading.Thread | None = None) -> None:
     """Stage ``classes.png`` of a run folder: the class map drawn from the staged (finalised)
-    ``classes.tif`` of ``outset`` (an :class:`mlri._outputs.OutputSet`)."""
+    ``classes.tif`` of ``outset`` (an :class:`mlri._outputs.OutputSet`); ``preloading``: the
+    thread of :func:`preload_quicklook`, if one was started."""
+    if preloading is not None:
+        preloading.join()
     from .quicklook import write_quicklook as draw
 
     draw(outset.stage("classes.tif"), outset.stage("classes.png"), summary=summary,

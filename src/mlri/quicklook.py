@@ -28,6 +28,7 @@ __all__ = [
     "classes_figure",
     "draw_classes",
     "new_figure",
+    "preload",
     "read_classes",
     "scale_bar",
     "write_quicklook",
@@ -57,6 +58,16 @@ CLASS_WORDS: dict[str, str] = {
 #: Legend order (most restored first); codes 5, 4, 6, 3, 2, 1, 0 of ``classes.tif``.
 LEGEND_ORDER: tuple[str, ...] = ("SCI", "SAI", "SI_H_undefined", "NI", "ND", "SD", "nodata")
 _CODE_ORDER = ("nodata", "SD", "ND", "NI", "SAI", "SCI", "SI_H_undefined")  # index = code
+
+
+def preload() -> None:
+    """Import every matplotlib module the class map needs (the Agg canvas, colours, patches,
+    ticker: ~0.5 s), so that a later :func:`write_quicklook` only draws."""
+    import matplotlib.backends.backend_agg
+    import matplotlib.colors
+    import matplotlib.figure
+    import matplotlib.patches
+    import matplotlib.ticker  # noqa: F401
 
 
 def new_figure(w: float, h: float, dpi: int = 110) -> Any:

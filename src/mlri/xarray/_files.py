@@ -345,6 +345,7 @@ def _write_run_folder(ds: xr.Dataset, out_dir: str | os.PathLike[str], crs: Any,
                     outset.stage(r.name), prof, cog=cog,
                     overview_resampling="nearest" if r.categorical else "average"))
             products.describe_rasters(dsts, years, opts)
+            quicklook_import = products.preload_quicklook()  # overlaps the blocks
             bar = _progress(progress, n_blocks(ds))
             for name, index, data in iter_blocks(ds, client=client):
                 if name not in where:
@@ -376,7 +377,7 @@ def _write_run_folder(ds: xr.Dataset, out_dir: str | os.PathLike[str], crs: Any,
         summary = products.summary(acc, grid, years, opts, plan.describe())
         write_json(outset.stage("summary.json"), summary)
         products.write_aux_xml(outset.stage("classes.tif.aux.xml"))
-        products.write_quicklook(outset, summary, out_dir)
+        products.write_quicklook(outset, summary, out_dir, quicklook_import)
         outset.commit()
         paths = {n: outset.path(n) for n in names}
     return paths
