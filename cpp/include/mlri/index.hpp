@@ -39,7 +39,7 @@ namespace index_detail {
 
 // One year of simd::VL neighbouring pixels: index_pair and the update of mlri_index below on
 // whole vectors, lane for lane the same IEEE operations (the scalar loop handles the block's
-// remainder).  lmax/emin/cnt: the pixels' running state; returns the output values.
+// remainder).  lmax/emin/cnt: the pixels' running state; the year's values go to orow.
 template <class T>
 inline void year_lanes(const IndexOptions& o, const T* lrow, const T* erow, T* orow,
                        simd::vd& lmax, simd::vd& emin, simd::vi& cnt) {
