@@ -390,9 +390,7 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                 started=t_start, checksum=False,
                 extra={
                     "years": inputs.years,
-                    "grid": {"crs": g.crs.to_string() if g.crs else None,
-                             "transform": list(g.transform)[:6], "width": g.width,
-                             "height": g.height},
+                    "grid": g.as_dict(),
                     "inputs_by_variable": {
                         "LST": [{"path": la.path, "band": la.band, "year": la.year}
                                 for la in inputs.lst.layers],

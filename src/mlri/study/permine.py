@@ -153,14 +153,12 @@ def _work(task: MineTask, folder: Path) -> dict[str, Any]:
     if task.maps and _write_map(folder / "map.png", run / "classes.tif", zr, task):
         files.append("map.png")
         timing["map_s"] = round(time.perf_counter() - t, 3)
-    import rasterio
+    from ..io import Grid as RasterGrid
+    from ..io._grid import _grid_of
 
-    with rasterio.open(run / "classes.tif") as ds:  # the grid the run wrote
-        crs = ds.crs
-        grid_info = {"crs": crs.to_string() if crs else None,
-                     "transform": list(ds.transform)[:6], "width": ds.width,
-                     "height": ds.height}
-    return {"grid": grid_info, "epsg": crs.to_epsg() if crs else None,
+    written = RasterGrid(*_grid_of(os.fspath(run / "classes.tif")))  # the grid the run wrote
+    crs = written.crs
+    return {"grid": written.as_dict(), "epsg": crs.to_epsg() if crs else None,
             "years": _years(run, res), "timing": timing,
             "run_warnings": list(res.warnings), "zonal_status": zr.table["status"][0],
             "files": files, **info}
