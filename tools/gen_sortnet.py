@@ -201,9 +201,16 @@ def verify(p: Prog, outs: list[int], ranks: list[int], M: int, trials: int = 400
 
 
 def emit(p: Prog, outs: list[int], name: str, out_names: list[str], sig: str,
-         side: list[str] | None = None) -> str:
-    """C++ for the live operations; `side` statements are spread evenly between them."""
+         side: list[str] | None = None, store_early: bool = False) -> str:
+    """C++ for the live operations; `side` statements are spread evenly between them.  With
+    `store_early` each output is assigned as soon as it is computed (for outputs that cannot
+    alias the inputs: the values need not stay live, or spilled, until the end)."""
     need = p.live(outs)
+    early: dict[int, list[str]] = {}
+    if store_early:
+        for nm, o in zip(out_names, outs):
+            assert o >= p.n_inputs, "an output that is an input is never stored early"
+            early.setdefault(o, []).append(nm)
     live_ops = [k for k in range(len(p.ops)) if need[p.n_inputs + k]]
     tmpl = "template <class V, class F>" if side else "template <class V>"
     L = [f"{tmpl}\ninline void {name}({sig}) {{"]
@@ -220,9 +227,13 @@ def emit(p: Prog, outs: list[int], name: str, out_names: list[str], sig: str,
 
         expr = f"simd::v{kind}({ref(a)}, {ref(b)})"
         L.append(f"    const V v{vid} = {expr};")
+        for nm in early.get(vid, []):
+            L.append(f"    {nm} = v{vid};")
     for st in side:
         L.append("    " + st)
     for nm, o in zip(out_names, outs):
+        if o in early:
+            continue
         L.append(f"    {nm} = {'x[%d]' % o if o < p.n_inputs else 'v%d' % o};")
     L.append("}")
     return "\n".join(L)
@@ -246,6 +257,20 @@ def main() -> None:
                      f"// through the network: independent work that overlaps the min/max chain.\n" +
                      emit(p, outs, f"median_pairs_{nb}", ["lo", "hi"],
                           "const V* x, V& lo, V& hi, F& side", side))
+        # full sort of the slopes, for Sen's interval (whose ranks differ per lane) and the
+        # median from the same network
+        cmps, om = sorting_network(M)
+        q = Prog(M)
+        vals = q.network(list(range(M)), cmps)
+        souts = [vals[om[r]] for r in range(M)]
+        verify(q, souts, list(range(M)), M)
+        summary.append(f"//   sort of {nb} rows' {M} slopes: {q.cost(souts)} min/max")
+        parts.append(f"// Sorts x[0..{M}) ascending into y (not overlapping x) and sets lo, hi to ranks\n"
+                     f"// {c - 1} and {c} (the Sen median of {nb} rows); side() as in median_pairs_{nb}.\n" +
+                     emit(q, souts + [souts[c - 1], souts[c]], f"sort_pairs_{nb}",
+                          [f"y[{r}]" for r in range(M)] + ["lo", "hi"],
+                          "const V* x, V* __restrict y, V& lo, V& hi, F& side", side,
+                          store_early=True))
         # full sort of nb values (in place), for the median and ties of the series itself
         cmps, om = sorting_network(nb)
         q = Prog(nb)
@@ -264,6 +289,10 @@ struct Networks<{nb}> {{
     template <class V, class F>
     static void median_pairs(const V* x, V& lo, V& hi, F& side) {{
         median_pairs_{nb}<V, F>(x, lo, hi, side);
+    }}
+    template <class V, class F>
+    static void sort_pairs(const V* x, V* y, V& lo, V& hi, F& side) {{
+        sort_pairs_{nb}<V, F>(x, y, lo, hi, side);
     }}
     template <class V>
     static void sort(const V* x, V* y) {{

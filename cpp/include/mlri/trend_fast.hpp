@@ -14,7 +14,7 @@
 //     ranks, which a fixed min/max network (sortnet.hpp) selects;
 //   * the median of y (intercept) from the same sorted copy, the median of t - t0 by index;
 //   * Hurst (expanding) with the generic path's arithmetic on whole vectors;
-//   * on request, Sen's slope interval from the same slopes (interval_block).
+//   * on request, Sen's slope interval: the network then sorts the slopes fully (interval_block).
 // Each lane performs exactly the floating-point operations of the generic path, and selection
 // networks return the same order statistics as its quickselect, so results are bit-identical.
 // The one thing min/max networks do not preserve is which of -0.0 / +0.0 sits at a rank: that
@@ -62,12 +62,6 @@ struct Dims {
 inline constexpr int kMaxRows = 19;                       // longest series of the network path
 inline constexpr int kMaxLongRows = 64;                   // longest series of the long path
 inline constexpr int kChunk = 1024 / VL;                  // blocks per scheduling unit
-// Sen's interval sorts the slopes by groups of kSortGroup vectors held in registers (GroupSort)
-inline constexpr int kSortGroup = VL >= 8 ? 16 : 8;       // AVX-512: 32 registers; else 16
-// Slots of Block::x: the pairs rounded up to whole sort groups (the extra slots hold +inf).
-template <int NB>
-inline constexpr int kSortSlots = (Dims<NB>::kPairs + kSortGroup - 1) / kSortGroup * kSortGroup;
-
 inline bool applicable(int Tn, const double* years) {
     if (Tn > kMaxLongRows) return false;
     for (int t = 0; t < Tn; ++t)
@@ -115,7 +109,7 @@ struct Block {
     vd nv, Kv, KAv, NBv;              // n, K = n(n-1)/2, K + a (-inf slots end), n + b
     vi kodd, nodd, few;               // K odd, n odd, n < 2 (lane masks)
     vi g0, g1;                        // -G, two accumulators
-    vd x[kSortSlots<NB>];             // slopes; missing pairs -inf / +inf (see GroupSort)
+    vd x[Dims<NB>::kPairs];           // slopes; missing pairs -inf / +inf (see load)
 };
 
 // Listwise deletion and the per-lane constants of one block.
@@ -402,70 +396,6 @@ inline void hurst_block(const vd* yv, const vd* tv, const int* n, int nl, index_
     store(hout + p0, simd::sel(bad, simd::splat(kNaN), h), nl);
 }
 
-// Ascending sort of the slopes of every lane (for Sen's interval, whose ranks differ per lane):
-// a bitonic sort in its all-ascending form (each merge starts by comparing mirrored slots), so
-// every comparator puts the min at the lower slot.  Work is blocked by groups of kSortGroup
-// vectors kept in registers: each group is first sorted in registers, and each merge does its
-// long-distance stages as passes over memory and all stages shorter than a group in registers
-// (a comparator loop over memory was measured 3x slower: 512-bit stores and reloads).
-// n is a multiple of kSortGroup; stages of the next power of two skip comparators whose upper
-// slot is >= n, as if those held +inf (a min-to-lower comparator never moves +inf down).
-// Order statistics are exact; only the sign of a zero at a rank may differ (callers normalise).
-struct GroupSort {
-    static constexpr int G = kSortGroup;
-    __attribute__((always_inline)) static inline void cmp(vd& a, vd& b) {
-        const vd u = a;
-        a = simd::vmin(u, b);
-        b = simd::vmax(u, b);
-    }
-    // half-cleaners of distance k0, k0/2, .., 1 within a group
-    __attribute__((always_inline)) static inline void clean(vd* r, int k0) {
-#pragma GCC unroll 16
-        for (int k = k0; k >= 1; k >>= 1)
-#pragma GCC unroll 16
-            for (int i = 0; i < G; ++i)
-                if ((i & k) == 0) cmp(r[i], r[i + k]);
-    }
-    __attribute__((always_inline)) static inline void sort_group(vd* r) {
-#pragma GCC unroll 16
-        for (int p = 1; p < G; p <<= 1) {
-#pragma GCC unroll 16
-            for (int s = 0; s < G; s += 2 * p)
-#pragma GCC unroll 16
-                for (int i = 0; i < p; ++i) cmp(r[s + i], r[s + 2 * p - 1 - i]);
-            clean(r, p / 2);
-        }
-    }
-    template <bool kFull>
-    static inline void groups(vd* x, int n) {
-        for (int g = 0; g < n; g += G) {
-            vd r[G];
-#pragma GCC unroll 16
-            for (int i = 0; i < G; ++i) r[i] = x[g + i];
-            if (kFull)
-                sort_group(r);
-            else
-                clean(r, G / 2);
-#pragma GCC unroll 16
-            for (int i = 0; i < G; ++i) x[g + i] = r[i];
-        }
-    }
-    static void sort(vd* x, int n) {
-        groups<true>(x, n);
-        for (int P = G; P < n; P <<= 1) {  // merge sorted runs of P into runs of 2P
-            for (int s = 0; s < n; s += 2 * P)
-                for (int i = 0; i < P; ++i) {
-                    const int b = s + 2 * P - 1 - i;
-                    if (b < n) cmp(x[s + i], x[b]);
-                }
-            for (int K = P / 2; K >= G; K >>= 1)
-                for (int s = 0; s < n; s += 2 * K)
-                    for (int i = s; i < s + K && i + K < n; ++i) cmp(x[i], x[i + K]);
-            groups<false>(x, n);
-        }
-    }
-};
-
 // Per lane, the ranks (0-based among the lane's K valid slopes) of the ends of Sen's interval,
 // sen_interval.hpp's interval_ranks with the ties tie18 = sum_groups k(k-1)(2k+5) of MK; the
 // returned mask marks the lanes that have an interval (n >= 2, ranks in range, lane < nl).
@@ -485,54 +415,41 @@ inline vi interval_lane_ranks(const int* n, int nl, vd tie18, double z, vi& rl, 
     return ok;
 }
 
-// Sen's interval of a network-path block by counting selection (trend_long.hpp; AVX-512).
+// Sen's slope interval of block B (sen_interval.hpp's definition, bit for bit: both ends are
+// order statistics).  `sorted`: B.x sorted by the network (sort_pairs, which also gives the
+// median: a full sort costs 4844 min/max at 19 rows against 3349 for the median alone, and
+// leaves every rank, so the per-lane ranks of the interval are two loads: +0.10 us/px at 19
+// years on AVX-512, against +0.25 for a counting selection after the median network and +0.45
+// for a bitonic sort of the slopes in memory).  tie18: per lane sum_groups k(k-1)(2k+5) from
+// the sorted copy of the series.  A lane's valid rank r sits at slot r + a, a = its -inf
+// padding (kPairRank - K/2 slots, see load).  A sorting network may put either sign of a zero
+// at a rank: both ends are written as +0.0 then.
 template <int NB>
-inline void interval_by_counting(Block<NB>& B, vd tie18, vd Q, double z, vd& lo, vd& hi);
-
-// Sen's interval of a network-path block by sorting its padded slopes (GroupSort): valid rank r
-// of a lane sits at slot r + a, a = its -inf padding (kPairRank - K/2 slots).
-template <int NB>
-__attribute__((noinline)) void interval_by_sorting(Block<NB>& B, vd tie18, double z, vd& lo,
-                                                   vd& hi) {
-    constexpr int kPairs = Dims<NB>::kPairs, kPairRank = Dims<NB>::kPairRank;
-    for (int s = kPairs; s < kSortSlots<NB>; ++s) B.x[s] = simd::splat(kInf);
-    GroupSort::sort(B.x, kSortSlots<NB>);
+inline void interval_block(const Block<NB>& B, const vd* sorted, vd tie18, double z,
+                           const TrendOutputs& out) {
+    constexpr int kPairRank = Dims<NB>::kPairRank;
     vi rl, ru;
     const vi ok = interval_lane_ranks(B.n, B.nl, tie18, z, rl, ru);
+    vd lo, hi;
     for (int l = 0; l < VL; ++l) {
         lo[l] = kNaN;
         hi[l] = kNaN;
         if (!ok[l]) continue;
         const long long a = kPairRank - (B.n[l] * (B.n[l] - 1) / 2) / 2;
-        lo[l] = B.x[rl[l] + a][l];
-        hi[l] = B.x[ru[l] + a][l];
+        lo[l] = sorted[rl[l] + a][l];
+        hi[l] = sorted[ru[l] + a][l];
     }
-}
-
-// Sen's slope interval of block B (sen_interval.hpp's definition, bit for bit; both ends are
-// order statistics, so the algorithm only decides the speed).  tie18: per lane
-// sum_groups k(k-1)(2k+5) from the sorted copy of the series; Q: Sen's slope.  AVX-512 counts
-// on float images of the slopes (+0.32 us/px at 19 years, against +0.45 for the sort); the
-// other targets sort (+0.36 us/px on AVX2, against +0.48 for counting on doubles).
-template <int NB>
-inline void interval_block(Block<NB>& B, vd tie18, vd Q, double z, const TrendOutputs& out) {
-    vd lo, hi;
-#if defined(__AVX512F__) && defined(__AVX512DQ__)
-    interval_by_counting(B, tie18, Q, z, lo, hi);
-#else
-    (void)Q;
-    interval_by_sorting(B, tie18, z, lo, hi);
-#endif
-    lo = lo == 0.0 ? vd{} : lo;  // +0.0 for a zero of either sign
+    lo = lo == 0.0 ? vd{} : lo;
     hi = hi == 0.0 ? vd{} : hi;
     store(out.sen_low + B.p0, lo, B.nl);
     store(out.sen_high + B.p0, hi, B.nl);
 }
 
-// Everything after the pairs: medians, ties, outputs, Hurst.  lo/hi: network ranks of B.x.
+// Everything after the pairs: medians, ties, outputs, Hurst.  lo/hi: network ranks of B.x;
+// sorted: B.x sorted (when the interval is requested).
 template <int NB>
-inline void finish(Block<NB>& B, vd lo, vd hi, const TrendOptions& opt, const TrendOutputs& out,
-                   const double* lnt, ErfcMemo& erfc_memo) {
+inline void finish(Block<NB>& B, vd lo, vd hi, const vd* sorted, const TrendOptions& opt,
+                   const TrendOutputs& out, const double* lnt, ErfcMemo& erfc_memo) {
     MLRI_FAST_DIMS
     const bool doMK = (opt.compute & kDoMK) != 0;
     const bool doSen = (opt.compute & kDoSen) != 0;
@@ -624,7 +541,7 @@ inline void finish(Block<NB>& B, vd lo, vd hi, const TrendOptions& opt, const Tr
         }
     }
 
-    if (doCI) interval_block(B, tiev, Q, opt.sen_z, out);
+    if (doCI) interval_block(B, sorted, tiev, opt.sen_z, out);
 
     if ((opt.compute & kDoHurst) && out.hurst)
         hurst_block<kRows>(yv, tv, B.n, nl, p0, opt.hurst, out.hurst, lnt);
@@ -637,6 +554,8 @@ void run_chunk(Block<NB>* st, index_t b0, index_t b1, const T* y, index_t P, int
                const double* lnt, ErfcMemo& memo) {
     const bool doMK = (opt.compute & kDoMK) != 0;
     const bool doSen = (opt.compute & kDoSen) != 0;
+    const bool doCI = out.sen_low != nullptr;  // (only with MK and Sen, see fused_trend)
+    vd sorted[Dims<NB>::kPairs];                // the current block's slopes, sorted (doCI)
     auto nl_of = [&](index_t b) {
         const index_t p0 = b * VL;
         return static_cast<int>((P - p0) < VL ? (P - p0) : VL);
@@ -652,12 +571,15 @@ void run_chunk(Block<NB>* st, index_t b0, index_t b1, const T* y, index_t P, int
         vd lo = vd{}, hi = vd{};
         if (doSen) {
             SlopeWork<NB> w{nxt};  // the next block's slopes (garbage after the last block)
-            net::Networks<NB>::template median_pairs<vd>(cur->x, lo, hi, w);
+            if (doCI)  // every rank, sorted in place, for the interval's per-lane ranks
+                net::Networks<NB>::template sort_pairs<vd>(cur->x, sorted, lo, hi, w);
+            else
+                net::Networks<NB>::template median_pairs<vd>(cur->x, lo, hi, w);
             nxt->g0 = w.g0;
             nxt->g1 = w.g1;
         }
         if (more && (doMK || doSen)) pads_and_g(*nxt, doMK, doSen, doSen);
-        finish(*cur, lo, hi, opt, out, lnt, memo);
+        finish(*cur, lo, hi, sorted, opt, out, lnt, memo);
         Block<NB>* t = cur;
         cur = nxt;
         nxt = t;

@@ -22,8 +22,8 @@
 //     some lane's bracket are copied out (compact_bracket, typically 40 of 300 at T = 25) and
 //     the double passes run on those only.
 //   * Sen's slope interval (on request): both ends are selected the same way, at the ranks of
-//     sen_interval.hpp (ties from the MK sweep), seeded at the median; the network path's
-//     blocks use this selection too on AVX-512 (interval_by_counting).
+//     sen_interval.hpp (ties from the MK sweep), seeded at the median.  (The network path's
+//     blocks sort their slopes instead: see trend_fast.hpp's interval_block.)
 // The selection returns element values, so the result is the same order statistic the generic
 // path's quickselect returns, and the arithmetic of every output is the generic path's: results
 // are bit-identical across paths, SIMD targets, threads and tiles.
@@ -463,45 +463,6 @@ inline void pair_sweep(Block<kMaxLongRows>& B, LongWork& W, vi& Sneg, vd& tie, v
         }
     }
 }
-
-#if defined(__AVX512F__) && defined(__AVX512DQ__)
-// Sen's interval of a network-path block (trend_fast.hpp) by the long path's selection: the
-// slots of missing pairs become +inf (above the valid slopes, as here), with the per-lane
-// min/max and the float images written in the same pass; each end is selected as a median is.
-template <int NB>
-inline void interval_by_counting(Block<NB>& B, vd tie18, vd Q, double z, vd& lo, vd& hi) {
-    constexpr int kPairs = Dims<NB>::kPairs;
-    const vd pinf = simd::splat(kInf), minf = simd::splat(-kInf);
-    vd smin = pinf, smax = minf;
-    int m = 0;  // slots holding some lane's valid pair
-    for (int l = 0; l < VL; ++l) {
-        const int k = B.n[l] * (B.n[l] - 1) / 2;
-        m = k > m ? k : m;
-    }
-    alignas(64) float xf[(kPairs + 1) * 8];
-    vd cx[kPairs];
-    int idx[kPairs + 2];
-    for (int s = 0; s < m; ++s) {
-        const vi valid = simd::mask(static_cast<double>(s) < B.Kv);
-        const vd v = simd::sel(valid, B.x[s], pinf);
-        B.x[s] = v;
-        smin = v < smin ? v : smin;
-        smax = simd::sel(valid, v > smax ? v : smax, smax);
-        _mm256_store_ps(xf + s * 8,
-                        _mm512_cvt_roundpd_ps((__m512d)v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC));
-    }
-    if (m & 1) _mm256_store_ps(xf + m * 8, _mm256_set1_ps(kInf));
-    const float* xfp = m >= 64 ? xf : nullptr;  // (as the long path: few slots, doubles only)
-    vi rl, ru;
-    const vi ok = interval_lane_ranks(B.n, B.nl, tie18, z, rl, ru);
-    const vd spread = (smax - smin) * 0.1;  // seeds Q -/+ spread (measured: any 0.02-0.2 will do)
-    const vd nan = simd::splat(kNaN);
-    lo = simd::sel(ok, select_lanes(B.x, m, rl, rl, B.Kv, smin, smax, Q, ok, xfp, cx, idx,
-                                    spread, nullptr), nan);
-    hi = simd::sel(ok, select_lanes(B.x, m, ru, ru, B.Kv, smin, smax, Q, ok, xfp, cx, idx,
-                                    spread, nullptr), nan);
-}
-#endif
 
 template <class T>
 void long_block(Block<kMaxLongRows>& B, LongWork& W, const T* y, index_t P, int Tn,
