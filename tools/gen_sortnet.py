@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Generate cpp/include/mlri/sortnet.hpp: branch-free sorting / selection networks for the
-fused trend kernel (Sen median of the n(n-1)/2 pairwise slopes, median and ties of n values).
+fused trend kernel (Sen median of the n(n-1)/2 pairwise slopes, or all their ranks for Sen's
+interval; median and ties of n values).
 
 Networks are Batcher odd-even merge sorts, cut down to a non-power-of-two size by treating the
 missing top inputs as +inf (comparators whose outcome is then known are removed, wires
@@ -208,7 +209,7 @@ def emit(p: Prog, outs: list[int], name: str, out_names: list[str], sig: str,
     need = p.live(outs)
     early: dict[int, list[str]] = {}
     if store_early:
-        for nm, o in zip(out_names, outs):
+        for nm, o in zip(out_names, outs, strict=True):
             assert o >= p.n_inputs, "an output that is an input is never stored early"
             early.setdefault(o, []).append(nm)
     live_ops = [k for k in range(len(p.ops)) if need[p.n_inputs + k]]
@@ -267,8 +268,8 @@ def main() -> None:
         summary.append(f"//   sort of {nb} rows' {M} slopes: {q.cost(souts)} min/max")
         parts.append(f"// Sorts x[0..{M}) ascending into y (not overlapping x) and sets lo, hi to ranks\n"
                      f"// {c - 1} and {c} (the Sen median of {nb} rows); side() as in median_pairs_{nb}.\n" +
-                     emit(q, souts + [souts[c - 1], souts[c]], f"sort_pairs_{nb}",
-                          [f"y[{r}]" for r in range(M)] + ["lo", "hi"],
+                     emit(q, [*souts, souts[c - 1], souts[c]], f"sort_pairs_{nb}",
+                          [*(f"y[{r}]" for r in range(M)), "lo", "hi"],
                           "const V* x, V* __restrict y, V& lo, V& hi, F& side", side,
                           store_early=True))
         # full sort of nb values (in place), for the median and ties of the series itself

@@ -109,7 +109,7 @@ struct Block {
     vd nv, Kv, KAv, NBv;              // n, K = n(n-1)/2, K + a (-inf slots end), n + b
     vi kodd, nodd, few;               // K odd, n odd, n < 2 (lane masks)
     vi g0, g1;                        // -G, two accumulators
-    vd x[Dims<NB>::kPairs];           // slopes; missing pairs -inf / +inf (see load)
+    vd x[Dims<NB>::kPairs];           // slopes; missing pairs -inf / +inf (see pads_and_g)
 };
 
 // Listwise deletion and the per-lane constants of one block.
@@ -454,11 +454,11 @@ inline vi interval_lane_ranks(const int* n, int nl, vd tie18, double z, vi& rl, 
 // Sen's slope interval of block B (sen_interval.hpp's definition, bit for bit: both ends are
 // order statistics).  `sorted`: B.x sorted by the network (sort_pairs, which also gives the
 // median: a full sort costs 4844 min/max at 19 rows against 3349 for the median alone, and
-// leaves every rank, so the per-lane ranks of the interval are two loads: +0.10 us/px at 19
-// years on AVX-512, against +0.25 for a counting selection after the median network and +0.45
-// for a bitonic sort of the slopes in memory).  tie18: per lane sum_groups k(k-1)(2k+5) from
-// the sorted copy of the series.  A lane's valid rank r sits at slot r + a, a = its -inf
-// padding (kPairRank - K/2 slots, see load).  A sorting network may put either sign of a zero
+// leaves every rank, so the per-lane ranks of the interval are two loads: +0.10 CPU-us/px at
+// 19 years on AVX-512, one thread, against +0.25 for the counting selection after the median
+// network that it replaces).  tie18: per lane sum_groups k(k-1)(2k+5) from the sorted copy
+// of the series.  A lane's valid rank r sits at slot r + a, a = its -inf padding
+// (kPairRank - K/2 slots, see pads_and_g).  A sorting network may put either sign of a zero
 // at a rank: both ends are written as +0.0 then.
 template <int NB>
 inline void interval_block(const Block<NB>& B, const vd* sorted, vd tie18, double z,
