@@ -182,6 +182,16 @@ def median_program(M: int, ranks: list[int]) -> tuple[Prog, list[int]]:
     return best[1], best[2]
 
 
+def sort_program(n: int) -> tuple[Prog, list[int]]:
+    """A full sort of n inputs (verified): the program and, per rank, its output value."""
+    cmps, om = sorting_network(n)
+    q = Prog(n)
+    vals = q.network(list(range(n)), cmps)
+    outs = [vals[om[r]] for r in range(n)]
+    verify(q, outs, list(range(n)), n)
+    return q, outs
+
+
 def verify(p: Prog, outs: list[int], ranks: list[int], M: int, trials: int = 400) -> None:
     rnd = random.Random(M)
     for t in range(trials):
@@ -260,11 +270,7 @@ def main() -> None:
                           "const V* x, V& lo, V& hi, F& side", side))
         # full sort of the slopes, for Sen's interval (whose ranks differ per lane) and the
         # median from the same network
-        cmps, om = sorting_network(M)
-        q = Prog(M)
-        vals = q.network(list(range(M)), cmps)
-        souts = [vals[om[r]] for r in range(M)]
-        verify(q, souts, list(range(M)), M)
+        q, souts = sort_program(M)
         summary.append(f"//   sort of {nb} rows' {M} slopes: {q.cost(souts)} min/max")
         parts.append(f"// Sorts x[0..{M}) ascending into y (not overlapping x) and sets lo, hi to ranks\n"
                      f"// {c - 1} and {c} (the Sen median of {nb} rows); side() as in median_pairs_{nb}.\n" +
@@ -273,11 +279,7 @@ def main() -> None:
                           "const V* x, V* __restrict y, V& lo, V& hi, F& side", side,
                           store_early=True))
         # full sort of nb values (in place), for the median and ties of the series itself
-        cmps, om = sorting_network(nb)
-        q = Prog(nb)
-        vals = q.network(list(range(nb)), cmps)
-        souts = [vals[om[r]] for r in range(nb)]
-        verify(q, souts, list(range(nb)), nb)
+        q, souts = sort_program(nb)
         summary.append(f"//   sort of {nb} values: {q.cost(souts)} min/max")
         parts.append(f"// Sorts x[0..{nb}) ascending, in place.\n" +
                      emit(q, souts, f"sort_{nb}", [f"y[{r}]" for r in range(nb)],
