@@ -607,7 +607,7 @@ void run_chunk(Block<NB>* st, index_t b0, index_t b1, const T* y, index_t P, int
         vd lo = vd{}, hi = vd{};
         if (doSen) {
             SlopeWork<NB> w{nxt};  // the next block's slopes (garbage after the last block)
-            if (doCI)  // every rank, sorted in place, for the interval's per-lane ranks
+            if (doCI)  // every rank, sorted into `sorted`, for the interval's per-lane ranks
                 net::Networks<NB>::template sort_pairs<vd>(cur->x, sorted, lo, hi, w);
             else
                 net::Networks<NB>::template median_pairs<vd>(cur->x, lo, hi, w);
