@@ -138,7 +138,7 @@ def trend_with_interval(series: Any, years: Any, *, sen_alpha: float = 0.05,
     opts = {**_TREND_DEFAULTS, **trend_kw}
     res, spatial = api._trend_call(series, years, years_required=True, compute=7,
                                    n_threads=n_threads, sen_z=z, **opts)
-    tr = api.TrendResult(**{k: api._unflatten(res[k], spatial) for k in api.TrendResult._fields})
+    tr = api._trend_result(res, spatial)
     ci = SenInterval(api._unflatten(res["sen_low"], spatial),
                      api._unflatten(res["sen_high"], spatial), tr.n_valid)
     return tr, ci

@@ -335,6 +335,11 @@ def trend(
         hurst_series=hurst_series, hurst_ddof=hurst_ddof, tau_min=tau_min, gap=gap,
         degenerate=degenerate, rel_tol=rel_tol, corrected=corrected, n_threads=n_threads,
     )
+    return _trend_result(res, spatial)
+
+
+def _trend_result(res: dict[str, np.ndarray], spatial: tuple[int, ...]) -> TrendResult:
+    """The :class:`TrendResult` of a trend kernel call's outputs, in the input's spatial shape."""
     return TrendResult(**{k: _unflatten(res[k], spatial) for k in TrendResult._fields})
 
 
