@@ -248,3 +248,35 @@ def test_sensor_step_summary(site, tmp_path):
     # years that do not straddle the TM -> OLI switch: no sensor step
     c = run(root / "in", root / "in", tmp_path / "c", years="2000-2011", tile=512, **FAST)
     assert "sensor_step" not in c.summary
+
+
+def test_sensor_sample_of_tiles_is_the_global_grid(site):
+    """Tiles whose offsets are not multiples of the stride sample exactly the pixels of the
+    global grid (rows and columns divisible by the stride), in the order of the whole grid."""
+    from mlri.pipeline import compute_tile
+    from mlri.products import SI_CODES
+
+    s, _ = site
+    lst, evi = np.asarray(s.lst), np.asarray(s.evi)
+    years = mlri.default_years(lst.shape[0])
+    _, h, w = lst.shape
+    k = 3
+    whole = compute_tile(lst, evi, years, n_threads=1, sample_stride=k, width=w)
+    grid = np.zeros((h, w), dtype=bool)
+    grid[::k, ::k] = True
+    sel = grid & (whole.classes != 0) & ~np.isin(whole.classes, SI_CODES)
+    assert sel.sum() > 50
+    np.testing.assert_array_equal(whole.sample[0], np.flatnonzero(sel))
+    np.testing.assert_array_equal(whole.sample[1], lst[:, sel].astype(np.float64))
+    parts = []
+    for r in range(0, h, 23):  # 23 x 17 tiles: offsets 23, 46, 17, 34, ... (not multiples of 3)
+        for c in range(0, w, 17):
+            t = compute_tile(lst[:, r:r + 23, c:c + 17], evi[:, r:r + 23, c:c + 17], years,
+                             n_threads=1, row0=r, col0=c, sample_stride=k, width=w)
+            parts.append(t.sample)
+    gidx = np.concatenate([p[0] for p in parts])
+    order = np.argsort(gidx)
+    np.testing.assert_array_equal(gidx[order], whole.sample[0])
+    for i in (1, 2):
+        np.testing.assert_array_equal(np.concatenate([p[i] for p in parts], axis=1)[:, order],
+                                      whole.sample[i])
