@@ -59,6 +59,38 @@ def test_index_one_celsius_year_among_kelvin_is_refused_naming_the_year(rng):
         mlri.index(c, evi, YEARS, lst_unit="C")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_year_medians_are_numpys_median_of_each_years_sample(rng, dtype):
+    """The checks' one-sort medians: the value np.median gives on each year's sample of finite
+    values (odd and even counts, NaN, +-inf, ties, an empty year, a strided stack)."""
+    from mlri._unitcheck import _SAMPLE_PER_YEAR, _year_medians
+
+    def reference(a, absolute):
+        out = []
+        for year in a:
+            flat = year.reshape(-1)
+            flat = flat[:: max(1, flat.size // _SAMPLE_PER_YEAR)]
+            v = flat[np.isfinite(flat)]
+            v = np.abs(v) if absolute else v
+            out.append(float(np.median(v)) if v.size else np.nan)
+        return np.array(out)
+
+    stacks = []
+    for shape in [(5, 7, 9), (4, 6, 8), (3, 1), (2, 150, 131)]:  # odd/even counts; step > 1
+        a = rng.normal(0, 1e3, shape)
+        a[rng.random(shape) < 0.2] = np.nan
+        a[rng.random(shape) > 0.97] = np.inf
+        a[rng.random(shape) > 0.98] = -np.inf
+        stacks.append(a)
+    ties = rng.integers(-3, 4, (6, 10, 10)) * 0.1  # even counts whose middle values differ
+    ties[2] = np.nan  # a year without a valid value
+    stacks += [ties, np.ascontiguousarray(stacks[0])[:, ::2], np.empty((3, 0))]
+    for a in stacks:
+        a = a.astype(dtype)
+        for absolute in (False, True):
+            np.testing.assert_array_equal(_year_medians(a, absolute), reference(a, absolute))
+
+
 def test_run_one_celsius_year_is_refused_before_any_output(tmp_path):
     site = _site()
     site.lst[2] -= np.float32(273.15)  # 2002 in °C
