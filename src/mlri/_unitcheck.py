@@ -91,7 +91,11 @@ def evi_scale_problem(values: np.ndarray) -> float | None:
     """The median |EVI| of one year's finite ``values`` when it is far outside [-1, 1]."""
     if values.size == 0:
         return None
-    med = float(np.median(np.abs(values)))
+    return _evi_scaled(float(np.median(np.abs(values))))
+
+
+def _evi_scaled(med: float) -> float | None:
+    """:func:`evi_scale_problem` of a year whose finite |EVI| have the median ``med``."""
     return med if med > _EVI_SCALED_LIMIT else None
 
 
@@ -125,7 +129,7 @@ def _check_lst_unit(lst: np.ndarray, unit: str, years: Any = None) -> None:
 def _check_evi_scale(evi: np.ndarray, years: Any = None) -> None:
     """Per-year check that EVI is not a scaled integer export (e.g. EVI x 10000)."""
     for i, m in enumerate(_year_medians(evi, absolute=True)):
-        med = float(m) if m > _EVI_SCALED_LIMIT else None  # (NaN: no valid value)
+        med = _evi_scaled(float(m))  # (NaN, a year without valid values: None)
         if med is not None:
             msg = (f"evi {year_label(i, years)} has a median |EVI| of {med:.4g}, far outside "
                    f"[-1, 1]: a scaled integer export (EVI x 10000)? divide evi by 10000 "
