@@ -86,6 +86,25 @@ def test_fused_heavy_ties_and_constant_series(restore_target):
             check(y, years, alpha=alpha)
 
 
+@pytest.mark.parametrize("T", [4, 8, 12, 16, 19])
+def test_fused_interval_at_and_beyond_the_band(restore_target, T):
+    """At |z| <= 1.96 the network path sorts only a band of ranks around the median (the
+    widest interval: distinct values, every length up to T); a smaller alpha needs ranks outside
+    it and takes the full sort.  Both sides of that switch, and alphas next to it, on distinct
+    values (no ties: the widest interval of each length) with 0..T valid values per pixel."""
+    rng = np.random.default_rng(T)
+    y = rng.normal(0.0, 1.0, (T, 4000)) + 0.05 * np.arange(T)[:, None]
+    n_valid = rng.integers(0, T + 1, y.shape[1])
+    y[np.arange(T)[:, None] >= n_valid[None, :]] = np.nan
+    for c in range(y.shape[1]):
+        y[:, c] = y[rng.permutation(T), c]  # the missing years anywhere in the series
+    years = gappy_years(T, 3 * T)
+    for tgt in SUPPORTED:
+        _core.set_simd_target(tgt)
+        for alpha in (0.001, 0.01, 0.03, 0.045, 0.0499, 0.05, 0.0501, 0.1, 0.3):
+            check(y, years, alpha=alpha, n_threads=2)
+
+
 def test_fused_threads_and_tiles_identical(restore_target):
     y = make_stack(42, 19, 5001, np.float32)
     years = gappy_years(19, 2)

@@ -192,6 +192,32 @@ def sort_program(n: int) -> tuple[Prog, list[int]]:
     return q, outs
 
 
+# Sen's interval at alpha >= 0.05 (|z| <= 1.96) needs only the ranks of a band around the median:
+# the fused kernel sorts that band (a pruned network) and falls back to the full sort for a
+# smaller alpha.  The kernel checks at run time that the band holds every rank it may read.
+Z_BAND = -1.96
+
+
+def interval_band(nb: int, z: float = Z_BAND) -> tuple[int, int]:
+    """Network slots [lo, hi] of the interval's ends for every series of 2..nb values at ``z``
+    (sen_interval.hpp's interval_ranks; a lane of n values has its rank r at slot
+    r + M//2 - N//2, M = nb(nb-1)/2, N = n(n-1)/2).  Ties only narrow the interval (a smaller
+    variance), so no ties and a zero variance bound the slots; the median ranks are included."""
+    M = nb * (nb - 1) // 2
+    c = M // 2
+    lo, hi = c - 1, c
+    for n in range(2, nb + 1):
+        N = n * (n - 1) // 2
+        a = c - N // 2
+        for ties in (0, n * (n - 1) * (2 * n + 5)):
+            sigma = ((1.0 / 18.0) * float(n * (n - 1) * (2 * n + 5) - ties)) ** 0.5
+            ru = min(round((N - z * sigma) / 2.0), N - 1)
+            rl = max(round((N + z * sigma) / 2.0) - 1, 0)
+            lo = min(lo, rl + a, ru + a)
+            hi = max(hi, rl + a, ru + a)
+    return lo, hi
+
+
 def verify(p: Prog, outs: list[int], ranks: list[int], M: int, trials: int = 400) -> None:
     rnd = random.Random(M)
     for t in range(trials):
@@ -255,6 +281,7 @@ def main() -> None:
     NBS = [int(a) for a in sys.argv[1:]] or [4, 8, 12, 16, 19]
     parts = []
     summary = []
+    bands = []
     for nb in NBS:
         M = nb * (nb - 1) // 2
         c = M // 2
@@ -278,6 +305,22 @@ def main() -> None:
                           [*(f"y[{r}]" for r in range(M)), "lo", "hi"],
                           "const V* x, V* __restrict y, V& lo, V& hi, F& side", side,
                           store_early=True))
+        # the band of ranks Sen's interval needs at alpha >= 0.05 (and the median)
+        b0, b1 = interval_band(nb)
+        bouts = [souts[r] for r in range(b0, b1 + 1)]
+        verify(q, [*bouts, souts[c - 1], souts[c]], [*range(b0, b1 + 1), c - 1, c], M)
+        summary.append(f"//   ranks {b0}..{b1} of {nb} rows' {M} slopes (Sen's interval at "
+                       f"|z| <= {-Z_BAND}): {q.cost([*bouts, souts[c - 1], souts[c]])} min/max")
+        bands.append((b0, b1))
+        if (b0, b1) != (0, M - 1):  # (else band_pairs is sort_pairs)
+            parts.append(f"// Ranks {b0}..{b1} of x[0..{M}) into y[0..{b1 - b0 + 1}) (y[r - {b0}]: rank r; "
+                         f"not overlapping x),\n"
+                         f"// lo, hi as in sort_pairs_{nb}: the band of ranks Sen's interval reads at "
+                         f"|z| <= {-Z_BAND}.\n" +
+                         emit(q, [*bouts, souts[c - 1], souts[c]], f"band_pairs_{nb}",
+                              [*(f"y[{r - b0}]" for r in range(b0, b1 + 1)), "lo", "hi"],
+                              "const V* x, V* __restrict y, V& lo, V& hi, F& side", side,
+                              store_early=True))
         # full sort of nb values (in place), for the median and ties of the series itself
         q, souts = sort_program(nb)
         summary.append(f"//   sort of {nb} values: {q.cost(souts)} min/max")
@@ -286,9 +329,13 @@ def main() -> None:
                           "const V* x, V* y"))
     traits = ["// Networks<NB>: the networks for series of at most NB values, by template parameter.",
               "template <int NB>", "struct Networks;"]
-    for nb in NBS:
+    for nb, (b0, b1) in zip(NBS, bands, strict=True):
+        full = (b0, b1) == (0, nb * (nb - 1) // 2 - 1)
+        band = f"sort_pairs_{nb}" if full else f"band_pairs_{nb}"
         traits.append(f"""template <>
 struct Networks<{nb}> {{
+    static constexpr int kBandLo = {b0};  // band_pairs: ranks kBandLo..kBandHi
+    static constexpr int kBandHi = {b1};
     template <class V, class F>
     static void median_pairs(const V* x, V& lo, V& hi, F& side) {{
         median_pairs_{nb}<V, F>(x, lo, hi, side);
@@ -296,6 +343,10 @@ struct Networks<{nb}> {{
     template <class V, class F>
     static void sort_pairs(const V* x, V* y, V& lo, V& hi, F& side) {{
         sort_pairs_{nb}<V, F>(x, y, lo, hi, side);
+    }}
+    template <class V, class F>
+    static void band_pairs(const V* x, V* y, V& lo, V& hi, F& side) {{
+        {band}<V, F>(x, y, lo, hi, side);
     }}
     template <class V>
     static void sort(const V* x, V* y) {{

@@ -452,16 +452,17 @@ inline vi interval_lane_ranks(const int* n, int nl, vd tie18, double z, vi& rl, 
 }
 
 // Sen's slope interval of block B (sen_interval.hpp's definition, bit for bit: both ends are
-// order statistics).  `sorted`: B.x sorted by the network (sort_pairs, which also gives the
-// median: a full sort costs 4844 min/max at 19 rows against 3349 for the median alone, and
-// leaves every rank, so the per-lane ranks of the interval are two loads: +0.10 CPU-us/px at
-// 19 years on AVX-512, one thread, against +0.25 for the counting selection after the median
-// network that it replaces).  tie18: per lane sum_groups k(k-1)(2k+5) from the sorted copy
-// of the series.  A lane's valid rank r sits at slot r + a, a = its -inf padding
-// (kPairRank - K/2 slots, see pads_and_g).  A sorting network may put either sign of a zero
-// at a rank: both ends are written as +0.0 then.
+// order statistics).  `sorted`: the ranks first.. of B.x from the network that also gives the
+// median, so the per-lane ranks of the interval are two loads (+0.10 CPU-us/px at 19 years on
+// AVX-512, one thread, for a full sort, against +0.25 for the counting selection after the
+// median network that it replaced): a full sort (sort_pairs, first = 0: 4844 min/max at 19
+// rows against 3349 for the median alone), or, when band_holds_interval, only the band of
+// ranks the interval can need (band_pairs, first = kBandLo: 4246 min/max).  tie18: per lane
+// sum_groups k(k-1)(2k+5) from the sorted copy of the series.  A lane's valid rank r sits at
+// slot r + a, a = its -inf padding (kPairRank - K/2 slots, see pads_and_g).  A sorting
+// network may put either sign of a zero at a rank: both ends are written as +0.0 then.
 template <int NB>
-inline void interval_block(const Block<NB>& B, const vd* sorted, vd tie18, double z,
+inline void interval_block(const Block<NB>& B, const vd* sorted, int first, vd tie18, double z,
                            const TrendOutputs& out) {
     constexpr int kPairRank = Dims<NB>::kPairRank;
     vi rl, ru;
@@ -471,7 +472,7 @@ inline void interval_block(const Block<NB>& B, const vd* sorted, vd tie18, doubl
         lo[l] = kNaN;
         hi[l] = kNaN;
         if (!ok[l]) continue;
-        const long long a = kPairRank - (B.n[l] * (B.n[l] - 1) / 2) / 2;
+        const long long a = kPairRank - (B.n[l] * (B.n[l] - 1) / 2) / 2 - first;
         lo[l] = sorted[rl[l] + a][l];
         hi[l] = sorted[ru[l] + a][l];
     }
@@ -481,11 +482,32 @@ inline void interval_block(const Block<NB>& B, const vd* sorted, vd tie18, doubl
     store(out.sen_high + B.p0, hi, B.nl);
 }
 
+// True when every rank the interval can read at z lies in the band of band_pairs: for every
+// series length n = 2..NB, the ranks at the largest variance (no ties) and at a zero variance
+// (interval_ranks is monotone in the variance, so ties keep a lane's ranks between these).
+// Then band_pairs replaces the full sort (always at |z| <= 1.96, i.e. alpha >= 0.05).
+template <int NB>
+inline bool band_holds_interval(double z) {
+    constexpr int kPairRank = Dims<NB>::kPairRank;
+    for (std::int64_t n = 2; n <= NB; ++n) {
+        const std::int64_t a = kPairRank - (n * (n - 1) / 2) / 2;
+        const std::int64_t ties[2] = {0, n * (n - 1) * (2 * n + 5)};
+        for (const std::int64_t t : ties) {
+            std::int64_t rl = 0, ru = 0;
+            if (!sen_ci_detail::interval_ranks(n, t, z, rl, ru)) continue;  // NaN: no read
+            const std::int64_t lo = (rl < ru ? rl : ru) + a, hi = (rl < ru ? ru : rl) + a;
+            if (lo < net::Networks<NB>::kBandLo || hi > net::Networks<NB>::kBandHi) return false;
+        }
+    }
+    return true;
+}
+
 // Everything after the pairs: medians, ties, outputs, Hurst.  lo/hi: network ranks of B.x;
 // sorted: B.x sorted (when the interval is requested).
 template <int NB>
-inline void finish(Block<NB>& B, vd lo, vd hi, const vd* sorted, const TrendOptions& opt,
-                   const TrendOutputs& out, const double* lnt, ErfcMemo& erfc_memo) {
+inline void finish(Block<NB>& B, vd lo, vd hi, const vd* sorted, int first,
+                   const TrendOptions& opt, const TrendOutputs& out, const double* lnt,
+                   ErfcMemo& erfc_memo) {
     MLRI_FAST_DIMS
     const bool doMK = (opt.compute & kDoMK) != 0;
     const bool doSen = (opt.compute & kDoSen) != 0;
@@ -577,7 +599,7 @@ inline void finish(Block<NB>& B, vd lo, vd hi, const vd* sorted, const TrendOpti
         }
     }
 
-    if (doCI) interval_block(B, sorted, tiev, opt.sen_z, out);
+    if (doCI) interval_block(B, sorted, first, tiev, opt.sen_z, out);
 
     if ((opt.compute & kDoHurst) && out.hurst)
         hurst_block<kRows>(yv, tv, B.n, nl, p0, opt.hurst, out.hurst, lnt);
@@ -587,11 +609,12 @@ inline void finish(Block<NB>& B, vd lo, vd hi, const vd* sorted, const TrendOpti
 template <int NB, class T>
 void run_chunk(Block<NB>* st, index_t b0, index_t b1, const T* y, index_t P, int Tn,
                const double* years, const TrendOptions& opt, const TrendOutputs& out,
-               const double* lnt, ErfcMemo& memo) {
+               const double* lnt, ErfcMemo& memo, bool band) {
     const bool doMK = (opt.compute & kDoMK) != 0;
     const bool doSen = (opt.compute & kDoSen) != 0;
     const bool doCI = out.sen_low != nullptr;  // (only with MK and Sen, see fused_trend)
-    vd sorted[Dims<NB>::kPairs];                // the current block's slopes, sorted (doCI)
+    vd sorted[Dims<NB>::kPairs];  // the current block's slopes, sorted from rank `first` (doCI)
+    const int first = band ? net::Networks<NB>::kBandLo : 0;
     auto nl_of = [&](index_t b) {
         const index_t p0 = b * VL;
         return static_cast<int>((P - p0) < VL ? (P - p0) : VL);
@@ -607,7 +630,9 @@ void run_chunk(Block<NB>* st, index_t b0, index_t b1, const T* y, index_t P, int
         vd lo = vd{}, hi = vd{};
         if (doSen) {
             SlopeWork<NB> w{nxt};  // the next block's slopes (garbage after the last block)
-            if (doCI)  // every rank, sorted into `sorted`, for the interval's per-lane ranks
+            if (doCI && band)  // the ranks the interval can need, into `sorted`
+                net::Networks<NB>::template band_pairs<vd>(cur->x, sorted, lo, hi, w);
+            else if (doCI)  // every rank, for the interval's per-lane ranks
                 net::Networks<NB>::template sort_pairs<vd>(cur->x, sorted, lo, hi, w);
             else
                 net::Networks<NB>::template median_pairs<vd>(cur->x, lo, hi, w);
@@ -615,7 +640,7 @@ void run_chunk(Block<NB>* st, index_t b0, index_t b1, const T* y, index_t P, int
             nxt->g1 = w.g1;
         }
         if (more && (doMK || doSen)) pads_and_g(*nxt, doMK, doSen, doSen);
-        finish(*cur, lo, hi, sorted, opt, out, lnt, memo);
+        finish(*cur, lo, hi, sorted, first, opt, out, lnt, memo);
         Block<NB>* t = cur;
         cur = nxt;
         nxt = t;
@@ -640,6 +665,7 @@ void run_nb(const T* y, index_t P, int Tn, const double* years, const TrendOptio
     int nt = resolve_threads(n_threads);
     if (nt > nchunks) nt = static_cast<int>(nchunks > 0 ? nchunks : 1);
     Owned<NetThread<NB>> th(static_cast<std::size_t>(nt));  // may throw: not inside the region
+    const bool band = out.sen_low != nullptr && band_holds_interval<NB>(opt.sen_z);
 #if defined(MLRI_HAS_OPENMP)
 #pragma omp parallel num_threads(nt)
 #endif
@@ -651,7 +677,7 @@ void run_nb(const T* y, index_t P, int Tn, const double* years, const TrendOptio
         for (index_t c = 0; c < nchunks; ++c) {
             const index_t b0 = c * kChunk;
             const index_t b1 = (b0 + kChunk) < nblocks ? (b0 + kChunk) : nblocks;
-            run_chunk<NB, T>(me.st, b0, b1, y, P, Tn, years, opt, out, lnt, me.memo);
+            run_chunk<NB, T>(me.st, b0, b1, y, P, Tn, years, opt, out, lnt, me.memo, band);
         }
     }
 }
