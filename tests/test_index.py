@@ -188,3 +188,30 @@ def test_vector_lanes_equal_the_scalar_loop_on_every_target(rng, dtype, policy, 
         _core.set_simd_target(default)
     assert len(results) == 1
     assert np.asarray(d).sum() > 0 and np.isfinite(m).mean() > 0.3
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("P", [1, 15, 203, 256, 257, 2051])
+def test_valid_counts_per_year_equal_numpys(rng, dtype, P):
+    """With ``valid``, the kernel counts per year the pixels with a finite LST, a finite EVI and
+    a finite MLRI (what a run's summary reports): numpy's counts, on every SIMD target and
+    thread count, whole vectors and the one-by-one rest of a block alike, with the edge values
+    (LST <= 0, EVI at the threshold, ratio overflows) that make a finite pair give NaN."""
+    from mlri import _core
+
+    lst, evi = _edge_stack(rng, dtype, T=7, P=P)
+    default = _core.simd_target()
+    try:
+        for target in [name for name, ok in _core.simd_targets() if ok]:
+            _core.set_simd_target(target)
+            for policy, evi_min, nt in ((0, 0.0, 1), (0, 0.05, 2), (1, 0.01, 2)):
+                valid = np.full((3, 7), -1, dtype=np.int64)  # overwritten, not added to
+                m, _ = _core.mlri_index(lst, evi, lst_offset=0.0, evi_min=evi_min,
+                                        evi_policy=policy, n_threads=nt, valid=valid)
+                want = np.stack([np.isfinite(a).sum(axis=1) for a in (lst, evi, m)])
+                assert np.array_equal(valid, want), (target, policy, nt)
+    finally:
+        _core.set_simd_target(default)
+    with pytest.raises(ValueError, match=r"shape \(3, time\)"):
+        _core.mlri_index(lst, evi, lst_offset=0.0, evi_min=0.0, evi_policy=0, n_threads=1,
+                         valid=np.zeros((3, 6), dtype=np.int64))

@@ -132,7 +132,14 @@ def test_summary_and_manifest(demo_run):
     pct = [c["percent_of_classified"] for c in summ["classes"] if c["code"]]
     assert sum(pct) == pytest.approx(100, abs=0.01)
     assert summ["years"] == site.years
-    assert summ["valid_pixels_per_year"]["2000"]["LST"] == int(np.isfinite(site.lst[0]).sum())
+    # per year, from the index kernel's counts: numpy's counts of the inputs and of mlri.tif
+    with rasterio.open(root / "out" / "mlri.tif") as ds:
+        m = ds.read()
+    for i, y in enumerate(site.years):
+        assert summ["valid_pixels_per_year"][str(y)] == {
+            "LST": int(np.isfinite(site.lst[i]).sum()), "EVI": int(np.isfinite(site.evi[i]).sum()),
+            "MLRI": int(np.isfinite(m[i]).sum())}
+    assert sum(v["LST"] for v in summ["valid_pixels_per_year"].values()) < m.size  # gaps
 
     man = json.loads((root / "out" / "manifest.json").read_text())
     assert man["build"]["mlri"] == mlri.__version__

@@ -36,6 +36,8 @@ def test_local_cluster_equals_direct_run(inputs, tmp_path):
             assert np.array_equal(a.read(), b.read(), equal_nan=True), name
             assert a.crs == b.crs and a.transform == b.transform
     assert direct.summary["classes"] == dist.summary["classes"]
+    assert direct.summary["valid_pixels_per_year"] == dist.summary["valid_pixels_per_year"]
+    assert dist.summary["valid_pixels_per_year"][str(2000)]["LST"] > 0
     man = json.loads(dist.files["manifest.json"].read_text())
     assert man["parameters"]["scheduler"] == "local:2"
 

@@ -204,12 +204,18 @@ def small_ref(small_site):
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("tile", [64, 100, 512])
 def test_tiled_equals_whole_array(small_site, small_ref, tmp_path, tile, threads):
-    _, folder = small_site
+    site, folder = small_site
     res = run(folder, folder, tmp_path / "out", tile=tile, threads=threads, quiet=True,
               checksum=False, overviews=False)
     got = read_outputs(tmp_path / "out")
     for name, ref in small_ref.items():
         assert_bit_identical(got[name], ref, f"{name} tile={tile} threads={threads}")
+    # the summary's valid pixels per year, summed over the tiles
+    want = {str(y): {"LST": int(np.isfinite(site.lst[i]).sum()),
+                     "EVI": int(np.isfinite(site.evi[i]).sum()),
+                     "MLRI": int(np.isfinite(small_ref["mlri.tif"][i]).sum())}
+            for i, y in enumerate(site.years)}
+    assert res.summary["valid_pixels_per_year"] == want
     assert res.manifest["tiling"]["windows"] == len(
         plan_windows(130, 150, tile, [(16, 16)]))
 

@@ -2,6 +2,7 @@
 // release the GIL -> call the kernel.  No numerical policy lives here (see src/mlri/).
 #include "pybind.hpp"
 
+#include <algorithm>
 #include <optional>
 #include <type_traits>
 
@@ -21,12 +22,19 @@ void check_2d(const py::array& a, const char* name) {
 
 template <class T>
 py::tuple index_impl(const carray<T>& lst, const carray<T>& evi, double lst_offset, double evi_min,
-                     int evi_policy, int n_threads) {
+                     int evi_policy, int n_threads, std::optional<carray<std::int64_t>> valid) {
     check_2d(lst, "lst");
     check_2d(evi, "evi");
     if (lst.shape(0) != evi.shape(0) || lst.shape(1) != evi.shape(1))
         throw std::invalid_argument("lst and evi must have the same shape");
     const index_t NT = lst.shape(0), P = lst.shape(1);
+    std::int64_t* pv = nullptr;  // per year: finite LST, finite EVI, finite MLRI (filled here)
+    if (valid) {
+        if (valid->ndim() != 2 || valid->shape(0) != 3 || valid->shape(1) != NT || !valid->writeable())
+            throw std::invalid_argument("valid must be a writable int64 array of shape (3, time)");
+        pv = valid->mutable_data();
+        std::fill(pv, pv + 3 * NT, std::int64_t(0));
+    }
     carray<T> out({NT, P});
     carray<std::int32_t> dropped(P);
     mlri::IndexOptions o;
@@ -41,9 +49,9 @@ py::tuple index_impl(const carray<T>& lst, const carray<T>& evi, double lst_offs
     run_without_gil([&] {
         const auto& k = mlri::active_kernels();
         if constexpr (std::is_same_v<T, float>)
-            k.index_f32(pl, pe, P, NT, o, po, pd, n_threads);
+            k.index_f32(pl, pe, P, NT, o, po, pd, pv, n_threads);
         else
-            k.index_f64(pl, pe, P, NT, o, po, pd, n_threads);
+            k.index_f64(pl, pe, P, NT, o, po, pd, pv, n_threads);
     }, "mlri_index: not enough memory for the work buffers; process the stack in smaller tiles");
     return py::make_tuple(out, dropped);
 }
@@ -149,9 +157,9 @@ py::tuple classify_impl(const carray<std::int32_t>& n_valid, const carray<double
 
 void register_core(py::module_& m) {
     m.def("mlri_index", &index_impl<float>, py::arg("lst").noconvert(), py::arg("evi").noconvert(), py::kw_only(), "lst_offset"_a,
-          "evi_min"_a, "evi_policy"_a, "n_threads"_a);
+          "evi_min"_a, "evi_policy"_a, "n_threads"_a, py::arg("valid").noconvert() = py::none());
     m.def("mlri_index", &index_impl<double>, py::arg("lst").noconvert(), py::arg("evi").noconvert(), py::kw_only(), "lst_offset"_a,
-          "evi_min"_a, "evi_policy"_a, "n_threads"_a);
+          "evi_min"_a, "evi_policy"_a, "n_threads"_a, py::arg("valid").noconvert() = py::none());
     m.def("trend", &trend_impl<float>, py::arg("series").noconvert(), py::arg("years").noconvert(), py::kw_only(), "method"_a,
           "series_kind"_a, "ddof"_a, "tau_min"_a, "gap"_a, "degenerate"_a, "rel_tol"_a,
           "min_points"_a, "corrected"_a, "compute"_a, "n_threads"_a, "sen_z"_a = std::nan(""));

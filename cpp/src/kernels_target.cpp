@@ -33,12 +33,13 @@ static void trend_f64(const double* y, index_t P, int T, const double* years,
     fused_trend<kLanes, double>(y, P, T, years, o, out, nt);
 }
 static void index_f32(const float* l, const float* e, index_t P, index_t T, const IndexOptions& o,
-                      float* out, std::int32_t* dropped, int nt) {
-    mlri_index<float, std::int32_t>(l, e, P, T, o, out, dropped, nt);
+                      float* out, std::int32_t* dropped, std::int64_t* valid, int nt) {
+    mlri_index<float, std::int32_t>(l, e, P, T, o, out, dropped, valid, nt);
 }
 static void index_f64(const double* l, const double* e, index_t P, index_t T,
-                      const IndexOptions& o, double* out, std::int32_t* dropped, int nt) {
-    mlri_index<double, std::int32_t>(l, e, P, T, o, out, dropped, nt);
+                      const IndexOptions& o, double* out, std::int32_t* dropped,
+                      std::int64_t* valid, int nt) {
+    mlri_index<double, std::int32_t>(l, e, P, T, o, out, dropped, valid, nt);
 }
 
 const KernelTable& kernel_table() {

@@ -24,12 +24,12 @@ def max_threads() -> int: ...
 @overload
 def mlri_index(  # type: ignore[overload-overlap]
     lst: _F32, evi: _F32, *, lst_offset: float, evi_min: float, evi_policy: int,
-    n_threads: int,
+    n_threads: int, valid: _I64 | None = None,
 ) -> tuple[_F32, _I32]: ...
 @overload
 def mlri_index(
     lst: _F64, evi: _F64, *, lst_offset: float, evi_min: float, evi_policy: int,
-    n_threads: int,
+    n_threads: int, valid: _I64 | None = None,
 ) -> tuple[_F64, _I32]: ...
 def trend(
     series: _F32 | _F64, years: _F64, *, method: int, series_kind: int, ddof: int,

@@ -212,6 +212,15 @@ def index(
     >>> int(res.dropped[0])
     0
     """
+    return _index(lst, evi, years, lst_unit=lst_unit, evi_min=evi_min, evi_policy=evi_policy,
+                  n_threads=n_threads)
+
+
+def _index(lst: Any, evi: Any, years: Any = None, *, lst_unit: str, evi_min: float,
+           evi_policy: str, n_threads: int | None,
+           valid: np.ndarray | None = None) -> IndexResult:
+    """:func:`index`; with ``valid`` (int64, shape ``(3, time)``), also the pixels with a finite
+    LST, a finite EVI and a finite MLRI per year, counted by the kernel on the way."""
     lst_a, evi_a, unit, policy = validate_index_inputs(lst, evi, years, lst_unit, evi_min,
                                                        evi_policy)
     _check_lst_unit(lst_a, lst_unit, years)
@@ -219,7 +228,7 @@ def index(
     flat_e, _ = as_time_pixel(evi_a, "evi")
     out, dropped = _core.mlri_index(
         flat_l, flat_e, lst_offset=273.15 if unit == 1 else 0.0, evi_min=float(evi_min),
-        evi_policy=policy, n_threads=resolve_threads(n_threads),
+        evi_policy=policy, n_threads=resolve_threads(n_threads), valid=valid,
     )
     return IndexResult(out.reshape(lst_a.shape), _unflatten(dropped, spatial))
 

@@ -224,8 +224,9 @@ def describe_rasters(ds: dict[str, Any], years: Any, opts: Any) -> None:
 class SummaryAccumulator:
     """Counts for ``summary.json``, fed block by block (thread-safe).
 
-    Writers feed what they have: the pipeline also feeds the inputs (``add_inputs``), which
-    gives the LST/EVI valid counts per year; without them those counts are None.
+    Writers feed what they have: the pipeline also feeds the valid counts of the inputs per
+    year (``add_valid``, from :attr:`mlri.recipe.Block.valid`); without them the LST/EVI counts
+    are None.
     """
 
     def __init__(self, n_years: int) -> None:
@@ -241,13 +242,15 @@ class SummaryAccumulator:
         self.has_inputs = False
         self.lock = threading.Lock()
 
-    def add_inputs(self, lst: np.ndarray, evi: np.ndarray) -> None:
-        lv = _valid_per_year(lst)
-        ev = _valid_per_year(evi)
+    def add_valid(self, valid: np.ndarray) -> None:
+        """Pixels with a finite LST, EVI and MLRI per year: ``(3, T)``
+        (:attr:`mlri.recipe.Block.valid`)."""
+        v = np.asarray(valid, dtype=np.int64)
         with self.lock:
             self.has_inputs = True
-            self.lst_valid += lv
-            self.evi_valid += ev
+            self.lst_valid += v[0]
+            self.evi_valid += v[1]
+            self.mlri_valid += v[2]
 
     def add_classes(self, classes: np.ndarray) -> None:
         cc = np.bincount(np.asarray(classes).ravel(), minlength=256)
@@ -289,12 +292,17 @@ class SummaryAccumulator:
 
     def add_block(self, mlri: np.ndarray, trend: np.ndarray, classes: np.ndarray,
                   flags: np.ndarray, onset: np.ndarray | None = None,
-                  sample: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
+                  sample: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                  valid: np.ndarray | None = None) -> None:
         """One block as ``mlri run`` writes it (``trend`` packed by :func:`pack_trend`,
-        ``onset`` by :func:`pack_onset`)."""
+        ``onset`` by :func:`pack_onset`; ``valid``: the block's valid counts per year, else the
+        MLRI's are counted here and the inputs' stay unknown)."""
         self.add_classes(classes)
         self.add_flags(flags)
-        self.add_mlri(mlri)
+        if valid is not None:
+            self.add_valid(valid)
+        else:
+            self.add_mlri(mlri)
         self.add_dropped(trend[_DROPPED_BAND])
         if onset is not None:
             self.add_onset(onset[0], classes)

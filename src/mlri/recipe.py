@@ -254,6 +254,8 @@ class Block(NamedTuple):
     sen_ci: tuple[np.ndarray, np.ndarray] | None = None
     #: mlri.onset of the block's EVI (with ``onset=True``)
     onset: OnsetResult | None = None
+    #: int64 (3, T): pixels with a finite LST, a finite EVI and a finite MLRI, per year
+    valid: np.ndarray | None = None
 
 
 def compute_block(lst: np.ndarray, evi: np.ndarray, years: Any, recipe: Recipe,
@@ -266,12 +268,13 @@ def compute_block(lst: np.ndarray, evi: np.ndarray, years: Any, recipe: Recipe,
     stops early: ``"mk"`` (Mann-Kendall only), ``"pvalues"`` (trend and p-values, no classes).
     """
     opts, plan = recipe.options, recipe.plan
-    idx = api.index(lst, evi, years, **opts.index_kw(), n_threads=n_threads)
+    valid = np.empty((3, np.shape(lst)[0] if np.ndim(lst) else 0), dtype=np.int64)
+    idx = api._index(lst, evi, years, **opts.index_kw(), n_threads=n_threads, valid=valid)
     m32 = np.ascontiguousarray(idx.mlri, dtype=np.float32)
     dropped = np.asarray(idx.dropped)
     if until == "mk":
         mk = api.mann_kendall(m32, n_threads=n_threads)
-        return Block(m32, dropped, mk, None, None, None)
+        return Block(m32, dropped, mk, None, None, None, valid=valid)
     tr, ci = trend_with_interval(m32, years, sen_alpha=opts.sen_alpha, **opts.trend_kw(),
                                  n_threads=n_threads)
     pvalues = None
@@ -279,14 +282,14 @@ def compute_block(lst: np.ndarray, evi: np.ndarray, years: Any, recipe: Recipe,
         pvalues = plan.test.pvalues(BlockData(lst, evi, years, tr, opts, plan, row0, col0,
                                               n_threads, m32))
     if until == "pvalues":
-        return Block(m32, dropped, tr, pvalues, None, None)
+        return Block(m32, dropped, tr, pvalues, None, None, valid=valid)
     classes, flags = _classify(plan, opts, tr, pvalues, dropped, n_threads)
     flags = np.array(flags, dtype=np.uint8, copy=True).reshape(dropped.shape)
     flags[(np.asarray(tr.n_valid) == 0) & (dropped == 0)] = FLAG_NODATA
     ons = onset_fn(evi, years, n_threads=n_threads) if opts.onset else None
     return Block(m32, dropped, tr, pvalues,
                  np.asarray(classes, dtype=np.uint8).reshape(dropped.shape), flags,
-                 (np.asarray(ci.low_slope), np.asarray(ci.high_slope)), ons)
+                 (np.asarray(ci.low_slope), np.asarray(ci.high_slope)), ons, valid)
 
 
 def _classify(plan: SignificancePlan, opts: Options, tr: Any,

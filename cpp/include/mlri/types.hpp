@@ -92,9 +92,9 @@ struct KernelTable {
     void (*trend_f64)(const double*, index_t, int, const double*, const TrendOptions&,
                       const TrendOutputs&, int);
     void (*index_f32)(const float*, const float*, index_t, index_t, const IndexOptions&, float*,
-                      std::int32_t*, int);
+                      std::int32_t*, std::int64_t*, int);
     void (*index_f64)(const double*, const double*, index_t, index_t, const IndexOptions&,
-                      double*, std::int32_t*, int);
+                      double*, std::int32_t*, std::int64_t*, int);
 };
 
 }  // namespace mlri
