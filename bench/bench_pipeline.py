@@ -16,8 +16,13 @@ Steps (each measured in a child process: wall time, CPU time and peak RSS from w
 3. ``mlri run --no-cog`` (``run_plain``) and ``mlri run`` (``run_cog``) on the stacks.
 
 The machine is shared: numbers vary by some 10 %; ``--repeat 3`` alternates the steps and
-reports median ratios with their per-round range.  Run the full size at most once.  Every
-big file is deleted at the end unless ``--keep``.
+reports median ratios with their per-round range.  Before every step both inputs are read
+once (``warm_s``), so that every step reads them from the page cache: a step that finds them
+evicted pays ~2 CPU-s per GB in the kernel to read them from disk (the floor's first round
+did, 27 against 9 kernel CPU-s at the full size), which the machine's page cache, emptied
+within minutes, made a matter of chance (``--no-warm`` measures without).  Run the full size
+at most once.  Every big file is deleted at the end unless ``--keep``.  CPU time is reported
+as user + kernel (sys).
 """
 
 from __future__ import annotations
@@ -169,8 +174,19 @@ def child(cmd: list[str]) -> dict:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd} failed ({proc.returncode}):\n{out_err[1][-3000:]}")
-    return {"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime,
-            "peak_rss_mb": ru.ru_maxrss / 1024, "stdout": out_err[0]}
+    return {"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "user_s": ru.ru_utime,
+            "sys_s": ru.ru_stime, "peak_rss_mb": ru.ru_maxrss / 1024, "stdout": out_err[0]}
+
+
+def warm(paths: list[Path], chunk: int = 8 << 20) -> float:
+    """Read ``paths`` once (into the page cache); the seconds it took."""
+    t0 = time.perf_counter()
+    buf = bytearray(chunk)
+    for p in paths:
+        with open(p, "rb", buffering=0) as fh:  # noqa: PTH123
+            while fh.readinto(buf):
+                pass
+    return time.perf_counter() - t0
 
 
 def dir_size(p: Path) -> int:
@@ -191,6 +207,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1,
                     help="rounds of the steps, alternated (floor, run, floor, run, ...) so that "
                          "all see the same machine; ratios from the median wall times")
+    ap.add_argument("--no-warm", action="store_true",
+                    help="do not read the inputs into the page cache before each step")
     # internal: child mode for the I/O floor
     ap.add_argument("--floor", nargs=3, metavar=("LST", "EVI", "OUT"), help=argparse.SUPPRESS)
     ap.add_argument("--floor-cog", action="store_true", help=argparse.SUPPRESS)
@@ -250,7 +268,9 @@ def main() -> None:
             for name, cmd, outdir in steps:
                 if outdir.exists():
                     shutil.rmtree(outdir)
+                warm_s = None if a.no_warm else warm([lst, evi])
                 r = child(cmd)
+                r["warm_s"] = warm_s
                 stdout = r.pop("stdout")
                 r["output_bytes"] = dir_size(outdir)
                 r["mpx_per_s"] = px / r["wall_s"] / 1e6
@@ -261,7 +281,8 @@ def main() -> None:
                     r["timing"] = man["timing"]
                 rounds[name].append(r)
                 print(f"{name:10s} wall {r['wall_s']:7.1f} s  {r['mpx_per_s']:6.3f} Mpx/s  "
-                      f"cpu {r['cpu_s']:7.1f} s  peak RSS {r['peak_rss_mb']:7.0f} MB  "
+                      f"cpu {r['cpu_s']:7.1f} s (user {r['user_s']:.1f}, sys {r['sys_s']:.1f})  "
+                      f"peak RSS {r['peak_rss_mb']:7.0f} MB  "
                       f"out {r['output_bytes'] / 1e9:6.2f} GB"
                       + (f"  timing {r['timing']}" if "timing" in r else
                          f"  tiles {r['tiles_s']:.1f} s finalize {r['finalize_s']:.1f} s")
@@ -274,7 +295,8 @@ def main() -> None:
             # the record of the median round, with every round's times
             res[name] = {**min(runs, key=lambda r: abs(r["wall_s"] - med)), "wall_s": med,
                          "cpu_s": float(np.median([r["cpu_s"] for r in runs])),
-                         "rounds": [{k: r[k] for k in ("wall_s", "cpu_s", "peak_rss_mb")}
+                         "rounds": [{k: r[k] for k in ("wall_s", "cpu_s", "user_s", "sys_s",
+                                                       "peak_rss_mb", "warm_s")}
                                     for r in runs]}
         for run_name, floor_name in (("run_plain", "floor_plain"), ("run_cog", "floor_cog"),
                                      ("run_cog", "floor_plain")):
