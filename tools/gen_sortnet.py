@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Generate cpp/include/mlri/sortnet.hpp: branch-free sorting / selection networks for the
-fused trend kernel (Sen median of the n(n-1)/2 pairwise slopes, or all their ranks for Sen's
-interval; median and ties of n values).
+fused trend kernel (Sen median of the n(n-1)/2 pairwise slopes; for Sen's interval, all their
+ranks or only the band of ranks around the median that the interval can need at alpha >= 0.05;
+median and ties of n values).
 
 Networks are Batcher odd-even merge sorts, cut down to a non-power-of-two size by treating the
 missing top inputs as +inf (comparators whose outcome is then known are removed, wires
@@ -313,10 +314,10 @@ def main() -> None:
                        f"|z| <= {-Z_BAND}): {q.cost([*bouts, souts[c - 1], souts[c]])} min/max")
         bands.append((b0, b1))
         if (b0, b1) != (0, M - 1):  # (else band_pairs is sort_pairs)
-            parts.append(f"// Ranks {b0}..{b1} of x[0..{M}) into y[0..{b1 - b0 + 1}) (y[r - {b0}]: rank r; "
-                         f"not overlapping x),\n"
-                         f"// lo, hi as in sort_pairs_{nb}: the band of ranks Sen's interval reads at "
-                         f"|z| <= {-Z_BAND}.\n" +
+            parts.append(f"// Ranks {b0}..{b1} of x[0..{M}) into y[0..{b1 - b0 + 1}) "
+                         f"(y[r - {b0}]: rank r; not overlapping x),\n"
+                         f"// lo, hi as in sort_pairs_{nb}: the band of ranks Sen's interval "
+                         f"reads at |z| <= {-Z_BAND}.\n" +
                          emit(q, [*bouts, souts[c - 1], souts[c]], f"band_pairs_{nb}",
                               [*(f"y[{r - b0}]" for r in range(b0, b1 + 1)), "lo", "hi"],
                               "const V* x, V* __restrict y, V& lo, V& hi, F& side", side,

@@ -44,19 +44,19 @@ namespace index_detail {
 // One year of simd::VL neighbouring pixels: index_pair and the update of mlri_index below on
 // whole vectors, lane for lane the same IEEE operations (the scalar loop handles the block's
 // remainder).  lmax/emin/cnt: the pixels' running state; the year's values go to orow.
-// nl/ne/ng: lanes with a finite LST, a finite EVI, a finite result, subtracted (masks are -1).
+// cl/ce/cm: lanes with a finite LST, a finite EVI, a finite result, subtracted (masks are -1).
 template <class T>
 inline void year_lanes(const IndexOptions& o, const T* lrow, const T* erow, T* orow,
-                       simd::vd& lmax, simd::vd& emin, simd::vi& cnt, simd::vi& nl,
-                       simd::vi& ne, simd::vi& ng) {
+                       simd::vd& lmax, simd::vd& emin, simd::vi& cnt, simd::vi& cl,
+                       simd::vi& ce, simd::vi& cm) {
     using simd::vd;
     using simd::vi;
     const vd l = simd::load<T>(lrow) + o.lst_offset;
     vd e = simd::load<T>(erow);
     const vi fl = simd::isfinite(l), fe = simd::isfinite(e);
     const vi fin = fl & fe;
-    nl -= fl;
-    ne -= fe;
+    cl -= fl;
+    ce -= fe;
     vi ok = fin & simd::mask(l > 0.0);
     if (o.evi_policy == kEviClamp)
         e = simd::sel(simd::mask(e < o.evi_min), simd::splat(o.evi_min), e);
@@ -83,7 +83,7 @@ inline void year_lanes(const IndexOptions& o, const T* lrow, const T* erow, T* o
         __builtin_memcpy(orow, &r, sizeof r);
     }
     cnt -= fin & ~good;  // (masks are -1)
-    ng -= good;
+    cm -= good;
 }
 
 }  // namespace index_detail
@@ -123,15 +123,15 @@ void mlri_index(const T* lst, const T* evi, index_t P, index_t Tn, const IndexOp
             const T* lrow = lst + t * P + p0;
             const T* erow = evi + t * P + p0;
             T* orow = out + t * P + p0;
-            simd::vi nl{}, ne{}, ng{};
+            simd::vi cl{}, ce{}, cm{};
             for (index_t j = 0; j < nv; ++j)
                 index_detail::year_lanes<T>(opt, lrow + j * VL, erow + j * VL, orow + j * VL,
-                                            vlmax[j], vemin[j], vcnt[j], nl, ne, ng);
-            std::int64_t sl = 0, se = 0, sg = 0;
+                                            vlmax[j], vemin[j], vcnt[j], cl, ce, cm);
+            std::int64_t sl = 0, se = 0, sg = 0;  // this block's counts of the year
             for (int i = 0; i < VL; ++i) {
-                sl += nl[i];
-                se += ne[i];
-                sg += ng[i];
+                sl += cl[i];
+                se += ce[i];
+                sg += cm[i];
             }
             for (index_t k = nv * VL; k < nb; ++k) {
                 const index_t q = k - nv * VL;
