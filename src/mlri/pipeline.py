@@ -84,15 +84,15 @@ StatsOptions = Options
 @dataclass
 class TileResult:
     mlri: np.ndarray        # float32 (T, h, w)
-    trend: np.ndarray       # float32 (9, h, w)
+    trend: np.ndarray       # float32 (len(TREND_BANDS), h, w)
     classes: np.ndarray     # uint8 (h, w)
     flags: np.ndarray       # uint8 (h, w)
+    #: int64 (3, T): pixels with a finite LST, EVI and MLRI per year (Block.valid)
+    valid: np.ndarray
     pvalues: np.ndarray | None = None  # float32 (2, h, w): p_increase, p_decrease
     onset: np.ndarray | None = None    # float32 (len(ONSET_BANDS), h, w) with onset=True
     #: (global flat index, lst (T, k), evi (T, k)) of sampled non-restoring pixels
     sample: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-    #: int64 (3, T): pixels with a finite LST, EVI and MLRI per year (Block.valid)
-    valid: np.ndarray | None = None
 
 
 def compute_tile(lst: np.ndarray, evi: np.ndarray, years: Sequence[float],
@@ -131,7 +131,7 @@ def compute_tile(lst: np.ndarray, evi: np.ndarray, years: Sequence[float],
         # (select, then widen: widening the whole tile first cost ~6 % of a run's CPU)
         sample = (gidx, np.asarray(lst)[:, grid[0], grid[1]][:, sel].astype(np.float64),
                   np.asarray(evi)[:, grid[0], grid[1]][:, sel].astype(np.float64))
-    return TileResult(b.mlri, trend, b.classes, b.flags, pvalues, onset, sample, b.valid)
+    return TileResult(b.mlri, trend, b.classes, b.flags, b.valid, pvalues, onset, sample)
 
 
 @dataclass
@@ -334,13 +334,13 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                            f"{w.row_off}-{w.row_off + w.height}, cols "
                            f"{w.col_off}-{w.col_off + w.width})")
                     raise InputError(msg) from err
-                acc.add_block(r.mlri, r.trend, r.classes, r.flags, r.onset, r.sample, r.valid)
+                acc.add_block(r.trend, r.classes, r.flags, r.valid, r.onset, r.sample)
                 timing["compute_s"] += time.perf_counter() - t
                 return r
 
             def write(w: Any, r: TileResult) -> None:
                 if client is not None:
-                    acc.add_block(r.mlri, r.trend, r.classes, r.flags, r.onset, r.sample, r.valid)
+                    acc.add_block(r.trend, r.classes, r.flags, r.valid, r.onset, r.sample)
                 t = time.perf_counter()
                 ds["mlri.tif"].write(r.mlri, window=w)
                 ds["trend.tif"].write(r.trend, window=w)

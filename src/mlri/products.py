@@ -290,19 +290,15 @@ class SummaryAccumulator:
         with self.lock:
             self.sensor_sample.append(sample)
 
-    def add_block(self, mlri: np.ndarray, trend: np.ndarray, classes: np.ndarray,
-                  flags: np.ndarray, onset: np.ndarray | None = None,
-                  sample: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-                  valid: np.ndarray | None = None) -> None:
+    def add_block(self, trend: np.ndarray, classes: np.ndarray, flags: np.ndarray,
+                  valid: np.ndarray, onset: np.ndarray | None = None,
+                  sample: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
         """One block as ``mlri run`` writes it (``trend`` packed by :func:`pack_trend`,
-        ``onset`` by :func:`pack_onset`; ``valid``: the block's valid counts per year, else the
-        MLRI's are counted here and the inputs' stay unknown)."""
+        ``valid`` as :attr:`mlri.recipe.Block.valid`, ``onset`` packed by
+        :func:`pack_onset`)."""
         self.add_classes(classes)
         self.add_flags(flags)
-        if valid is not None:
-            self.add_valid(valid)
-        else:
-            self.add_mlri(mlri)
+        self.add_valid(valid)
         self.add_dropped(trend[_DROPPED_BAND])
         if onset is not None:
             self.add_onset(onset[0], classes)

@@ -250,12 +250,12 @@ class Block(NamedTuple):
     pvalues: tuple[np.ndarray, np.ndarray] | None  # one-sided (p_increase, p_decrease)
     classes: np.ndarray | None  # uint8 (*spatial)
     flags: np.ndarray | None    # uint8 (*spatial); FLAG_NODATA where no observation at all
+    #: int64 (3, T): pixels with a finite LST, a finite EVI and a finite MLRI, per year
+    valid: np.ndarray
     #: Sen's slope interval of the MLRI (low, high), float64 (*spatial), at ``sen_alpha``
     sen_ci: tuple[np.ndarray, np.ndarray] | None = None
     #: mlri.onset of the block's EVI (with ``onset=True``)
     onset: OnsetResult | None = None
-    #: int64 (3, T): pixels with a finite LST, a finite EVI and a finite MLRI, per year
-    valid: np.ndarray | None = None
 
 
 def compute_block(lst: np.ndarray, evi: np.ndarray, years: Any, recipe: Recipe,
@@ -274,7 +274,7 @@ def compute_block(lst: np.ndarray, evi: np.ndarray, years: Any, recipe: Recipe,
     dropped = np.asarray(idx.dropped)
     if until == "mk":
         mk = api.mann_kendall(m32, n_threads=n_threads)
-        return Block(m32, dropped, mk, None, None, None, valid=valid)
+        return Block(m32, dropped, mk, None, None, None, valid)
     tr, ci = trend_with_interval(m32, years, sen_alpha=opts.sen_alpha, **opts.trend_kw(),
                                  n_threads=n_threads)
     pvalues = None
@@ -282,14 +282,14 @@ def compute_block(lst: np.ndarray, evi: np.ndarray, years: Any, recipe: Recipe,
         pvalues = plan.test.pvalues(BlockData(lst, evi, years, tr, opts, plan, row0, col0,
                                               n_threads, m32))
     if until == "pvalues":
-        return Block(m32, dropped, tr, pvalues, None, None, valid=valid)
+        return Block(m32, dropped, tr, pvalues, None, None, valid)
     classes, flags = _classify(plan, opts, tr, pvalues, dropped, n_threads)
     flags = np.array(flags, dtype=np.uint8, copy=True).reshape(dropped.shape)
     flags[(np.asarray(tr.n_valid) == 0) & (dropped == 0)] = FLAG_NODATA
     ons = onset_fn(evi, years, n_threads=n_threads) if opts.onset else None
     return Block(m32, dropped, tr, pvalues,
-                 np.asarray(classes, dtype=np.uint8).reshape(dropped.shape), flags,
-                 (np.asarray(ci.low_slope), np.asarray(ci.high_slope)), ons, valid)
+                 np.asarray(classes, dtype=np.uint8).reshape(dropped.shape), flags, valid,
+                 (np.asarray(ci.low_slope), np.asarray(ci.high_slope)), ons)
 
 
 def _classify(plan: SignificancePlan, opts: Options, tr: Any,
