@@ -1,9 +1,10 @@
 """Early per-year unit and scale check of the annual inputs (before any output is written).
 
 :meth:`mlri.io.InputSet.check_units` samples a few windows of every year of LST and EVI and
-applies the per-year rules defined here (``lst_unit_problem``, ``evi_scale_problem``; also used
-by :func:`mlri.index` on arrays), with messages that name the year, its file and band, and the
-command-line fix.
+applies the per-year rules defined here (``lst_unit_problem``, ``evi_scale_problem``), with
+messages that name the year, its file and band, and the command-line fix.  :func:`mlri.index`
+applies the same rules (``_lst_unit_kind``, ``_evi_scaled``) to arrays, on every year's median
+from ``_year_medians``.
 """
 
 from __future__ import annotations
