@@ -227,10 +227,12 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     skip = set(filter(None, a.skip.split(",")))
     px = rows * cols
+    from run import machine  # (bench/run.py: CPU model, build, SIMD target, git commit)
+
     res: dict = {"rows": rows, "cols": cols, "years": len(years), "pixels": px,
-                 "cpus": os.cpu_count()}
+                 "cpus": os.cpu_count(), "machine": machine()}
     print(f"bench: {cols} x {rows} px x {len(years)} years = {px / 1e6:.1f} Mpx; "
-          f"work dir {work}", flush=True)
+          f"work dir {work}; CPU {res['machine'].get('cpu_model', '?')}", flush=True)
     try:
         lst, evi = work / "LST.tif", work / "EVI.tif"
         if not (lst.exists() and evi.exists()):
