@@ -20,7 +20,10 @@ reports median ratios with their per-round range.  Before every step both inputs
 once (``warm_s``), so that every step reads them from the page cache: a step that finds them
 evicted pays ~2 CPU-s per GB in the kernel to read them from disk (the floor's first round
 did, 27 against 9 kernel CPU-s at the full size), which the machine's page cache, emptied
-within minutes, made a matter of chance (``--no-warm`` measures without).  Run the full size
+within minutes, made a matter of chance (``--no-warm`` measures without).  Even warm, the
+first round of a series has been the floor's slowest (44.7-46.1 s against 40.1-40.9 s for
+most later rounds of the full scene); ``--warmup 1`` runs every step once untimed first, and
+records those rounds apart.  Run the full size
 at most once.  Every big file is deleted at the end unless ``--keep``.  CPU time is reported
 as user + kernel (sys).
 """
@@ -209,6 +212,10 @@ def main() -> None:
                          "all see the same machine; ratios from the median wall times")
     ap.add_argument("--no-warm", action="store_true",
                     help="do not read the inputs into the page cache before each step")
+    ap.add_argument("--warmup", type=int, default=0,
+                    help="untimed rounds of every step before the timed ones (recorded under "
+                         "'warmup_rounds', left out of the medians): the first round of a "
+                         "series has run slower than the later ones")
     # internal: child mode for the I/O floor
     ap.add_argument("--floor", nargs=3, metavar=("LST", "EVI", "OUT"), help=argparse.SUPPRESS)
     ap.add_argument("--floor-cog", action="store_true", help=argparse.SUPPRESS)
@@ -266,7 +273,9 @@ def main() -> None:
         ]
         steps = [(n, c, work / n) for n, c in steps if n not in skip]
         rounds: dict[str, list[dict]] = {n: [] for n, _, _ in steps}
-        for rnd in range(a.repeat):
+        warmup_rounds: dict[str, list[dict]] = {n: [] for n, _, _ in steps}
+        for rnd in range(a.warmup + a.repeat):
+            timed = rnd >= a.warmup
             for name, cmd, outdir in steps:
                 if outdir.exists():
                     shutil.rmtree(outdir)
@@ -281,14 +290,15 @@ def main() -> None:
                 else:
                     man = json.loads((outdir / "manifest.json").read_text())
                     r["timing"] = man["timing"]
-                rounds[name].append(r)
+                (rounds if timed else warmup_rounds)[name].append(r)
                 print(f"{name:10s} wall {r['wall_s']:7.1f} s  {r['mpx_per_s']:6.3f} Mpx/s  "
                       f"cpu {r['cpu_s']:7.1f} s (user {r['user_s']:.1f}, sys {r['sys_s']:.1f})  "
                       f"peak RSS {r['peak_rss_mb']:7.0f} MB  "
                       f"out {r['output_bytes'] / 1e9:6.2f} GB"
                       + (f"  timing {r['timing']}" if "timing" in r else
                          f"  tiles {r['tiles_s']:.1f} s finalize {r['finalize_s']:.1f} s")
-                      + (f"  (round {rnd + 1}/{a.repeat})" if a.repeat > 1 else ""),
+                      + ("  (warm-up, untimed)" if not timed else
+                         f"  (round {rnd + 1 - a.warmup}/{a.repeat})" if a.repeat > 1 else ""),
                       flush=True)
                 shutil.rmtree(outdir, ignore_errors=True)  # disk is shared
         for name, runs in rounds.items():
@@ -300,6 +310,9 @@ def main() -> None:
                          "rounds": [{k: r[k] for k in ("wall_s", "cpu_s", "user_s", "sys_s",
                                                        "peak_rss_mb", "warm_s")}
                                     for r in runs]}
+        if a.warmup:
+            res["warmup_rounds"] = {n: [{k: r[k] for k in ("wall_s", "cpu_s", "user_s", "sys_s")}
+                                        for r in runs] for n, runs in warmup_rounds.items()}
         for run_name, floor_name in (("run_plain", "floor_plain"), ("run_cog", "floor_cog"),
                                      ("run_cog", "floor_plain")):
             if run_name in res and floor_name in res:
