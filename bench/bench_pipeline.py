@@ -21,9 +21,9 @@ once (``warm_s``), so that every step reads them from the page cache: a step tha
 evicted pays ~2 CPU-s per GB in the kernel to read them from disk (the floor's first round
 did, 27 against 9 kernel CPU-s at the full size), which the machine's page cache, emptied
 within minutes, made a matter of chance (``--no-warm`` measures without).  Even warm, the
-first round of a series has been the floor's slowest (44.7-46.1 s against 40.1-40.9 s for
-most later rounds of the full scene); ``--warmup 1`` runs every step once untimed first, and
-records those rounds apart.  Run the full size
+first round of a series has been the floor's slowest (docs/pipeline.md, section 5);
+``--warmup 1`` runs every step once untimed first, and records those rounds apart.  Run the
+full size
 at most once.  Every big file is deleted at the end unless ``--keep``.  CPU time is reported
 as user + kernel (sys).
 """
@@ -196,6 +196,11 @@ def dir_size(p: Path) -> int:
     return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
 
 
+def _round_record(r: dict) -> dict:
+    """What the JSON keeps of one round of a step."""
+    return {k: r[k] for k in ("wall_s", "cpu_s", "user_s", "sys_s", "peak_rss_mb", "warm_s")}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -221,6 +226,10 @@ def main() -> None:
     ap.add_argument("--floor-cog", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--floor-no-overviews", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.repeat < 1:
+        ap.error(f"--repeat must be >= 1, got {a.repeat}")
+    if a.warmup < 0:
+        ap.error(f"--warmup must be >= 0, got {a.warmup}")
 
     if a.floor:
         r = io_floor(a.floor[0], a.floor[1], Path(a.floor[2]), a.floor_cog, a.tile,
@@ -307,12 +316,10 @@ def main() -> None:
             # the record of the median round, with every round's times
             res[name] = {**min(runs, key=lambda r: abs(r["wall_s"] - med)), "wall_s": med,
                          "cpu_s": float(np.median([r["cpu_s"] for r in runs])),
-                         "rounds": [{k: r[k] for k in ("wall_s", "cpu_s", "user_s", "sys_s",
-                                                       "peak_rss_mb", "warm_s")}
-                                    for r in runs]}
+                         "rounds": [_round_record(r) for r in runs]}
         if a.warmup:
-            res["warmup_rounds"] = {n: [{k: r[k] for k in ("wall_s", "cpu_s", "user_s", "sys_s")}
-                                        for r in runs] for n, runs in warmup_rounds.items()}
+            res["warmup_rounds"] = {n: [_round_record(r) for r in runs]
+                                    for n, runs in warmup_rounds.items()}
         for run_name, floor_name in (("run_plain", "floor_plain"), ("run_cog", "floor_cog"),
                                      ("run_cog", "floor_plain")):
             if run_name in res and floor_name in res:
