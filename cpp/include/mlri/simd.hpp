@@ -118,34 +118,40 @@ inline vd small_int_to_double(vi e) {
     return (vd)(e + mbits) - magic;
 }
 
+// t[j[l]] for every lane, j in [0, 32): two-register permutes on AVX-512 (its gathers are
+// slow under current Intel microcode), a gather on AVX2, loads otherwise; exact either way.
+inline vd lookup32(const double* t, vi j) {
+#if defined(__AVX512F__)
+    const __m512i ix = (__m512i)j;
+    const __m512d lo = _mm512_permutex2var_pd(_mm512_load_pd(t), ix, _mm512_load_pd(t + 8));
+    const __m512d hi = _mm512_permutex2var_pd(_mm512_load_pd(t + 16), ix, _mm512_load_pd(t + 24));
+    const __mmask8 up = _mm512_test_epi64_mask(ix, _mm512_set1_epi64(16));
+    return (vd)_mm512_mask_blend_pd(up, lo, hi);
+#elif defined(__AVX2__)
+    return (vd)_mm256_i64gather_pd(t, (__m256i)j, 8);
+#else
+    vd r;
+    for (int i = 0; i < VL; ++i) r[i] = t[j[i]];
+    return r;
+#endif
+}
+
 // Lane-wise detail::log_pos (common.hpp): same operations in the same order.
 inline vd log_pos(vd x) {
     constexpr double ln2_hi = 6.93147180369123816490e-01;
     constexpr double ln2_lo = 1.90821492927058770002e-10;
-    constexpr double Lg1 = 6.666666666666735130e-01;
-    constexpr double Lg2 = 3.999999999940941908e-01;
-    constexpr double Lg3 = 2.857142874366239149e-01;
-    constexpr double Lg4 = 2.222219843214978396e-01;
-    constexpr double Lg5 = 1.818357216161805012e-01;
-    constexpr double Lg6 = 1.531383769920937332e-01;
-    constexpr double Lg7 = 1.479819860511658591e-01;
-    const vu bits = (vu)x;
-    vi e = (vi)((bits >> 52) & 0x7ffu) - 1023;
-    const vu mb = (bits & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL;
-    vd m = (vd)mb;
-    const vi big = mask(m > 1.41421356237309514547);
-    m = sel(big, m * 0.5, m);
-    e = e - big;  // big is -1 where true
+    const vu u = (vu)x;
+    const vu ur = u + (1ULL << 46);
+    const vi j = (vi)((ur >> 47) & 31u);
+    const vi big = -mask(j >= 14);  // 1 or 0
+    const vi e = (vi)((ur >> 52) & 0x7ffu) + big - 1023;
+    const vu mb = u - ((vu)e << 52);
+    const vu cb = ((vu)(0x3ff - big) << 52) | ((vu)j << 47);
+    const vd m = (vd)mb, c = (vd)cb;
+    const vd r = (m - c) * lookup32(detail::kLogTabInv, j);
+    const vd p = r + (r * r) * detail::log1p_tail(r);
     const vd dk = small_int_to_double(e);
-    const vd f = m - 1.0;
-    const vd s = f / (2.0 + f);
-    const vd z = s * s;
-    const vd w = z * z;
-    const vd t1 = w * (Lg2 + w * (Lg4 + w * Lg6));
-    const vd t2 = z * (Lg1 + w * (Lg3 + w * (Lg5 + w * Lg7)));
-    const vd R = t2 + t1;
-    const vd hfsq = 0.5 * f * f;
-    return dk * ln2_hi - ((hfsq - (s * (hfsq + R) + dk * ln2_lo)) - f);
+    return (dk * ln2_hi + lookup32(detail::kLogTabLn, j)) + (dk * ln2_lo + p);
 }
 
 }  // namespace simd

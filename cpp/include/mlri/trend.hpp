@@ -303,7 +303,9 @@ void trend_block_generic(const T* y, index_t P, int Tn, const double* years, con
                 u[k * W + l] = k < m[l] ? v : 0.0;
             }
         }
-        // scale: w = (u - u_0) / max|u|  (R/S is invariant; avoids overflow and cancellation)
+        // scale: w = (u - u_0) / max|u|  (R/S is invariant; avoids overflow and cancellation;
+        // a division, not a product with 1 / max|u|: that overflows for a subnormal max|u|,
+        // and values such as u / max|u| = 1 must stay exact for the segmented method)
         double amax[W];
         for (int l = 0; l < W; ++l) amax[l] = 0.0;
         for (int k = 0; k < mmax; ++k)
@@ -331,13 +333,15 @@ void trend_block_generic(const T* y, index_t P, int Tn, const double* years, con
             bool anydeg[W];
             for (int l = 0; l < W; ++l) anydeg[l] = false;
             const int tau0 = ho.tau_min < 2 ? 2 : ho.tau_min;
+            const double rel_tol2 = ho.rel_tol * ho.rel_tol;  // S > rel_tol as S^2 > rel_tol^2
             for (int tau = tau0; tau <= mmax; ++tau) {
                 double sum[W], mean[W], cum[W], mx[W], mn[W], ss[W];
                 for (int l = 0; l < W; ++l) sum[l] = 0.0;
                 for (int k = 0; k < tau; ++k)
                     for (int l = 0; l < W; ++l) sum[l] += w[k * W + l];
+                const double rtau = 1.0 / tau;  // (products, not divisions: see hurst_block)
                 for (int l = 0; l < W; ++l) {
-                    mean[l] = sum[l] / tau;
+                    mean[l] = sum[l] * rtau;
                     cum[l] = 0.0;
                     mx[l] = 0.0;  // X(tau, tau) = 0 is part of the range
                     mn[l] = 0.0;
@@ -351,13 +355,14 @@ void trend_block_generic(const T* y, index_t P, int Tn, const double* years, con
                         mn[l] = cum[l] < mn[l] ? cum[l] : mn[l];
                         ss[l] += d * d;
                     }
+                const double rdof = 1.0 / (tau - ho.ddof);
                 for (int l = 0; l < W; ++l) {
                     const bool in = tau <= m[l];
-                    const double S = std::sqrt(ss[l] / (tau - ho.ddof));
+                    const double v = ss[l] * rdof;  // S^2
                     const double R = mx[l] - mn[l];
-                    const bool deg = !(S > ho.rel_tol) || !(R > 0.0);
-                    const double ratio = deg ? 1.0 : R / S;
-                    lnrs[tau * W + l] = detail::log_pos(ratio);
+                    const bool deg = !(v > rel_tol2) || !(R > 0.0);
+                    // ln(R/S) = ln(R^2 / S^2) / 2: no square root, one division
+                    lnrs[tau * W + l] = 0.5 * detail::log_pos(deg ? 1.0 : (R * R) / v);
                     okv[tau * W + l] = (in && !deg) ? 1 : 0;
                     anydeg[l] = anydeg[l] || (in && deg);
                 }
