@@ -615,3 +615,16 @@ def test_truncated_png_is_not_published(tmp_path):
     cut.write_bytes(png[: len(png) // 2])
     assert verify_output(good) is None
     assert "truncated PNG" in verify_output(cut)
+
+
+def test_file_digest_streams_across_buffer_boundaries(tmp_path: Path) -> None:
+    """The manifest's SHA-256 of an input, read through one reused buffer, is the digest of
+    the whole file for every size around the buffer's (empty, one byte short, exact, over)."""
+    import hashlib
+
+    data = np.random.default_rng(0).bytes(1000)
+    for size in (0, 1, 63, 64, 65, 128, 1000):
+        p = tmp_path / f"f{size}.bin"
+        p.write_bytes(data[:size])
+        assert outs.file_digest(p, chunk=64) == hashlib.sha256(data[:size]).hexdigest(), size
+    assert outs.file_digest("/vsimem/not-a-local-file.tif") == ""
