@@ -189,3 +189,36 @@ def test_sen_interval_fast_paths_equal_standalone_kernel(n, data, alpha):
     q = mlri.sens_slope(y, years).slope
     ok = np.isfinite(q)
     assert np.all(fast.low_slope[ok] <= q[ok]) and np.all(q[ok] <= fast.high_slope[ok])
+
+
+def _hurst_literal(y: np.ndarray) -> float | None:
+    """The expanding-window R/S of the first differences written literally (docs/method.md):
+    NumPy's mean, square root and log in float64; None when a window is near-degenerate (there
+    the kernel's tolerance decides)."""
+    u = np.diff(y)
+    w = (u - u[0]) / np.max(np.abs(u))
+    lt, lrs = [], []
+    for tau in range(2, len(u) + 1):
+        x = w[:tau] - w[:tau].mean()
+        c = np.cumsum(x)
+        r = max(c.max(), 0.0) - min(c.min(), 0.0)
+        s = np.sqrt(np.mean(x * x))
+        if s < 1e-6 or r < 1e-6:
+            return None
+        lt.append(np.log(tau))
+        lrs.append(np.log(r / s))
+    lt, lrs = np.array(lt), np.array(lrs)
+    dx = lt - lt.mean()
+    return float(np.sum(dx * (lrs - lrs.mean())) / np.sum(dx * dx))
+
+
+@given(st.integers(4, 80).flatmap(
+    lambda n: hnp.arrays(np.float64, n, elements=st.floats(-1e3, 1e3, width=64))))
+def test_hurst_matches_literal_rs_with_numpy_log(y):
+    """The kernel's arithmetic (means by 1/tau, ln(R/S) as ln(R^2/S^2)/2, its own division-free
+    logarithm) agrees with the literal formula and NumPy's log to the spec's tolerance for H
+    (rtol 1e-9), on the fast path (<= 64 values) and the generic one (longer)."""
+    assume(np.ptp(np.diff(y)) > 1e-3)
+    ref = _hurst_literal(y)
+    assume(ref is not None)
+    assert mlri.hurst(y) == pytest.approx(ref, rel=1e-9, abs=1e-11)
