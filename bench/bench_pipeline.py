@@ -23,9 +23,8 @@ did, 27 against 9 kernel CPU-s at the full size), which the machine's page cache
 within minutes, made a matter of chance (``--no-warm`` measures without).  Even warm, the
 first round of a series has been the floor's slowest (docs/pipeline.md, section 5);
 ``--warmup 1`` runs every step once untimed first, and records those rounds apart.  Run the
-full size
-at most once.  Every big file is deleted at the end unless ``--keep``.  CPU time is reported
-as user + kernel (sys).
+full size at most once.  Every big file is deleted at the end unless ``--keep``.  CPU time is
+reported as user + kernel (sys).
 """
 
 from __future__ import annotations

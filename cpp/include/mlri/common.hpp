@@ -115,17 +115,19 @@ alignas(64) inline constexpr double kLogTabInv[32] = {
     0x1.1111111111111p+0, 0x1.0c9714fbcda3bp+0, 0x1.0842108421084p+0, 0x1.0410410410410p+0,
 };
 
+// ln 2 in two parts for log_pos (fdlibm's split)
+inline constexpr double kLn2Hi = 6.93147180369123816490e-01;  // low 32 bits zero: e * kLn2Hi exact
+inline constexpr double kLn2Lo = 1.90821492927058770002e-10;  // ln 2 - kLn2Hi
+
 // Deterministic natural logarithm for positive, finite, normal x, without a division (the
 // divider bounded the Hurst exponent, which takes one log per window length and pixel).
 // x = 2^e * m with m in [0.71, 1.42] rounded to c = c_j (|m - c| <= 2^-6); m - c is exact
 // (Sterbenz), r = (m - c) / c is taken as (m - c) * kLogTabInv[j] (|r| < 2^-6), and
-// ln x = (e ln2_hi + ln c) + (e ln2_lo + log1p(r)), log1p by its Taylor series to r^9
+// ln x = (e kLn2Hi + ln c) + (e kLn2Lo + log1p(r)), log1p by its Taylor series to r^9
 // (truncation < 2^-63).  Max error 2 ulp (4e6 samples against glibc's log); ln(1) = 0.
 // Branch-free, and simd::log_pos performs exactly these operations: bit-identical across SIMD
 // targets (the build disables FMA contraction).  Callers guarantee x > 0, finite and normal.
 inline double log_pos(double x) {
-    constexpr double ln2_hi = 6.93147180369123816490e-01;  // (low 32 bits zero: e * ln2_hi exact)
-    constexpr double ln2_lo = 1.90821492927058770002e-10;
     std::uint64_t u;
     std::memcpy(&u, &x, sizeof u);
     const std::uint64_t ur = u + (std::uint64_t(1) << 46);  // m rounded to 5 bits (may carry)
@@ -140,7 +142,7 @@ inline double log_pos(double x) {
     const double r = (m - c) * kLogTabInv[j];
     const double p = r + (r * r) * log1p_tail(r);
     const double dk = static_cast<double>(e);
-    return (dk * ln2_hi + kLogTabLn[j]) + (dk * ln2_lo + p);
+    return (dk * kLn2Hi + kLogTabLn[j]) + (dk * kLn2Lo + p);
 }
 
 }  // namespace detail

@@ -138,8 +138,6 @@ inline vd lookup32(const double* t, vi j) {
 
 // Lane-wise detail::log_pos (common.hpp): same operations in the same order.
 inline vd log_pos(vd x) {
-    constexpr double ln2_hi = 6.93147180369123816490e-01;
-    constexpr double ln2_lo = 1.90821492927058770002e-10;
     const vu u = (vu)x;
     const vu ur = u + (1ULL << 46);
     const vi j = (vi)((ur >> 47) & 31u);
@@ -151,7 +149,7 @@ inline vd log_pos(vd x) {
     const vd r = (m - c) * lookup32(detail::kLogTabInv, j);
     const vd p = r + (r * r) * detail::log1p_tail(r);
     const vd dk = small_int_to_double(e);
-    return (dk * ln2_hi + lookup32(detail::kLogTabLn, j)) + (dk * ln2_lo + p);
+    return (dk * detail::kLn2Hi + lookup32(detail::kLogTabLn, j)) + (dk * detail::kLn2Lo + p);
 }
 
 }  // namespace simd
