@@ -109,8 +109,9 @@ inline std::int64_t tie_term(const double* a, int n) {
 // Ranks (0-based, among the N = n(n-1)/2 sorted slopes) of the interval's ends, as scipy:
 // var = (n(n-1)(2n+5) - ties)/18 with ties = sum_groups k(k-1)(2k+5), Ru = min(round((N - z
 // sigma)/2), N - 1), Rl = max(round((N + z sigma)/2) - 1, 0).  false where scipy gives NaN or
-// raises (negative variance, a rank out of range).  One implementation for the standalone
-// kernel below and the fused trend kernel (trend_fast.hpp).
+// raises (negative variance, a rank out of range).  The standalone kernel below uses it per
+// pixel; the fused trend kernel's interval_lane_ranks (trend_fast.hpp) performs the same
+// operations on whole vectors (test_sen_interval_fused.py compares the two bit for bit).
 inline bool interval_ranks(std::int64_t nn, std::int64_t ties, double z, std::int64_t& rl,
                            std::int64_t& ru) {
     const std::int64_t N = nn * (nn - 1) / 2;
@@ -119,8 +120,11 @@ inline bool interval_ranks(std::int64_t nn, std::int64_t ties, double z, std::in
     const double ru_f = std::nearbyint((static_cast<double>(N) - z * sigma) / 2.0);
     const double rl_f = std::nearbyint((static_cast<double>(N) + z * sigma) / 2.0);
     if (!isfin(ru_f) || !isfin(rl_f)) return false;  // negative variance (scipy: NaN)
-    ru = static_cast<std::int64_t>(ru_f);
-    rl = static_cast<std::int64_t>(rl_f) - 1;
+    // (clamped before the conversion, which is undefined beyond the int64 range: beyond
+    // +-2^50 only the comparisons with 0 and N - 1 below matter, as in scipy's int())
+    constexpr double kBig = 1125899906842624.0;  // 2^50
+    ru = static_cast<std::int64_t>(ru_f < -kBig ? -kBig : (ru_f > kBig ? kBig : ru_f));
+    rl = static_cast<std::int64_t>(rl_f < -kBig ? -kBig : (rl_f > kBig ? kBig : rl_f)) - 1;
     ru = ru < N - 1 ? ru : N - 1;
     rl = rl > 0 ? rl : 0;
     return !(ru < 0 || rl > N - 1);  // scipy: IndexError
