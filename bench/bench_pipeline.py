@@ -13,7 +13,10 @@ Steps (each measured in a child process: wall time, CPU time and peak RSS from w
    overlapped reader/writer engine: as plain tiled GeoTIFFs without overviews
    (``floor_plain``), as COGs with overviews (``floor_cog``) and, optionally, as compressed
    GeoTIFFs with overviews added in place (``floor_ovr``);
-3. ``mlri run --no-cog`` (``run_plain``) and ``mlri run`` (``run_cog``) on the stacks.
+3. ``mlri run --no-cog`` (``run_plain``) and ``mlri run`` (``run_cog``) on the stacks;
+   with ``--ref-src DIR`` also ``mlri run --no-cog`` of another version (``run_plain_ref``:
+   the package in ``DIR``, e.g. a ``git worktree``'s ``src/`` built in place), so that two
+   versions are compared in the same rounds, against the same floor.
 
 The machine is shared: numbers vary by some 10 %; ``--repeat 3`` alternates the steps and
 reports median ratios with their per-round range.  Before every step both inputs are read
@@ -163,10 +166,12 @@ def io_floor(lst: str, evi: str, out: Path, cog: bool, tile: int = 512,
 # --------------------------------------------------------------------------- driver
 
 
-def child(cmd: list[str]) -> dict:
-    """Run ``cmd``; wall time, CPU time and peak RSS of that child (os.wait4)."""
+def child(cmd: list[str], env: dict[str, str] | None = None) -> dict:
+    """Run ``cmd`` (with ``env``: these variables added to ours); wall time, CPU time and
+    peak RSS of that child (os.wait4)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **env} if env else None)
     out_err: list[str] = []
 
     _, status, ru = os.wait4(proc.pid, 0)
@@ -216,6 +221,10 @@ def main() -> None:
                          "all see the same machine; ratios from the median wall times")
     ap.add_argument("--no-warm", action="store_true",
                     help="do not read the inputs into the page cache before each step")
+    ap.add_argument("--ref-src", default=None, metavar="DIR",
+                    help="also time `mlri run --no-cog` of another version (run_plain_ref): "
+                         "the mlri package in DIR (a source tree's src/ with its built "
+                         "extension), alternated with the other steps round by round")
     ap.add_argument("--warmup", type=int, default=0,
                     help="untimed rounds of every step before the timed ones (recorded under "
                          "'warmup_rounds', left out of the medians): the first round of a "
@@ -279,6 +288,17 @@ def main() -> None:
             ("run_plain", run_cmd("run_plain", "--no-cog")),
             ("run_cog", run_cmd("run_cog")),
         ]
+        envs: dict[str, dict[str, str]] = {}
+        if a.ref_src:
+            ref = Path(a.ref_src).resolve()
+            if not (ref / "mlri" / "__init__.py").is_file():
+                ap.error(f"--ref-src {ref}: no mlri package there (give a source tree's src/)")
+            steps.append(("run_plain_ref", [py, "-m", "mlri", *run_cmd("run_plain_ref",
+                                                                        "--no-cog")[1:]]))
+            envs["run_plain_ref"] = {"PYTHONPATH": str(ref)}
+            commit = subprocess.run(["git", "-C", str(ref), "rev-parse", "--short", "HEAD"],
+                                    capture_output=True, text=True, check=False)
+            res["ref"] = {"src": str(ref), "git_commit": commit.stdout.strip() or None}
         steps = [(n, c, work / n) for n, c in steps if n not in skip]
         rounds: dict[str, list[dict]] = {n: [] for n, _, _ in steps}
         warmup_rounds: dict[str, list[dict]] = {n: [] for n, _, _ in steps}
@@ -288,7 +308,7 @@ def main() -> None:
                 if outdir.exists():
                     shutil.rmtree(outdir)
                 warm_s = None if a.no_warm else warm([lst, evi])
-                r = child(cmd)
+                r = child(cmd, envs.get(name))
                 r["warm_s"] = warm_s
                 stdout = r.pop("stdout")
                 r["output_bytes"] = dir_size(outdir)
@@ -320,7 +340,9 @@ def main() -> None:
             res["warmup_rounds"] = {n: [_round_record(r) for r in runs]
                                     for n, runs in warmup_rounds.items()}
         for run_name, floor_name in (("run_plain", "floor_plain"), ("run_cog", "floor_cog"),
-                                     ("run_cog", "floor_plain")):
+                                     ("run_cog", "floor_plain"),
+                                     ("run_plain_ref", "floor_plain"),
+                                     ("run_plain", "run_plain_ref")):
             if run_name in res and floor_name in res:
                 ratio = res[run_name]["wall_s"] / res[floor_name]["wall_s"]
                 res[f"ratio_{run_name}_vs_{floor_name}"] = ratio
@@ -330,7 +352,8 @@ def main() -> None:
                           f"{max(per):.2f})" if a.repeat > 1 else "")
                 if a.repeat > 1:
                     res[f"ratio_{run_name}_vs_{floor_name}_per_round"] = per
-                print(f"{run_name} / {floor_name} = {ratio:.2f}{spread} (target <= 1.3)")
+                target = " (target <= 1.3)" if floor_name.startswith("floor") else ""
+                print(f"{run_name} / {floor_name} = {ratio:.2f}{spread}{target}")
     finally:
         if a.json:
             Path(a.json).write_text(json.dumps(res, indent=2, default=str) + "\n")
