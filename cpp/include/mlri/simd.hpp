@@ -111,12 +111,15 @@ inline vd vsqrt(vd x) {
     return r;
 }
 
+// 2^52 + 2^51: doubles in [2^52, 2^53) have the units as their last mantissa bit
+inline constexpr double kIntMagic = 6755399441055744.0;
+
 // Exact conversion of small integers (|e| < 2^51) to double: identical to (double)e.
-inline vd small_int_to_double(vi e) {
-    constexpr double magic = 6755399441055744.0;  // 2^52 + 2^51
-    const vi mbits = (vi)splat(magic);
-    return (vd)(e + mbits) - magic;
-}
+inline vd small_int_to_double(vi e) { return (vd)(e + (vi)splat(kIntMagic)) - kIntMagic; }
+
+// The inverse: x rounded to an integer (nearbyint, in the current rounding mode) as int64, for
+// |x| < 2^51, by one addition.
+inline vi round_small_to_int(vd x) { return (vi)(x + kIntMagic) - (vi)splat(kIntMagic); }
 
 // t[j[l]] for every lane, j in [0, 32): two-register permutes on AVX-512 (its gathers are
 // slow under current Intel microcode), a gather on AVX2, loads otherwise; exact either way.

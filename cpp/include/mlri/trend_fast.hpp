@@ -433,7 +433,7 @@ inline void hurst_block(const vd* yv, const vd* tv, const int* n, int nl, index_
 // sen_interval.hpp's interval_ranks with the ties tie18 = sum_groups k(k-1)(2k+5) of MK; the
 // returned mask marks the lanes that have an interval (n >= 2, ranks in range, lane < nl), and
 // rl, ru are 0 in the others.  The same operations as interval_ranks on whole vectors (its
-// integer terms are exact in double for n <= 64); nearbyint by the 1.5 * 2^52 addition, on
+// integer terms are exact in double for n <= 64); nearbyint by simd::round_small_to_int, on
 // values clamped to +-2^50 (beyond, only the comparisons with 0 and N - 1 below matter).
 inline vi interval_lane_ranks(const int* n, int nl, vd tie18, double z, vi& rl, vi& ru) {
     double nd[VL];
@@ -453,12 +453,10 @@ inline vi interval_lane_ranks(const int* n, int nl, vd tie18, double z, vi& rl, 
     const vd rl_f = (N + zs) / 2.0;
     ok = ok & simd::isfinite(ru_f) & simd::isfinite(rl_f);  // negative variance: scipy's NaN
     const vd big = simd::splat(1125899906842624.0);  // 2^50
-    constexpr double magic = 6755399441055744.0;      // 1.5 * 2^52
-    const vi mbits = (vi)simd::splat(magic);
     auto nearest = [&](vd x) __attribute__((always_inline)) {
-        return (vi)(simd::vmax(simd::vmin(x, big), -big) + magic) - mbits;
+        return simd::round_small_to_int(simd::vmax(simd::vmin(x, big), -big));
     };
-    const vi Ni = (vi)(N + magic) - mbits;
+    const vi Ni = simd::round_small_to_int(N);
     vi u = nearest(ru_f), lo = nearest(rl_f) - 1;
     u = simd::seli(simd::mask(u < Ni - 1), u, Ni - 1);
     lo = simd::seli(simd::mask(lo > 0), lo, vi{});

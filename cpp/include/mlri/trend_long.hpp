@@ -576,7 +576,7 @@ void long_block(Block<kMaxLongRows>& B, LongWork& W, const T* y, index_t P, int 
             // median of y from the ranks counted in the pair sweep: y_k is the element of
             // rank r iff #{y_i < y_k} <= r < n - #{y_i > y_k}; lanes with a -0.0 take the
             // generic median (a selection by value does not keep the sign of a zero)
-            const vi nvi = (vi)(nv + 6755399441055744.0) - (vi)simd::splat(6755399441055744.0);
+            const vi nvi = simd::round_small_to_int(nv);
             const vi r1 = (nvi - 1) >> 1, r2 = nvi >> 1;  // r2 == r1 + 1 for even n
             vd v1 = vd{}, v2 = vd{};
             for (int k = 0; k < nmax; ++k) {
