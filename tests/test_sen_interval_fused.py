@@ -105,6 +105,48 @@ def test_fused_interval_at_and_beyond_the_band(restore_target, T):
             check(y, years, alpha=alpha, n_threads=2)
 
 
+def near_tie_stack(T: int, P: int, seed: int) -> np.ndarray:
+    """Series whose slopes agree to far more than the keyed networks' 24-bit keys resolve
+    (relative 2^-15): nearly linear series (every slope within ~1e-9 of the others), exact
+    ties (integer values; MLRI's repeated 1.0), zeros of both signs beside float32 subnormal
+    slopes, slopes beyond the float range, and missing years, in blocks of every parity."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(T, dtype=np.float64)[:, None]
+    kind = rng.integers(0, 7, P)
+    y = 0.3 + 0.01 * t * (1.0 + 1e-9 * rng.standard_normal((T, P)))  # kind 0: near-linear
+    y[:, kind == 1] = np.round(rng.normal(0.0, 1.5, (T, int((kind == 1).sum()))))
+    m = kind == 2  # MLRI-like: 1.0 in several years, small steps elsewhere
+    y[:, m] = np.where(rng.random((T, int(m.sum()))) < 0.4, 1.0,
+                       1.0 + 0.01 * rng.standard_normal((T, int(m.sum()))))
+    m = kind == 3  # zeros and subnormal-float-sized steps (keys of 0 and of them coincide)
+    y[:, m] = rng.choice([0.0, -0.0, 1e-41, -1e-41, 3e-42], size=(T, int(m.sum())))
+    m = kind == 4  # steps beyond the float range: every such slope keys as +-inf
+    y[:, m] = rng.choice([-1e300, -3e299, 0.0, 2e299, 1e300], size=(T, int(m.sum())))
+    m = kind == 5  # two near-equal slope groups around the median
+    y[:, m] = t * np.where(rng.random((T, int(m.sum()))) < 0.5, 1.0, 1.0 + 2e-6)
+    y[rng.random((T, P)) < 0.08] = np.nan
+    return np.ascontiguousarray(y)
+
+
+@pytest.mark.parametrize("T", [4, 8, 12, 16, 19])
+def test_keyed_networks_exact_at_near_ties(restore_target, T):
+    """The network path orders 32-bit keys monotone in the slopes and proves every rank it
+    reads by its neighbours' keys; slopes closer than the keys resolve take the doubles.
+    Median, interval and intercept equal the standalone / generic kernels bit for bit, for
+    blocks in pairs and alone (several pixel counts)."""
+    years = gappy_years(T, 7 * T)
+    for P in (1, 5, 8 * 131 + 3, 2003):
+        y = near_tie_stack(T, P, 1000 * T + P)
+        y_long, years_long = as_generic(y, years)
+        for tgt in SUPPORTED:
+            _core.set_simd_target(tgt)
+            for alpha in (0.05, 0.01, 0.5):
+                check(y, years, alpha=alpha, n_threads=2)
+            fast, generic = mlri.trend(y, years), mlri.trend(y_long, years_long)
+            for f in ("slope", "intercept", "s", "p"):
+                assert same_bits(getattr(fast, f), getattr(generic, f)), f"{tgt} P={P}: {f}"
+
+
 def test_fused_threads_and_tiles_identical(restore_target):
     y = make_stack(42, 19, 5001, np.float32)
     years = gappy_years(19, 2)

@@ -2,7 +2,9 @@
 """Generate cpp/include/mlri/sortnet.hpp: branch-free sorting / selection networks for the
 fused trend kernel (Sen median of the n(n-1)/2 pairwise slopes; for Sen's interval, all their
 ranks or only the band of ranks around the median that the interval can need at alpha >= 0.05;
-median and ties of n values).
+median and ties of n values).  The keyed variants (key_band_pairs, key_median_pairs) return one
+rank more on each side of their ranks: the trend kernel's keyed path sorts 32-bit keys that are
+only monotone in the slopes and proves each rank it reads by its neighbours' keys.
 
 Networks are Batcher odd-even merge sorts, cut down to a non-power-of-two size by treating the
 missing top inputs as +inf (comparators whose outcome is then known are removed, wires
@@ -283,6 +285,7 @@ def main() -> None:
     parts = []
     summary = []
     bands = []
+    keyed = []
     for nb in NBS:
         M = nb * (nb - 1) // 2
         c = M // 2
@@ -322,6 +325,30 @@ def main() -> None:
                               [*(f"y[{r - b0}]" for r in range(b0, b1 + 1)), "lo", "hi"],
                               "const V* x, V* __restrict y, V& lo, V& hi, F& side", side,
                               store_early=True))
+        # keyed networks (trend_fast.hpp's keyed path sorts 32-bit keys that are only
+        # monotone in the slopes, and proves each rank it reads by its neighbours' keys):
+        # the band widened by one rank on each side, and the median ranks with theirs
+        kb0, kb1 = max(b0 - 1, 0), min(b1 + 1, M - 1)
+        kbouts = [souts[r] for r in range(kb0, kb1 + 1)]
+        verify(q, kbouts, list(range(kb0, kb1 + 1)), M)
+        summary.append(f"//   ranks {kb0}..{kb1} of {nb} rows' {M} slopes (keyed band): "
+                       f"{q.cost(kbouts)} min/max")
+        parts.append(f"// Ranks {kb0}..{kb1} of x[0..{M}) into y[0..{kb1 - kb0 + 1}) (y[r - {kb0}]: rank r;\n"
+                     f"// not overlapping x): band_pairs_{nb}'s band and one rank beyond each end.\n" +
+                     emit(q, kbouts, f"key_band_pairs_{nb}",
+                          [f"y[{r - kb0}]" for r in range(kb0, kb1 + 1)],
+                          "const V* x, V* __restrict y, F& side", side, store_early=True))
+        km0, km1 = max(c - 2, 0), min(c + 1, M - 1)
+        pm, mouts = median_program(M, list(range(km0, km1 + 1)))
+        verify(pm, mouts, list(range(km0, km1 + 1)), M)
+        summary.append(f"//   ranks {km0}..{km1} of {nb} rows' {M} slopes (keyed median): "
+                       f"{pm.cost(mouts)} min/max")
+        parts.append(f"// Ranks {km0}..{km1} of x[0..{M}) into y[0..{km1 - km0 + 1}) (y[r - {km0}]: rank r; not\n"
+                     f"// overlapping x): the Sen median's ranks and their neighbours.\n" +
+                     emit(pm, mouts, f"key_median_pairs_{nb}",
+                          [f"y[{r - km0}]" for r in range(km0, km1 + 1)],
+                          "const V* x, V* __restrict y, F& side", side, store_early=True))
+        keyed.append((kb0, kb1, km0, km1))
         # full sort of nb values (in place), for the median and ties of the series itself
         q, souts = sort_program(nb)
         summary.append(f"//   sort of {nb} values: {q.cost(souts)} min/max")
@@ -330,13 +357,17 @@ def main() -> None:
                           "const V* x, V* y"))
     traits = ["// Networks<NB>: the networks for series of at most NB values, by template parameter.",
               "template <int NB>", "struct Networks;"]
-    for nb, (b0, b1) in zip(NBS, bands, strict=True):
+    for nb, (b0, b1), (kb0, kb1, km0, km1) in zip(NBS, bands, keyed, strict=True):
         full = (b0, b1) == (0, nb * (nb - 1) // 2 - 1)
         band = f"sort_pairs_{nb}" if full else f"band_pairs_{nb}"
         traits.append(f"""template <>
 struct Networks<{nb}> {{
     static constexpr int kBandLo = {b0};  // band_pairs: ranks kBandLo..kBandHi
     static constexpr int kBandHi = {b1};
+    static constexpr int kKeyBandLo = {kb0};  // key_band_pairs: ranks kKeyBandLo..kKeyBandHi
+    static constexpr int kKeyBandHi = {kb1};
+    static constexpr int kKeyMedianLo = {km0};  // key_median_pairs: ranks kKeyMedianLo..kKeyMedianHi
+    static constexpr int kKeyMedianHi = {km1};
     template <class V, class F>
     static void median_pairs(const V* x, V& lo, V& hi, F& side) {{
         median_pairs_{nb}<V, F>(x, lo, hi, side);
@@ -348,6 +379,14 @@ struct Networks<{nb}> {{
     template <class V, class F>
     static void band_pairs(const V* x, V* y, V& lo, V& hi, F& side) {{
         {band}<V, F>(x, y, lo, hi, side);
+    }}
+    template <class V, class F>
+    static void key_band_pairs(const V* x, V* y, F& side) {{
+        key_band_pairs_{nb}<V, F>(x, y, side);
+    }}
+    template <class V, class F>
+    static void key_median_pairs(const V* x, V* y, F& side) {{
+        key_median_pairs_{nb}<V, F>(x, y, side);
     }}
     template <class V>
     static void sort(const V* x, V* y) {{

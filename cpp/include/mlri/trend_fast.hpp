@@ -15,6 +15,8 @@
 //   * the median of y (intercept) from the same sorted copy, the median of t - t0 by index;
 //   * Hurst (expanding) with the generic path's arithmetic on whole vectors;
 //   * on request, Sen's slope interval: the network then sorts the slopes fully (interval_block).
+// On AVX2 and AVX-512 the networks order 32-bit keys of the slopes, two blocks at a time
+// (run_chunk_keyed): each rank read is proven exact from the keys or taken from the doubles.
 // Each lane performs exactly the floating-point operations of the generic path, and selection
 // networks return the same order statistics as its quickselect, so results are bit-identical.
 // The one thing min/max networks do not preserve is which of -0.0 / +0.0 sits at a rank: that
@@ -56,6 +58,7 @@ struct Dims {
     constexpr int kPairs = Dims<NB>::kPairs;                \
     constexpr int kPairRank = Dims<NB>::kPairRank;          \
     constexpr int kRowRank = Dims<NB>::kRowRank;            \
+    (void)kRows;                                            \
     (void)kPairs;                                           \
     (void)kPairRank;                                        \
     (void)kRowRank;
@@ -467,8 +470,9 @@ inline vi interval_lane_ranks(const int* n, int nl, vd tie18, double z, vi& rl, 
 }
 
 // Sen's slope interval of block B (sen_interval.hpp's definition, bit for bit: both ends are
-// order statistics).  `sorted`: the ranks first.. of B.x from the network that also gives the
-// median, so the per-lane ranks of the interval are two loads (+0.10 CPU-us/px at 19 years on
+// order statistics).  at(l, r): rank r of lane l's slots B.x, from the network that also gives
+// the median (DoubleRanks: `sorted`, the ranks first.. of B.x; KeyRanks: the keyed path's), so
+// the per-lane ranks of the interval are two reads (+0.10 CPU-us/px at 19 years on
 // AVX-512, one thread, for a full sort, against +0.25 for the counting selection after the
 // median network that it replaced): a full sort (sort_pairs, first = 0: 4844 min/max at 19
 // rows against 3349 for the median alone), or, when band_holds_interval, only the band of
@@ -476,8 +480,8 @@ inline vi interval_lane_ranks(const int* n, int nl, vd tie18, double z, vi& rl, 
 // sum_groups k(k-1)(2k+5) from the sorted copy of the series.  A lane's valid rank r sits at
 // slot r + a, a = its -inf padding (kPairRank - K/2 slots, see pads_and_g).  A sorting
 // network may put either sign of a zero at a rank: both ends are written as +0.0 then.
-template <int NB>
-inline void interval_block(const Block<NB>& B, const vd* sorted, int first, vd tie18, double z,
+template <int NB, class At>
+inline void interval_block(const Block<NB>& B, const At& at, vd tie18, double z,
                            const TrendOutputs& out) {
     constexpr int kPairRank = Dims<NB>::kPairRank;
     vi rl, ru;
@@ -487,9 +491,9 @@ inline void interval_block(const Block<NB>& B, const vd* sorted, int first, vd t
         lo[l] = kNaN;
         hi[l] = kNaN;
         if (!ok[l]) continue;
-        const long long a = kPairRank - (B.n[l] * (B.n[l] - 1) / 2) / 2 - first;
-        lo[l] = sorted[rl[l] + a][l];
-        hi[l] = sorted[ru[l] + a][l];
+        const long long a = kPairRank - (B.n[l] * (B.n[l] - 1) / 2) / 2;
+        lo[l] = at(l, rl[l] + a);
+        hi[l] = at(l, ru[l] + a);
     }
     lo = lo == 0.0 ? vd{} : lo;
     hi = hi == 0.0 ? vd{} : hi;
@@ -517,12 +521,18 @@ inline bool band_holds_interval(double z) {
     return true;
 }
 
-// Everything after the pairs: medians, ties, outputs, Hurst.  lo/hi: network ranks of B.x;
-// sorted: B.x sorted (when the interval is requested).
-template <int NB>
-inline void finish(Block<NB>& B, vd lo, vd hi, const vd* sorted, int first,
-                   const TrendOptions& opt, const TrendOutputs& out, const double* lnt,
-                   ErfcMemo& erfc_memo) {
+// Ranks first.. of a block's slots, sorted by a double network: at(l, r) is rank r of lane l.
+struct DoubleRanks {
+    const vd* sorted;
+    int first;
+    double operator()(int l, long long r) const { return sorted[r - first][l]; }
+};
+
+// Everything after the pairs: medians, ties, outputs, Hurst.  lo/hi: network ranks
+// kPairRank - 1 and kPairRank of B.x; at: its ranks for the interval (when requested).
+template <int NB, class At>
+inline void finish(Block<NB>& B, vd lo, vd hi, const At& at, const TrendOptions& opt,
+                   const TrendOutputs& out, const double* lnt, ErfcMemo& erfc_memo) {
     MLRI_FAST_DIMS
     const bool doMK = (opt.compute & kDoMK) != 0;
     const bool doSen = (opt.compute & kDoSen) != 0;
@@ -611,7 +621,7 @@ inline void finish(Block<NB>& B, vd lo, vd hi, const vd* sorted, int first,
         }
     }
 
-    if (doCI) interval_block(B, sorted, first, tiev, opt.sen_z, out);
+    if (doCI) interval_block(B, at, tiev, opt.sen_z, out);
 
     if ((opt.compute & kDoHurst) && out.hurst)
         hurst_block<kRows>(yv, tv, B.n, nl, p0, opt.hurst, out.hurst, lnt);
@@ -652,17 +662,170 @@ void run_chunk(Block<NB>* st, index_t b0, index_t b1, const T* y, index_t P, int
             nxt->g1 = w.g1;
         }
         if (more && (doMK || doSen)) pads_and_g(*nxt, doMK, doSen, doSen);
-        finish(*cur, lo, hi, sorted, first, opt, out, lnt, memo);
+        finish(*cur, lo, hi, DoubleRanks{sorted, first}, opt, out, lnt, memo);
         Block<NB>* t = cur;
         cur = nxt;
         nxt = t;
     }
 }
 
+#if defined(MLRI_KEYED_NETWORKS)
+// ---- keyed path: the networks order 32-bit keys of two blocks at once ----------------------
+// The key of slot s (slope x) is (V(x) << 8) | s, V(x) = the top 24 bits of float(x + 0.0)'s
+// bits mapped to an order-preserving signed integer: V is monotone (x <= y gives V(x) <= V(y))
+// and the slot makes every key distinct, so a network sorts the keys into an order of the
+// slopes that is right wherever V differs.  A rank r whose V differs from its neighbours' (the
+// networks return ranks r - 1 and r + 1 too) holds exactly the rank-r slope, read back as a
+// double through its slot: the same order statistic the double networks select.  Where V is
+// shared (slopes within ~2^-15 of each other, equal ones, overflowed floats) the run of
+// equal V is ordered by the doubles themselves; a run that may go on beyond the returned ranks
+// is taken whole from the unsorted keys (equal slopes are common: MLRI is exactly 1 in every
+// year that sets both running extremes, so zero slopes sit at the interval's low end).
+template <int NB>
+inline void make_keys(const Block<NB>& A, const Block<NB>& B, simd::vk* K) {
+    MLRI_FAST_DIMS
+    const simd::vk lo31 = simd::vk{} + 0x7fffffff, top24 = simd::vk{} + ~0xff;
+    for (int s = 0; s < kPairs; ++s) {
+        const simd::vf2 f = simd::to_floats(A.x[s], B.x[s]) + 0.0f;  // (-0.0 keys as +0.0)
+        const simd::vk b = (simd::vk)f;
+        const simd::vk o = b ^ ((b >> 31) & lo31);  // order-preserving: floats as signed ints
+        K[s] = (o & top24) | s;
+    }
+}
+
+// Ranks first..last of the keys of two blocks (ks, the network's output; keys, its input):
+// at(l, r) is rank r of lane l of block `half` (its slots B.x), exact (see above).
+template <int NB>
+struct KeyRanks {
+    const simd::vk* ks;
+    const simd::vk* keys;
+    int first, last, half;
+    const Block<NB>* B;
+    double operator()(int l, long long r) const {
+        constexpr int kPairs = Dims<NB>::kPairs;
+        const int L = half * VL + l;
+        if (r < first || r > last) return exact(l, r);
+        const int k = ks[r - first][L], v = k >> 8;
+        long long a = r, b = r;
+        while (a > first && (ks[a - 1 - first][L] >> 8) == v) --a;
+        while (b < last && (ks[b + 1 - first][L] >> 8) == v) ++b;
+        if (a == b) return B->x[k & 0xff][l];
+        if ((a == first && first > 0) || (b == last && last < kPairs - 1))
+            return whole_run(L, l, r, v);  // the run may go on beyond the returned ranks
+        double g[kPairs];
+        const int m = static_cast<int>(b - a + 1);
+        for (int i = 0; i < m; ++i) g[i] = B->x[ks[a + i - first][L] & 0xff][l];
+        return detail::kth_smallest(g, m, static_cast<int>(r - a));
+    }
+    // Rank r in the run of V == v: the slots below it are counted, the run's own slopes
+    // selected from.
+    double whole_run(int L, int l, long long r, int v) const {
+        constexpr int kPairs = Dims<NB>::kPairs;
+        double g[kPairs];
+        int below = 0, m = 0;
+        for (int s = 0; s < kPairs; ++s) {
+            const int vs = keys[s][L] >> 8;
+            below += vs < v ? 1 : 0;
+            if (vs == v) g[m++] = B->x[s][l];
+        }
+        return detail::kth_smallest(g, m, static_cast<int>(r - below));
+    }
+    // Rank r of the lane's slots (a rank the network did not return: not reached).
+    double exact(int l, long long r) const {
+        constexpr int kPairs = Dims<NB>::kPairs;
+        double g[kPairs];
+        for (int s = 0; s < kPairs; ++s) g[s] = B->x[s][l];
+        return detail::kth_smallest(g, kPairs, static_cast<int>(r));
+    }
+};
+
+// The slopes of two blocks as the side work of a network.
+template <int NB>
+struct SlopeWork2 {
+    SlopeWork<NB> a, b;
+    __attribute__((always_inline)) inline void operator()(int slot, int i, int j) {
+        a(slot, i, j);
+        b(slot, i, j);
+    }
+};
+
+// run_chunk for Sen's slope on the keyed networks: blocks go by pairs (a lone last block is
+// paired with an empty one); the next pair's slopes are the side work of the current network.
+// Which network: the median's ranks (no interval), the band (interval at |z| <= 1.96) or
+// all ranks.
+template <int NB, class T>
+void run_chunk_keyed(Block<NB>* st, index_t b0, index_t b1, const T* y, index_t P, int Tn,
+                     const double* years, const TrendOptions& opt, const TrendOutputs& out,
+                     const double* lnt, ErfcMemo& memo, bool band) {
+    MLRI_FAST_DIMS
+    using Net = net::Networks<NB>;
+    const bool doMK = (opt.compute & kDoMK) != 0;
+    const bool doCI = out.sen_low != nullptr;
+    const int first = !doCI ? Net::kKeyMedianLo : (band ? Net::kKeyBandLo : 0);
+    const int last = !doCI ? Net::kKeyMedianHi : (band ? Net::kKeyBandHi : kPairs - 1);
+    simd::vk K[kPairs], S[kPairs];  // keys of the current pair; its ranks first..last
+    auto nl_of = [&](index_t b) {
+        const index_t p0 = b * VL;
+        return static_cast<int>((P - p0) < VL ? (P - p0) : VL);
+    };
+    auto load_pair = [&](Block<NB>** p, index_t b) {
+        load<NB, T>(*p[0], y, P, Tn, years, b * VL, nl_of(b));
+        if (b + 1 < b1)
+            load<NB, T>(*p[1], y, P, Tn, years, (b + 1) * VL, nl_of(b + 1));
+        else
+            load<NB, T>(*p[1], y, P, Tn, years, b * VL, 0);  // empty: every lane missing
+    };
+    Block<NB>* cur[2] = {&st[0], &st[1]};
+    Block<NB>* nxt[2] = {&st[2], &st[3]};
+    load_pair(cur, b0);
+    for (Block<NB>* c : cur) {
+        all_slopes(c);
+        pads_and_g(*c, doMK, true, false);
+    }
+    make_keys(*cur[0], *cur[1], K);
+    for (index_t b = b0; b < b1; b += 2) {
+        const bool more = b + 2 < b1;
+        if (more) load_pair(nxt, b + 2);
+        SlopeWork2<NB> w{{nxt[0]}, {nxt[1]}};  // (garbage after the last pair)
+        if (!doCI) {
+            Net::template key_median_pairs<simd::vk>(K, S, w);
+        } else if (band) {
+            Net::template key_band_pairs<simd::vk>(K, S, w);
+        } else {
+            simd::vk klo, khi;
+            Net::template sort_pairs<simd::vk>(K, S, klo, khi, w);
+        }
+        for (int h = 0; h < 2; ++h) {
+            nxt[h]->g0 = h ? w.b.g0 : w.a.g0;
+            nxt[h]->g1 = h ? w.b.g1 : w.a.g1;
+        }
+        if (more)
+            for (Block<NB>* c : nxt) pads_and_g(*c, doMK, true, true);
+        for (int h = 0; h < 2 && b + h < b1; ++h) {
+            const KeyRanks<NB> at{S, K, first, last, h, cur[h]};
+            vd lo = vd{}, hi = vd{};
+            for (int l = 0; l < VL; ++l) {
+                const int n = cur[h]->n[l];
+                if (n < 2) continue;  // (no median is output)
+                hi[l] = at(l, kPairRank);
+                if (((n * (n - 1) / 2) & 1) == 0) lo[l] = at(l, kPairRank - 1);  // (K odd: hi)
+            }
+            finish(*cur[h], lo, hi, at, opt, out, lnt, memo);
+        }
+        if (more) make_keys(*nxt[0], *nxt[1], K);
+        for (int h = 0; h < 2; ++h) {
+            Block<NB>* t = cur[h];
+            cur[h] = nxt[h];
+            nxt[h] = t;
+        }
+    }
+}
+#endif
+
 // Per-thread state of the network path (allocated before the parallel region).
 template <int NB>
 struct NetThread {
-    Block<NB> st[2];  // zeroed: the first side work may read the spare
+    Block<NB> st[4];  // zeroed: the first side work may read a spare (two: the keyed path)
     ErfcMemo memo;
 };
 
@@ -689,7 +852,13 @@ void run_nb(const T* y, index_t P, int Tn, const double* years, const TrendOptio
         for (index_t c = 0; c < nchunks; ++c) {
             const index_t b0 = c * kChunk;
             const index_t b1 = (b0 + kChunk) < nblocks ? (b0 + kChunk) : nblocks;
-            run_chunk<NB, T>(me.st, b0, b1, y, P, Tn, years, opt, out, lnt, me.memo, band);
+#if defined(MLRI_KEYED_NETWORKS)
+            if (opt.compute & kDoSen)
+                run_chunk_keyed<NB, T>(me.st, b0, b1, y, P, Tn, years, opt, out, lnt, me.memo,
+                                       band);
+            else
+#endif
+                run_chunk<NB, T>(me.st, b0, b1, y, P, Tn, years, opt, out, lnt, me.memo, band);
         }
     }
 }
