@@ -279,6 +279,19 @@ def emit(p: Prog, outs: list[int], name: str, out_names: list[str], sig: str,
     return "\n".join(L)
 
 
+def keyed_network(prog: Prog, outs: list[int], r0: int, r1: int, nb: int, side: list[str],
+                  name: str, what: str, doc: str, summary: list[str], parts: list[str]) -> None:
+    """Verify and emit a keyed network: ranks r0..r1 of nb rows' slopes into y[r - r0]."""
+    M = nb * (nb - 1) // 2
+    verify(prog, outs, list(range(r0, r1 + 1)), M)
+    summary.append(f"//   ranks {r0}..{r1} of {nb} rows' {M} slopes ({what}): "
+                   f"{prog.cost(outs)} min/max")
+    parts.append(f"// Ranks {r0}..{r1} of x[0..{M}) into y[0..{r1 - r0 + 1}) (y[r - {r0}]: "
+                 f"rank r; not overlapping x):\n// {doc}.\n" +
+                 emit(prog, outs, f"{name}_{nb}", [f"y[{r - r0}]" for r in range(r0, r1 + 1)],
+                      "const V* x, V* __restrict y, F& side", side, store_early=True))
+
+
 def main() -> None:
     _check_green16()
     NBS = [int(a) for a in sys.argv[1:]] or [4, 8, 12, 16, 19]
@@ -329,25 +342,13 @@ def main() -> None:
         # monotone in the slopes, and proves each rank it reads by its neighbours' keys):
         # the band widened by one rank on each side, and the median ranks with theirs
         kb0, kb1 = max(b0 - 1, 0), min(b1 + 1, M - 1)
-        kbouts = [souts[r] for r in range(kb0, kb1 + 1)]
-        verify(q, kbouts, list(range(kb0, kb1 + 1)), M)
-        summary.append(f"//   ranks {kb0}..{kb1} of {nb} rows' {M} slopes (keyed band): "
-                       f"{q.cost(kbouts)} min/max")
-        parts.append(f"// Ranks {kb0}..{kb1} of x[0..{M}) into y[0..{kb1 - kb0 + 1}) (y[r - {kb0}]: rank r;\n"
-                     f"// not overlapping x): band_pairs_{nb}'s band and one rank beyond each end.\n" +
-                     emit(q, kbouts, f"key_band_pairs_{nb}",
-                          [f"y[{r - kb0}]" for r in range(kb0, kb1 + 1)],
-                          "const V* x, V* __restrict y, F& side", side, store_early=True))
+        keyed_network(q, [souts[r] for r in range(kb0, kb1 + 1)], kb0, kb1, nb, side,
+                      "key_band_pairs", "keyed band",
+                      f"band_pairs_{nb}'s band and one rank beyond each end", summary, parts)
         km0, km1 = max(c - 2, 0), min(c + 1, M - 1)
         pm, mouts = median_program(M, list(range(km0, km1 + 1)))
-        verify(pm, mouts, list(range(km0, km1 + 1)), M)
-        summary.append(f"//   ranks {km0}..{km1} of {nb} rows' {M} slopes (keyed median): "
-                       f"{pm.cost(mouts)} min/max")
-        parts.append(f"// Ranks {km0}..{km1} of x[0..{M}) into y[0..{km1 - km0 + 1}) (y[r - {km0}]: rank r; not\n"
-                     f"// overlapping x): the Sen median's ranks and their neighbours.\n" +
-                     emit(pm, mouts, f"key_median_pairs_{nb}",
-                          [f"y[{r - km0}]" for r in range(km0, km1 + 1)],
-                          "const V* x, V* __restrict y, F& side", side, store_early=True))
+        keyed_network(pm, mouts, km0, km1, nb, side, "key_median_pairs", "keyed median",
+                      "the Sen median's ranks and their neighbours", summary, parts)
         keyed.append((kb0, kb1, km0, km1))
         # full sort of nb values (in place), for the median and ties of the series itself
         q, souts = sort_program(nb)

@@ -119,8 +119,8 @@ inline void sort_pairs_4(const V* x, V* __restrict y, V& lo, V& hi, F& side) {
     const V v29 = simd::vmax(v24, v21);
     y[4] = v29;
 }
-// Ranks 0..5 of x[0..6) into y[0..6) (y[r - 0]: rank r;
-// not overlapping x): band_pairs_4's band and one rank beyond each end.
+// Ranks 0..5 of x[0..6) into y[0..6) (y[r - 0]: rank r; not overlapping x):
+// band_pairs_4's band and one rank beyond each end.
 template <class V, class F>
 inline void key_band_pairs_4(const V* x, V* __restrict y, F& side) {
     const V v6 = simd::vmin(x[0], x[1]);
@@ -160,8 +160,8 @@ inline void key_band_pairs_4(const V* x, V* __restrict y, F& side) {
     const V v29 = simd::vmax(v24, v21);
     y[4] = v29;
 }
-// Ranks 1..4 of x[0..6) into y[0..4) (y[r - 1]: rank r; not
-// overlapping x): the Sen median's ranks and their neighbours.
+// Ranks 1..4 of x[0..6) into y[0..4) (y[r - 1]: rank r; not overlapping x):
+// the Sen median's ranks and their neighbours.
 template <class V, class F>
 inline void key_median_pairs_4(const V* x, V* __restrict y, F& side) {
     const V v6 = simd::vmin(x[0], x[1]);
@@ -1197,8 +1197,8 @@ inline void band_pairs_8(const V* x, V* __restrict y, V& lo, V& hi, F& side) {
     const V v337 = simd::vmax(v313, v270);
     y[17] = v337;
 }
-// Ranks 4..23 of x[0..28) into y[0..20) (y[r - 4]: rank r;
-// not overlapping x): band_pairs_8's band and one rank beyond each end.
+// Ranks 4..23 of x[0..28) into y[0..20) (y[r - 4]: rank r; not overlapping x):
+// band_pairs_8's band and one rank beyond each end.
 template <class V, class F>
 inline void key_band_pairs_8(const V* x, V* __restrict y, F& side) {
     const V v28 = simd::vmin(x[0], x[13]);
@@ -1552,8 +1552,8 @@ inline void key_band_pairs_8(const V* x, V* __restrict y, F& side) {
     const V v338 = simd::vmin(v314, v271);
     y[19] = v338;
 }
-// Ranks 12..15 of x[0..28) into y[0..4) (y[r - 12]: rank r; not
-// overlapping x): the Sen median's ranks and their neighbours.
+// Ranks 12..15 of x[0..28) into y[0..4) (y[r - 12]: rank r; not overlapping x):
+// the Sen median's ranks and their neighbours.
 template <class V, class F>
 inline void key_median_pairs_8(const V* x, V* __restrict y, F& side) {
     const V v28 = simd::vmin(x[0], x[13]);
@@ -5579,8 +5579,8 @@ inline void band_pairs_12(const V* x, V* __restrict y, V& lo, V& hi, F& side) {
     const V v1396 = simd::vmin(v1340, v1231);
     y[29] = v1396;
 }
-// Ranks 17..48 of x[0..66) into y[0..32) (y[r - 17]: rank r;
-// not overlapping x): band_pairs_12's band and one rank beyond each end.
+// Ranks 17..48 of x[0..66) into y[0..32) (y[r - 17]: rank r; not overlapping x):
+// band_pairs_12's band and one rank beyond each end.
 template <class V, class F>
 inline void key_band_pairs_12(const V* x, V* __restrict y, F& side) {
     const V v66 = simd::vmin(x[0], x[13]);
@@ -6886,8 +6886,8 @@ inline void key_band_pairs_12(const V* x, V* __restrict y, F& side) {
     const V v1397 = simd::vmax(v1340, v1231);
     y[31] = v1397;
 }
-// Ranks 31..34 of x[0..66) into y[0..4) (y[r - 31]: rank r; not
-// overlapping x): the Sen median's ranks and their neighbours.
+// Ranks 31..34 of x[0..66) into y[0..4) (y[r - 31]: rank r; not overlapping x):
+// the Sen median's ranks and their neighbours.
 template <class V, class F>
 inline void key_median_pairs_12(const V* x, V* __restrict y, F& side) {
     const V v66 = simd::vmin(x[0], x[13]);
@@ -15575,8 +15575,8 @@ inline void band_pairs_16(const V* x, V* __restrict y, V& lo, V& hi, F& side) {
     const V v2779 = simd::vmax(v2679, v2374);
     y[45] = v2779;
 }
-// Ranks 36..83 of x[0..120) into y[0..48) (y[r - 36]: rank r;
-// not overlapping x): band_pairs_16's band and one rank beyond each end.
+// Ranks 36..83 of x[0..120) into y[0..48) (y[r - 36]: rank r; not overlapping x):
+// band_pairs_16's band and one rank beyond each end.
 template <class V, class F>
 inline void key_band_pairs_16(const V* x, V* __restrict y, F& side) {
     const V v120 = simd::vmin(x[0], x[13]);
@@ -18120,8 +18120,8 @@ inline void key_band_pairs_16(const V* x, V* __restrict y, F& side) {
     const V v2780 = simd::vmin(v2680, v2375);
     y[47] = v2780;
 }
-// Ranks 58..61 of x[0..120) into y[0..4) (y[r - 58]: rank r; not
-// overlapping x): the Sen median's ranks and their neighbours.
+// Ranks 58..61 of x[0..120) into y[0..4) (y[r - 58]: rank r; not overlapping x):
+// the Sen median's ranks and their neighbours.
 template <class V, class F>
 inline void key_median_pairs_16(const V* x, V* __restrict y, F& side) {
     const V v120 = simd::vmin(x[0], x[13]);
@@ -33699,8 +33699,8 @@ inline void band_pairs_19(const V* x, V* __restrict y, V& lo, V& hi, F& side) {
     const V v4958 = simd::vmax(v4816, v4349);
     y[58] = v4958;
 }
-// Ranks 55..115 of x[0..171) into y[0..61) (y[r - 55]: rank r;
-// not overlapping x): band_pairs_19's band and one rank beyond each end.
+// Ranks 55..115 of x[0..171) into y[0..61) (y[r - 55]: rank r; not overlapping x):
+// band_pairs_19's band and one rank beyond each end.
 template <class V, class F>
 inline void key_band_pairs_19(const V* x, V* __restrict y, F& side) {
     const V v171 = simd::vmin(x[0], x[13]);
@@ -38200,8 +38200,8 @@ inline void key_band_pairs_19(const V* x, V* __restrict y, F& side) {
     const V v4959 = simd::vmin(v4817, v4350);
     y[60] = v4959;
 }
-// Ranks 83..86 of x[0..171) into y[0..4) (y[r - 83]: rank r; not
-// overlapping x): the Sen median's ranks and their neighbours.
+// Ranks 83..86 of x[0..171) into y[0..4) (y[r - 83]: rank r; not overlapping x):
+// the Sen median's ranks and their neighbours.
 template <class V, class F>
 inline void key_median_pairs_19(const V* x, V* __restrict y, F& side) {
     const V v171 = simd::vmin(x[0], x[13]);
