@@ -84,10 +84,16 @@ struct Owned {
 namespace detail {
 // (log1p(r) - r) / r^2 from the Taylor series of log1p to r^9, for scalars and SIMD vectors
 // alike (log_pos).
+// Horner's rule from the highest coefficient: h = 1/9, then h = c + r h for each next c, i.e.
+// -0.5 + r (1/3 + r (-1/4 + r (1/5 + r (-1/6 + r (1/7 + r (-1/8 + r / 9)))))).
+inline constexpr double kLog1pTail[8] = {1.0 / 9.0,  -0.125, 1.0 / 7.0, -1.0 / 6.0,
+                                         0.2,        -0.25,  1.0 / 3.0, -0.5};
 template <class V>
 inline V log1p_tail(V r) {
-    return -0.5 + r * (1.0 / 3.0 + r * (-0.25 + r * (0.2 + r * (-1.0 / 6.0 + r * (1.0 / 7.0 +
-                                                              r * (-0.125 + r * (1.0 / 9.0)))))));
+    V h = r * kLog1pTail[0];
+    h = kLog1pTail[1] + h;
+    for (int i = 2; i < 8; ++i) h = kLog1pTail[i] + r * h;
+    return h;
 }
 
 // Tables of log_pos: ln(c_j) and 1 / c_j for c_j = 1 + j/32 (j < 14) or (1 + j/32) / 2

@@ -174,8 +174,13 @@ inline vd lookup32(const double* t, vi j) {
 #endif
 }
 
-// Lane-wise detail::log_pos (common.hpp): same operations in the same order.
-inline vd log_pos(vd x) {
+// Lane-wise detail::log_pos (common.hpp): same operations in the same order, in three steps:
+// the reduction x = 2^e c_j (1 + r), the tail polynomial, the sum.
+struct LogParts {
+    vd r, dk;
+    vi j;
+};
+inline LogParts log_reduce(vd x) {
     const vu u = (vu)x;
     const vu ur = u + (1ULL << 46);
     const vi j = (vi)((ur >> 47) & 31u);
@@ -184,10 +189,32 @@ inline vd log_pos(vd x) {
     const vu mb = u - ((vu)e << 52);
     const vu cb = ((vu)(0x3ff - big) << 52) | ((vu)j << 47);
     const vd m = (vd)mb, c = (vd)cb;
-    const vd r = (m - c) * lookup32(detail::kLogTabInv, j);
-    const vd p = r + (r * r) * detail::log1p_tail(r);
-    const vd dk = small_int_to_double(e);
-    return (dk * detail::kLn2Hi + lookup32(detail::kLogTabLn, j)) + (dk * detail::kLn2Lo + p);
+    return {(m - c) * lookup32(detail::kLogTabInv, j), small_int_to_double(e), j};
+}
+inline vd log_sum(const LogParts& a, vd tail) {
+    const vd p = a.r + (a.r * a.r) * tail;
+    return (a.dk * detail::kLn2Hi + lookup32(detail::kLogTabLn, a.j)) + (a.dk * detail::kLn2Lo + p);
+}
+inline vd log_pos(vd x) {
+    const LogParts a = log_reduce(x);
+    return log_sum(a, detail::log1p_tail(a.r));
+}
+
+// log_pos of x[0..n) in place, n <= N: the same operations, with the n tail polynomials
+// (Horner: a chain of 14 dependent operations each) evaluated side by side, so that they
+// overlap instead of queueing on one another's latency.
+template <int N>
+inline void log_pos_n(vd* x, int n) {
+    LogParts a[N];
+    vd h[N];
+    for (int i = 0; i < n; ++i) {
+        a[i] = log_reduce(x[i]);
+        h[i] = a[i].r * detail::kLog1pTail[0];
+    }
+    for (int i = 0; i < n; ++i) h[i] = detail::kLog1pTail[1] + h[i];
+    for (int c = 2; c < 8; ++c)
+        for (int i = 0; i < n; ++i) h[i] = detail::kLog1pTail[c] + a[i].r * h[i];
+    for (int i = 0; i < n; ++i) x[i] = log_sum(a[i], h[i]);
 }
 
 }  // namespace simd

@@ -404,9 +404,13 @@ inline void hurst_block(const vd* yv, const vd* tv, const int* n, int nl, index_
         const vd v = sq[t] * (1.0 / (t - ddof));  // S^2
         const vd R = rng[t];
         const vi deg = ~(simd::mask(v > rel_tol2) & simd::mask(R > 0.0));
-        lnrs[t] = 0.5 * simd::log_pos(simd::sel(deg, simd::splat(1.0), (R * R) / v));
+        lnrs[t] = simd::sel(deg, simd::splat(1.0), (R * R) / v);
         okm[t] = in & ~deg;
         anydeg = anydeg | (in & deg);
+    }
+    if (mmax >= tau0) {
+        simd::log_pos_n<NR + 1>(lnrs + tau0, mmax - tau0 + 1);  // (their chains overlap)
+        for (int t = tau0; t <= mmax; ++t) lnrs[t] = 0.5 * lnrs[t];
     }
     // OLS slope of ln(R/S) on ln(tau), two-pass
     vd cnt = vd{}, sx = vd{}, sy = vd{};
