@@ -88,7 +88,6 @@ typedef float vf __attribute__((vector_size(4 * VL)));
 // Zen 4 integer min/max also issue at a higher rate: band_pairs_19 took 157 ns/px on doubles,
 // 50 ns/px on these keys).  SSE2 has no pminsd: it keeps the double networks.
 #define MLRI_KEYED_NETWORKS 1
-inline constexpr int KL = 2 * VL;
 typedef int vk __attribute__((vector_size(8 * VL)));
 typedef float vf2 __attribute__((vector_size(8 * VL)));
 inline vk vmin(vk a, vk b) {
