@@ -173,8 +173,9 @@ inline vd lookup32(const double* t, vi j) {
 #endif
 }
 
-// Lane-wise detail::log_pos (common.hpp): same operations in the same order, in three steps:
-// the reduction x = 2^e c_j (1 + r), the tail polynomial, the sum.
+// Lane-wise detail::log_pos (common.hpp) of x[0..n) in place, n <= N: the same operations in
+// the same order, in three steps: the reduction x = 2^e c_j (1 + r), the tail polynomials
+// (evaluated side by side: detail::log1p_tail_n), the sum.
 struct LogParts {
     vd r, dk;
     vi j;
@@ -194,25 +195,15 @@ inline vd log_sum(const LogParts& a, vd tail) {
     const vd p = a.r + (a.r * a.r) * tail;
     return (a.dk * detail::kLn2Hi + lookup32(detail::kLogTabLn, a.j)) + (a.dk * detail::kLn2Lo + p);
 }
-inline vd log_pos(vd x) {
-    const LogParts a = log_reduce(x);
-    return log_sum(a, detail::log1p_tail(a.r));
-}
-
-// log_pos of x[0..n) in place, n <= N: the same operations, with the n tail polynomials
-// (Horner: a chain of 14 dependent operations each) evaluated side by side, so that they
-// overlap instead of queueing on one another's latency.
 template <int N>
 inline void log_pos_n(vd* x, int n) {
     LogParts a[N];
-    vd h[N];
+    vd r[N], h[N];
     for (int i = 0; i < n; ++i) {
         a[i] = log_reduce(x[i]);
-        h[i] = a[i].r * detail::kLog1pTail[0];
+        r[i] = a[i].r;
     }
-    for (int i = 0; i < n; ++i) h[i] = detail::kLog1pTail[1] + h[i];
-    for (int c = 2; c < 8; ++c)
-        for (int i = 0; i < n; ++i) h[i] = detail::kLog1pTail[c] + a[i].r * h[i];
+    detail::log1p_tail_n(r, h, n);
     for (int i = 0; i < n; ++i) x[i] = log_sum(a[i], h[i]);
 }
 

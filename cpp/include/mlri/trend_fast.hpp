@@ -281,6 +281,12 @@ inline void pads_and_g(Block<NB>& B, bool mk, bool sen, bool side_g) {
     B.g1 = g1;
 }
 
+// Pixels (lanes) of block b of P pixels.
+inline int block_lanes(index_t P, index_t b) {
+    const index_t p0 = b * VL;
+    return static_cast<int>((P - p0) < VL ? (P - p0) : VL);
+}
+
 // Store the first nl lanes of v at p (unaligned).
 inline void store(double* p, vd v, int nl) {
     if (nl == VL) {
@@ -641,18 +647,14 @@ void run_chunk(Block<NB>* st, index_t b0, index_t b1, const T* y, index_t P, int
     const bool doCI = out.sen_low != nullptr;  // (only with MK and Sen, see fused_trend)
     vd sorted[Dims<NB>::kPairs];  // the current block's slopes, sorted from rank `first` (doCI)
     const int first = band ? net::Networks<NB>::kBandLo : 0;
-    auto nl_of = [&](index_t b) {
-        const index_t p0 = b * VL;
-        return static_cast<int>((P - p0) < VL ? (P - p0) : VL);
-    };
     Block<NB>* cur = &st[0];
     Block<NB>* nxt = &st[1];
-    load<NB, T>(*cur, y, P, Tn, years, b0 * VL, nl_of(b0));
+    load<NB, T>(*cur, y, P, Tn, years, b0 * VL, block_lanes(P, b0));
     if (doSen) all_slopes(cur);
     if (doMK || doSen) pads_and_g(*cur, doMK, doSen, false);
     for (index_t b = b0; b < b1; ++b) {
         const bool more = b + 1 < b1;
-        if (more) load<NB, T>(*nxt, y, P, Tn, years, (b + 1) * VL, nl_of(b + 1));
+        if (more) load<NB, T>(*nxt, y, P, Tn, years, (b + 1) * VL, block_lanes(P, b + 1));
         vd lo = vd{}, hi = vd{};
         if (doSen) {
             SlopeWork<NB> w{nxt};  // the next block's slopes (garbage after the last block)
@@ -768,14 +770,10 @@ void run_chunk_keyed(Block<NB>* st, index_t b0, index_t b1, const T* y, index_t 
     const int first = !doCI ? Net::kKeyMedianLo : (band ? Net::kKeyBandLo : 0);
     const int last = !doCI ? Net::kKeyMedianHi : (band ? Net::kKeyBandHi : kPairs - 1);
     simd::vk K[kPairs], S[kPairs];  // keys of the current pair; its ranks first..last
-    auto nl_of = [&](index_t b) {
-        const index_t p0 = b * VL;
-        return static_cast<int>((P - p0) < VL ? (P - p0) : VL);
-    };
     auto load_pair = [&](Block<NB>** p, index_t b) {
-        load<NB, T>(*p[0], y, P, Tn, years, b * VL, nl_of(b));
+        load<NB, T>(*p[0], y, P, Tn, years, b * VL, block_lanes(P, b));
         if (b + 1 < b1)
-            load<NB, T>(*p[1], y, P, Tn, years, (b + 1) * VL, nl_of(b + 1));
+            load<NB, T>(*p[1], y, P, Tn, years, (b + 1) * VL, block_lanes(P, b + 1));
         else
             load<NB, T>(*p[1], y, P, Tn, years, b * VL, 0);  // empty: every lane missing
     };

@@ -638,9 +638,8 @@ void run_long(const T* y, index_t P, int Tn, const double* years, const TrendOpt
             const index_t b0 = c * kChunk;
             const index_t b1 = (b0 + kChunk) < nblocks ? (b0 + kChunk) : nblocks;
             for (index_t b = b0; b < b1; ++b) {
-                const index_t p0 = b * VL;
-                const int nl = static_cast<int>((P - p0) < VL ? (P - p0) : VL);
-                long_block<T>(me.block, me.work, y, P, Tn, years, p0, nl, opt, out, lnt, me.memo);
+                long_block<T>(me.block, me.work, y, P, Tn, years, b * VL, block_lanes(P, b), opt,
+                              out, lnt, me.memo);
             }
         }
     }
