@@ -20,7 +20,7 @@ Steps (each measured in a child process: wall time, CPU time and peak RSS from w
    with ``--decompose`` also ``mlri run --no-cog --no-checksum`` (``run_plain_nock``: the
    share of the inputs' SHA-256 in the run), and after every step an encoding probe: a few
    windows of the step's ``mlri.tif`` and ``trend.tif`` compressed again in memory on one
-   thread with the files' own settings, scaled to the scene (``encode_cpu_s``): the floor
+   thread with the files' own codec and predictor, scaled to the scene (``encode_cpu_s``): the floor
    writes the inputs' values, which compress faster than the run's MLRI and trend values.
 
 The machine is shared: numbers vary by some 10 %; ``--repeat 3`` alternates the steps and
@@ -175,7 +175,8 @@ def encode_probe(folder: Path, names: tuple[str, ...] = ("mlri.tif", "trend.tif"
                  n: int = 4, side: int = 512) -> dict:
     """CPU seconds to compress ``names`` in ``folder`` once, estimated on one thread from
     ``n`` windows of ``side`` x ``side`` px (spread along the diagonal), each compressed
-    again in memory with the file's own compression, predictor and level (best of 2)."""
+    again in memory with the file's own compression and predictor (best of 2), at level 1
+    (``mlri run``'s default and the floor's: a GeoTIFF does not record its level)."""
     import warnings
 
     import rasterio
@@ -201,9 +202,10 @@ def encode_probe(folder: Path, names: tuple[str, ...] = ("mlri.tif", "trend.tif"
                         "interleave": "band",
                         "compress": st.get("COMPRESSION", "NONE").lower(),
                         "predictor": int(st.get("PREDICTOR", 1))}
-                level = ds.tags().get("ZLEVEL") or st.get("ZLEVEL")
                 if prof["compress"] == "deflate":
-                    prof["zlevel"] = int(level) if level else 1
+                    prof["zlevel"] = 1
+                elif prof["compress"] == "zstd":
+                    prof["zstd_level"] = 1
                 scene_px = ds.width * ds.height
             secs = 0.0
             for a in arrs:
