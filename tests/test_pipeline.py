@@ -190,6 +190,32 @@ def test_stack_inputs_and_celsius(tmp_path):
     assert res.summary["pixels_classified"] > 0
 
 
+def test_input_digests_stop_when_the_start_up_fails(tmp_path, monkeypatch):
+    """The inputs' SHA-256 starts before the start-up checks; a run that fails in them (here
+    the unit check) stops it at once instead of reading every input to the end."""
+    import threading
+
+    import mlri.pipeline as pl
+
+    site = synthesize(seed=4, shape=(20, 30))
+    site.lst -= np.float32(273.15)  # Celsius, while lst_unit is K: check_units raises
+    write_inputs(site, tmp_path / "in")
+    seen: list[bool] = []
+    done = threading.Event()
+
+    def slow_digest(path, *, stop):  # a digest that takes until it is stopped (or 5 s)
+        seen.append(stop.wait(5.0))
+        done.set()
+        return ""
+
+    monkeypatch.setattr(pl, "file_digest", slow_digest)
+    with pytest.raises(InputError, match="--lst-unit C"):
+        run(tmp_path / "in", tmp_path / "in", tmp_path / "o", quiet=True)
+    assert done.wait(10.0)
+    assert seen == [True]  # stopped, not timed out, and no further input started
+    assert folder_state(tmp_path / "o") == []
+
+
 # ------------------------------------------------------------------ safety
 
 

@@ -628,3 +628,28 @@ def test_file_digest_streams_across_buffer_boundaries(tmp_path: Path) -> None:
         p.write_bytes(data[:size])
         assert outs.file_digest(p, chunk=64) == hashlib.sha256(data[:size]).hexdigest(), size
     assert outs.file_digest("/vsimem/not-a-local-file.tif") == ""
+
+
+def test_file_digest_stops_between_reads(tmp_path: Path) -> None:
+    """With ``stop``, the digest gives up ('') at the first read after ``stop`` is set, and
+    gives the whole file's digest while it is not."""
+    import hashlib
+
+    data = np.random.default_rng(1).bytes(10 * 64)
+    p = tmp_path / "f.bin"
+    p.write_bytes(data)
+
+    class StopAfter:  # set after `n` checks
+        def __init__(self, n: int) -> None:
+            self.n, self.calls = n, 0
+
+        def is_set(self) -> bool:
+            self.calls += 1
+            return self.calls > self.n
+
+    never = StopAfter(10**9)
+    assert outs.file_digest(p, chunk=64, stop=never) == hashlib.sha256(data).hexdigest()
+    early = StopAfter(3)
+    assert outs.file_digest(p, chunk=64, stop=early) == ""
+    assert early.calls <= 5  # three reads of ten, then stopped
+    assert outs.file_digest(p, chunk=64, stop=StopAfter(0)) == ""

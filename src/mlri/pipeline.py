@@ -151,7 +151,10 @@ def _digest_worker(paths: Sequence[str], out: dict[str, dict[str, Any]],
         if stop.is_set():
             return
         try:
-            out[p] = {"size": Path(p).stat().st_size, "sha256": file_digest(p)}
+            digest = file_digest(p, stop=stop)
+            if stop.is_set():  # (cut short: no digest)
+                return
+            out[p] = {"size": Path(p).stat().st_size, "sha256": digest}
         except OSError as err:  # reported, never fatal
             out[p] = {"error": str(err)}
 
@@ -238,34 +241,9 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     t0 = time.perf_counter()
     options = Options.from_kwargs(options, **stats)
     inputs = open_inputs(lst, evi, years=years, pattern=pattern)
-    yrs = [float(y) for y in inputs.years]
-    recipe = options.prepare(yrs)
-    plan = recipe.plan
-    preflight(out, _output_bytes(inputs, plan, cog=cog, overviews=overviews,
-                                    onset=options.onset),
-              check_space=check_disk_space,
-              what=f"a {inputs.grid.width} x {inputs.grid.height} px run")
-    if scheduler:  # fail before any I/O when dask.distributed is missing
-        require("distributed", "mlri run --scheduler")
-    inputs.check_units(options.lst_unit)
-    n_threads = None if threads is None else int(threads)
-    gdal_threads = str(n_threads) if n_threads else "ALL_CPUS"
-    g = inputs.grid
-    if windows is None:
-        windows = plan_windows(g.width, g.height, tile, inputs.block_shapes)
-    comp = compress.lower()
-    if level is None:
-        level = {"deflate": 1, "zstd": 1}.get(comp, 1)
-    blocksize = 512 if max(g.width, g.height) > 256 else 256
-
-    def profile(count: int, dtype: str, nodata: Any) -> dict[str, Any]:
-        return raster_profile(crs=g.crs, transform=g.transform, width=g.width,
-                              height=g.height, count=count, dtype=dtype, nodata=nodata,
-                              blocksize=blocksize, compress=comp, zlevel=level,
-                              num_threads=gdal_threads)
-
-    acc = SummaryAccumulator(len(yrs))
-    timing = {"read_s": 0.0, "compute_s": 0.0, "write_s": 0.0}
+    # The inputs' SHA-256 from here on: the start-up below (options, disk space, unit checks,
+    # output files: ~1 s on a Landsat scene) leaves a core idle; on any error the thread stops
+    # within one read.
     digests: dict[str, dict[str, Any]] = {}
     dig_stop = threading.Event()
     dig_thread = None
@@ -273,14 +251,42 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
         dig_thread = threading.Thread(target=_digest_worker, args=(inputs.paths, digests,
                                                                    dig_stop), daemon=True)
         dig_thread.start()
-
-    run_warnings: list[str] = []
-    import rasterio
-
-    ov_cont = "average" if overviews else None
-    ov_cat = "nearest" if overviews else None
-    cache = int(max(64, min(512, 8 * tile * tile * (len(yrs) + 12) / 2**20))) * 2**20
     try:
+        yrs = [float(y) for y in inputs.years]
+        recipe = options.prepare(yrs)
+        plan = recipe.plan
+        preflight(out, _output_bytes(inputs, plan, cog=cog, overviews=overviews,
+                                        onset=options.onset),
+                  check_space=check_disk_space,
+                  what=f"a {inputs.grid.width} x {inputs.grid.height} px run")
+        if scheduler:  # fail before any I/O when dask.distributed is missing
+            require("distributed", "mlri run --scheduler")
+        inputs.check_units(options.lst_unit)
+        n_threads = None if threads is None else int(threads)
+        gdal_threads = str(n_threads) if n_threads else "ALL_CPUS"
+        g = inputs.grid
+        if windows is None:
+            windows = plan_windows(g.width, g.height, tile, inputs.block_shapes)
+        comp = compress.lower()
+        if level is None:
+            level = {"deflate": 1, "zstd": 1}.get(comp, 1)
+        blocksize = 512 if max(g.width, g.height) > 256 else 256
+
+        def profile(count: int, dtype: str, nodata: Any) -> dict[str, Any]:
+            return raster_profile(crs=g.crs, transform=g.transform, width=g.width,
+                                  height=g.height, count=count, dtype=dtype, nodata=nodata,
+                                  blocksize=blocksize, compress=comp, zlevel=level,
+                                  num_threads=gdal_threads)
+
+        acc = SummaryAccumulator(len(yrs))
+        timing = {"read_s": 0.0, "compute_s": 0.0, "write_s": 0.0}
+
+        run_warnings: list[str] = []
+        import rasterio
+
+        ov_cont = "average" if overviews else None
+        ov_cat = "nearest" if overviews else None
+        cache = int(max(64, min(512, 8 * tile * tile * (len(yrs) + 12) / 2**20))) * 2**20
         if plan.needs_map_pass:
             sigrun.first_pass(recipe, inputs, windows, yrs, n_threads, quiet=quiet)
         with OutputSet(out, (*OUTPUT_NAMES, SIGNIFICANCE_NAME, ONSET_NAME),
