@@ -242,7 +242,7 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     options = Options.from_kwargs(options, **stats)
     inputs = open_inputs(lst, evi, years=years, pattern=pattern)
     # The inputs' SHA-256 from here on: the start-up below (options, disk space, unit checks,
-    # output files: ~1 s on a Landsat scene) leaves a core idle; on any error the thread stops
+    # output files: 0.4-1 s on a Landsat scene) leaves a core idle; on any error the thread stops
     # within one read.
     digests: dict[str, dict[str, Any]] = {}
     dig_stop = threading.Event()
