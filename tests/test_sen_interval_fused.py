@@ -128,12 +128,14 @@ def near_tie_stack(T: int, P: int, seed: int) -> np.ndarray:
     return np.ascontiguousarray(y)
 
 
-@pytest.mark.parametrize("T", [4, 8, 12, 16, 19])
-def test_keyed_networks_exact_at_near_ties(restore_target, T):
-    """The network path orders 32-bit keys monotone in the slopes and proves every rank it
-    reads by its neighbours' keys; slopes closer than the keys resolve take the doubles.
-    Median, interval and intercept equal the standalone / generic kernels bit for bit, for
-    blocks in pairs and alone (several pixel counts)."""
+@pytest.mark.parametrize("T", [4, 8, 12, 16, 19, 20, 24, 33, 40, 64])
+def test_selection_exact_at_near_ties(restore_target, T):
+    """Up to 19 years the network path orders 32-bit keys monotone in the slopes and proves
+    every rank it reads by its neighbours' keys; slopes closer than the keys resolve take the
+    doubles.  Beyond, the counting selection narrows on float images of the slopes, compacts
+    the slots left in some pixel's bracket (24 years and more) and starts the interval's ends
+    from the median's counts.  Median, interval and intercept equal the standalone / generic
+    kernels bit for bit, for blocks in pairs and alone (several pixel counts)."""
     years = gappy_years(T, 7 * T)
     for P in (1, 5, 8 * 131 + 3, 2003):
         y = near_tie_stack(T, P, 1000 * T + P)
