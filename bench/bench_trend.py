@@ -7,7 +7,9 @@
 --lengths: series of several lengths (one gap year each) instead of the 19-year run; for each
 length, mlri (default target, 2 threads) and the numba ``parallel=True`` peer (2 threads) are
 timed alternately in the same run, with the load average recorded for every measurement;
-best and median px/s and the best-to-best ratio are printed.
+best and median px/s and the best-to-best ratio are printed.  Also timed there: the trend with
+Sen's slope interval in the same kernel call (what ``mlri run`` computes), printed as its
+best px/s and its cost over the trend alone.
 
 Builds a seeded (19, 2048, 2048) float32 MLRI-like stack (values rounded to 1e-3, so there are
 ties; ~2 % NaN) and prints pixels per second, in one run, for
@@ -47,6 +49,7 @@ import baselines  # noqa: E402
 
 import mlri  # noqa: E402
 from mlri import _core  # noqa: E402
+from mlri._trend_ci import trend_with_interval  # noqa: E402
 
 YEARS19 = np.array([2000 + k + (k >= 12) for k in range(19)], dtype=np.float64)  # no 2012
 
@@ -135,17 +138,19 @@ def lengths_run(args, lengths: list[int]) -> int:
         baselines.numba_trend(np.ascontiguousarray(make_stack(19, 8, 8).reshape(19, -1)), YEARS19,
                               n_threads=2)  # JIT compile
     print(f"{'T':>4} {'mlri best':>10} {'median':>8} {'numba best':>11} {'median':>8} "
-          f"{'ratio':>6}  load (1-min avg per measurement)")
+          f"{'ratio':>6} {'+interval':>10} {'cost':>6}  load (1-min avg per measurement)")
     for T in lengths:
         flat = make_stack(T, size, size).reshape(T, -1)
         yrs = years_of(T)
         sub = np.ascontiguousarray(flat[:, :n_numba])
         mlri.trend(flat[:, :4096], yrs, n_threads=2)  # warm-up
-        m_rates, n_rates, loads = [], [], []
+        m_rates, n_rates, ci_rates, loads = [], [], [], []
         for _ in range(repeat):  # alternate, so both see the same load
             tm = timed(lambda flat=flat, yrs=yrs: mlri.trend(flat, yrs, n_threads=2), 1)
             m_rates.append(flat.shape[1] / tm["best_s"])
             loads.append(os.getloadavg()[0])
+            tc = timed(lambda flat=flat, yrs=yrs: trend_with_interval(flat, yrs, n_threads=2), 1)
+            ci_rates.append(flat.shape[1] / tc["best_s"])
             if baselines.HAVE_NUMBA:
                 tn = timed(lambda sub=sub, yrs=yrs: baselines.numba_trend(sub, yrs, n_threads=2), 1)
                 n_rates.append(sub.shape[1] / tn["best_s"])
@@ -159,11 +164,15 @@ def lengths_run(args, lengths: list[int]) -> int:
         mb, mm = max(m_rates), float(np.median(m_rates))
         nb = max(n_rates) if n_rates else float("nan")
         nm = float(np.median(n_rates)) if n_rates else float("nan")
+        cb = max(ci_rates)
         print(f"{T:4d} {mb / 1e6:8.3f} M {mm / 1e6:6.3f} M {nb / 1e6:9.3f} M {nm / 1e6:6.3f} M "
-              f"{mb / nb:5.1f}x  {' '.join(f'{x:.1f}' for x in loads)}", flush=True)
+              f"{mb / nb:5.1f}x {cb / 1e6:8.3f} M {mb / cb - 1:+5.0%}  "
+              f"{' '.join(f'{x:.1f}' for x in loads)}", flush=True)
         results["lengths"][str(T)] = {"mlri_px_per_s": m_rates, "numba_px_per_s": n_rates,
                                       "loadavg": loads, "mlri_best": mb, "mlri_median": mm,
-                                      "numba_best": nb, "numba_median": nm, "ratio_best": mb / nb}
+                                      "numba_best": nb, "numba_median": nm, "ratio_best": mb / nb,
+                                      "interval_px_per_s": ci_rates, "interval_best": cb,
+                                      "interval_cost_best": mb / cb - 1}
     write_result(args.out, "trend-lengths", results)
     return 0
 

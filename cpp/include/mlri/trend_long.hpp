@@ -20,10 +20,13 @@
 //     AVX-512 the bracket is first narrowed to a few elements on float images of the slopes
 //     (narrow_f32: exact counts, two slots and two pivots per pass), then the slots still inside
 //     some lane's bracket are copied out (compact_bracket, typically 40 of 300 at T = 25) and
-//     the double passes run on those only.
+//     the double passes run on those only.  From 24 years on (>= 256 slots) a first copy,
+//     with the float images, follows three passes, and the float passes go on among the slots
+//     it kept (~14 % at T = 40).
 //   * Sen's slope interval (on request): both ends are selected the same way, at the ranks of
-//     sen_interval.hpp (ties from the MK sweep), seeded at the median.  (The network path's
-//     blocks sort their slopes instead: see trend_fast.hpp's interval_block.)
+//     sen_interval.hpp (ties from the MK sweep), each from the tightest bracket the median's
+//     counting passes give (PivotLog).  (The network path's blocks sort their slopes instead:
+//     see trend_fast.hpp's interval_block.)
 // The selection returns element values, so the result is the same order statistic the generic
 // path's quickselect returns, and the arithmetic of every output is the generic path's: results
 // are bit-identical across paths, SIMD targets, threads and tiles.
