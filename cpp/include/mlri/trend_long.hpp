@@ -332,7 +332,34 @@ inline int compact_bracket(const vd* x, const float* xf, int m, vd lo, vd hi, vd
     const __m512 hif = _mm512_broadcast_f32x8(
         _mm512_cvt_roundpd_ps((__m512d)hi, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC));
     int mc = 0;
-    for (int s = 0; s < m; s += 2) {
+    int s = 0;
+    // 16 slots at a time: a vector of 16 floats holds two slots' 8 lanes, one byte of its
+    // mask each; a slot is kept when its byte is not zero (the bytes OR-folded into their low
+    // bit, gathered by pext), and the kept slots' numbers go out in one compress (mc <= s:
+    // the store stays inside idx[0..m))
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (; s + 16 <= m; s += 16) {
+        unsigned long long q[2];
+        for (int h = 0; h < 2; ++h) {
+            unsigned long long w = 0;
+            for (int j = 0; j < 4; ++j) {
+                const __m512 v = _mm512_load_ps(xf + (s + 8 * h + 2 * j) * 8);
+                const __mmask16 k = _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(v, lof, _CMP_GE_OQ),
+                                                            v, hif, _CMP_LE_OQ);
+                w |= static_cast<unsigned long long>(_cvtmask16_u32(k)) << (16 * j);
+            }
+            w |= w >> 4;
+            w |= w >> 2;
+            w |= w >> 1;
+            q[h] = _pext_u64(w, 0x0101010101010101ULL);
+        }
+        const unsigned bits = static_cast<unsigned>(q[0] | (q[1] << 8));
+        _mm512_storeu_si512(idx + mc, _mm512_maskz_compress_epi32(
+                                          static_cast<__mmask16>(bits),
+                                          _mm512_add_epi32(iota, _mm512_set1_epi32(s))));
+        mc += __builtin_popcount(bits);
+    }
+    for (; s < m; s += 2) {
         const __m512 v = _mm512_load_ps(xf + s * 8);
         unsigned k = _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(v, lof, _CMP_GE_OQ), v, hif,
                                              _CMP_LE_OQ);
