@@ -22,7 +22,7 @@
 //     some lane's bracket are copied out (compact_bracket, typically 40 of 300 at T = 25) and
 //     the double passes run on those only.  From 24 years on (>= 256 slots) a first copy,
 //     with the float images, follows three passes, and the float passes go on among the slots
-//     it kept (~14 % at T = 40).
+//     it kept (~9-14 % at T = 40).
 //   * Sen's slope interval (on request): both ends are selected the same way, at the ranks of
 //     sen_interval.hpp (ties from the MK sweep), each from the tightest bracket the median's
 //     counting passes give (PivotLog).  (The network path's blocks sort their slopes instead:
@@ -403,8 +403,8 @@ inline vd select_lanes(const vd* x, int m, vi rv, vi r2, vd khi, vd lo, vd hi, v
         int mx = m;
         if (cxf && m >= kCompactEarly) {
             // every pass counts all m slots: after the first passes, keep only the slots
-            // inside some lane's bracket and narrow on those (at 40 years, 3 passes leave
-            // ~14 % of the slots)
+            // inside some lane's bracket and narrow on those (at 40 years, three passes leave
+            // ~14 % of the slots for the median, ~9 % over the median and the interval's ends)
             narrow_f32(xf, m + (m & 1), rv, r2, lo, hi, klo, khi, p, spread, active,
                        kPassesBeforeCompaction, false, log);
             vi L;
