@@ -62,7 +62,8 @@ inline vd below(vd x) {
 // in a lane whose pivot was not a number).  Another rank's selection among the same values
 // starts from the tightest bracket they give (bracket_from).
 struct PivotLog {
-    vd v[16], c[16];
+    static constexpr int kCap = 16;  // narrow_f32's 8 passes, two pivots each
+    vd v[kCap], c[kCap];
     int n = 0;
 };
 
@@ -297,7 +298,7 @@ inline void narrow_f32(const float* xf, int m2, vi r, vi r2, vd& lo, vd& hi, vd&
             _mm512_castsi512_si256(a0), _mm512_extracti32x8_epi32(a0, 1)));
         const vi cb = (vi)_mm512_cvtepi32_epi64(_mm256_add_epi32(
             _mm512_castsi512_si256(b0), _mm512_extracti32x8_epi32(b0, 1)));
-        if (log && log->n + 2 <= 16) {
+        if (log && log->n + 2 <= PivotLog::kCap) {
             log->v[log->n] = pa;
             log->c[log->n++] = simd::small_int_to_double(ca);
             log->v[log->n] = pb;
@@ -396,19 +397,11 @@ inline vd select_lanes(const vd* x, int m, vi rv, vi r2, vd khi, vd lo, vd hi, v
         // narrow on the float images, then select among the slots left in some active lane's
         // bracket (an inactive lane's is empty here: it would keep every slot)
         const vd pinf = simd::splat(kInf), minf = simd::splat(-kInf);
-        auto compact = [&](const vd* xs, const float* xfs, int ms, vi& L, float* to) {
-            return compact_bracket(xs, xfs, ms, simd::sel(active, lo, pinf),
-                                   simd::sel(active, hi, minf), cx, idx, L, to);
-        };
-        int mx = m;
-        if (cxf && m >= kCompactEarly) {
-            // every pass counts all m slots: after the first passes, keep only the slots
-            // inside some lane's bracket and narrow on those (at 40 years, three passes leave
-            // ~14 % of the slots for the median, ~9 % over the median and the interval's ends)
-            narrow_f32(xf, m + (m & 1), rv, r2, lo, hi, klo, khi, p, spread, active,
-                       kPassesBeforeCompaction, false, log);
+        // keep those slots (in cx; their float images in `to`) and count ranks among them
+        auto compact = [&](float* to) {
             vi L;
-            mx = compact(x, xf, m, L, cxf);
+            m = compact_bracket(x, xf, m, simd::sel(active, lo, pinf), simd::sel(active, hi, minf),
+                                cx, idx, L, to);
             const vd Ld = simd::small_int_to_double(L);
             const vi sh = L - (vi)_mm512_cvtpd_epi64((__m512d)klo);  // (klo: an exact integer)
             rv = rv + sh;
@@ -416,19 +409,20 @@ inline vd select_lanes(const vd* x, int m, vi rv, vi r2, vd khi, vd lo, vd hi, v
             khi = Ld + (khi - klo);
             klo = Ld;
             x = cx;
-            xf = cxf;
-            narrow_f32(xf, mx + (mx & 1), rv, r2, lo, hi, klo, khi, p, vd{}, active, 8, true);
-        } else {
-            narrow_f32(xf, m + (m & 1), rv, r2, lo, hi, klo, khi, p, spread, active, 8, false,
-                       log);
+            xf = to;
+        };
+        // every pass counts all m slots: from kCompactEarly slots on, keep only the slots
+        // inside some lane's bracket after the first passes and narrow on those (at 40 years,
+        // three passes leave ~14 % of the slots for the median, ~9 % over the median and the
+        // interval's ends)
+        const bool early = cxf && m >= kCompactEarly;
+        narrow_f32(xf, m + (m & 1), rv, r2, lo, hi, klo, khi, p, spread, active,
+                   early ? kPassesBeforeCompaction : 8, false, log);
+        if (early) {
+            compact(cxf);
+            narrow_f32(xf, m + (m & 1), rv, r2, lo, hi, klo, khi, p, vd{}, active, 8, true);
         }
-        vi L;
-        const int mc = compact(x, xf, mx, L, nullptr);
-        const vd Ld = simd::small_int_to_double(L);
-        const vi rc = rv + L - (vi)_mm512_cvtpd_epi64((__m512d)klo);  // (klo: an exact integer)
-        const vd v1 = select_rank(cx, mc, rc, lo, hi, Ld, Ld + (khi - klo), p, active);
-        if (next) *next = next_rank(cx, mc, rc, v1);
-        return v1;
+        compact(nullptr);
     }
 #else
     (void)r2;
