@@ -296,6 +296,52 @@ inline void store(double* p, vd v, int nl) {
     }
 }
 
+// The MK outputs of block B from S and the tie term sum_g t(t-1)(2t+5) (both exact integers
+// in double): var S, Z and p with the generic path's operations; NaN where n < 2.
+template <int NB>
+inline void store_mk(const Block<NB>& B, vd Sd, vd tiev, const TrendOutputs& out,
+                     ErfcMemo& memo) {
+    const vd nv = B.nv;
+    const vd var18 = nv * (nv - 1.0) * (2.0 * nv + 5.0) - tiev;
+    const vd var = var18 / 18.0;
+    const vd sq = simd::vsqrt(var);
+    const vd zp = (Sd - 1.0) / sq, zn = (Sd + 1.0) / sq;
+    const vd z = Sd > 0.0 ? zp : (Sd < 0.0 ? zn : vd{});
+    const vi few = B.few;  // n < 2: undefined
+    const vd nan = simd::splat(kNaN);
+    if (out.s) store(out.s + B.p0, simd::sel(few, nan, Sd), B.nl);
+    if (out.var_s) store(out.var_s + B.p0, simd::sel(few, nan, var), B.nl);
+    if (out.z) store(out.z + B.p0, simd::sel(few, nan, z), B.nl);
+    if (out.p) {
+        vd p;
+        for (int l = 0; l < VL; ++l)
+            p[l] = B.n[l] < 2 ? kNaN : memo(fabs_(z[l]) / 1.41421356237309504880);
+        store(out.p + B.p0, p, B.nl);
+    }
+}
+
+// Sen's intercept of block B: median(y) - Q * median(t - t0), my: the median of y by value
+// (from a selection or a network, which may not keep a zero's sign), Q: Sen's slope.  The
+// median of t - t0 over the valid (compacted, increasing) years; lanes with a -0.0 in y take
+// the generic median of y, which keeps its sign of zero.  NaN where n < 2.
+template <int NB>
+inline void store_intercept(const Block<NB>& B, vd my, vd Q, const TrendOutputs& out) {
+    vd mt, m_y = my;
+    for (int l = 0; l < VL; ++l) {
+        const int nn = B.n[l];
+        const int h = nn / 2;
+        const double t0 = B.t_ref;  // common reference year (years[0]) for every pixel
+        const double thi = B.tv[h][l] - t0;
+        mt[l] = (nn & 1) ? thi : ((B.tv[h > 0 ? h - 1 : 0][l] - t0) + thi) / 2.0;
+        if (B.negzero[l] && nn >= 2) {
+            double tmp[NB];
+            for (int i = 0; i < nn; ++i) tmp[i] = B.yv[i][l];
+            m_y[l] = detail::median_inplace(tmp, nn);
+        }
+    }
+    store(out.intercept + B.p0, simd::sel(B.few, simd::splat(kNaN), m_y - Q * mt), B.nl);
+}
+
 // Hurst exponent by R/S of one block, on the compacted series yv/tv (rows >= n[l] are 0);
 // arrays hold up to NR rows.  The same operations as the generic path, on whole vectors.
 template <int NR>
@@ -590,45 +636,13 @@ inline void finish(Block<NB>& B, vd lo, vd hi, const At& at, const TrendOptions&
 
     if (doMK) {
         const vd Gv = simd::small_int_to_double(-(B.g0 + B.g1));
-        const vd Sd = 2.0 * Gv - (B.Kv - Ev);
-        const vd var18 = nv * (nv - 1.0) * (2.0 * nv + 5.0) - tiev;
-        const vd var = var18 / 18.0;
-        const vd sq = simd::vsqrt(var);
-        const vd zp = (Sd - 1.0) / sq, zn = (Sd + 1.0) / sq;
-        const vd z = Sd > 0.0 ? zp : (Sd < 0.0 ? zn : vd{});
-        const vi few = B.few;  // n < 2: undefined
-        const vd nan = simd::splat(kNaN);
-        if (out.s) store(out.s + p0, simd::sel(few, nan, Sd), nl);
-        if (out.var_s) store(out.var_s + p0, simd::sel(few, nan, var), nl);
-        if (out.z) store(out.z + p0, simd::sel(few, nan, z), nl);
-        if (out.p) {
-            vd p;
-            for (int l = 0; l < VL; ++l)
-                p[l] = B.n[l] < 2 ? kNaN : erfc_memo(fabs_(z[l]) / 1.41421356237309504880);
-            store(out.p + p0, p, nl);
-        }
+        store_mk(B, 2.0 * Gv - (B.Kv - Ev), tiev, out, erfc_memo);
     }
     if (doSen) {
         const vi few = B.few;
         const vd nan = simd::splat(kNaN);
         if (out.slope) store(out.slope + p0, simd::sel(few, nan, Q), nl);
-        if (out.intercept) {
-            // median of t - t0 over the valid (sorted) years; median of y with its sign of zero
-            vd mt, m_y = my;
-            for (int l = 0; l < VL; ++l) {
-                const int nn = B.n[l];
-                const int h = nn / 2;
-                const double t0 = B.t_ref;  // common reference year (years[0]) for every pixel
-                const double thi = tv[h][l] - t0;
-                mt[l] = (nn & 1) ? thi : ((tv[h > 0 ? h - 1 : 0][l] - t0) + thi) / 2.0;
-                if (B.negzero[l] && nn >= 2) {
-                    double tmp[kRows];
-                    for (int i = 0; i < nn; ++i) tmp[i] = yv[i][l];
-                    m_y[l] = detail::median_inplace(tmp, nn);
-                }
-            }
-            store(out.intercept + p0, simd::sel(few, nan, m_y - Q * mt), nl);
-        }
+        if (out.intercept) store_intercept(B, my, Q, out);
     }
 
     if (doCI) interval_block(B, at, tiev, opt.sen_z, out);
@@ -824,6 +838,41 @@ void run_chunk_keyed(Block<NB>* st, index_t b0, index_t b1, const T* y, index_t 
 }
 #endif
 
+// ln k for k = 0..NB + 1 (ln 0 taken as 0): the x values of the Hurst regression.
+template <int NB>
+struct LnTable {
+    double v[NB + 2];
+    LnTable() {
+        v[0] = 0.0;
+        for (int k = 1; k <= NB + 1; ++k) v[k] = detail::log_pos(k);
+    }
+};
+
+// The blocks of P pixels in chunks of kChunk blocks, the OpenMP work items: fn(state, b0, b1)
+// runs blocks [b0, b1) with its thread's State, one per thread, allocated before the parallel
+// region (std::bad_alloc must reach the caller, never leave an OpenMP region).
+template <class State, class F>
+void for_chunks(index_t P, int n_threads, const F& fn) {
+    const index_t nblocks = (P + VL - 1) / VL;
+    const index_t nchunks = (nblocks + kChunk - 1) / kChunk;
+    int nt = resolve_threads(n_threads);
+    if (nt > nchunks) nt = static_cast<int>(nchunks > 0 ? nchunks : 1);
+    Owned<State> th(static_cast<std::size_t>(nt));
+#if defined(MLRI_HAS_OPENMP)
+#pragma omp parallel num_threads(nt)
+#endif
+    {
+        State& me = th[thread_slot()];
+#if defined(MLRI_HAS_OPENMP)
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (index_t c = 0; c < nchunks; ++c) {
+            const index_t b0 = c * kChunk;
+            fn(me, b0, (b0 + kChunk) < nblocks ? (b0 + kChunk) : nblocks);
+        }
+    }
+}
+
 // Per-thread state of the network path (allocated before the parallel region).
 template <int NB>
 struct NetThread {
@@ -834,35 +883,17 @@ struct NetThread {
 template <int NB, class T>
 void run_nb(const T* y, index_t P, int Tn, const double* years, const TrendOptions& opt,
             const TrendOutputs& out, int n_threads) {
-    double lnt[NB + 2];
-    lnt[0] = 0.0;
-    for (int k = 1; k <= NB + 1; ++k) lnt[k] = detail::log_pos(k);
-    const index_t nblocks = (P + VL - 1) / VL;
-    const index_t nchunks = (nblocks + kChunk - 1) / kChunk;
-    int nt = resolve_threads(n_threads);
-    if (nt > nchunks) nt = static_cast<int>(nchunks > 0 ? nchunks : 1);
-    Owned<NetThread<NB>> th(static_cast<std::size_t>(nt));  // may throw: not inside the region
+    const LnTable<NB> lnt;
     const bool band = out.sen_low != nullptr && band_holds_interval<NB>(opt.sen_z);
-#if defined(MLRI_HAS_OPENMP)
-#pragma omp parallel num_threads(nt)
-#endif
-    {
-        NetThread<NB>& me = th[thread_slot()];
-#if defined(MLRI_HAS_OPENMP)
-#pragma omp for schedule(dynamic, 1)
-#endif
-        for (index_t c = 0; c < nchunks; ++c) {
-            const index_t b0 = c * kChunk;
-            const index_t b1 = (b0 + kChunk) < nblocks ? (b0 + kChunk) : nblocks;
+    for_chunks<NetThread<NB>>(P, n_threads, [&](NetThread<NB>& me, index_t b0, index_t b1) {
 #if defined(MLRI_KEYED_NETWORKS)
-            if (opt.compute & kDoSen)
-                run_chunk_keyed<NB, T>(me.st, b0, b1, y, P, Tn, years, opt, out, lnt, me.memo,
-                                       band);
-            else
+        if (opt.compute & kDoSen)
+            run_chunk_keyed<NB, T>(me.st, b0, b1, y, P, Tn, years, opt, out, lnt.v, me.memo,
+                                   band);
+        else
 #endif
-                run_chunk<NB, T>(me.st, b0, b1, y, P, Tn, years, opt, out, lnt, me.memo, band);
-        }
-    }
+            run_chunk<NB, T>(me.st, b0, b1, y, P, Tn, years, opt, out, lnt.v, me.memo, band);
+    });
 }
 
 template <class T>

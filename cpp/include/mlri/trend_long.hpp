@@ -599,22 +599,7 @@ void long_block(Block<kMaxLongRows>& B, LongWork& W, const T* y, index_t P, int 
     if (doMK) {
         // a tie group of t values has e = 0, 1, .., t - 1 at its members and
         // sum 6 e (e + 2) = t (t - 1) (2t + 5): the same integer as the generic path's sum
-        const vd tiev = 6.0 * tie;
-        const vd Sd = simd::small_int_to_double(-Sneg);
-        const vd var18 = nv * (nv - 1.0) * (2.0 * nv + 5.0) - tiev;
-        const vd var = var18 / 18.0;
-        const vd sq = simd::vsqrt(var);
-        const vd zp = (Sd - 1.0) / sq, zn = (Sd + 1.0) / sq;
-        const vd z = Sd > 0.0 ? zp : (Sd < 0.0 ? zn : vd{});
-        if (out.s) store(out.s + p0, simd::sel(few, nan, Sd), nl);
-        if (out.var_s) store(out.var_s + p0, simd::sel(few, nan, var), nl);
-        if (out.z) store(out.z + p0, simd::sel(few, nan, z), nl);
-        if (out.p) {
-            vd pv;
-            for (int l = 0; l < VL; ++l)
-                pv[l] = B.n[l] < 2 ? kNaN : memo(fabs_(z[l]) / 1.41421356237309504880);
-            store(out.p + p0, pv, nl);
-        }
+        store_mk(B, simd::small_int_to_double(-Sneg), 6.0 * tie, out, memo);
     }
 
     // 3. Sen's slope and intercept
@@ -693,21 +678,7 @@ void long_block(Block<kMaxLongRows>& B, LongWork& W, const T* y, index_t P, int 
                 v1 = simd::sel(in & simd::mask(lt <= r1) & simd::mask(r1 < le), B.yv[k], v1);
                 v2 = simd::sel(in & simd::mask(lt <= r2) & simd::mask(r2 < le), B.yv[k], v2);
             }
-            vd m_y = simd::sel(B.nodd, v1, (v1 + v2) / 2.0);
-            vd mt;
-            for (int l = 0; l < VL; ++l) {
-                const int nn = B.n[l];
-                const int hh = nn / 2;
-                const double t0 = B.t_ref;
-                const double thi = B.tv[hh][l] - t0;
-                mt[l] = (nn & 1) ? thi : ((B.tv[hh > 0 ? hh - 1 : 0][l] - t0) + thi) / 2.0;
-                if (B.negzero[l] && nn >= 2) {
-                    double tmp[NB];
-                    for (int i = 0; i < nn; ++i) tmp[i] = B.yv[i][l];
-                    m_y[l] = detail::median_inplace(tmp, nn);
-                }
-            }
-            store(out.intercept + p0, simd::sel(few, nan, m_y - Q * mt), nl);
+            store_intercept(B, simd::sel(B.nodd, v1, (v1 + v2) / 2.0), Q, out);
         }
     }
 
@@ -726,31 +697,12 @@ struct LongThread {
 template <class T>
 void run_long(const T* y, index_t P, int Tn, const double* years, const TrendOptions& opt,
               const TrendOutputs& out, int n_threads) {
-    double lnt[kMaxLongRows + 2];
-    lnt[0] = 0.0;
-    for (int k = 1; k <= kMaxLongRows + 1; ++k) lnt[k] = detail::log_pos(k);
-    const index_t nblocks = (P + VL - 1) / VL;
-    const index_t nchunks = (nblocks + kChunk - 1) / kChunk;
-    int nt = resolve_threads(n_threads);
-    if (nt > nchunks) nt = static_cast<int>(nchunks > 0 ? nchunks : 1);
-    Owned<LongThread> th(static_cast<std::size_t>(nt));  // may throw: before the parallel region
-#if defined(MLRI_HAS_OPENMP)
-#pragma omp parallel num_threads(nt)
-#endif
-    {
-        LongThread& me = th[thread_slot()];
-#if defined(MLRI_HAS_OPENMP)
-#pragma omp for schedule(dynamic, 1)
-#endif
-        for (index_t c = 0; c < nchunks; ++c) {
-            const index_t b0 = c * kChunk;
-            const index_t b1 = (b0 + kChunk) < nblocks ? (b0 + kChunk) : nblocks;
-            for (index_t b = b0; b < b1; ++b) {
-                long_block<T>(me.block, me.work, y, P, Tn, years, b * VL, block_lanes(P, b), opt,
-                              out, lnt, me.memo);
-            }
-        }
-    }
+    const LnTable<kMaxLongRows> lnt;
+    for_chunks<LongThread>(P, n_threads, [&](LongThread& me, index_t b0, index_t b1) {
+        for (index_t b = b0; b < b1; ++b)
+            long_block<T>(me.block, me.work, y, P, Tn, years, b * VL, block_lanes(P, b), opt, out,
+                          lnt.v, me.memo);
+    });
 }
 
 }  // namespace fastpath
