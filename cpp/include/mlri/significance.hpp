@@ -207,6 +207,114 @@ inline void fy_digits(const DigitBatches& bt, std::uint64_t key, int b0, int nl,
     }
 }
 
+namespace detail {
+
+// Replicate w of a batch in lane w (lane-major pa[i * W + w]): the inside-out Fisher–Yates
+// shuffle of the pairs (a, b) by the digits dig[i * W + w] (see fy_digits), for lanes < nl.
+// Lanes >= nl (the last batch only) keep stale but finite values; their S is ignored.
+template <int W>
+inline void shuffle_pairs(const int* __restrict dig, int n, int nl, const double* __restrict a,
+                          const double* __restrict b, double* __restrict pa,
+                          double* __restrict pb) {
+    for (int w = 0; w < nl; ++w) {
+        double* __restrict aw = pa + w;
+        double* __restrict bw = pb + w;
+        aw[0] = a[0];
+        bw[0] = b[0];
+        for (int i = 1; i < n; ++i) {
+            const int j = dig[i * W + w];
+            aw[i * W] = aw[j * W];
+            bw[i * W] = bw[j * W];
+            aw[j * W] = a[i];
+            bw[j * W] = b[i];
+        }
+    }
+}
+
+// MK S of the W lanes of a batch (lane-major values vp[i * W + w], n per lane).
+template <int W, class V>
+inline void lanes_mk_s(const V* __restrict vp, int n, std::int32_t* s) {
+    for (int w = 0; w < W; ++w) s[w] = 0;
+    for (int j = 1; j < n; ++j) {
+        const V* __restrict vj = vp + j * W;
+        for (int i = 0; i < j; ++i) {
+            const V* __restrict vi = vp + i * W;
+            for (int w = 0; w < W; ++w)
+                s[w] += static_cast<std::int32_t>(vj[w] > vi[w]) - static_cast<std::int32_t>(vj[w] < vi[w]);
+        }
+    }
+}
+
+// The null distribution of S over a pixel's B replicates, tallied batch by batch, and its
+// outputs (p-values, mean and population standard deviation).
+struct NullTally {
+    std::int64_t ge = 0, le = 0;
+    double sum = 0.0, sum2 = 0.0;
+    void add(const std::int32_t* s, int nl, double s_obs) {
+        for (int w = 0; w < nl; ++w) {
+            const double sw = static_cast<double>(s[w]);
+            ge += sw >= s_obs ? 1 : 0;
+            le += sw <= s_obs ? 1 : 0;
+            sum += sw;
+            sum2 += sw * sw;
+        }
+    }
+    template <class Out>
+    void write(const Out& out, index_t q, int B) const {
+        const double denom = static_cast<double>(B) + 1.0;
+        if (out.p_inc) out.p_inc[q] = (1.0 + static_cast<double>(ge)) / denom;
+        if (out.p_dec) out.p_dec[q] = (1.0 + static_cast<double>(le)) / denom;
+        const double mean = sum / B;
+        if (out.null_mean) out.null_mean[q] = mean;
+        if (out.null_sd) {
+            const double var = sum2 / B - mean * mean;
+            out.null_sd[q] = std::sqrt(var > 0.0 ? var : 0.0);
+        }
+    }
+};
+
+// Outputs of a pixel without a test (too few years): the observed S where n >= 2, NaN for
+// the rest.  l/e: its n compacted pairs; v: scratch for its MLRI.
+template <class T, class Out>
+inline void write_untested(const Out& out, index_t q, const double* l, const double* e, int n,
+                           T* v) {
+    if (out.s_obs) {
+        mlri_series<T>(l, e, n, v);
+        out.s_obs[q] = n < 2 ? kNaN : static_cast<double>(mk_s<T>(v, n));
+    }
+    double* const rest[] = {out.p_inc, out.p_dec, out.null_mean, out.null_sd};
+    for (double* o : rest)
+        if (o) o[q] = kNaN;
+}
+
+}  // namespace detail
+
+// Per-thread state of a resampling test: its scratch and the digit batches, both sized for
+// series of Tn values, allocated before the parallel region (std::bad_alloc must reach the
+// caller, never leave an OpenMP region).
+template <class Scratch>
+struct ResamplingThread {
+    Scratch sc;
+    DigitBatches bt;
+    int bt_n = -1;  // the series length bt is set up for
+    // the digit batches for series of n values
+    const DigitBatches& batches(int n) {
+        if (n != bt_n) {
+            bt.init(n);
+            bt_n = n;
+        }
+        return bt;
+    }
+};
+// ... one per thread (nt), each sized for series of up to Tn values.
+template <class Scratch>
+void init_resampling_threads(Owned<ResamplingThread<Scratch>>& states, int nt, index_t Tn) {
+    for (int t = 0; t < nt; ++t) {
+        states[static_cast<std::size_t>(t)].sc.init(Tn);
+        states[static_cast<std::size_t>(t)].bt.init(static_cast<int>(Tn));  // full capacity
+    }
+}
+
 // One pixel.  l/e hold the n compacted valid pairs (LST with offset, EVI after the policy).
 template <int W, class T>
 void permutation_pixel(PermScratch<W, T>& sc, const DigitBatches& bt, int n, std::uint64_t key, int B,
@@ -226,26 +334,12 @@ void permutation_pixel(PermScratch<W, T>& sc, const DigitBatches& bt, int n, std
             lp[k * W + w] = l[k];
             ep[k * W + w] = e[k];
         }
-    std::int64_t ge = 0, le = 0;
-    double sum = 0.0, sum2 = 0.0;
+    detail::NullTally tally;
     for (int b0 = 0; b0 < B; b0 += W) {
         const int nl = (B - b0) < W ? (B - b0) : W;
-        // Permutation b0 + w in lane w: Fisher–Yates from the observed order.  Lanes >= nl
-        // (last block only) keep stale but finite values; their S is ignored.
+        // Permutation b0 + w in lane w: Fisher–Yates from the observed order.
         fy_digits<W>(bt, key, b0, nl, dig);
-        for (int w = 0; w < nl; ++w) {
-            double* __restrict lw = lp + w;
-            double* __restrict ew = ep + w;
-            lw[0] = l[0];
-            ew[0] = e[0];
-            for (int i = 1; i < n; ++i) {
-                const int j = dig[i * W + w];
-                lw[i * W] = lw[j * W];
-                ew[i * W] = ew[j * W];
-                lw[j * W] = l[i];
-                ew[j * W] = e[i];
-            }
-        }
+        detail::shuffle_pairs<W>(dig, n, nl, l, e, lp, ep);
         // MLRI of every lane (vectorised over lanes; same operations as mlri_series).
         double lmax[W], emin[W];
         for (int w = 0; w < W; ++w) {
@@ -267,35 +361,12 @@ void permutation_pixel(PermScratch<W, T>& sc, const DigitBatches& bt, int n, std
                 vk[w] = static_cast<T>((a / lk[w]) * (ek[w] / c));
             }
         }
-        // S of every lane.
         std::int32_t s[W];
-        for (int w = 0; w < W; ++w) s[w] = 0;
-        for (int j = 1; j < n; ++j) {
-            const T* __restrict vj = vp + j * W;
-            for (int i = 0; i < j; ++i) {
-                const T* __restrict vi = vp + i * W;
-                for (int w = 0; w < W; ++w)
-                    s[w] += static_cast<std::int32_t>(vj[w] > vi[w]) - static_cast<std::int32_t>(vj[w] < vi[w]);
-            }
-        }
-        for (int w = 0; w < nl; ++w) {
-            ge += s[w] >= s_obs ? 1 : 0;
-            le += s[w] <= s_obs ? 1 : 0;
-            const double dd = static_cast<double>(s[w]);
-            sum += dd;
-            sum2 += dd * dd;
-        }
+        detail::lanes_mk_s<W, T>(vp, n, s);
+        tally.add(s, nl, static_cast<double>(s_obs));
     }
-    const double denom = static_cast<double>(B) + 1.0;
     if (out.s_obs) out.s_obs[q] = static_cast<double>(s_obs);
-    if (out.p_inc) out.p_inc[q] = (1.0 + static_cast<double>(ge)) / denom;
-    if (out.p_dec) out.p_dec[q] = (1.0 + static_cast<double>(le)) / denom;
-    const double mean = sum / B;
-    if (out.null_mean) out.null_mean[q] = mean;
-    if (out.null_sd) {
-        const double var = sum2 / B - mean * mean;
-        out.null_sd[q] = std::sqrt(var > 0.0 ? var : 0.0);
-    }
+    tally.write(out, q, B);
 }
 
 // The permutation test for P pixels of a (Tn, P) time-major stack.  rows/cols give the global
@@ -305,28 +376,16 @@ void permutation_mk(const T* lst, const T* evi, index_t P, index_t Tn, const std
                     const std::int64_t* cols, const PermutationOptions& opt,
                     const PermutationOutputs& out, int n_threads) {
     const int nt = resolve_threads(n_threads);
-    (void)nt;
     const int B = opt.n_permutations;
     const IndexOptions io = opt.index;
-    // Per-thread scratch, allocated before the parallel region (std::bad_alloc must reach the
-    // caller, never leave an OpenMP region).
-    struct ThreadState {
-        PermScratch<W, T> sc;
-        DigitBatches bt;
-    };
-    Owned<ThreadState> states(static_cast<std::size_t>(nt > 0 ? nt : 1));
-    for (int t = 0; t < (nt > 0 ? nt : 1); ++t) {
-        states[static_cast<std::size_t>(t)].sc.init(Tn);
-        states[static_cast<std::size_t>(t)].bt.init(static_cast<int>(Tn));  // full capacity
-    }
+    Owned<ResamplingThread<PermScratch<W, T>>> states(static_cast<std::size_t>(nt));
+    init_resampling_threads(states, nt, Tn);
 #if defined(MLRI_HAS_OPENMP)
 #pragma omp parallel num_threads(nt)
 #endif
     {
-        ThreadState& st = states[thread_slot()];
+        ResamplingThread<PermScratch<W, T>>& st = states[thread_slot()];
         PermScratch<W, T>& sc = st.sc;
-        DigitBatches& bt = st.bt;
-        int bt_n = -1;
 #if defined(MLRI_HAS_OPENMP)
 #pragma omp for schedule(dynamic, 64)
 #endif
@@ -345,23 +404,11 @@ void permutation_mk(const T* lst, const T* evi, index_t P, index_t Tn, const std
             }
             if (out.n_valid) out.n_valid[q] = n;
             if (n < 2 || n < opt.min_valid) {
-                if (out.s_obs) {
-                    T* v = sc.v.data();
-                    detail::mlri_series<T>(sc.l.data(), sc.e.data(), n, v);
-                    out.s_obs[q] = n < 2 ? kNaN : static_cast<double>(detail::mk_s<T>(v, n));
-                }
-                if (out.p_inc) out.p_inc[q] = kNaN;
-                if (out.p_dec) out.p_dec[q] = kNaN;
-                if (out.null_mean) out.null_mean[q] = kNaN;
-                if (out.null_sd) out.null_sd[q] = kNaN;
+                detail::write_untested(out, q, sc.l.data(), sc.e.data(), n, sc.v.data());
                 continue;
             }
             const std::uint64_t key = prng::pixel_key(opt.seed, rows[q], cols[q]);
-            if (n != bt_n) {
-                bt.init(n);
-                bt_n = n;
-            }
-            permutation_pixel<W, T>(sc, bt, n, key, B, out, q);
+            permutation_pixel<W, T>(sc, st.batches(n), n, key, B, out, q);
         }
     }
 }

@@ -167,25 +167,12 @@ void ar_sieve_pixel(ArScratch<W, T>& sc, const DigitBatches& bt, int n, std::uin
     double* __restrict upe = sc.upe.data();
     double* __restrict vp = sc.vp.data();
     int* __restrict dig = sc.dig.data();
-    std::int64_t ge = 0, le = 0;
-    double sum = 0.0, sum2 = 0.0;
+    detail::NullTally tally;
     for (int b0 = 0; b0 < B; b0 += W) {
         const int nl = (B - b0) < W ? (B - b0) : W;
         fy_digits<W>(bt, key, b0, nl, dig);
         // Replicate b0 + w in lane w: inside-out Fisher–Yates of the innovation pairs.
-        for (int w = 0; w < nl; ++w) {
-            double* __restrict lw = upl + w;
-            double* __restrict ew = upe + w;
-            lw[0] = ul[0];
-            ew[0] = ue[0];
-            for (int i = 1; i < n; ++i) {
-                const int j = dig[i * W + w];
-                lw[i * W] = lw[j * W];
-                ew[i * W] = ew[j * W];
-                lw[j * W] = ul[i];
-                ew[j * W] = ue[i];
-            }
-        }
+        detail::shuffle_pairs<W>(dig, n, nl, ul, ue, upl, upe);
         // Rebuild the AR(1) paths and the log MLRI of every lane (in place in upl/upe).
         double yl[W], ye[W], lmax[W], emin[W];
         for (int w = 0; w < W; ++w) {
@@ -214,32 +201,10 @@ void ar_sieve_pixel(ArScratch<W, T>& sc, const DigitBatches& bt, int n, std::uin
             }
         }
         std::int32_t s[W];
-        for (int w = 0; w < W; ++w) s[w] = 0;
-        for (int j = 1; j < n; ++j) {
-            const double* __restrict vj = vp + j * W;
-            for (int i = 0; i < j; ++i) {
-                const double* __restrict vi = vp + i * W;
-                for (int w = 0; w < W; ++w)
-                    s[w] += static_cast<std::int32_t>(vj[w] > vi[w]) - static_cast<std::int32_t>(vj[w] < vi[w]);
-            }
-        }
-        for (int w = 0; w < nl; ++w) {
-            const double sw = static_cast<double>(s[w]);
-            ge += sw >= s_obs ? 1 : 0;
-            le += sw <= s_obs ? 1 : 0;
-            sum += sw;
-            sum2 += sw * sw;
-        }
+        detail::lanes_mk_s<W, double>(vp, n, s);
+        tally.add(s, nl, s_obs);
     }
-    const double denom = static_cast<double>(B) + 1.0;
-    if (out.p_inc) out.p_inc[q] = (1.0 + static_cast<double>(ge)) / denom;
-    if (out.p_dec) out.p_dec[q] = (1.0 + static_cast<double>(le)) / denom;
-    const double mean = sum / B;
-    if (out.null_mean) out.null_mean[q] = mean;
-    if (out.null_sd) {
-        const double var = sum2 / B - mean * mean;
-        out.null_sd[q] = std::sqrt(var > 0.0 ? var : 0.0);
-    }
+    tally.write(out, q, B);
 }
 
 // The AR(1) sieve test for P pixels of a (Tn, P) time-major stack.  years: Tn real years;
@@ -251,27 +216,15 @@ void ar_sieve_mk(const T* lst, const T* evi, index_t P, index_t Tn, const double
                  const double* phi_evi, const ArSieveOptions& opt, const ArSieveOutputs& out,
                  int n_threads) {
     const int nt = resolve_threads(n_threads);
-    (void)nt;
     const IndexOptions io = opt.index;
-    // Per-thread scratch, allocated before the parallel region (std::bad_alloc must reach the
-    // caller, never leave an OpenMP region).
-    struct ThreadState {
-        ArScratch<W, T> sc;
-        DigitBatches bt;
-    };
-    Owned<ThreadState> states(static_cast<std::size_t>(nt > 0 ? nt : 1));
-    for (int k = 0; k < (nt > 0 ? nt : 1); ++k) {
-        states[static_cast<std::size_t>(k)].sc.init(Tn);
-        states[static_cast<std::size_t>(k)].bt.init(static_cast<int>(Tn));  // full capacity
-    }
+    Owned<ResamplingThread<ArScratch<W, T>>> states(static_cast<std::size_t>(nt));
+    init_resampling_threads(states, nt, Tn);
 #if defined(MLRI_HAS_OPENMP)
 #pragma omp parallel num_threads(nt)
 #endif
     {
-        ThreadState& st = states[thread_slot()];
+        ResamplingThread<ArScratch<W, T>>& st = states[thread_slot()];
         ArScratch<W, T>& sc = st.sc;
-        DigitBatches& bt = st.bt;
-        int bt_n = -1;
 #if defined(MLRI_HAS_OPENMP)
 #pragma omp for schedule(dynamic, 64)
 #endif
@@ -295,21 +248,13 @@ void ar_sieve_mk(const T* lst, const T* evi, index_t P, index_t Tn, const double
             const double pe = phi_evi ? phi_evi[q] : kNaN;
             if (n < 2 || n < opt.min_valid || !positive) {
                 // Too few years, or an EVI <= 0 allowed by evi_min/evi_policy (no log scale).
-                if (out.s_obs) {
-                    detail::mlri_series<T>(sc.l.data(), sc.e.data(), n, sc.v.data());
-                    out.s_obs[q] = n < 2 ? kNaN : static_cast<double>(detail::mk_s<T>(sc.v.data(), n));
-                }
-                double* nan_out[] = {out.p_inc, out.p_dec, out.null_mean, out.null_sd, out.phi_lst, out.phi_evi};
-                for (double* o : nan_out)
-                    if (o) o[q] = kNaN;
+                detail::write_untested(out, q, sc.l.data(), sc.e.data(), n, sc.v.data());
+                if (out.phi_lst) out.phi_lst[q] = kNaN;
+                if (out.phi_evi) out.phi_evi[q] = kNaN;
                 continue;
             }
             const std::uint64_t key = prng::mix64(prng::pixel_key(opt.seed, rows[q], cols[q]) ^ kArStreamTag);
-            if (n != bt_n) {
-                bt.init(n);
-                bt_n = n;
-            }
-            ar_sieve_pixel<W, T>(sc, bt, n, key, opt, pl, pe, out, q);
+            ar_sieve_pixel<W, T>(sc, st.batches(n), n, key, opt, pl, pe, out, q);
         }
     }
 }
