@@ -37,10 +37,7 @@ py::tuple index_impl(const carray<T>& lst, const carray<T>& evi, double lst_offs
     }
     carray<T> out({NT, P});
     carray<std::int32_t> dropped(P);
-    mlri::IndexOptions o;
-    o.lst_offset = lst_offset;
-    o.evi_min = evi_min;
-    o.evi_policy = evi_policy;
+    const mlri::IndexOptions o{lst_offset, evi_min, evi_policy};
     const T* pl = lst.data();
     const T* pe = evi.data();
     T* po = out.mutable_data();
@@ -91,34 +88,27 @@ py::dict trend_impl(const carray<T>& y, const carray<double>& years, int method,
     if (ddof >= 2 && (compute & mlri::kDoHurst) && method == mlri::kHurstExpanding && tau_min < ddof + 1)
         throw std::invalid_argument("tau_min must exceed ddof");
 
-    py::dict res;
-    carray<std::int32_t> n_valid(P);
-    res["n_valid"] = n_valid;
+    PixelOutputs res(P);
     mlri::TrendOutputs out;
-    out.n_valid = n_valid.mutable_data();
-    auto add = [&](const char* name, double*& ptr) {
-        carray<double> a(P);
-        ptr = a.mutable_data();
-        res[name] = a;
-    };
+    out.n_valid = res.counts();
     if (compute & mlri::kDoMK) {
-        add("s", out.s);
-        add("var_s", out.var_s);
-        add("z", out.z);
-        add("p", out.p);
+        res.add("s", out.s);
+        res.add("var_s", out.var_s);
+        res.add("z", out.z);
+        res.add("p", out.p);
     }
     if (compute & mlri::kDoSen) {
-        add("slope", out.slope);
-        add("intercept", out.intercept);
+        res.add("slope", out.slope);
+        res.add("intercept", out.intercept);
     }
-    if (compute & mlri::kDoHurst) add("hurst", out.hurst);
+    if (compute & mlri::kDoHurst) res.add("hurst", out.hurst);
     if (ci) {
-        add("sen_low", out.sen_low);
-        add("sen_high", out.sen_high);
+        res.add("sen_low", out.sen_low);
+        res.add("sen_high", out.sen_high);
     }
     // Safe: outputs were allocated above with the GIL held; the kernel uses raw pointers only.
     run_trend_kernel("trend", y.data(), P, NT, years.data(), o, out, n_threads);
-    return res;
+    return res.dict();
 }
 
 py::tuple classify_impl(const carray<std::int32_t>& n_valid, const carray<double>& s,

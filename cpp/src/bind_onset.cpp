@@ -35,21 +35,14 @@ py::dict onset_impl(const carray<T>& y, const carray<double>& years, int method,
     o.min_after = min_after;
     o.shape = shape;
     o.tau = tau;
-    py::dict res;
-    carray<std::int32_t> n_valid(P);
-    res["n_valid"] = n_valid;
+    PixelOutputs res(P);
     mlri::OnsetOutputs out;
-    out.n_valid = n_valid.mutable_data();
-    auto add = [&](const char* name, double*& ptr) {
-        carray<double> a(P);
-        ptr = a.mutable_data();
-        res[name] = a;
-    };
-    add("onset", out.onset);
-    add("p", out.p);
-    add("stat", out.stat);
-    add("rate", out.rate);
-    add("magnitude", out.magnitude);
+    out.n_valid = res.counts();
+    res.add("onset", out.onset);
+    res.add("p", out.p);
+    res.add("stat", out.stat);
+    res.add("rate", out.rate);
+    res.add("magnitude", out.magnitude);
     const T* py_ = y.data();
     const double* pyears = years.data();
     // Safe: outputs were allocated above with the GIL held; below only raw pointers.
@@ -60,7 +53,7 @@ py::dict onset_impl(const carray<T>& y, const carray<double>& years, int method,
         else
             k.onset_f64(py_, P, static_cast<int>(NT), pyears, o, out, n_threads);
     }, "onset: not enough memory for the work buffers; use fewer threads (n_threads=1)");
-    return res;
+    return res.dict();
 }
 
 }  // namespace
