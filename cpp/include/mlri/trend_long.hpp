@@ -22,7 +22,9 @@
 //     some lane's bracket are copied out (compact_bracket, typically 40 of 300 at T = 25) and
 //     the double passes run on those only.  From 24 years on (>= 256 slots) a first copy,
 //     with the float images, follows three passes, and the float passes go on among the slots
-//     it kept (~9-14 % at T = 40).
+//     it kept (~9-14 % at T = 40); those three passes, and the first copy's search for the
+//     slots to keep, work on 16-bit images of the float images (Key16Images: four slots per
+//     vector, exact counts for pivots on a grid of about 2^-8 relative).
 //   * Sen's slope interval (on request): both ends are selected the same way, at the ranks of
 //     sen_interval.hpp (ties from the MK sweep), each from the tightest bracket the median's
 //     counting passes give (PivotLog).  (The network path's blocks sort their slopes instead:
@@ -234,50 +236,28 @@ inline vd next_rank(const vd* x, int m, vi r, vd v) {
 }
 
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
-// Counting passes on float images of the slopes, 16 per instruction (two slots of 8 lanes):
-// with xf = x rounded toward -inf to float and a float pivot p, x < p <=> xf < p exactly, so
-// these passes narrow [lo, hi] (klo = #{x < lo}, khi = #{x <= hi}) with exact counts at half
-// the width and a quarter of the instructions of a double pass.  The bracket keeps both
-// ranks r and r2 (r2 = r + 1 for even counts, else r).  Each pass counts two pivots that
-// straddle them (interpolated at ranks r - g and r2 + g, g ~ a tenth of the bracket; the first
-// pass: the seed p -/+ `spread`): lo moves up to a pivot with c <= r, hi down below one with
-// c > r2, so both ends close in and the bracket shrinks by about ten per pass.  A pivot with
-// c == r + 1 == r2 separates the two ranks: `p` returns it (the first double pass then finds
-// rank r as max{x < p}), else a value outside (lo, hi].  Lanes stop at <= kNarrowTo elements in
-// the bracket or when a pass does not shrink it (ties, or no float inside).  At most `passes`
-// passes; `resume` continues an earlier call's narrowing (on the compacted slots, see
-// select_lanes): no seed, and p comes in as that call's separating pivot (still one, if any:
-// lo only rises to pivots below rank r, hi only falls below pivots above rank r2).
-inline constexpr double kNarrowTo = 6.0;
+inline constexpr double kNarrowTo = 6.0;  // elements left in a bracket (see narrow)
 // select_lanes compacts after this many passes on all slots when there are at least
 // kCompactEarly of them (24 years and more; see there)
 inline constexpr int kPassesBeforeCompaction = 3;
 inline constexpr int kCompactEarly = 256;
-inline void narrow_f32(const float* xf, int m2, vi r, vi r2, vd& lo, vd& hi, vd& klo, vd& khi,
-                       vd& p, vd spread, vi active, int passes = 8, bool resume = false,
-                       PivotLog* log = nullptr) {
-    const vd rlo = simd::small_int_to_double(r), rhi = simd::small_int_to_double(r2);
-    const __m512i one = _mm512_set1_epi32(1);
-    vi live = active & simd::mask(khi - klo > kNarrowTo);
-    vd split = resume ? p : lo;
-    for (int pass = 0; pass < passes; ++pass) {
-        const vd w = khi - klo;
-        const vd g = simd::sel(simd::mask(w * 0.1 > 1.0), w * 0.1, simd::splat(1.0));
-        const vd sc = (hi - lo) / w;
-        vd ta = lo + sc * (rlo - g - klo + 0.5), tb = lo + sc * (rhi + g - klo + 0.5);
-        if (pass == 0 && !resume) {
-            const vd sa = p - spread, sb = p + spread;
-            const vi seed = simd::mask(sa > lo) & simd::mask(sb <= hi) & simd::mask(sa < sb);
-            ta = simd::sel(seed, sa, ta);
-            tb = simd::sel(seed, sb, tb);
-        }
+// The images narrow() counts on.  Float images (F32Images): xf = x rounded toward -inf to
+// float, two slots of 8 lanes per vector; a pivot is rounded to a float outward (down for the
+// lower one, up for the upper one), and for a float p, x < p <=> xf < p.
+struct F32Images {
+    const float* xf;
+    int m2;  // slots, even (xf holds an +inf padding slot after an odd count)
+    __m512 va, vb;
+    void round(vd ta, vd tb, vd& pa, vd& pb) {
         const __m256 fa = _mm512_cvt_roundpd_ps((__m512d)ta, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
         const __m256 fb = _mm512_cvt_roundpd_ps((__m512d)tb, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
-        const vd pa = (vd)_mm512_cvtps_pd(fa), pb = (vd)_mm512_cvtps_pd(fb);
-        const vi oka = live & simd::mask(pa > lo) & simd::mask(pa <= hi);
-        const vi okb = live & simd::mask(pb > lo) & simd::mask(pb <= hi);
-        if (!_mm512_movepi64_mask((__m512i)(oka | okb))) break;
-        const __m512 va = _mm512_broadcast_f32x8(fa), vb = _mm512_broadcast_f32x8(fb);
+        pa = (vd)_mm512_cvtps_pd(fa);
+        pb = (vd)_mm512_cvtps_pd(fb);
+        va = _mm512_broadcast_f32x8(fa);
+        vb = _mm512_broadcast_f32x8(fb);
+    }
+    void count(vi& ca, vi& cb) const {
+        const __m512i one = _mm512_set1_epi32(1);
         __m512i a0 = _mm512_setzero_si512(), a1 = a0, b0 = a0, b1 = a0;
         int s = 0;
         for (; s + 4 <= m2; s += 4) {
@@ -294,10 +274,128 @@ inline void narrow_f32(const float* xf, int m2, vi r, vi r2, vd& lo, vd& hi, vd&
         }
         a0 = _mm512_add_epi32(a0, a1);
         b0 = _mm512_add_epi32(b0, b1);
-        const vi ca = (vi)_mm512_cvtepi32_epi64(_mm256_add_epi32(
-            _mm512_castsi512_si256(a0), _mm512_extracti32x8_epi32(a0, 1)));
-        const vi cb = (vi)_mm512_cvtepi32_epi64(_mm256_add_epi32(
-            _mm512_castsi512_si256(b0), _mm512_extracti32x8_epi32(b0, 1)));
+        ca = (vi)_mm512_cvtepi32_epi64(_mm256_add_epi32(_mm512_castsi512_si256(a0),
+                                                        _mm512_extracti32x8_epi32(a0, 1)));
+        cb = (vi)_mm512_cvtepi32_epi64(_mm256_add_epi32(_mm512_castsi512_si256(b0),
+                                                        _mm512_extracti32x8_epi32(b0, 1)));
+    }
+};
+
+// 16-bit images (Key16Images): xh = the top half of the order-preserving integer image of xf
+// + 0.0 (floor(o / 2^16), o = the float's bits as a signed integer, negative ones mirrored;
+// -0.0 keys as +0.0), four slots of 8 lanes per vector.  Pivots are the floats whose image
+// has a zero low half (rounded outward to that grid: about 2^-8 relative), and for such a
+// pivot p with key K, x < p <=> xf < p <=> xh < K exactly.  Half the instructions of a float
+// pass, for the first, coarse passes.
+inline __m256i f32_order(__m256i b) {
+    return _mm256_xor_si256(b, _mm256_and_si256(_mm256_srai_epi32(b, 31),
+                                                _mm256_set1_epi32(0x7fffffff)));
+}
+struct Key16Images {
+    const std::int16_t* xh;
+    int m4;  // slots, a multiple of 4 (padded with +inf keys)
+    __m512i va, vb;
+    void round(vd ta, vd tb, vd& pa, vd& pb) {
+        const __m256 fa = _mm512_cvt_roundpd_ps((__m512d)ta, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+        const __m256 fb = _mm512_cvt_roundpd_ps((__m512d)tb, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
+        const __m256 z = _mm256_setzero_ps();
+        const __m256i ka = _mm256_srai_epi32(f32_order(_mm256_castps_si256(_mm256_add_ps(fa, z))), 16);
+        const __m256i kb = _mm256_srai_epi32(
+            _mm256_add_epi32(f32_order(_mm256_castps_si256(_mm256_add_ps(fb, z))),
+                             _mm256_set1_epi32(0xffff)), 16);
+        pa = (vd)_mm512_cvtps_pd(_mm256_castsi256_ps(f32_order(_mm256_slli_epi32(ka, 16))));
+        pb = (vd)_mm512_cvtps_pd(_mm256_castsi256_ps(f32_order(_mm256_slli_epi32(kb, 16))));
+        va = _mm512_broadcast_i32x4(_mm256_cvtepi32_epi16(ka));
+        vb = _mm512_broadcast_i32x4(_mm256_cvtepi32_epi16(kb));
+    }
+    void count(vi& ca, vi& cb) const {
+        const __m512i one = _mm512_set1_epi16(1);
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0, b0 = a0, b1 = a0;
+        int s = 0;
+        for (; s + 8 <= m4; s += 8) {
+            const __m512i x0 = _mm512_load_si512(xh + s * 8), x1 = _mm512_load_si512(xh + s * 8 + 32);
+            a0 = _mm512_mask_add_epi16(a0, _mm512_cmplt_epi16_mask(x0, va), a0, one);
+            b0 = _mm512_mask_add_epi16(b0, _mm512_cmplt_epi16_mask(x0, vb), b0, one);
+            a1 = _mm512_mask_add_epi16(a1, _mm512_cmplt_epi16_mask(x1, va), a1, one);
+            b1 = _mm512_mask_add_epi16(b1, _mm512_cmplt_epi16_mask(x1, vb), b1, one);
+        }
+        for (; s < m4; s += 4) {
+            const __m512i x0 = _mm512_load_si512(xh + s * 8);
+            a0 = _mm512_mask_add_epi16(a0, _mm512_cmplt_epi16_mask(x0, va), a0, one);
+            b0 = _mm512_mask_add_epi16(b0, _mm512_cmplt_epi16_mask(x0, vb), b0, one);
+        }
+        // four slots' counts per lane (at most 504 each): add the 128-bit quarters
+        auto lanes = [](__m512i v) {
+            const __m256i h = _mm256_add_epi16(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+            return (vi)_mm512_cvtepi16_epi64(_mm_add_epi16(_mm256_castsi256_si128(h),
+                                                           _mm256_extracti128_si256(h, 1)));
+        };
+        ca = lanes(_mm512_add_epi16(a0, a1));
+        cb = lanes(_mm512_add_epi16(b0, b1));
+    }
+};
+
+// The 16-bit images of the float images xf[0..m) of m slots (see Key16Images), into xh,
+// padded with +inf keys to a multiple of 4 slots.
+inline void key16_images(const float* xf, int m, std::int16_t* xh) {
+    const __m512i lo31 = _mm512_set1_epi32(0x7fffffff);
+    int s = 0;
+    for (; s + 2 <= m; s += 2) {  // two slots of 8 lanes per vector
+        const __m512i b = _mm512_castps_si512(
+            _mm512_add_ps(_mm512_load_ps(xf + s * 8), _mm512_setzero_ps()));  // (-0.0: +0.0)
+        const __m512i o = _mm512_xor_si512(b, _mm512_and_si512(_mm512_srai_epi32(b, 31), lo31));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(xh + s * 8),
+                           _mm512_cvtepi32_epi16(_mm512_srai_epi32(o, 16)));
+    }
+    const __m128i inf = _mm_set1_epi16(0x7f80);  // +inf's key
+    if (s < m) {
+        const __m256i b = _mm256_castps_si256(
+            _mm256_add_ps(_mm256_load_ps(xf + s * 8), _mm256_setzero_ps()));
+        _mm_store_si128(reinterpret_cast<__m128i*>(xh + s * 8),
+                        _mm256_cvtepi32_epi16(_mm256_srai_epi32(f32_order(b), 16)));
+        ++s;
+    }
+    for (; s & 3; ++s) _mm_store_si128(reinterpret_cast<__m128i*>(xh + s * 8), inf);
+}
+
+// Counting passes on images of the slopes (Img: F32Images, 16 per instruction, or
+// Key16Images, 32): they narrow [lo, hi] (klo = #{x < lo}, khi = #{x <= hi}) with exact
+// counts at a fraction of the width and of the instructions of a double pass.  The bracket
+// keeps both ranks r and r2 (r2 = r + 1 for even counts, else r).  Each pass counts two
+// pivots that straddle them (interpolated at ranks r - g and r2 + g, g ~ a tenth of the
+// bracket; the first pass: the seed p -/+ `spread`): lo moves up to a pivot with c <= r, hi
+// down below one with c > r2, so both ends close in and the bracket shrinks by about ten per
+// pass.  A pivot with c == r + 1 == r2 separates the two ranks: `p` returns it (the first
+// double pass then finds rank r as max{x < p}), else a value outside (lo, hi].  Lanes stop at
+// <= kNarrowTo elements in the bracket or when a pass does not shrink it (ties, or no pivot of
+// the images inside).  At most `passes` passes; `resume` continues an earlier call's narrowing
+// (on the compacted slots, see select_lanes): no seed, and p comes in as that call's
+// separating pivot (still one, if any: lo only rises to pivots below rank r, hi only falls
+// below pivots above rank r2).
+template <class Img>
+inline void narrow(Img img, vi r, vi r2, vd& lo, vd& hi, vd& klo, vd& khi, vd& p, vd spread,
+                   vi active, int passes, bool resume, PivotLog* log) {
+    const vd rlo = simd::small_int_to_double(r), rhi = simd::small_int_to_double(r2);
+    vi live = active & simd::mask(khi - klo > kNarrowTo);
+    vd split = resume ? p : lo;
+    for (int pass = 0; pass < passes; ++pass) {
+        const vd w = khi - klo;
+        const vd g = simd::sel(simd::mask(w * 0.1 > 1.0), w * 0.1, simd::splat(1.0));
+        const vd sc = (hi - lo) / w;
+        vd ta = lo + sc * (rlo - g - klo + 0.5), tb = lo + sc * (rhi + g - klo + 0.5);
+        if (pass == 0 && !resume) {
+            const vd sa = p - spread, sb = p + spread;
+            const vi seed = simd::mask(sa > lo) & simd::mask(sb <= hi) & simd::mask(sa < sb);
+            ta = simd::sel(seed, sa, ta);
+            tb = simd::sel(seed, sb, tb);
+        }
+        vd pa, pb;
+        img.round(ta, tb, pa, pb);
+        const vi oka = live & simd::mask(pa > lo) & simd::mask(pa <= hi);
+        const vi okb = live & simd::mask(pb > lo) & simd::mask(pb <= hi);
+        if (!_mm512_movepi64_mask((__m512i)(oka | okb))) break;
+        vi ca, cb;
+        img.count(ca, cb);
         if (log && log->n + 2 <= PivotLog::kCap) {
             log->v[log->n] = pa;
             log->c[log->n++] = simd::small_int_to_double(ca);
@@ -317,6 +415,13 @@ inline void narrow_f32(const float* xf, int m2, vi r, vi r2, vd& lo, vd& hi, vd&
     }
     p = split;
 }
+// narrow on float images (m2 slots, even)
+inline void narrow_f32(const float* xf, int m2, vi r, vi r2, vd& lo, vd& hi, vd& klo, vd& khi,
+                       vd& p, vd spread, vi active, int passes = 8, bool resume = false,
+                       PivotLog* log = nullptr) {
+    narrow(F32Images{xf, m2, {}, {}}, r, r2, lo, hi, klo, khi, p, spread, active, passes, resume,
+           log);
+}
 
 // The slots of x[0..m) holding, in some lane, a value inside that lane's [lo, hi] (found on
 // the float images: x in [lo, hi] implies xf in [RD(lo), RD(hi)]), copied to cx[0..mc) with the
@@ -327,27 +432,42 @@ inline void narrow_f32(const float* xf, int m2, vi r, vi r2, vd& lo, vd& hi, vd&
 // every pivot p in (lo, hi], the only ones narrow_f32 counts with (x < lo gives xf <= x < p,
 // x > hi gives xf >= p for a float p <= x).  cx may be x (idx[c] >= c).  Returns mc.
 inline int compact_bracket(const vd* x, const float* xf, int m, vd lo, vd hi, vd* cx, int* idx,
-                           vi& L, float* cxf = nullptr) {
-    const __m512 lof = _mm512_broadcast_f32x8(
-        _mm512_cvt_roundpd_ps((__m512d)lo, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC));
-    const __m512 hif = _mm512_broadcast_f32x8(
-        _mm512_cvt_roundpd_ps((__m512d)hi, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC));
+                           vi& L, float* cxf = nullptr, const std::int16_t* xh = nullptr) {
+    const __m256 lof8 = _mm512_cvt_roundpd_ps((__m512d)lo, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    const __m256 hif8 = _mm512_cvt_roundpd_ps((__m512d)hi, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    const __m512 lof = _mm512_broadcast_f32x8(lof8), hif = _mm512_broadcast_f32x8(hif8);
+    // with 16-bit images: x in [lo, hi] implies xh in [key(lo), key(hi)] (their floats'
+    // keys, as key16_images makes them), a test of four slots per vector
+    auto key = [](__m256 f) {
+        const __m256i b = _mm256_castps_si256(_mm256_add_ps(f, _mm256_setzero_ps()));
+        return _mm512_broadcast_i32x4(_mm256_cvtepi32_epi16(_mm256_srai_epi32(f32_order(b), 16)));
+    };
+    const __m512i loh = key(lof8), hih = key(hif8);
     int mc = 0;
     int s = 0;
-    // 16 slots at a time: a vector of 16 floats holds two slots' 8 lanes, one byte of its
-    // mask each; a slot is kept when its byte is not zero (the bytes OR-folded into their low
-    // bit, gathered by pext), and the kept slots' numbers go out in one compress (mc <= s:
-    // the store stays inside idx[0..m))
+    // 16 slots at a time: a vector of 16 floats holds two slots' 8 lanes (32 keys: four
+    // slots'), one byte of its mask each; a slot is kept when its byte is not zero (the bytes
+    // OR-folded into their low bit, gathered by pext), and the kept slots' numbers go out in
+    // one compress (mc <= s: the store stays inside idx[0..m))
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     for (; s + 16 <= m; s += 16) {
         unsigned long long q[2];
         for (int h = 0; h < 2; ++h) {
             unsigned long long w = 0;
-            for (int j = 0; j < 4; ++j) {
-                const __m512 v = _mm512_load_ps(xf + (s + 8 * h + 2 * j) * 8);
-                const __mmask16 k = _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(v, lof, _CMP_GE_OQ),
-                                                            v, hif, _CMP_LE_OQ);
-                w |= static_cast<unsigned long long>(_cvtmask16_u32(k)) << (16 * j);
+            if (xh) {
+                for (int j = 0; j < 2; ++j) {
+                    const __m512i v = _mm512_load_si512(xh + (s + 8 * h + 4 * j) * 8);
+                    const __mmask32 k = _mm512_mask_cmple_epi16_mask(
+                        _mm512_cmpge_epi16_mask(v, loh), v, hih);
+                    w |= static_cast<unsigned long long>(_cvtmask32_u32(k)) << (32 * j);
+                }
+            } else {
+                for (int j = 0; j < 4; ++j) {
+                    const __m512 v = _mm512_load_ps(xf + (s + 8 * h + 2 * j) * 8);
+                    const __mmask16 k = _mm512_mask_cmp_ps_mask(
+                        _mm512_cmp_ps_mask(v, lof, _CMP_GE_OQ), v, hif, _CMP_LE_OQ);
+                    w |= static_cast<unsigned long long>(_cvtmask16_u32(k)) << (16 * j);
+                }
             }
             w |= w >> 4;
             w |= w >> 2;
@@ -391,17 +511,18 @@ inline int compact_bracket(const vd* x, const float* xf, int m, vd lo, vd hi, vd
 // `next`, also the element of rank r + 1 (counted among the same, possibly compacted, slots).
 inline vd select_lanes(const vd* x, int m, vi rv, vi r2, vd khi, vd lo, vd hi, vd p, vi active,
                        const float* xf, vd* cx, int* idx, vd spread, vd* next,
-                       float* cxf = nullptr, vd klo = vd{}, PivotLog* log = nullptr) {
+                       float* cxf = nullptr, vd klo = vd{}, PivotLog* log = nullptr,
+                       const std::int16_t* xh = nullptr) {
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
     if (xf) {
         // narrow on the float images, then select among the slots left in some active lane's
         // bracket (an inactive lane's is empty here: it would keep every slot)
         const vd pinf = simd::splat(kInf), minf = simd::splat(-kInf);
         // keep those slots (in cx; their float images in `to`) and count ranks among them
-        auto compact = [&](float* to) {
+        auto compact = [&](float* to, const std::int16_t* keys) {
             vi L;
             m = compact_bracket(x, xf, m, simd::sel(active, lo, pinf), simd::sel(active, hi, minf),
-                                cx, idx, L, to);
+                                cx, idx, L, to, keys);
             const vd Ld = simd::small_int_to_double(L);
             const vi sh = L - (vi)_mm512_cvtpd_epi64((__m512d)klo);  // (klo: an exact integer)
             rv = rv + sh;
@@ -415,14 +536,19 @@ inline vd select_lanes(const vd* x, int m, vi rv, vi r2, vd khi, vd lo, vd hi, v
         // inside some lane's bracket after the first passes and narrow on those (at 40 years,
         // three passes leave ~14 % of the slots for the median, ~9 % over the median and the
         // interval's ends)
+        // (the first, coarse passes on all slots count 16-bit images when there are some)
         const bool early = cxf && m >= kCompactEarly;
-        narrow_f32(xf, m + (m & 1), rv, r2, lo, hi, klo, khi, p, spread, active,
-                   early ? kPassesBeforeCompaction : 8, false, log);
+        if (early && xh)
+            narrow(Key16Images{xh, (m + 3) & ~3, {}, {}}, rv, r2, lo, hi, klo, khi, p, spread,
+                   active, kPassesBeforeCompaction, false, log);
+        else
+            narrow_f32(xf, m + (m & 1), rv, r2, lo, hi, klo, khi, p, spread, active,
+                       early ? kPassesBeforeCompaction : 8, false, log);
         if (early) {
-            compact(cxf);
+            compact(cxf, xh);
             narrow_f32(xf, m + (m & 1), rv, r2, lo, hi, klo, khi, p, vd{}, active, 8, true);
         }
-        compact(nullptr);
+        compact(nullptr, nullptr);
     }
 #else
     (void)r2;
@@ -432,6 +558,7 @@ inline vd select_lanes(const vd* x, int m, vi rv, vi r2, vd khi, vd lo, vd hi, v
     (void)spread;
     (void)cxf;
     (void)log;
+    (void)xh;
 #endif
     const vd v1 = select_rank(x, m, rv, lo, hi, klo, khi, p, active);
     if (next) *next = next_rank(x, m, rv, v1);
@@ -442,7 +569,8 @@ inline vd select_lanes(const vd* x, int m, vi rv, vi r2, vd khi, vd lo, vd hi, v
 // (lower + upper) / 2 for even counts, as detail::median_inplace.  lo/hi: per-lane min/max.
 inline vd median_lanes(const vd* x, int m, const int* cnt, vd lo, vd hi, vd p, vi active,
                        const float* xf = nullptr, vd* cx = nullptr, int* idx = nullptr,
-                       vd spread = vd{}, float* cxf = nullptr, PivotLog* log = nullptr) {
+                       vd spread = vd{}, float* cxf = nullptr, PivotLog* log = nullptr,
+                       const std::int16_t* xh = nullptr) {
     long long r[VL], kd_[VL];
     double kd[VL];
     bool anyeven = false;
@@ -461,7 +589,7 @@ inline vd median_lanes(const vd* x, int m, const int* cnt, vd lo, vd hi, vd p, v
     __builtin_memcpy(&even, kd_, sizeof even);
     vd v2;
     const vd v1 = select_lanes(x, m, rv, rv - even, khi, lo, hi, p, active, xf, cx, idx, spread,
-                               anyeven ? &v2 : nullptr, cxf, vd{}, log);
+                               anyeven ? &v2 : nullptr, cxf, vd{}, log, xh);
     if (!anyeven) return v1;
     return simd::sel(even, (v1 + v2) / 2.0, v1);
 }
@@ -475,6 +603,7 @@ struct LongWork {
     alignas(64) float xf[(kMaxLongRows * (kMaxLongRows - 1) / 2 + 1) * VL];  // see narrow_f32
     vd cx[kMaxLongRows * (kMaxLongRows - 1) / 2];                              // compact_bracket
     alignas(64) float cxf[(kMaxLongRows * (kMaxLongRows - 1) / 2 + 1) * VL];  // select_lanes
+    alignas(64) std::int16_t xh[(kMaxLongRows * (kMaxLongRows - 1) / 2 + 8) * VL];  // Key16Images
     int idx[kMaxLongRows * (kMaxLongRows - 1) / 2 + 2];
 #endif
 };
@@ -628,10 +757,15 @@ void long_block(Block<kMaxLongRows>& B, LongWork& W, const T* y, index_t P, int 
             spread = (b - a) * 0.2;
         }
         const float* xf = nullptr;
+        const std::int16_t* xh = nullptr;
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
         if (K >= 64) {
             if (K & 1) _mm256_store_ps(W.xf + K * 8, _mm256_set1_ps(kInf));
             xf = W.xf;  // (written by pair_sweep)
+        }
+        if (K >= kCompactEarly) {
+            key16_images(W.xf, K, W.xh);
+            xh = W.xh;
         }
 #endif
         vd* cx = nullptr;
@@ -643,7 +777,8 @@ void long_block(Block<kMaxLongRows>& B, LongWork& W, const T* y, index_t P, int 
         cxf = W.cxf;
 #endif
         W.plog.n = 0;
-        vd Q = median_lanes(B.x, K, kc, smin, smax, p, act, xf, cx, idx, spread, cxf, &W.plog);
+        vd Q = median_lanes(B.x, K, kc, smin, smax, p, act, xf, cx, idx, spread, cxf, &W.plog,
+                            xh);
         Q = Q == 0.0 ? vd{} : Q;  // no negative zero
         if (out.slope) store(out.slope + p0, simd::sel(few, nan, Q), nl);
         if (out.sen_low && doMK) {
@@ -657,7 +792,7 @@ void long_block(Block<kMaxLongRows>& B, LongWork& W, const T* y, index_t P, int 
                 vd lo = smin, hi = smax, klo = vd{}, kh = khi;
                 bracket_from(W.plog, r, lo, hi, klo, kh);
                 return select_lanes(B.x, K, r, r, kh, lo, hi, Q, ok, xf, cx, idx, spread, nullptr,
-                                    cxf, klo);
+                                    cxf, klo, nullptr, xh);
             };
             const vd lo_v = end(rl);
             const vd hi_v = end(ru);
