@@ -109,10 +109,11 @@ def near_tie_stack(T: int, P: int, seed: int) -> np.ndarray:
     """Series whose slopes agree to far more than the keyed networks' 24-bit keys resolve
     (relative 2^-15): nearly linear series (every slope within ~1e-9 of the others), exact
     ties (integer values; MLRI's repeated 1.0), zeros of both signs beside float32 subnormal
-    slopes, slopes beyond the float range, and missing years, in blocks of every parity."""
+    slopes, slopes beyond the float range, slopes on and beside the grid of the long path's
+    16-bit images, and missing years, in blocks of every parity."""
     rng = np.random.default_rng(seed)
     t = np.arange(T, dtype=np.float64)[:, None]
-    kind = rng.integers(0, 7, P)
+    kind = rng.integers(0, 8, P)
     y = 0.3 + 0.01 * t * (1.0 + 1e-9 * rng.standard_normal((T, P)))  # kind 0: near-linear
     y[:, kind == 1] = np.round(rng.normal(0.0, 1.5, (T, int((kind == 1).sum()))))
     m = kind == 2  # MLRI-like: 1.0 in several years, small steps elsewhere
@@ -124,6 +125,13 @@ def near_tie_stack(T: int, P: int, seed: int) -> np.ndarray:
     y[:, m] = rng.choice([-1e300, -3e299, 0.0, 2e299, 1e300], size=(T, int(m.sum())))
     m = kind == 5  # two near-equal slope groups around the median
     y[:, m] = t * np.where(rng.random((T, int(m.sum()))) < 0.5, 1.0, 1.0 + 2e-6)
+    m = kind == 6  # slopes at 16-bit grid points (floats with 8 significant bits) and one
+    # float step beside them, of both signs
+    grid = np.array([1.0, 1.0 + 2**-7, 1.0 - 2**-8, -1.0, -(1.0 + 2**-7)], dtype=np.float32)
+    near = np.concatenate([grid, np.nextafter(grid, np.float32(np.inf)),
+                           np.nextafter(grid, np.float32(-np.inf))]).astype(np.float64)
+    y[:, m] = t * rng.choice(near, size=(1, int(m.sum()))) + rng.choice(
+        [0.0, 2**-30], size=(T, int(m.sum())))
     y[rng.random((T, P)) < 0.08] = np.nan
     return np.ascontiguousarray(y)
 
