@@ -306,7 +306,7 @@ struct ResamplingThread {
         return bt;
     }
 };
-// ... one per thread (nt), each sized for series of up to Tn values.
+// Sizes the states of nt threads for series of up to Tn values (before the parallel region).
 template <class Scratch>
 void init_resampling_threads(Owned<ResamplingThread<Scratch>>& states, int nt, index_t Tn) {
     for (int t = 0; t < nt; ++t) {
