@@ -88,6 +88,36 @@ def _global_positions(spatial: tuple[int, ...], row0: int, col0: int, rows: Any,
     raise ValueError(msg)
 
 
+class ResamplingInputs(NamedTuple):
+    """The validated inputs of a resampling test (see :func:`resampling_inputs`)."""
+
+    lst: np.ndarray  # (time, pixels)
+    evi: np.ndarray
+    spatial: tuple[int, ...]
+    rows: np.ndarray  # global row and column of every pixel
+    cols: np.ndarray
+    replicates: int
+    core_kw: dict[str, Any]  # the index rules, seed and min_valid of the kernel call
+
+
+def resampling_inputs(lst: Any, evi: Any, years: Any, n: Any, n_name: str, *, seed: Any,
+                      row0: int, col0: int, rows: Any, cols: Any, lst_unit: str,
+                      evi_min: float, evi_policy: str, min_valid: Any) -> ResamplingInputs:
+    """What every resampling test checks and prepares: the index inputs and their units, the
+    replicate count (``n``, named ``n_name`` in errors), seed and ``min_valid``, the stacks as
+    ``(time, pixels)`` and each pixel's global position."""
+    lst_a, evi_a, unit, policy = validate_index_inputs(lst, evi, years, lst_unit, evi_min,
+                                                       evi_policy)
+    b, sd, mv = check_resampling(n, n_name, seed, min_valid)
+    _check_lst_unit(lst_a, lst_unit)
+    flat_l, spatial = as_time_pixel(lst_a, "lst")
+    flat_e, _ = as_time_pixel(evi_a, "evi")
+    r, c = _global_positions(spatial, row0, col0, rows, cols)
+    kw = {"lst_offset": 273.15 if unit == 1 else 0.0, "evi_min": float(evi_min),
+          "evi_policy": policy, "seed": sd, "min_valid": mv}
+    return ResamplingInputs(flat_l, flat_e, spatial, r, c, b, kw)
+
+
 def permutation_test(
     lst: Any,
     evi: Any,
@@ -187,19 +217,12 @@ def permutation_test(
     Lemire (2019) ACM TOMACS 29:3, doi:10.1145/3230636; Brackett-Rozinsky & Lemire (2024)
     "Batched ranged random integer generation", Softw. Pract. Exper., doi:10.1002/spe.3369.
     """
-    lst_a, evi_a, unit, policy = validate_index_inputs(lst, evi, years, lst_unit, evi_min,
-                                                       evi_policy)
-    b, sd, mv = check_resampling(n_permutations, "n_permutations", seed, min_valid)
-    _check_lst_unit(lst_a, lst_unit)
-    flat_l, spatial = as_time_pixel(lst_a, "lst")
-    flat_e, _ = as_time_pixel(evi_a, "evi")
-    r, c = _global_positions(spatial, row0, col0, rows, cols)
-    res = _core.permutation_mk(
-        flat_l, flat_e, r, c, lst_offset=273.15 if unit == 1 else 0.0, evi_min=float(evi_min),
-        evi_policy=policy, n_permutations=b, seed=sd, min_valid=mv,
-        n_threads=resolve_threads(n_threads),
-    )
-    return PermutationResult(**{k: _unflatten(res[k], spatial)
+    ri = resampling_inputs(lst, evi, years, n_permutations, "n_permutations", seed=seed,
+                           row0=row0, col0=col0, rows=rows, cols=cols, lst_unit=lst_unit,
+                           evi_min=evi_min, evi_policy=evi_policy, min_valid=min_valid)
+    res = _core.permutation_mk(ri.lst, ri.evi, ri.rows, ri.cols, n_permutations=ri.replicates,
+                               **ri.core_kw, n_threads=resolve_threads(n_threads))
+    return PermutationResult(**{k: _unflatten(res[k], ri.spatial)
                                 for k in PermutationResult._fields})
 
 

@@ -19,8 +19,8 @@ import numpy as np
 from .. import _core
 from .._validation import as_time_pixel, check_years, resolve_threads
 from ..api import _check_lst_unit, validate_index_inputs
-from ._common import _unflatten, check_resampling
-from .permutation import _global_positions
+from ._common import _unflatten
+from .permutation import resampling_inputs
 
 __all__ = ["Persistence", "SieveResult", "regional_persistence", "sieve_test"]
 
@@ -187,26 +187,20 @@ def sieve_test(
     The size distortion of bootstrap tests, Econometric Theory 15:361 (nuisance parameters
     estimated under the null).
     """
-    lst_a, evi_a, unit, policy = validate_index_inputs(lst, evi, years, lst_unit, evi_min,
-                                                       evi_policy)
-    b, sd, mv = check_resampling(n_replicates, "n_replicates", seed, min_valid)
+    ri = resampling_inputs(lst, evi, years, n_replicates, "n_replicates", seed=seed, row0=row0,
+                           col0=col0, rows=rows, cols=cols, lst_unit=lst_unit, evi_min=evi_min,
+                           evi_policy=evi_policy, min_valid=min_valid)
     if not 0.0 <= float(phi_max) < 1.0:
         msg = f"phi_max must be in [0, 1), got {phi_max!r}"
         raise ValueError(msg)
-    _check_lst_unit(lst_a, lst_unit)
-    flat_l, spatial = as_time_pixel(lst_a, "lst")
-    flat_e, _ = as_time_pixel(evi_a, "evi")
-    yrs = np.ascontiguousarray(check_years(years, flat_l.shape[0], required=True))
-    r, c = _global_positions(spatial, row0, col0, rows, cols)
-    npix = flat_l.shape[1]
+    yrs = np.ascontiguousarray(check_years(years, ri.lst.shape[0], required=True))
+    npix = ri.lst.shape[1]
     res = _core.ar_sieve_mk(
-        flat_l, flat_e, yrs, r, c, _phi_array(phi_lst, "phi_lst", spatial, npix),
-        _phi_array(phi_evi, "phi_evi", spatial, npix),
-        lst_offset=273.15 if unit == 1 else 0.0, evi_min=float(evi_min), evi_policy=policy,
-        n_replicates=b, seed=sd, min_valid=mv, phi_max=float(phi_max),
-        n_threads=resolve_threads(n_threads),
+        ri.lst, ri.evi, yrs, ri.rows, ri.cols, _phi_array(phi_lst, "phi_lst", ri.spatial, npix),
+        _phi_array(phi_evi, "phi_evi", ri.spatial, npix), n_replicates=ri.replicates,
+        **ri.core_kw, phi_max=float(phi_max), n_threads=resolve_threads(n_threads),
     )
-    return SieveResult(**{k: _unflatten(res[k], spatial) for k in SieveResult._fields})
+    return SieveResult(**{k: _unflatten(res[k], ri.spatial) for k in SieveResult._fields})
 
 
 # ---------------------------------------------------------------------------------------------
