@@ -442,7 +442,7 @@ inline int compact_bracket(const vd* x, const float* xf, int m, vd lo, vd hi, vd
         const __m256i b = _mm256_castps_si256(_mm256_add_ps(f, _mm256_setzero_ps()));
         return _mm512_broadcast_i32x4(_mm256_cvtepi32_epi16(_mm256_srai_epi32(f32_order(b), 16)));
     };
-    const __m512i loh = key(lof8), hih = key(hif8);
+    const __m512i loh = xh ? key(lof8) : __m512i{}, hih = xh ? key(hif8) : __m512i{};
     int mc = 0;
     int s = 0;
     // 16 slots at a time: a vector of 16 floats holds two slots' 8 lanes (32 keys: four
