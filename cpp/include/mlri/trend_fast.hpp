@@ -345,19 +345,18 @@ inline void store_intercept(const Block<NB>& B, vd my, vd Q, const TrendOutputs&
 // Hurst exponent by R/S of one block, on the compacted series yv/tv (rows >= n[l] are 0);
 // arrays hold up to NR rows.  The same operations as the generic path, on whole vectors.
 template <int NR>
-inline void hurst_block(const vd* yv, const vd* tv, const int* n, int nl, index_t p0,
+inline void hurst_block(const vd* yv, const vd* tv, const int* n, vd nv, int nl, index_t p0,
                         const HurstOptions& ho, double* hout, const double* lnt) {
     const bool diff = ho.series == kSeriesDiff;
     int m[VL];
-    double md[VL];
     int mmax = 0;
     for (int l = 0; l < VL; ++l) {
         m[l] = diff ? (n[l] > 0 ? n[l] - 1 : 0) : n[l];
-        md[l] = m[l];
         if (l < nl) mmax = m[l] > mmax ? m[l] : mmax;
     }
-    vd mv;
-    __builtin_memcpy(&mv, md, sizeof mv);
+    // m as doubles from the block's n vector (nv[l] == n[l]), not from the array m: a vector
+    // load of eight scalar stores just made cannot be forwarded and stalled this function
+    const vd mv = diff ? (nv > 0.0 ? nv - 1.0 : vd{}) : nv;
     vd u[NR + 1], w[NR + 1];
     vd amax = vd{};
     for (int k = 0; k < mmax; ++k) {
@@ -648,7 +647,7 @@ inline void finish(Block<NB>& B, vd lo, vd hi, const At& at, const TrendOptions&
     if (doCI) interval_block(B, at, tiev, opt.sen_z, out);
 
     if ((opt.compute & kDoHurst) && out.hurst)
-        hurst_block<kRows>(yv, tv, B.n, nl, p0, opt.hurst, out.hurst, lnt);
+        hurst_block<kRows>(yv, tv, B.n, B.nv, nl, p0, opt.hurst, out.hurst, lnt);
 }
 
 // Blocks [b0, b1) in order, with the next block's pairs computed inside the current network.

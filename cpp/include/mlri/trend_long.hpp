@@ -819,7 +819,7 @@ void long_block(Block<kMaxLongRows>& B, LongWork& W, const T* y, index_t P, int 
 
     // 4. Hurst
     if ((opt.compute & kDoHurst) && out.hurst)
-        hurst_block<NB>(B.yv, B.tv, B.n, nl, p0, opt.hurst, out.hurst, lnt);
+        hurst_block<NB>(B.yv, B.tv, B.n, B.nv, nl, p0, opt.hurst, out.hurst, lnt);
 }
 
 // Work of one thread of the long path, allocated before the parallel region.
