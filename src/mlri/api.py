@@ -546,6 +546,25 @@ def _check_classify_args(result: Any, zero_slope_direction: str, min_valid: int)
     return direction
 
 
+def _pvalue_pixels(result: TrendResult, p_increase: Any, p_decrease: Any,
+                   min_valid: int) -> tuple[np.ndarray, ...]:
+    """Flat ``(n_valid, slope, p_increase, p_decrease, few, usable)`` for the p-value rule
+    (sizes checked); ``usable``: enough valid years, a finite slope, both p-values tested."""
+    nv = np.reshape(np.asarray(result.n_valid), -1).astype(np.int64)
+    slope = np.reshape(np.asarray(result.slope, dtype=np.float64), -1)
+    pi = np.asarray(p_increase, dtype=np.float64)
+    pd = np.asarray(p_decrease, dtype=np.float64)
+    for name, a in (("p_increase", pi), ("p_decrease", pd)):
+        if a.size != nv.size:
+            msg = f"{name} has {a.size} pixels but result has {nv.size}"
+            raise ValueError(msg)
+    pi = pi.reshape(-1)
+    pd = pd.reshape(-1)
+    few = (nv < int(min_valid)) | (nv < 2)
+    usable = ~few & np.isfinite(slope) & ~np.isnan(pi) & ~np.isnan(pd)
+    return nv, slope, pi, pd, few, usable
+
+
 def _classify_p(result: TrendResult, p_increase: Any, p_decrease: Any, *, alpha: float,
                 z_crit: float | None, alternative: str, min_valid: int,
                 zero_slope_direction: str, dropped: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -563,22 +582,10 @@ def _classify_p(result: TrendResult, p_increase: Any, p_decrease: Any, *, alpha:
     at = alpha / 2 if alt == 0 else alpha
     direction = _check_classify_args(result, zero_slope_direction, min_valid)
     shape = np.shape(result.z)
-    nv = np.reshape(np.asarray(result.n_valid), -1).astype(np.int64)
+    nv, slope, pi, pd, few, usable = _pvalue_pixels(result, p_increase, p_decrease, min_valid)
     s = np.reshape(np.asarray(result.s, dtype=np.float64), -1)
     var_s = np.reshape(np.asarray(result.var_s, dtype=np.float64), -1)
-    slope = np.reshape(np.asarray(result.slope, dtype=np.float64), -1)
     h = np.reshape(np.asarray(result.hurst, dtype=np.float64), -1)
-    pi = np.asarray(p_increase, dtype=np.float64)
-    pd = np.asarray(p_decrease, dtype=np.float64)
-    for name, a in (("p_increase", pi), ("p_decrease", pd)):
-        if a.size != nv.size:
-            msg = f"{name} has {a.size} pixels but result has {nv.size}"
-            raise ValueError(msg)
-    pi = pi.reshape(-1)
-    pd = pd.reshape(-1)
-
-    few = (nv < int(min_valid)) | (nv < 2)
-    usable = ~few & np.isfinite(slope) & ~np.isnan(pi) & ~np.isnan(pd)
     up_sig = (pi <= at) if alt in (0, 1) else np.zeros(nv.size, bool)
     down_sig = (pd <= at) if alt in (0, 2) else np.zeros(nv.size, bool)
     down_sig &= ~up_sig

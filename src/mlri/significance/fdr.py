@@ -11,6 +11,7 @@ from .._validation import (
 )
 from ..api import (
     TrendResult,
+    _pvalue_pixels,
     classify,
 )
 from ._common import _ALTERNATIVES, _tail_alpha
@@ -202,22 +203,11 @@ def classify_with_p(
         return classify(result, p_increase=p_increase, p_decrease=p_decrease, **kw)
     # FDR: BH decides which pixels are significant; the class rule then reads those decisions
     # as p-values 0 (rejected in this tail) / 1 (not), NaN kept (no test).
-    nv = np.reshape(np.asarray(result.n_valid), -1).astype(np.int64)
-    slope = np.reshape(np.asarray(result.slope, dtype=np.float64), -1)
-    pi = np.asarray(p_increase, dtype=np.float64)
-    pd = np.asarray(p_decrease, dtype=np.float64)
-    for name, a in (("p_increase", pi), ("p_decrease", pd)):
-        if a.size != nv.size:
-            msg = f"{name} has {a.size} pixels but result has {nv.size}"
-            raise ValueError(msg)
+    nv, _, pi, pd, _, usable = _pvalue_pixels(result, p_increase, p_decrease, min_valid)
     if int(min_valid) < 0:
         msg = f"min_valid must be >= 0, got {min_valid!r}"
         raise ValueError(msg)
     shape = np.shape(result.z)
-    pi = pi.reshape(-1)
-    pd = pd.reshape(-1)
-    few = (nv < int(min_valid)) | (nv < 2)
-    usable = ~few & np.isfinite(slope) & ~np.isnan(pi) & ~np.isnan(pd)
     fam = np.minimum(1.0, 2.0 * np.fmin(pi, pd)) if alt == 0 else (pi if alt == 1 else pd)
     fam = np.where(usable, fam, np.nan)
     g = None if fdr_groups is None else np.reshape(np.asarray(fdr_groups), -1)
