@@ -356,7 +356,8 @@ inline void hurst_block(const vd* yv, const vd* tv, const int* n, vd nv, int nl,
     }
     // m as doubles from the block's n vector (nv[l] == n[l]), not from the array m: a vector
     // load of eight scalar stores just made cannot be forwarded and stalled this function
-    const vd mv = diff ? (nv > 0.0 ? nv - 1.0 : vd{}) : nv;
+    vd mv = nv;
+    if (diff) mv = nv > 0.0 ? nv - 1.0 : vd{};
     vd u[NR + 1], w[NR + 1];
     vd amax = vd{};
     for (int k = 0; k < mmax; ++k) {
