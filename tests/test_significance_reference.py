@@ -176,6 +176,77 @@ def test_classify_with_p_rules(rng):
         sg.classify_with_p((1, 2), pi, pd)
 
 
+def _rule_reference(tr, dropped, min_valid, sign_s, z_crit=None, pi=None, pd=None, at=None,
+                    alt=0):
+    """The class rule written out in NumPy from its definition (docstring of mlri.classify):
+    by |Z| > z_crit, or by one-sided p-values at level ``at``."""
+    nv, s, var_s, z, q, h = (np.asarray(getattr(tr, k), dtype=float)
+                             for k in ("n_valid", "s", "var_s", "z", "slope", "hurst"))
+    few = (nv < min_valid) | (nv < 2)
+    up = np.where(q == 0, s > 0, q > 0) if sign_s else q > 0
+    if pi is None:
+        defined = np.isfinite(z) & np.isfinite(q)
+        sig = np.abs(z) > z_crit
+        up_sig, down_sig = sig & up, sig & ~up
+    else:
+        defined = np.isfinite(q) & ~np.isnan(pi) & ~np.isnan(pd)
+        ok = defined & ~few
+        up_sig = ok & (pi <= at) & (alt != 2)
+        down_sig = ok & (pd <= at) & (alt != 1) & ~up_sig
+    c = mlri.CLASS_CODES
+    cls = np.where(up, c["NI"], c["ND"])
+    cls = np.where(down_sig, c["SD"], cls)
+    si = np.where(np.isfinite(h), np.where(h > 0.5, c["SCI"], c["SAI"]), c["SI_H_undefined"])
+    cls = np.where(up_sig, si, cls)
+    cls = np.where(defined & ~few, cls, c["nodata"]).astype(np.uint8)
+    b = mlri.FLAG_BITS
+    flags = (np.where((nv >= 2) & (var_s == 0), b["constant"], 0)
+             | np.where((up_sig | down_sig) & (q == 0), b["slope0_significant"], 0)
+             | np.where(few, b["few_valid"], 0) | np.where(dropped > 0, b["years_dropped"], 0)
+             | np.where(~np.isfinite(h), b["hurst_undefined"], 0))
+    return cls, flags.astype(np.uint8)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_class_rule_matches_its_definition(seed):
+    """mlri.classify, by |Z| and by p-values (one kernel), against the rule written out in
+    NumPy, on inputs crowded with the edge cases: slopes of 0, ties of S, undefined Z, H and
+    p-values, p-values at the level, too few years, dropped years."""
+    rng = np.random.default_rng(seed)
+    P = 20_000
+    tr = mlri.trend(rng.standard_normal((19, 8)))  # a TrendResult to fill with edge cases
+
+    def pick(*v):
+        return rng.choice(np.array(v, dtype=float), P)
+
+    tr = tr._replace(
+        n_valid=rng.integers(0, 20, P).astype(np.int32),
+        s=pick(-3, 0, 0, 5), var_s=pick(0, 10, 10),
+        z=np.where(rng.random(P) < 0.1, np.nan, rng.normal(0, 2.5, P)),
+        slope=pick(-0.5, 0, 0, 0.3, np.nan, np.inf),
+        hurst=pick(0.2, 0.5, 0.5000001, 0.9, np.nan))
+    dropped = rng.integers(0, 2, P).astype(np.int32)
+    pi = pick(0.0, 0.01, 0.025, 0.05, 0.5, 1.0, np.nan)
+    pd = pick(0.0, 0.02, 0.025, 0.05, 0.7, 1.0, np.nan)
+    for min_valid in (0, 10):
+        for sign_s, direction in ((False, "slope"), (True, "sign_S")):
+            kw = {"min_valid": min_valid, "zero_slope_direction": direction, "dropped": dropped}
+            got = mlri.classify(tr, z_crit=1.96, **kw)
+            want = _rule_reference(tr, dropped, min_valid, sign_s, z_crit=1.96)
+            np.testing.assert_array_equal(got[0], want[0])
+            np.testing.assert_array_equal(got[1], want[1])
+            for alt, name in enumerate(("two-sided", "increase", "decrease")):
+                got = mlri.classify(tr, p_increase=pi, p_decrease=pd, alpha=0.05,
+                                    alternative=name, **kw)
+                at = 0.025 if alt == 0 else 0.05
+                want = _rule_reference(tr, dropped, min_valid, sign_s, pi=pi, pd=pd, at=at,
+                                       alt=alt)
+                np.testing.assert_array_equal(got[0], want[0])
+                np.testing.assert_array_equal(got[1], want[1])
+                classes = {0, 2, 3} | ({1} if alt != 1 else set()) | ({4, 5, 6} if alt != 2 else set())
+                assert set(np.unique(got[0])) == classes  # every class the alternative allows
+
+
 def test_classify_with_fdr_permutation_pipeline():
     rng = np.random.default_rng(8)
     P = 4000

@@ -115,7 +115,10 @@ py::tuple classify_impl(const carray<std::int32_t>& n_valid, const carray<double
                         const carray<double>& var_s, const carray<double>& z,
                         const carray<double>& slope, const carray<double>& hurst,
                         const std::optional<carray<std::int32_t>>& dropped, double z_crit,
-                        int min_valid, bool zero_slope_sign_s, double h_threshold, int n_threads) {
+                        int min_valid, bool zero_slope_sign_s, double h_threshold, int n_threads,
+                        const std::optional<carray<double>>& p_increase,
+                        const std::optional<carray<double>>& p_decrease, double p_level,
+                        int alternative) {
     const index_t P = n_valid.size();
     for (const py::array* a : {static_cast<const py::array*>(&s), static_cast<const py::array*>(&var_s),
                                static_cast<const py::array*>(&z), static_cast<const py::array*>(&slope),
@@ -124,21 +127,28 @@ py::tuple classify_impl(const carray<std::int32_t>& n_valid, const carray<double
             throw std::invalid_argument("classify: all inputs must be 1-D of the same length");
     if (dropped && (dropped->ndim() != 1 || dropped->size() != P))
         throw std::invalid_argument("classify: dropped must be 1-D of the same length");
-    mlri::ClassifyOptions o;
-    o.z_crit = z_crit;
-    o.min_valid = min_valid;
-    o.zero_slope_sign_s = zero_slope_sign_s;
-    o.h_threshold = h_threshold;
+    if (p_increase.has_value() != p_decrease.has_value())
+        throw std::invalid_argument("classify: give both p_increase and p_decrease, or neither");
+    if (p_increase && (p_increase->ndim() != 1 || p_increase->size() != P ||
+                       p_decrease->ndim() != 1 || p_decrease->size() != P))
+        throw std::invalid_argument("classify: p-values must be 1-D of the same length");
+    if (alternative < 0 || alternative > 2)
+        throw std::invalid_argument("classify: alternative must be 0, 1 or 2");
+    const mlri::ClassifyOptions o{z_crit, min_valid, zero_slope_sign_s, h_threshold, p_level,
+                                  alternative};
     carray<std::uint8_t> cls(P), flags(P);
     const std::int32_t* pn = n_valid.data();
     const double *ps = s.data(), *pv = var_s.data(), *pz = z.data(), *pq = slope.data(),
                  *ph = hurst.data();
     const std::int32_t* pd = dropped ? dropped->data() : nullptr;
+    const double* ppi = p_increase ? p_increase->data() : nullptr;
+    const double* ppd = p_decrease ? p_decrease->data() : nullptr;
     std::uint8_t* pc = cls.mutable_data();
     std::uint8_t* pf = flags.mutable_data();
     {
         py::gil_scoped_release release;
-        mlri::classify<std::int32_t>(P, pn, ps, pv, pz, pq, ph, pd, o, pc, pf, n_threads);
+        mlri::classify<std::int32_t>(P, pn, ps, pv, pz, pq, ph, pd, ppi, ppd, o, pc, pf,
+                                     n_threads);
     }
     return py::make_tuple(cls, flags);
 }
@@ -159,7 +169,9 @@ void register_core(py::module_& m) {
     m.def("classify", &classify_impl, py::arg("n_valid").noconvert(), py::arg("s").noconvert(),
           py::arg("var_s").noconvert(), py::arg("z").noconvert(), py::arg("slope").noconvert(),
           py::arg("hurst").noconvert(), py::arg("dropped").none(true), py::kw_only(), "z_crit"_a, "min_valid"_a, "zero_slope_sign_s"_a,
-          "h_threshold"_a, "n_threads"_a);
+          "h_threshold"_a, "n_threads"_a, py::arg("p_increase").noconvert() = py::none(),
+          py::arg("p_decrease").noconvert() = py::none(), "p_level"_a = 0.025,
+          "alternative"_a = 0);
     m.attr("CLASS_CODES") = py::dict("nodata"_a = 0, "SD"_a = 1, "ND"_a = 2, "NI"_a = 3, "SAI"_a = 4,
                                      "SCI"_a = 5, "SI_H_undefined"_a = 6);
     m.attr("FLAG_BITS") = py::dict("constant"_a = 1, "slope0_significant"_a = 2, "few_valid"_a = 4,

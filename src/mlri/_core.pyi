@@ -39,7 +39,8 @@ def trend(
 def classify(
     n_valid: _I32, s: _F64, var_s: _F64, z: _F64, slope: _F64, hurst: _F64,
     dropped: _I32 | None, *, z_crit: float, min_valid: int, zero_slope_sign_s: bool,
-    h_threshold: float, n_threads: int,
+    h_threshold: float, n_threads: int, p_increase: _F64 | None = ...,
+    p_decrease: _F64 | None = ..., p_level: float = ..., alternative: int = ...,
 ) -> tuple[_U8, _U8]: ...
 def onset(
     series: _F32 | _F64, years: _F64, *, method: int, direction: int, min_before: int,

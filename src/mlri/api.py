@@ -501,7 +501,8 @@ def classify(
     if p_increase is not None or p_decrease is not None:
         return _classify_p(result, p_increase, p_decrease, alpha=0.05 if alpha is None else alpha,
                            z_crit=z_crit, alternative=alternative, min_valid=min_valid,
-                           zero_slope_direction=zero_slope_direction, dropped=dropped)
+                           zero_slope_direction=zero_slope_direction, dropped=dropped,
+                           n_threads=n_threads)
     if alpha is not None:
         if not 0 < alpha < 1:
             msg = f"alpha must be in (0, 1), got {alpha!r}"
@@ -513,6 +514,15 @@ def classify(
             msg = f"z_crit must be a finite number >= 0, got {z_crit!r}"
             raise ValueError(msg)
     direction = _check_classify_args(result, zero_slope_direction, min_valid)
+    return _classify_call(result, dropped, direction, min_valid, n_threads, z_crit=zc)
+
+
+def _classify_call(result: TrendResult, dropped: Any, direction: int, min_valid: int,
+                   n_threads: int | None, z_crit: float = 0.0, p_increase: Any = None,
+                   p_decrease: Any = None, p_level: float = 0.025,
+                   alternative: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The one class rule (classify.hpp) on validated arguments: by ``|Z| > z_crit``, or by
+    the flat one-sided p-values at ``p_level`` (``alternative``: 0 both tails, 1, 2 one)."""
     shape = np.shape(result.z)
     f64 = [np.ascontiguousarray(np.reshape(getattr(result, k), -1), dtype=np.float64)
            for k in ("s", "var_s", "z", "slope", "hurst")]
@@ -525,8 +535,9 @@ def classify(
             raise ValueError(msg)
     s_, var_s_, z_, slope_, hurst_ = f64
     cls, flags = _core.classify(
-        nv, s_, var_s_, z_, slope_, hurst_, dr, z_crit=zc, min_valid=int(min_valid), zero_slope_sign_s=direction == 1,
-        h_threshold=0.5, n_threads=resolve_threads(n_threads),
+        nv, s_, var_s_, z_, slope_, hurst_, dr, z_crit=z_crit, min_valid=int(min_valid),
+        zero_slope_sign_s=direction == 1, h_threshold=0.5, n_threads=resolve_threads(n_threads),
+        p_increase=p_increase, p_decrease=p_decrease, p_level=p_level, alternative=alternative,
     )
     return _unflatten(cls, shape), _unflatten(flags, shape)
 
@@ -567,7 +578,8 @@ def _pvalue_pixels(result: TrendResult, p_increase: Any, p_decrease: Any,
 
 def _classify_p(result: TrendResult, p_increase: Any, p_decrease: Any, *, alpha: float,
                 z_crit: float | None, alternative: str, min_valid: int,
-                zero_slope_direction: str, dropped: Any) -> tuple[np.ndarray, np.ndarray]:
+                zero_slope_direction: str, dropped: Any,
+                n_threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The class rule with the significance decided by one-sided p-values (see classify)."""
     if p_increase is None or p_decrease is None:
         msg = "give both p_increase and p_decrease (one-sided p-values), or neither"
@@ -579,42 +591,8 @@ def _classify_p(result: TrendResult, p_increase: Any, p_decrease: Any, *, alpha:
         msg = f"alpha must be in (0, 1), got {alpha!r}"
         raise ValueError(msg)
     alt = choice(alternative, "alternative", _ALTERNATIVES)
-    at = alpha / 2 if alt == 0 else alpha
     direction = _check_classify_args(result, zero_slope_direction, min_valid)
-    shape = np.shape(result.z)
-    nv, slope, pi, pd, few, usable = _pvalue_pixels(result, p_increase, p_decrease, min_valid)
-    s = np.reshape(np.asarray(result.s, dtype=np.float64), -1)
-    var_s = np.reshape(np.asarray(result.var_s, dtype=np.float64), -1)
-    h = np.reshape(np.asarray(result.hurst, dtype=np.float64), -1)
-    up_sig = (pi <= at) if alt in (0, 1) else np.zeros(nv.size, bool)
-    down_sig = (pd <= at) if alt in (0, 2) else np.zeros(nv.size, bool)
-    down_sig &= ~up_sig
-    up_sig &= usable
-    down_sig &= usable
-
-    up = slope > 0
-    if direction == 1:
-        up = np.where(slope == 0, s > 0, up)
-    codes = CLASS_CODES
-    cls = np.full(nv.size, codes["nodata"], np.uint8)
-    cls[usable & up] = codes["NI"]
-    cls[usable & ~up] = codes["ND"]
-    cls[down_sig] = codes["SD"]
-    hfin = np.isfinite(h)
-    cls[up_sig & hfin & (h > 0.5)] = codes["SCI"]
-    cls[up_sig & hfin & ~(h > 0.5)] = codes["SAI"]
-    cls[up_sig & ~hfin] = codes["SI_H_undefined"]
-
-    bits = FLAG_BITS
-    flags = np.zeros(nv.size, np.uint8)
-    flags[(nv >= 2) & (var_s == 0.0)] |= bits["constant"]
-    flags[(up_sig | down_sig) & (slope == 0.0)] |= bits["slope0_significant"]
-    flags[few] |= bits["few_valid"]
-    if dropped is not None:
-        dr = np.reshape(np.asarray(dropped), -1)
-        if dr.size != nv.size:
-            msg = f"dropped has {dr.size} pixels but result has {nv.size}"
-            raise ValueError(msg)
-        flags[dr > 0] |= bits["years_dropped"]
-    flags[~hfin] |= bits["hurst_undefined"]
-    return _unflatten(cls, shape), _unflatten(flags, shape)
+    _, _, pi, pd, _, _ = _pvalue_pixels(result, p_increase, p_decrease, min_valid)
+    return _classify_call(result, dropped, direction, min_valid, n_threads,
+                          p_increase=np.ascontiguousarray(pi), p_decrease=np.ascontiguousarray(pd),
+                          p_level=alpha / 2 if alt == 0 else alpha, alternative=alt)

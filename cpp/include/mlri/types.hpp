@@ -82,6 +82,10 @@ struct ClassifyOptions {
     int min_valid = 10;
     bool zero_slope_sign_s = false;
     double h_threshold = 0.5;
+    // With one-sided p-values (classify's p_inc / p_dec): a tail rejects at p <= p_level;
+    // alternative 0 tests both tails, 1 only the increase, 2 only the decrease.
+    double p_level = 0.025;
+    int alternative = 0;
 };
 
 // Function table of one SIMD target (see dispatch.hpp).
