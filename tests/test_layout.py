@@ -14,7 +14,7 @@ PKG = Path(mlri.__file__).resolve().parent
 
 #: layer of each module (lower imports nothing above it)
 LAYERS = {
-    "mlri._core": 0, "mlri._validation": 0, "mlri._version": 0,
+    "mlri._core": 0, "mlri._validation": 0, "mlri._version": 0, "mlri._vector": 0,
     "mlri.classes": 1,
     "mlri.api": 2,
     "mlri.significance": 3, "mlri.significance.registry": 3, "mlri.significance.methods": 3,

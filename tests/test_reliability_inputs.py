@@ -439,3 +439,30 @@ def test_absurd_gdal_scale_factor_is_refused(tmp_path, scale, offset):
              "-q")
     line = _one_error_line(r)
     assert "EVI_2004.tif" in line and "scale/offset" in line and "gdal_edit.py" in line
+
+
+def test_unreadable_vector_files_name_the_file_and_the_fix(tmp_path):
+    """Every vector input (mine polygons, reference points, area of interest, a significance
+    mask) goes through one reader: a file GDAL cannot open raises one ValueError naming what
+    was read, the file and, where there is one, what to give instead."""
+    pytest.importorskip("pyogrio")
+    pytest.importorskip("shapely")
+    pytest.importorskip("pyproj")
+    from mlri.landsat.grid import read_aoi
+    from mlri.significance.methods import _read_polygons
+    from mlri.sites.polygons import read_mines
+    from mlri.sites.refdata import read_points
+
+    bad = tmp_path / "mines.gpkg"
+    bad.write_bytes(b"not a GeoPackage")
+    cases = [(lambda: read_mines(bad), "mine polygons", "Use a GeoPackage"),
+             (lambda: read_points(bad), "reference points", ""),
+             (lambda: read_aoi(bad), "the area of interest", ""),
+             (lambda: _read_polygons(bad, None, "persistence_mask"),
+              "the polygons of persistence_mask=", "mask raster")]
+    for call, what, fix in cases:
+        with pytest.raises(ValueError, match="cannot read") as err:
+            call()
+        msg = str(err.value)
+        assert msg.startswith(f"cannot read {what} from {bad}: "), msg
+        assert fix in msg

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._vector import read_features
 from ..io._grid import Grid as _RasterGrid
 from ..io._grid import _grid_of
 
@@ -178,11 +179,7 @@ def read_aoi(path: str | os.PathLike[str], *, layer: str | int | None = None
     except ImportError:
         pyogrio = None  # type: ignore[assignment]
     if pyogrio is not None:
-        try:
-            meta, _fids, geoms, _fields = pyogrio.raw.read(str(p), layer=layer, read_geometry=True)
-        except Exception as err:  # pyogrio raises its own DataSourceError / DataLayerError
-            msg = f"cannot read the area of interest {p}: {err}"
-            raise ValueError(msg) from None
+        meta, _fids, geoms, _fields = read_features(p, "the area of interest", layer=layer)
         gs = [g for g in shapely.from_wkb(geoms) if g is not None and not g.is_empty]
         if not gs:
             msg = f"area of interest {p} has no geometry"

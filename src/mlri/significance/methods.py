@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .._vector import read_features
 from .regional_pass import persistence_mode, regional_estimate
 from .registry import BlockData, MapPass, SignificanceTest, register_test
 
@@ -302,19 +303,16 @@ class ReferenceMask:
 
 def _read_polygons(path: Path, crs: Any, param: str = "reference") -> list[Any]:
     try:
-        import pyogrio
+        import pyogrio  # noqa: F401  (read_features needs it)
         import shapely
         from pyproj import CRS, Transformer
     except ImportError as err:  # pragma: no cover - depends on the environment
         msg = (f"{param}={path}: reading polygons needs pyogrio, shapely and pyproj "
                f"(pip install 'mlri[sites]'), or give a mask raster on the input grid")
         raise ImportError(msg) from err
-    try:
-        meta, _, geoms, _ = pyogrio.raw.read(path)
-    except Exception as err:
-        msg = (f"{param}={path}: cannot read polygons ({err}); give polygons "
-               f"(GeoJSON, GeoPackage, Shapefile) or a mask raster (.tif) on the input grid")
-        raise ValueError(msg) from err
+    meta, _, geoms, _ = read_features(
+        path, f"the polygons of {param}=", hint="Give polygons (GeoJSON, GeoPackage, "
+        "Shapefile) or a mask raster (.tif) on the input grid.")
     shapes = [g for g in shapely.from_wkb(geoms) if g is not None and not g.is_empty]
     src_crs = meta.get("crs")
     if src_crs and crs is not None:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .._vector import read_features
 from ._deps import SitesWarning, require
 
 __all__ = [
@@ -329,7 +330,7 @@ def read_mines(
     FileNotFoundError, ValueError
         Missing file, unreadable file, missing column, duplicate ids.
     """
-    pyogrio = require("pyogrio", "reading mine polygons")
+    require("pyogrio", "reading mine polygons")
     shapely = require("shapely", "mine polygons")
     if invalid not in ("repair", "skip"):
         msg = f"invalid must be 'repair' or 'skip', got {invalid!r}"
@@ -338,13 +339,9 @@ def read_mines(
     if not p.startswith("/vsi") and not Path(p).exists():
         msg = f"mine polygon file {p} does not exist; check --mines"
         raise FileNotFoundError(msg)
-    try:
-        meta, fids, geom_wkb, field_data = pyogrio.raw.read(p, layer=layer, force_2d=True,
-                                                            return_fids=True)
-    except Exception as err:  # pyogrio raises its own DataSourceError / DataLayerError
-        msg = (f"cannot read mine polygons from {p}: {err}. Use a GeoPackage, GeoJSON or "
-               f"Shapefile (and --layer for a multi-layer file)")
-        raise ValueError(msg) from err
+    meta, fids, geom_wkb, field_data = read_features(
+        p, "mine polygons", layer=layer, force_2d=True, return_fids=True,
+        hint="Use a GeoPackage, GeoJSON or Shapefile (and --layer for a multi-layer file).")
     fields = [str(f) for f in meta["fields"]]
     cols = dict(zip(fields, field_data, strict=False))
     n = len(geom_wkb) if geom_wkb is not None else 0

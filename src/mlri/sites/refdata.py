@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .._vector import read_features
 from ._deps import require
 from ._geo import apply_affine
 
@@ -114,13 +115,9 @@ def read_points(path: str | os.PathLike[str], *, label_col: str | None = None,
             pcrs = default_crs
         fields = cols
     else:
-        pyogrio = require("pyogrio", "reading reference points")
+        require("pyogrio", "reading reference points")
         shapely = require("shapely", "reading reference points")
-        try:
-            meta, _, geom, fdata = pyogrio.raw.read(p, layer=layer, force_2d=True)
-        except Exception as err:
-            msg = f"cannot read reference points from {p}: {err}"
-            raise ValueError(msg) from err
+        meta, _, geom, fdata = read_features(p, "reference points", layer=layer, force_2d=True)
         fields = {str(f): [_py(v) for v in d] for f, d in zip(meta["fields"], fdata, strict=False)}
         g = shapely.from_wkb(np.asarray(geom, dtype=object)) if geom is not None else None
         if g is None:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .._outputs import OutputSet, build_manifest, write_json
+from .._vector import read_features
 from ._deps import SitesWarning, require, require_extra
 from ._table import Table
 from .diagnostics import (
@@ -366,9 +367,9 @@ def load_sites(sites_dir: str | os.PathLike[str]) -> dict[str, Any]:
     res["geoms"], res["crs"] = None, None
     if (d / "sites.gpkg").is_file():
         try:
-            pyogrio = require("pyogrio", "reading sites.gpkg")
+            require("pyogrio", "reading sites.gpkg")
             shapely = require("shapely", "reading sites.gpkg")
-            meta, _, geom, fdata = pyogrio.raw.read(str(d / "sites.gpkg"))
+            meta, _, geom, fdata = read_features(d / "sites.gpkg", "the mines' polygons")
             ids = [str(v) for v in fdata[list(meta["fields"]).index("id")]]
             gm = dict(zip(ids, shapely.from_wkb(np.asarray(geom, dtype=object)), strict=False))
             res["geoms"] = [gm.get(str(i)) for i in res["table"]["id"]]
