@@ -65,28 +65,35 @@ inline void classify_pixel(index_t i, const std::int32_t* n_valid, const double*
     flags[i] = f;
 }
 
+template <bool kP, class CT>
+void classify_pixels(index_t P, const std::int32_t* n_valid, const double* s,
+                     const double* var_s, const double* z, const double* slope,
+                     const double* hurst, const CT* dropped, const double* p_inc,
+                     const double* p_dec, const ClassifyOptions& opt, std::uint8_t* cls,
+                     std::uint8_t* flags, int nt) {
+    (void)nt;
+#if defined(MLRI_HAS_OPENMP)
+#pragma omp parallel for num_threads(nt) schedule(static)
+#endif
+    for (index_t i = 0; i < P; ++i)
+        classify_pixel<kP>(i, n_valid, s, var_s, z, slope, hurst, dropped, p_inc, p_dec, opt,
+                           cls, flags);
+}
+
+// Classes and flags of P pixels: by Z, or by the p-values when p_inc / p_dec are given (one
+// loop per rule, so that no pixel asks which rule applies).
 template <class CT>
 void classify(index_t P, const std::int32_t* n_valid, const double* s, const double* var_s,
               const double* z, const double* slope, const double* hurst, const CT* dropped,
               const double* p_inc, const double* p_dec, const ClassifyOptions& opt,
               std::uint8_t* cls, std::uint8_t* flags, int n_threads) {
     const int nt = resolve_threads(n_threads);
-    (void)nt;
-    if (p_inc) {
-#if defined(MLRI_HAS_OPENMP)
-#pragma omp parallel for num_threads(nt) schedule(static)
-#endif
-        for (index_t i = 0; i < P; ++i)
-            classify_pixel<true>(i, n_valid, s, var_s, z, slope, hurst, dropped, p_inc, p_dec,
-                                 opt, cls, flags);
-    } else {
-#if defined(MLRI_HAS_OPENMP)
-#pragma omp parallel for num_threads(nt) schedule(static)
-#endif
-        for (index_t i = 0; i < P; ++i)
-            classify_pixel<false>(i, n_valid, s, var_s, z, slope, hurst, dropped, p_inc, p_dec,
-                                  opt, cls, flags);
-    }
+    if (p_inc)
+        classify_pixels<true>(P, n_valid, s, var_s, z, slope, hurst, dropped, p_inc, p_dec, opt,
+                              cls, flags, nt);
+    else
+        classify_pixels<false>(P, n_valid, s, var_s, z, slope, hurst, dropped, p_inc, p_dec,
+                               opt, cls, flags, nt);
 }
 
 }  // namespace MLRI_KERNEL_NS
