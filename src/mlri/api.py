@@ -557,23 +557,19 @@ def _check_classify_args(result: Any, zero_slope_direction: str, min_valid: int)
     return direction
 
 
-def _pvalue_pixels(result: TrendResult, p_increase: Any, p_decrease: Any,
-                   min_valid: int) -> tuple[np.ndarray, ...]:
-    """Flat ``(n_valid, slope, p_increase, p_decrease, few, usable)`` for the p-value rule
-    (sizes checked); ``usable``: enough valid years, a finite slope, both p-values tested."""
-    nv = np.reshape(np.asarray(result.n_valid), -1).astype(np.int64)
-    slope = np.reshape(np.asarray(result.slope, dtype=np.float64), -1)
-    pi = np.asarray(p_increase, dtype=np.float64)
-    pd = np.asarray(p_decrease, dtype=np.float64)
-    for name, a in (("p_increase", pi), ("p_decrease", pd)):
-        if a.size != nv.size:
-            msg = f"{name} has {a.size} pixels but result has {nv.size}"
+def _pvalue_arrays(result: TrendResult, p_increase: Any,
+                   p_decrease: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The one-sided p-values, flat float64 and C-contiguous, checked against the result's
+    pixel count."""
+    n = np.size(result.n_valid)
+    out = []
+    for name, a in (("p_increase", p_increase), ("p_decrease", p_decrease)):
+        v = np.ascontiguousarray(np.reshape(np.asarray(a, dtype=np.float64), -1))
+        if v.size != n:
+            msg = f"{name} has {v.size} pixels but result has {n}"
             raise ValueError(msg)
-    pi = pi.reshape(-1)
-    pd = pd.reshape(-1)
-    few = (nv < int(min_valid)) | (nv < 2)
-    usable = ~few & np.isfinite(slope) & ~np.isnan(pi) & ~np.isnan(pd)
-    return nv, slope, pi, pd, few, usable
+        out.append(v)
+    return out[0], out[1]
 
 
 def _classify_p(result: TrendResult, p_increase: Any, p_decrease: Any, *, alpha: float,
@@ -592,7 +588,7 @@ def _classify_p(result: TrendResult, p_increase: Any, p_decrease: Any, *, alpha:
         raise ValueError(msg)
     alt = choice(alternative, "alternative", _ALTERNATIVES)
     direction = _check_classify_args(result, zero_slope_direction, min_valid)
-    _, _, pi, pd, _, _ = _pvalue_pixels(result, p_increase, p_decrease, min_valid)
-    return _classify_call(result, dropped, direction, min_valid, n_threads,
-                          p_increase=np.ascontiguousarray(pi), p_decrease=np.ascontiguousarray(pd),
-                          p_level=alpha / 2 if alt == 0 else alpha, alternative=alt)
+    pi, pd = _pvalue_arrays(result, p_increase, p_decrease)
+    return _classify_call(result, dropped, direction, min_valid, n_threads, p_increase=pi,
+                          p_decrease=pd, p_level=alpha / 2 if alt == 0 else alpha,
+                          alternative=alt)

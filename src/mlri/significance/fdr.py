@@ -11,7 +11,7 @@ from .._validation import (
 )
 from ..api import (
     TrendResult,
-    _pvalue_pixels,
+    _pvalue_arrays,
     classify,
 )
 from ._common import _ALTERNATIVES, _tail_alpha
@@ -203,11 +203,17 @@ def classify_with_p(
         return classify(result, p_increase=p_increase, p_decrease=p_decrease, **kw)
     # FDR: BH decides which pixels are significant; the class rule then reads those decisions
     # as p-values 0 (rejected in this tail) / 1 (not), NaN kept (no test).
-    nv, _, pi, pd, _, usable = _pvalue_pixels(result, p_increase, p_decrease, min_valid)
+    pi, pd = _pvalue_arrays(result, p_increase, p_decrease)
     if int(min_valid) < 0:
         msg = f"min_valid must be >= 0, got {min_valid!r}"
         raise ValueError(msg)
     shape = np.shape(result.z)
+    # the family: the pixels the class rule tests (classify.hpp: enough valid years, a finite
+    # slope, both p-values defined)
+    nv = np.reshape(np.asarray(result.n_valid), -1).astype(np.int64)
+    slope = np.reshape(np.asarray(result.slope, dtype=np.float64), -1)
+    few = (nv < int(min_valid)) | (nv < 2)
+    usable = ~few & np.isfinite(slope) & ~np.isnan(pi) & ~np.isnan(pd)
     fam = np.minimum(1.0, 2.0 * np.fmin(pi, pd)) if alt == 0 else (pi if alt == 1 else pd)
     fam = np.where(usable, fam, np.nan)
     g = None if fdr_groups is None else np.reshape(np.asarray(fdr_groups), -1)
