@@ -29,7 +29,7 @@ once (``warm_s``), so that every step reads them from the page cache: a step tha
 evicted pays ~2 CPU-s per GB in the kernel to read them from disk (the floor's first round
 did, 27 against 9 kernel CPU-s at the full size), which the machine's page cache, emptied
 within minutes, made a matter of chance (``--no-warm`` measures without).  Even warm, the
-first round of a series has been the floor's slowest (docs/pipeline.md, section 5);
+first round of a series has been the floor's slowest (docs/performance.md);
 ``--warmup 1`` runs every step once untimed first, and records those rounds apart.  Run the
 full size at most once.  Every big file is deleted at the end unless ``--keep``.  CPU time is
 reported as user + kernel (sys).
