@@ -119,6 +119,51 @@ def test_errors_name_the_parameter(rng):
         mlri.classify(mlri.trend(s), zero_slope_direction="up")
 
 
+def test_options_are_never_coerced_silently(rng):
+    """A value of the wrong type is refused with the parameter's name (as the caller spelled
+    it), never truncated (2.9 -> 2) or read as truthy ('no' -> True)."""
+    s = _stack(rng, (19, 4))
+    for call, match in [
+        (lambda: mlri.trend(s, hurst_ddof=0.5), "hurst_ddof must be an integer"),
+        (lambda: mlri.hurst(s, ddof=1.9), "^ddof must be an integer"),
+        (lambda: mlri.hurst(s, method="dfa"), "^method must be one of"),
+        (lambda: mlri.hurst(s, tau_min=2.9), "tau_min must be an integer"),
+        (lambda: mlri.hurst(s, method="segmented", corrected="no"), "corrected must be True"),
+        (lambda: mlri.trend(s, rel_tol="a"), "rel_tol must be a number"),
+        (lambda: mlri.index(np.full((19, 2), 300.0), np.full((19, 2), 0.3), evi_min="a"),
+         "evi_min must be a number"),
+        (lambda: mlri.classify(mlri.trend(s), min_valid=2.5), "min_valid must be an integer"),
+    ]:
+        with pytest.raises((TypeError, ValueError), match=match):
+            call()
+    # NumPy scalars of the right kind are fine
+    assert np.array_equal(mlri.hurst(s, ddof=np.int64(1), corrected=np.True_),
+                          mlri.hurst(s, ddof=1), equal_nan=True)
+
+
+def test_min_valid_beyond_any_series_length_means_too_few_years(rng):
+    """min_valid above the kernel's int range means what any value above the series length
+    means (every pixel has too few years), not a binding error."""
+    tr = mlri.trend(_stack(rng, (19, 6)))
+    for a, b in zip(mlri.classify(tr, min_valid=2**40), mlri.classify(tr, min_valid=20),
+                    strict=True):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("call", [
+    lambda y: mlri.trend(y, []), lambda y: mlri.mann_kendall(y), lambda y: mlri.hurst(y),
+    lambda y: mlri.sens_slope(y, []), lambda y: mlri.onset(y, []),
+])
+def test_empty_time_axis_is_refused_by_name(call):
+    with pytest.raises(ValueError, match="series has no time steps"):
+        call(np.zeros((0, 3)))
+
+
+def test_index_empty_time_axis_is_refused_by_name():
+    with pytest.raises(ValueError, match="lst has no time steps"):
+        mlri.index(np.zeros((0, 3)), np.zeros((0, 3)), [])
+
+
 def test_core_binding_rejects_wrong_layout_dtype():
     """The binding refuses to guess: wrong dtype/layout is a TypeError, wrong ndim a ValueError."""
     y = np.zeros((19, 4), np.float64)

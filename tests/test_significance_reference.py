@@ -112,6 +112,9 @@ def test_fdr_nan_and_groups(rng):
     assert np.isnan(g.p_adjusted[groups < 0]).all()
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         sg.fdr_bh(np.array([0.2, 1.5]))
+    for bad in (np.inf, -np.inf):  # invalid, not excluded (that would shrink the family)
+        with pytest.raises(ValueError, match=r"\[0, 1\]"):
+            sg.fdr_bh(np.array([0.01, bad, 0.02]))
     with pytest.raises(ValueError, match="q must"):
         sg.fdr_bh(np.array([0.2]), q=0)
     with pytest.raises(ValueError, match="method"):

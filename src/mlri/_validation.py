@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import operator
 from collections.abc import Sequence
 from typing import Any
@@ -36,6 +37,15 @@ def default_years(n_time: int) -> np.ndarray:
     return np.asarray(PAPER_YEARS, dtype=np.float64)
 
 
+def years_array(years: Any) -> np.ndarray:
+    """``years`` as float64, or a TypeError if they are not numbers."""
+    arr = np.asarray(years)
+    if arr.dtype.kind not in "iuf":
+        msg = f"years must be numeric, got dtype {arr.dtype}"
+        raise TypeError(msg)
+    return arr.astype(np.float64)
+
+
 def check_years(years: Sequence[float] | np.ndarray | None, n_time: int, *,
                 required: bool = True) -> np.ndarray:
     """Validate ``years`` against a time axis of length ``n_time`` and return float64."""
@@ -43,11 +53,7 @@ def check_years(years: Sequence[float] | np.ndarray | None, n_time: int, *,
         if required:
             return default_years(n_time)
         return np.arange(n_time, dtype=np.float64)
-    arr = np.asarray(years)
-    if arr.dtype.kind not in "iuf":
-        msg = f"years must be numeric, got dtype {arr.dtype}"
-        raise TypeError(msg)
-    arr = arr.astype(np.float64)
+    arr = years_array(years)
     if arr.ndim != 1:
         msg = f"years must be 1-D, got shape {arr.shape}"
         raise ValueError(msg)
@@ -81,14 +87,53 @@ def as_float_array(a: Any, name: str) -> np.ndarray:
     raise TypeError(msg)
 
 
-def as_time_pixel(arr: np.ndarray, name: str) -> tuple[np.ndarray, tuple[int, ...]]:
-    """Reshape ``(time, *spatial)`` to a C-contiguous ``(time, pixel)`` view/copy."""
+def check_time_axis(arr: np.ndarray, name: str) -> None:
+    """A ValueError naming ``name`` unless ``arr`` has a time axis (axis 0) of length >= 1."""
     if arr.ndim < 1:
         msg = f"{name} must have a time axis: expected shape (time, ...), got a scalar"
         raise ValueError(msg)
+    if arr.shape[0] == 0:
+        msg = f"{name} has no time steps (axis 0 has length 0); give at least one year"
+        raise ValueError(msg)
+
+
+def as_time_pixel(arr: np.ndarray, name: str) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Reshape ``(time, *spatial)`` to a C-contiguous ``(time, pixel)`` view/copy."""
+    check_time_axis(arr, name)
     spatial = tuple(arr.shape[1:])
     flat = np.ascontiguousarray(arr.reshape(arr.shape[0], -1))
     return flat, spatial
+
+
+def integer(value: Any, name: str) -> int:
+    """``value`` as an int (Python or NumPy integer, bool excluded), or a TypeError naming
+    the parameter: 2.5 is never silently truncated."""
+    if isinstance(value, (bool, np.bool_)):
+        msg = f"{name} must be an integer, got {value!r}"
+        raise TypeError(msg)
+    try:
+        return operator.index(value)
+    except TypeError:
+        msg = f"{name} must be an integer, got {value!r}"
+        raise TypeError(msg) from None
+
+
+def real(value: Any, name: str) -> float:
+    """``value`` as a float (a Python or NumPy real number), or a TypeError naming the
+    parameter."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        msg = f"{name} must be a number, got {value!r}"
+        raise TypeError(msg)
+    return float(value)
+
+
+def flag(value: Any, name: str) -> bool:
+    """``value`` as a bool (True/False, NumPy's too), or a TypeError naming the parameter:
+    a string such as 'no' is never read as True."""
+    if not isinstance(value, (bool, np.bool_)):
+        msg = f"{name} must be True or False, got {value!r}"
+        raise TypeError(msg)
+    return bool(value)
 
 
 def resolve_threads(n_threads: int | None) -> int:

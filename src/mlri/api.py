@@ -18,9 +18,13 @@ from ._unitcheck import _check_evi_scale, _check_lst_unit
 from ._validation import (
     as_float_array,
     as_time_pixel,
+    check_time_axis,
     check_years,
     choice,
     default_years,
+    flag,
+    integer,
+    real,
     resolve_threads,
 )
 from .classes import CLASS_CODES, CLASS_NAMES, FLAG_BITS
@@ -130,9 +134,7 @@ def validate_index_inputs(lst: Any, evi: Any, years: Any, lst_unit: str, evi_min
     if lst_a.shape != evi_a.shape:
         msg = f"lst and evi must have the same shape, got {lst_a.shape} and {evi_a.shape}"
         raise ValueError(msg)
-    if lst_a.ndim < 1:
-        msg = "lst must have a time axis: expected shape (time, ...)"
-        raise ValueError(msg)
+    check_time_axis(lst_a, "lst")
     dtype = np.result_type(lst_a.dtype, evi_a.dtype)
     lst_a = lst_a.astype(dtype, copy=False)
     evi_a = evi_a.astype(dtype, copy=False)
@@ -140,6 +142,7 @@ def validate_index_inputs(lst: Any, evi: Any, years: Any, lst_unit: str, evi_min
     unit = choice(lst_unit, "lst_unit", _LST_UNITS)
     _check_evi_scale(evi_a, years)
     policy = choice(evi_policy, "evi_policy", _EVI_POLICIES)
+    evi_min = real(evi_min, "evi_min")
     if not np.isfinite(evi_min) or evi_min < 0:
         msg = f"evi_min must be a finite number >= 0, got {evi_min!r}"
         raise ValueError(msg)
@@ -236,28 +239,34 @@ def _index(lst: Any, evi: Any, years: Any = None, *, lst_unit: str, evi_min: flo
 def _trend_call(series: Any, years: Any, *, years_required: bool, compute: int,
                 hurst_method: str, hurst_series: str, hurst_ddof: int, tau_min: int, gap: str,
                 degenerate: str, rel_tol: float, corrected: bool,
-                n_threads: int | None,
-                sen_z: float | None = None) -> tuple[dict[str, np.ndarray], tuple[int, ...]]:
+                n_threads: int | None, sen_z: float | None = None,
+                names: tuple[str, str, str] = ("hurst_method", "hurst_series", "hurst_ddof"),
+                ) -> tuple[dict[str, np.ndarray], tuple[int, ...]]:
+    # names: the caller's parameters for the Hurst method, series and ddof (hurst() calls
+    # them method, series_kind, ddof), so that errors name what the user passed
     arr = as_float_array(series, "series")
     flat, spatial = as_time_pixel(arr, "series")
     yrs = check_years(years, flat.shape[0], required=years_required)
-    method = choice(hurst_method, "hurst_method", _HURST_METHODS)
-    kind = choice(hurst_series, "hurst_series", _HURST_SERIES)
+    method = choice(hurst_method, names[0], _HURST_METHODS)
+    kind = choice(hurst_series, names[1], _HURST_SERIES)
     gapi = choice(gap, "gap", _GAPS)
     degi = choice(degenerate, "degenerate", _DEGENERATE)
-    if int(hurst_ddof) not in (0, 1):
-        msg = f"hurst_ddof must be 0 or 1, got {hurst_ddof!r}"
+    ddof = integer(hurst_ddof, names[2])
+    if ddof not in (0, 1):
+        msg = f"{names[2]} must be 0 or 1, got {hurst_ddof!r}"
         raise ValueError(msg)
-    if int(tau_min) < 2:
+    tmin = integer(tau_min, "tau_min")
+    if tmin < 2:
         msg = f"tau_min must be >= 2, got {tau_min!r}"
         raise ValueError(msg)
-    if not (0 <= rel_tol < 1):
+    tol = real(rel_tol, "rel_tol")
+    if not (0 <= tol < 1):
         msg = f"rel_tol must be in [0, 1), got {rel_tol!r}"
         raise ValueError(msg)
     res = _core.trend(
-        flat, yrs, method=method, series_kind=kind, ddof=int(hurst_ddof), tau_min=int(tau_min),
-        gap=gapi, degenerate=degi, rel_tol=float(rel_tol), min_points=2,
-        corrected=bool(corrected), compute=compute, n_threads=resolve_threads(n_threads),
+        flat, yrs, method=method, series_kind=kind, ddof=ddof, tau_min=tmin,
+        gap=gapi, degenerate=degi, rel_tol=tol, min_points=2,
+        corrected=flag(corrected, "corrected"), compute=compute, n_threads=resolve_threads(n_threads),
         sen_z=float("nan") if sen_z is None else float(sen_z),
     )
     return res, spatial
@@ -422,6 +431,7 @@ def hurst(
         series, years, years_required=(gap == "rate"), compute=4, hurst_method=method,
         hurst_series=series_kind, hurst_ddof=ddof, tau_min=tau_min, gap=gap,
         degenerate=degenerate, rel_tol=rel_tol, corrected=corrected, n_threads=n_threads,
+        names=("method", "series_kind", "ddof"),
     )
     return _unflatten(res["hurst"], spatial)
 
@@ -513,8 +523,8 @@ def classify(
         if not np.isfinite(zc) or zc < 0:
             msg = f"z_crit must be a finite number >= 0, got {z_crit!r}"
             raise ValueError(msg)
-    direction = _check_classify_args(result, zero_slope_direction, min_valid)
-    return _classify_call(result, dropped, direction, min_valid, n_threads, z_crit=zc)
+    direction, mv = _check_classify_args(result, zero_slope_direction, min_valid)
+    return _classify_call(result, dropped, direction, mv, n_threads, z_crit=zc)
 
 
 def _classify_call(result: TrendResult, dropped: Any, direction: int, min_valid: int,
@@ -545,16 +555,19 @@ def _classify_call(result: TrendResult, dropped: Any, direction: int, min_valid:
 _ALTERNATIVES = ("two-sided", "increase", "decrease")
 
 
-def _check_classify_args(result: Any, zero_slope_direction: str, min_valid: int) -> int:
-    """The arguments both class rules share; returns the zero-slope direction code."""
+def _check_classify_args(result: Any, zero_slope_direction: str,
+                         min_valid: int) -> tuple[int, int]:
+    """The arguments both class rules share; returns the zero-slope direction code and
+    ``min_valid`` as the kernel's int (values beyond it exceed every series length alike)."""
     direction = choice(zero_slope_direction, "zero_slope_direction", ("slope", "sign_S"))
-    if int(min_valid) < 0:
+    mv = integer(min_valid, "min_valid")
+    if mv < 0:
         msg = f"min_valid must be >= 0, got {min_valid!r}"
         raise ValueError(msg)
     if not isinstance(result, tuple) or not hasattr(result, "hurst"):
         msg = "result must be the TrendResult returned by mlri.trend()"
         raise TypeError(msg)
-    return direction
+    return direction, min(mv, 2**31 - 1)
 
 
 def _pvalue_arrays(result: TrendResult, p_increase: Any,
@@ -587,8 +600,8 @@ def _classify_p(result: TrendResult, p_increase: Any, p_decrease: Any, *, alpha:
         msg = f"alpha must be in (0, 1), got {alpha!r}"
         raise ValueError(msg)
     alt = choice(alternative, "alternative", _ALTERNATIVES)
-    direction = _check_classify_args(result, zero_slope_direction, min_valid)
+    direction, mv = _check_classify_args(result, zero_slope_direction, min_valid)
     pi, pd = _pvalue_arrays(result, p_increase, p_decrease)
-    return _classify_call(result, dropped, direction, min_valid, n_threads, p_increase=pi,
+    return _classify_call(result, dropped, direction, mv, n_threads, p_increase=pi,
                           p_decrease=pd, p_level=alpha / 2 if alt == 0 else alpha,
                           alternative=alt)

@@ -90,7 +90,7 @@ def fdr_bh(p: Any, q: float = 0.05, *, method: str = "bh", groups: Any = None) -
         raise ValueError(msg)
     by = choice(method, "method", ("bh", "by")) == 1
     flat = pa.reshape(-1)
-    fin = np.isfinite(flat)
+    fin = ~np.isnan(flat)  # the family: NaN alone excludes (an infinite p is an error)
     if np.any((flat[fin] < 0) | (flat[fin] > 1)):
         msg = "p-values must lie in [0, 1] (NaN for excluded pixels)"
         raise ValueError(msg)

@@ -16,7 +16,7 @@ import xarray as xr
 
 from .. import api
 from .._cluster import require
-from .._validation import as_float_array, default_years
+from .._validation import as_float_array, default_years, years_array
 from ..classes import CLASSES, FLAGS
 from ..products import ONSET_BANDS
 from ..recipe import (
@@ -131,7 +131,7 @@ def _find_time_dim(arr: xr.DataArray, time_dim: str | None, name: str) -> str:
 def _years_from(arr: xr.DataArray, tdim: str, years: Any) -> np.ndarray | None:
     """``years`` if given, else the time coordinate (numbers, or datetimes → calendar year)."""
     if years is not None:
-        return np.asarray(years, dtype=np.float64)
+        return years_array(years)
     if tdim not in arr.coords:
         return None
     coord = arr.coords[tdim]
