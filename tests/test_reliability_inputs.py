@@ -248,6 +248,24 @@ def test_vrt_reading_outside_the_input_folder_is_refused(tmp_path, monkeypatch):
     open_inputs(folder, folder)
 
 
+def test_vrt_named_like_a_geotiff_is_checked_too(tmp_path, monkeypatch):
+    """GDAL recognises a VRT by its content: one named LST_2001.tif (or a nested one named
+    .tif) is held to the same rule as a .vrt."""
+    monkeypatch.delenv("MLRI_VRT_ANY_SOURCE", raising=False)
+    folder = _vrt_inputs(tmp_path, tmp_path / "elsewhere")
+    (folder / "LST_2001.vrt").rename(folder / "LST_2001.tif")
+    with pytest.raises(InputError, match=r"LST_2001\.tif reads .*elsewhere.*outside the input"):
+        open_inputs(folder, folder)
+    # nested: an in-folder .vrt reading an in-folder "tif" that is a VRT reading elsewhere
+    (folder / "LST_2001.tif").rename(folder / "inner.tif")
+    (folder / "LST_2001.vrt").write_text(
+        '<VRTDataset rasterXSize="48" rasterYSize="40"><VRTRasterBand dataType="Float32" '
+        'band="1"><SimpleSource><SourceFilename relativeToVRT="1">inner.tif</SourceFilename>'
+        "</SimpleSource></VRTRasterBand></VRTDataset>")
+    with pytest.raises(InputError, match=r"inner\.tif reads .*elsewhere.*outside the input"):
+        open_inputs(folder, folder)
+
+
 def test_vrt_inside_the_input_folder_is_accepted(tmp_path, monkeypatch):
     monkeypatch.delenv("MLRI_VRT_ANY_SOURCE", raising=False)
     folder = _vrt_inputs(tmp_path, tmp_path / "in" / "tiles")

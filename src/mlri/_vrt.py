@@ -19,13 +19,26 @@ from pathlib import Path
 
 from ._names import InputError
 
-__all__ = ["ENV_ALLOW", "check_vrt"]
+__all__ = ["ENV_ALLOW", "check_vrt", "is_vrt"]
 
 ENV_ALLOW = "MLRI_VRT_ANY_SOURCE"
 VRT_MAX_BYTES = 16 * 2**20
 _MAX_DEPTH = 8
 _SOURCE_TAGS = {"sourcefilename", "srcdataset"}
 _PREFIX = re.compile(r"^(/vsi[a-z0-9_]*/|[A-Za-z][A-Za-z0-9_]+:)")
+
+
+def is_vrt(path: str | os.PathLike[str]) -> bool:
+    """True for a ``.vrt`` name or a local file whose first bytes hold GDAL's VRT root element:
+    GDAL recognises a VRT by its content, so a VRT named ``.tif`` is still one."""
+    if str(path).lower().endswith(".vrt"):
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1024)
+    except OSError:  # not a local file (a URL) or unreadable: opening will tell
+        return False
+    return b"<VRTDataset" in head
 
 
 def allowed_anywhere(flag: bool | None = None) -> bool:
@@ -86,5 +99,5 @@ def check_vrt(path: str, roots: Sequence[str | os.PathLike[str]], var: str, *,
             msg = (f"{var} input {path} reads {full}, outside the input folder(s) {folders}: "
                    f"refused; {hint}")
             raise InputError(msg)
-        if full.suffix.lower() == ".vrt" and full.is_file():
+        if full.is_file() and is_vrt(full):
             check_vrt(str(full), roots, var, anywhere=anywhere, _depth=_depth + 1)

@@ -87,12 +87,18 @@ def _open_info(path: str, var: str, roots: Sequence[str] = (),
     from rasterio.enums import MaskFlags
     from rasterio.errors import RasterioIOError
 
-    if path.lower().endswith(".vrt"):
-        from .._vrt import check_vrt
+    from .._vrt import ENV_ALLOW, check_vrt, is_vrt
 
+    checked = is_vrt(path)
+    if checked:
         check_vrt(path, roots, var, anywhere=vrt_anywhere)
     try:
         with rasterio.open(path) as ds:
+            if ds.driver == "VRT" and not checked and not vrt_anywhere:
+                msg = (f"{var} input {path} is a GDAL VRT that mlri cannot read as a local "
+                       f"file to check its sources: refused; give the rasters it reads, or "
+                       f"set {ENV_ALLOW}=1 if you trust it")
+                raise InputError(msg)
             if ds.count < 1:
                 msg = f"{var} input {path} has no raster band"
                 raise InputError(msg)
