@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -82,6 +83,10 @@ def test_significance_outputs_and_manifest(perm_runs):
     man = json.loads(a.files["manifest.json"].read_text())
     assert man["parameters"]["significance"] == "permutation"
     assert man["significance"]["test"] == "permutation"
+    # the manifest lists every published file, significance.tif too
+    listed = {Path(o).name for o in man["outputs"]}
+    assert "significance.tif" in listed and "significance.tif" in man["output_sizes"]
+    assert listed == {n for n in a.files if n != "manifest.json"}
     summ = json.loads(a.files["summary.json"].read_text())
     assert summ["significance"]["permutations"] == 199
     assert "significance.tif" not in paper.files or not paper.files["significance.tif"].exists()

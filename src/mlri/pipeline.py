@@ -396,7 +396,7 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                 files[ONSET_NAME] = outset.path(ONSET_NAME)
             manifest = build_manifest(
                 command="run", parameters=params, inputs=inputs.paths,
-                outputs=[files[n] for n in OUTPUT_NAMES if n != "manifest.json"],
+                outputs=[f for n, f in files.items() if n != "manifest.json"],
                 started=t_start, checksum=False,
                 extra={
                     "years": inputs.years,
@@ -413,7 +413,7 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                     "threads": {"openmp": n_threads or int(api._core.max_threads()),
                                 "gdal": gdal_threads},
                     "timing": timing,
-                    "output_sizes": {n: _size(outset.stage(n)) for n in OUTPUT_NAMES
+                    "output_sizes": {n: _size(outset.stage(n)) for n in files
                                      if n != "manifest.json"},
                     "warnings": run_warnings,
                     "significance": plan.describe(),
