@@ -127,6 +127,25 @@ def test_options_validated_once_with_api_messages() -> None:
         Options.from_kwargs(hurst="x")
 
 
+def test_significance_options_checked_before_any_tile(tmp_path) -> None:
+    """A bad seed is refused when the plan is built (not by the first tile that draws), and
+    reference land given to a test that does not use it is refused, never ignored."""
+    yrs = mlri.default_years(19)
+    for seed in (-1, 2**64, 1.5):
+        with pytest.raises((ValueError, TypeError), match="seed must be"):
+            Options(significance="permutation", seed=seed).prepare(yrs)
+    for test in ("paper", "permutation"):
+        with pytest.raises(ValueError, match="reference= .* applies to significance='reference'"):
+            Options(significance=test, alpha=0.05 if test != "paper" else None,
+                    reference="land.tif").prepare(yrs)
+    from mlri.significance.methods import _read_polygons
+
+    table = tmp_path / "points.csv"
+    table.write_text("x,y,label\n1,2,SI\n")
+    with pytest.raises(ValueError, match=r"reference=.*points\.csv holds no geometries"):
+        _read_polygons(table, None)
+
+
 def test_a_registered_test_drives_the_class_rule(monkeypatch: pytest.MonkeyPatch) -> None:
     """Adding a test = one SignificanceTest + register_test: the recipe then uses it."""
     monkeypatch.setattr(registry, "_TESTS", dict(registry._TESTS))

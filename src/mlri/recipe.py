@@ -37,6 +37,7 @@ from ._trend_ci import interval_z, sen_interval, trend_with_interval
 from .classes import FLAG_NODATA
 from .onset import OnsetResult
 from .onset import onset as onset_fn
+from .significance._common import check_seed
 from .significance.regional_pass import persistence_mode
 from .significance.registry import BlockData, SignificanceTest, get_test, test_names
 
@@ -177,6 +178,11 @@ class SignificancePlan:
         if int(opts.permutations) < 19:
             msg = f"permutations must be >= 19, got {opts.permutations!r}"
             raise ValueError(msg)
+        if opts.reference is not None and not test.uses_reference:
+            msg = (f"reference= (stable reference land) applies to significance='reference' "
+                   f"only, not to significance={opts.significance!r}")
+            raise ValueError(msg)
+        seed = check_seed(opts.seed)  # here, not in the first tile that draws
         if test.validate is not None:
             test.validate(opts)
         alpha = 0.05 if opts.alpha is None else float(opts.alpha)
@@ -190,7 +196,7 @@ class SignificancePlan:
             assert opts.persistence is not None and not isinstance(opts.persistence, str)
             given = (float(opts.persistence[0]), float(opts.persistence[1]))
         return cls(test=test, alpha=alpha, permutations=int(opts.permutations),
-                   seed=int(opts.seed), fdr=opts.fdr, persistence=given,
+                   seed=seed, fdr=opts.fdr, persistence=given,
                    persistence_mode=mode)
 
     def set_regional(self, estimate: dict[str, Any]) -> None:

@@ -33,6 +33,17 @@ def _tail_alpha(alpha: float, alternative: str) -> float:
     return alpha / 2 if alternative == "two-sided" else alpha
 
 
+def check_seed(seed: Any) -> int:
+    """The resampling tests' ``seed`` as an int in [0, 2**64), or an error naming it."""
+    from .._validation import integer
+
+    sd = integer(seed, "seed")
+    if not 0 <= sd < 2**64:
+        msg = f"seed must be an integer in [0, 2**64), got {seed!r}"
+        raise ValueError(msg)
+    return sd
+
+
 def check_resampling(n: Any, n_name: str, seed: Any, min_valid: Any) -> tuple[int, int, int]:
     """The validated ``(replicates, seed, min_valid)`` of a resampling test (the permutation
     and sieve tests); errors name the parameter (``n_name`` for the replicate count)."""
@@ -42,10 +53,7 @@ def check_resampling(n: Any, n_name: str, seed: Any, min_valid: Any) -> tuple[in
     if not 1 <= b <= 10_000_000:
         msg = f"{n_name} must be in [1, 10_000_000], got {n!r}"
         raise ValueError(msg)
-    sd = operator.index(seed)
-    if not 0 <= sd < 2**64:
-        msg = f"seed must be an integer in [0, 2**64), got {seed!r}"
-        raise ValueError(msg)
+    sd = check_seed(seed)
     mv = operator.index(min_valid)
     if mv < 0:
         msg = f"min_valid must be >= 0, got {min_valid!r}"

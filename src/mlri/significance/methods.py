@@ -245,7 +245,7 @@ REFERENCE = register_test(SignificanceTest(
     name="reference",
     rule="MK Z of MLRI against the empirical distribution over reference land",
     pvalues=_ref_pvalues, validate=_ref_validate, prepare=_ref_prepare,
-    describe=_ref_describe))
+    uses_reference=True, describe=_ref_describe))
 
 
 class ReferenceMask:
@@ -313,6 +313,10 @@ def _read_polygons(path: Path, crs: Any, param: str = "reference") -> list[Any]:
     meta, _, geoms, _ = read_features(
         path, f"the polygons of {param}=", hint="Give polygons (GeoJSON, GeoPackage, "
         "Shapefile) or a mask raster (.tif) on the input grid.")
+    if geoms is None:  # e.g. a CSV table
+        msg = (f"{param}={path} holds no geometries: give polygons (GeoJSON, GeoPackage, "
+               f"Shapefile) or a mask raster (.tif) on the input grid")
+        raise ValueError(msg)
     shapes = [g for g in shapely.from_wkb(geoms) if g is not None and not g.is_empty]
     src_crs = meta.get("crs")
     if src_crs and crs is not None:

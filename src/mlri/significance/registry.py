@@ -92,6 +92,8 @@ class SignificanceTest:
         (default: always, when ``prepare`` is given).
     uses_persistence : bool
         Whether the ``persistence`` options mean anything to this test.
+    uses_reference : bool
+        Whether ``reference`` (stable reference land) means anything to this test.
     describe : callable, optional
         ``describe(plan) -> dict``: extra keys for the summary's ``significance`` entry.
     """
@@ -105,6 +107,7 @@ class SignificanceTest:
     prepare: Callable[[Any, MapPass], None] | None = None
     needs_prepare: Callable[[Any], bool] | None = None
     uses_persistence: bool = False
+    uses_reference: bool = False
     describe: Callable[[Any], dict[str, Any]] | None = field(default=None)
 
 
