@@ -484,3 +484,33 @@ def test_unreadable_vector_files_name_the_file_and_the_fix(tmp_path):
         msg = str(err.value)
         assert msg.startswith(f"cannot read {what} from {bad}: "), msg
         assert fix in msg
+
+
+# ------------------------------------------------------------------ paths and --years
+
+
+def test_empty_paths_are_refused_not_read_as_the_working_folder(tmp_path, monkeypatch):
+    write_inputs(_site(), tmp_path / "in")
+    monkeypatch.chdir(tmp_path / "in")  # "" would be this folder: inputs and outputs
+    r = _cli("run", "--lst", tmp_path / "in", "--evi", tmp_path / "in", "--out", "", "-q")
+    assert "output folder is an empty path" in _one_error_line(r)
+    r = _cli("run", "--lst", "", "--evi", tmp_path / "in", "--out", tmp_path / "o", "-q")
+    assert "empty path was given as LST input" in _one_error_line(r)
+    assert not (tmp_path / "in" / "manifest.json").exists() and not (tmp_path / "o").exists()
+
+
+def test_years_left_out_are_neither_opened_nor_checked(tmp_path):
+    """--years picks years by name: a damaged file, or a second file, of a year left out
+    does not stop the run."""
+    folder = tmp_path / "in"
+    write_inputs(_site(), folder)
+    (folder / "LST_2006.tif").write_bytes(b"not a raster")
+    import shutil
+
+    shutil.copy(folder / "LST_2000.tif", folder / "LST_2000_copy.tif")
+    inp = open_inputs(folder, folder, years=[2001, 2002, 2004, 2005])
+    assert inp.years == [2001, 2002, 2004, 2005]
+    with pytest.raises(InputError, match="LST_2006"):  # asked for: still checked
+        open_inputs(folder, folder, years=[2001, 2006])
+    with pytest.raises(InputError, match="years asked for"):
+        open_inputs(folder, folder, years=[1990, 1991])

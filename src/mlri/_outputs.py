@@ -357,6 +357,9 @@ class OutputSet:
         if marker is not None and marker not in self.names:
             self.names.append(marker)
         self.marker = marker
+        if os.fspath(out_dir) == "":  # Path("") is the working folder: never write there by accident
+            msg = "the output folder is an empty path; give one with --out (out=)"
+            raise ValueError(msg)
         out = Path(out_dir)
         self._created = not out.exists()
         if out.exists() and not out.is_dir():

@@ -164,6 +164,9 @@ def resolve_variable(specs: Sequence[str | os.PathLike[str]] | str | os.PathLike
     if not specs:
         msg = f"no {var} input given"
         raise InputError(msg)
+    if any(os.fspath(s) == "" for s in specs):  # "" would read the working folder
+        msg = f"an empty path was given as {var} input: give a folder, files or a glob"
+        raise InputError(msg)
     files, collective = _expand(specs, var)
     wanted = list(years) if years is not None else None
 
@@ -201,6 +204,15 @@ def resolve_variable(specs: Sequence[str | os.PathLike[str]] | str | os.PathLike
         msg = f"no {var} raster found in {', '.join(map(str, specs))}"
         raise InputError(msg)
 
+    if wanted is not None and len(files) > 1 and all(parsed[f][0] is not None for f in files):
+        # years picked by name: the files of other years are neither opened nor checked
+        # (a damaged or duplicate file of a year left out must not stop the run)
+        files = [f for f in files if parsed[f][0] in wanted]
+        if not files:
+            asked = ", ".join(map(str, wanted[:6])) + (", ..." if len(wanted) > 6 else "")
+            msg = (f"no {var} file in {', '.join(map(str, specs))} is named with one of the "
+                   f"years asked for ({asked})")
+            raise InputError(msg)
     roots = _roots(specs)
     anywhere = allowed_anywhere(allow_any_vrt_source)
     infos = {f: _open_info(f, var, roots, anywhere) for f in files}
