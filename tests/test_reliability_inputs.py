@@ -514,3 +514,14 @@ def test_years_left_out_are_neither_opened_nor_checked(tmp_path):
         open_inputs(folder, folder, years=[2001, 2006])
     with pytest.raises(InputError, match="years asked for"):
         open_inputs(folder, folder, years=[1990, 1991])
+
+
+def test_compression_level_outside_the_codec_range_is_refused(tmp_path):
+    write_inputs(_site(), tmp_path / "in")
+    r = _cli("run", "--lst", tmp_path / "in", "--evi", tmp_path / "in", "--out", tmp_path / "o",
+             "-q", "--compress", "deflate", "--level", "22")
+    assert "must be in [1, 12], got 22" in _one_error_line(r)
+    r = _cli("run", "--lst", tmp_path / "in", "--evi", tmp_path / "in", "--out", tmp_path / "o",
+             "-q", "--compress", "none", "--level", "5")
+    assert "applies to" in _one_error_line(r)
+    assert not (tmp_path / "o").exists()

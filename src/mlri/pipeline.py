@@ -159,6 +159,25 @@ def _digest_worker(paths: Sequence[str], out: dict[str, dict[str, Any]],
             out[p] = {"error": str(err)}
 
 
+# compression levels GDAL accepts per codec (deflate 10-12 need GDAL built with libdeflate)
+_LEVELS = {"deflate": (1, 12), "zstd": (1, 22)}
+
+
+def _compression(compress: str, level: int | None) -> tuple[str, int]:
+    """The codec and its level (default 1), or a ValueError naming the parameter."""
+    comp = str(compress).lower()
+    if level is None:
+        return comp, 1
+    lo_hi = _LEVELS.get(comp)
+    if lo_hi is None:
+        msg = f"level applies to compress='deflate' or 'zstd', not to compress={compress!r}"
+        raise ValueError(msg)
+    if not lo_hi[0] <= int(level) <= lo_hi[1]:
+        msg = f"level for compress={comp!r} must be in [{lo_hi[0]}, {lo_hi[1]}], got {level!r}"
+        raise ValueError(msg)
+    return comp, int(level)
+
+
 def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
         evi: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
         out: str | os.PathLike[str], *,
@@ -240,6 +259,7 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     t_start = time.time()
     t0 = time.perf_counter()
     options = Options.from_kwargs(options, **stats)
+    comp, level = _compression(compress, level)
     inputs = open_inputs(lst, evi, years=years, pattern=pattern)
     # The inputs' SHA-256 from here on: the start-up below (options, disk space, unit checks,
     # output files: 0.4-1 s on a Landsat scene) leaves a core idle; on any error the thread stops
@@ -267,9 +287,6 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
         g = inputs.grid
         if windows is None:
             windows = plan_windows(g.width, g.height, tile, inputs.block_shapes)
-        comp = compress.lower()
-        if level is None:
-            level = {"deflate": 1, "zstd": 1}.get(comp, 1)
         blocksize = 512 if max(g.width, g.height) > 256 else 256
 
         def profile(count: int, dtype: str, nodata: Any) -> dict[str, Any]:
