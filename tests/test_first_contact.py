@@ -325,3 +325,24 @@ def test_quicklook_preload_covers_every_import_of_the_drawing(small_inputs, tmp_
                          check=True)
     assert res.stdout.strip().splitlines()[-1] == "[]"
     assert (tmp_path / "q.png").stat().st_size > 10_000
+
+
+def test_interrupted_demo_leaves_no_half_made_folder(monkeypatch, tmp_path):
+    """Ctrl-C in the middle of `mlri demo`: a folder the demo created is removed (an empty
+    one it was given is left empty), so the next demo starts afresh instead of refusing."""
+    import mlri.demo as demo_mod
+
+    def interrupt(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo_mod, "region_table", interrupt)  # after inputs/ and results/
+    for existed in (False, True):
+        out = tmp_path / f"d{existed}"
+        if existed:
+            out.mkdir()
+        with pytest.raises(KeyboardInterrupt):
+            demo_mod.run_demo(out, quiet=True, shape=(24, 32), report=False)
+        assert out.exists() == existed and (not existed or not any(out.iterdir()))
+    monkeypatch.undo()
+    res = demo_mod.run_demo(tmp_path / "dTrue", quiet=True, shape=(24, 32), report=False)
+    assert (res.results / "classes.tif").exists()

@@ -483,19 +483,40 @@ def run_demo(out: str | os.PathLike[str] = "mlri-demo", *, overwrite: bool = Fal
     ``sites/accuracy.json`` (:func:`mlri.sites.assess_accuracy`) and ``report.html``
     (:func:`mlri.sites.build_report`).
     """
+    from ._outputs import OutputExistsError
+
+    out = Path(out)
+    existed = out.exists()
+    if existed and any(out.iterdir()) and not overwrite:
+        msg = (f"{out} already exists and is not empty; pass --overwrite to replace the demo, "
+               f"or choose another --out")
+        raise OutputExistsError(msg)
+    fresh = not existed or not any(out.iterdir())
+    try:
+        return _demo(out, overwrite=overwrite, quiet=quiet, seed=seed, threads=threads,
+                     shape=shape, report=report)
+    except BaseException:
+        # an interrupted or failed demo into a new (or empty) folder leaves it as it was, so
+        # that the next `mlri demo` starts afresh instead of refusing a half-made demo
+        if fresh:
+            import shutil
+
+            shutil.rmtree(out, ignore_errors=True)
+            if existed:
+                out.mkdir(parents=True, exist_ok=True)
+        raise
+
+
+def _demo(out: Path, *, overwrite: bool, quiet: bool, seed: int, threads: int | None,
+          shape: tuple[int, int], report: bool) -> DemoResult:
     import time
     import warnings
 
     import rasterio
 
-    from ._outputs import OutputExistsError, write_json
+    from ._outputs import write_json
     from .pipeline import StatsOptions, run
 
-    out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        msg = (f"{out} already exists and is not empty; pass --overwrite to replace the demo, "
-               f"or choose another --out")
-        raise OutputExistsError(msg)
     tm: dict[str, float] = {}
     t0 = time.perf_counter()
     site = synthesize(seed=seed, shape=shape)
