@@ -525,3 +525,21 @@ def test_compression_level_outside_the_codec_range_is_refused(tmp_path):
              "-q", "--compress", "none", "--level", "5")
     assert "applies to" in _one_error_line(r)
     assert not (tmp_path / "o").exists()
+
+
+def test_a_tile_in_other_units_names_that_years_file(tmp_path):
+    """A year whose file is in Kelvin overall but in degrees Celsius in one part: the
+    per-tile check names that file, not the input folder."""
+    import rasterio
+
+    from mlri.pipeline import run
+
+    write_inputs(_site(shape=(64, 192)), tmp_path / "in", blocksize=64)
+    f = tmp_path / "in" / "LST_2004.tif"
+    with rasterio.open(f, "r+") as ds:
+        a = ds.read(1)
+        a[:, 128:] = np.where(a[:, 128:] > 0, a[:, 128:] - 273.15, a[:, 128:])
+        ds.write(a, 1)
+    with pytest.raises(InputError, match=r"LST input: .*LST_2004\.tif, band 1; window"):
+        run(tmp_path / "in", tmp_path / "in", tmp_path / "o", tile=64, quiet=True, cog=False,
+            checksum=False)

@@ -19,7 +19,17 @@ from ._names import InputError
 if TYPE_CHECKING:
     from .io import InputSet, VariableStack
 
-__all__ = ["check_units"]
+__all__ = ["YearValueError", "check_units"]
+
+
+class YearValueError(ValueError):
+    """A ValueError about one year of an array (``variable`` "lst" or "evi", ``index`` along
+    the time axis), so that a driver reading files can name that year's file."""
+
+    def __init__(self, msg: str, variable: str, index: int) -> None:
+        super().__init__(msg)
+        self.variable = variable
+        self.index = index
 
 
 # The °C / K heuristic: LST in Kelvin is > 150 everywhere on Earth, and
@@ -124,7 +134,7 @@ def _check_lst_unit(lst: np.ndarray, unit: str, years: Any = None) -> None:
     else:
         msg = (f"lst_unit='C' but lst looks like Kelvin ({where}: median of valid values "
                f"{med:.1f}); use lst_unit='K'")
-    raise ValueError(msg)
+    raise YearValueError(msg, "lst", i)
 
 
 def _check_evi_scale(evi: np.ndarray, years: Any = None) -> None:
@@ -135,7 +145,7 @@ def _check_evi_scale(evi: np.ndarray, years: Any = None) -> None:
             msg = (f"evi {year_label(i, years)} has a median |EVI| of {med:.4g}, far outside "
                    f"[-1, 1]: a scaled integer export (EVI x 10000)? divide evi by 10000 "
                    f"(that year or all)")
-            raise ValueError(msg)
+            raise YearValueError(msg, "evi", i)
 
 
 def check_units(inputs: InputSet, lst_unit: str, *, max_windows: int = 6,

@@ -36,6 +36,7 @@ from ._outputs import (
     write_json,
 )
 from .classes import CLASS_COLORS, CLASS_LABELS, FLAG_NODATA
+from ._unitcheck import YearValueError
 from .io import InputError, InputSet, open_inputs
 from .products import (
     ONSET_BANDS,
@@ -353,9 +354,13 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
                                      row0=int(w.row_off), col0=int(w.col_off), recipe=recipe,
                                      sample_stride=stride, width=g.width)
                 except ValueError as err:
-                    msg = (f"{err} (LST input: {inputs.lst.describe()}; window rows "
-                           f"{w.row_off}-{w.row_off + w.height}, cols "
-                           f"{w.col_off}-{w.col_off + w.width})")
+                    src = f"LST input: {inputs.lst.describe()}"
+                    if isinstance(err, YearValueError):  # name that year's file
+                        stack = inputs.lst if err.variable == "lst" else inputs.evi
+                        lay = stack.layers[err.index]
+                        src = f"{err.variable.upper()} input: {lay.path}, band {lay.band}"
+                    msg = (f"{err} ({src}; window rows {w.row_off}-{w.row_off + w.height}, "
+                           f"cols {w.col_off}-{w.col_off + w.width})")
                     raise InputError(msg) from err
                 acc.add_block(r.trend, r.classes, r.flags, r.valid, r.onset, r.sample)
                 timing["compute_s"] += time.perf_counter() - t
