@@ -425,3 +425,65 @@ def test_second_study_into_the_same_folder_is_refused(raster_study, tmp_path):
         holder.kill()
         holder.wait()
         holder.stdout.close()
+
+
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def small_study(tmp_path_factory):
+    """Three mines with ready rasters in three zones and the two broken ones, finished without
+    the report (so without class maps); tests copy its study folder before changing it."""
+    root = tmp_path_factory.mktemp("small")
+    st = make_study(root, mines_per_region=1, regions=THREE_ZONES, years=range(2005, 2017),
+                    source="rasters", seed=7, points=0, broken=True)
+    cfg = dataclasses.replace(load_study_file(st.study_file), report=False)
+    res = run_study(cfg, quiet=True)
+    assert [r["status"] for r in res.records] == ["done"] * 3 + ["failed"] * 2
+    return st, cfg
+
+
+def _copy_study(cfg, dest: Path):
+    import shutil
+
+    shutil.copytree(cfg.out, dest)
+    return dataclasses.replace(cfg, out=str(dest))
+
+
+def _mines_file(st, path: Path, order: list[str], edit=None) -> str:
+    doc = json.loads(Path(st.mines).read_text())
+    by_id = {f["properties"]["id"]: f for f in doc["features"]}
+    feats = [by_id[i] for i in order]
+    if edit is not None:
+        feats = [edit(f) for f in feats]
+    path.write_text(json.dumps({**doc, "features": feats}))
+    return str(path)
+
+
+def test_reordered_mines_are_reused_with_their_own_results(small_study, tmp_path):
+    """Reuse binds a finished mine's record to the mine (its id), never to its former place in
+    the mines file: with M01 moved last (the failed mines in between) every mine keeps its own
+    grid and shares, each is reported once, and the failed mines stay failed."""
+    st, cfg = small_study
+    before = {r["id"]: r for r in Table.from_csv(Path(cfg.out) / "mines.csv").rows()}
+    cfg2 = _copy_study(cfg, tmp_path / "out")
+    order = ["M02", "M03", "X_outside", "X_nogeom", "M01"]
+    seen: list[str] = []
+    res = run_study(dataclasses.replace(cfg2, mines=_mines_file(st, tmp_path / "m.geojson",
+                                                                order)),
+                    quiet=True, on_mine_done=lambda r: seen.append(r["id"]))
+    assert sorted(seen) == sorted(order)  # each mine once
+    assert [r["id"] for r in res.records] == order
+    assert [r["status"] for r in res.records] == ["reused"] * 2 + ["failed"] * 2 + ["reused"]
+    stat = _status(Path(cfg2.out))
+    after = {r["id"]: r for r in Table.from_csv(Path(cfg2.out) / "mines.csv").rows()}
+    assert list(after) == ["M02", "M03", "M01"]
+    for mid, row in after.items():
+        for col in ("epsg", "lon", "lat", "area_ha", "pct_valid_SI", "pct_valid_SCI"):
+            assert row[col] == before[mid][col], (mid, col)
+        assert stat[mid]["epsg"] == before[mid]["epsg"]
+    # a marker of another mine in a mine's folder (folder names of clashing ids follow their
+    # order) is never reused: that mine is computed again
+    marker = Path(cfg2.out) / "mines" / "M01" / "mine.json"
+    rec = json.loads(marker.read_text())
+    marker.write_text(json.dumps({**rec, "id": "M02"}))
+    res = run_study(cfg2, quiet=True)
+    assert {r["id"]: r["status"] for r in res.records}["M01"] == "done"

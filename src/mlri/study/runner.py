@@ -142,6 +142,8 @@ def run_study(config: StudyConfig, *, quiet: bool = False,
     out.mkdir(parents=True, exist_ok=True)
     # one study per folder at a time: a second is refused at once, naming the first's PID
     with FolderLock(out):
+        # records by the mine's place in today's mines file (task.index), never by a place
+        # stored in an earlier run's marker
         records: dict[int, dict[str, Any]] = {}
         pending: list[MineTask] = []
         for t in tasks:
@@ -165,7 +167,7 @@ def run_study(config: StudyConfig, *, quiet: bool = False,
         label = {t.index: t.label for t in tasks}
 
         def finish(rec: dict[str, Any]) -> None:
-            records[rec["index"]] = rec
+            records[rec["index"]] = rec  # the index of this run's task (see above)
             done_count[0] += 1
             bar.update(1)
             st = rec["status"]
