@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -487,3 +488,45 @@ def test_reordered_mines_are_reused_with_their_own_results(small_study, tmp_path
     marker.write_text(json.dumps({**rec, "id": "M02"}))
     res = run_study(cfg2, quiet=True)
     assert {r["id"]: r["status"] for r in res.records}["M01"] == "done"
+
+
+def test_study_file_values_of_the_wrong_type_name_file_and_key(tmp_path):
+    """Nothing in a study file is coerced: a value of the wrong type (or a bad option) is one
+    settings error (exit 1) naming the file, the table and the key, before any work."""
+    from click.testing import CliRunner
+
+    from mlri.cli import main
+
+    head = '[study]\nmines = "m.geojson"\nrasters = "r/{id}"\nout = "o"\n'
+    cases = {
+        "years = 2005": ("[study] years", '"2000-2011,2013-2019"'),
+        'jobs = "two"': ("[study] jobs", "an integer"),
+        'buffer = "x"': ("[study] buffer", "a number"),
+        "k = 2.5": ("[study] k", "an integer"),
+        'max_maps = "many"': ("[study] max_maps", "an integer"),
+        "scenes = 5": ("[study] scenes", "a list of texts"),
+        'report = "no"': ("[study] report", "true or false"),
+        '[stats]\nalpha = "high"': ("[stats] alpha", "a number"),
+        "[stats]\nalpha = 2.0": ("[stats] settings", "alpha must be in (0, 1)"),
+        '[composite]\nmonths = "6-9"': ("[composite] months", "[6, 9]"),
+        "[points]\nM01 = 5": ("[points] M01", "text"),
+    }
+    f = tmp_path / "s.toml"
+    for body, (key, words) in cases.items():
+        f.write_text(head + body + "\n")
+        r = CliRunner().invoke(main, ["study", "--config", str(f), "-q"])
+        assert r.exit_code == 1, (body, r.output)
+        assert r.output.startswith("Error: ") and "Traceback" not in r.output, body
+        assert key in r.output and str(f) in r.output and words in r.output, (body, r.output)
+    assert not (tmp_path / "o").exists()
+    # a flag replaces the file's bad option, so the file's other options are checked alone
+    f.write_text(head + '[stats]\nhurst_method = "x"\n')
+    r = CliRunner().invoke(main, ["study", "--config", str(f), "-q",
+                                  "--hurst-method", "expanding"])
+    assert "hurst_method" not in r.output
+    # the Python API: the setting and its flag
+    for kw, words in (({"k": 2.5}, "k (CLI --k) must be an integer"),
+                      ({"years": 2005}, "years (CLI --years) must be text"),
+                      ({"stats": {"alpha": "high"}}, "[stats] alpha must be a number")):
+        with pytest.raises(TypeError, match=re.escape(words)):
+            StudyConfig(mines="m.geojson", rasters=str(tmp_path), **kw).validate()
