@@ -530,3 +530,41 @@ def test_study_file_values_of_the_wrong_type_name_file_and_key(tmp_path):
                       ({"stats": {"alpha": "high"}}, "[stats] alpha must be a number")):
         with pytest.raises(TypeError, match=re.escape(words)):
             StudyConfig(mines="m.geojson", rasters=str(tmp_path), **kw).validate()
+
+
+def test_empty_mines_file_is_an_error(tmp_path):
+    from click.testing import CliRunner
+
+    from mlri.cli import main
+
+    empty = tmp_path / "empty.geojson"
+    empty.write_text('{"type": "FeatureCollection", "features": []}')
+    r = CliRunner().invoke(main, ["study", "--mines", str(empty), "--rasters", str(tmp_path),
+                                  "--out", str(tmp_path / "out"), "-q"])
+    assert r.exit_code == 1, r.output
+    assert r.output.startswith(f"Error: the mines file {empty} holds no mine")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("exc", "code", "words"), [("Terminated", 143, "SIGTERM"),
+                                                    ("KeyboardInterrupt", 130, "Ctrl-C")])
+def test_interrupted_study_exits_like_every_command(monkeypatch, tmp_path, exc, code, words):
+    """SIGTERM (mlri._outputs.Terminated) and Ctrl-C end in the command group's Error line and
+    exit code (143 / 130), after the study's note that finished mines are kept."""
+    from click.testing import CliRunner
+
+    import mlri._outputs
+    import mlri.study.runner
+    from mlri.cli import main
+
+    error = getattr(mlri._outputs, exc, KeyboardInterrupt)
+
+    def stopped(*_a, **_k):
+        raise error
+
+    monkeypatch.setattr(mlri.study.runner, "run_study", stopped)
+    r = CliRunner().invoke(main, ["study", "--mines", "m.geojson", "--rasters", str(tmp_path),
+                                  "-q"])
+    assert r.exit_code == code, r.output
+    assert "finished mines are kept" in r.output
+    assert f"Error: interrupted by {words}" in r.output

@@ -128,6 +128,12 @@ def run_study(config: StudyConfig, *, quiet: bool = False,
         raise NotADirectoryError(msg)
     _check_out(out)
     mines, mine_warnings = read_study_mines(cfg)
+    if not len(mines.ids):
+        # a study of nothing is no result: refuse it before the study folder is touched
+        msg = (f"the mines file {cfg.mines} holds no mine (no feature"
+               + (f" in layer {cfg.layer!r}" if cfg.layer is not None else "")
+               + "); give a polygon file with one feature per mine (--mines)")
+        raise ValueError(msg)
     for w in mine_warnings:
         log(f"warning: {w}")
     scenes = None
