@@ -490,6 +490,39 @@ def test_reordered_mines_are_reused_with_their_own_results(small_study, tmp_path
     assert {r["id"]: r["status"] for r in res.records}["M01"] == "done"
 
 
+def test_mine_without_classified_pixels_fails(small_study, tmp_path):
+    """A polygon that covers no pixel centre, or whose pixels are all unclassified, has no
+    shares: the mine fails with the reason (exit 3), it is not "finished"."""
+    from click.testing import CliRunner
+
+    from mlri.cli import main
+
+    st, cfg = small_study
+
+    def tiny(f):
+        x, y = f["geometry"]["coordinates"][0][0]
+        x, y, e = x + 0.002, y - 0.002, 1e-6  # ~0.1 m, inside the mine's rasters
+        ring = [[x, y], [x + e, y], [x + e, y + e], [x, y + e], [x, y]]
+        return {**f, "geometry": {"type": "Polygon", "coordinates": [ring]}}
+
+    mines = _mines_file(st, tmp_path / "tiny.geojson", ["M01"], edit=tiny)
+    res = run_study(dataclasses.replace(cfg, mines=mines, out=str(tmp_path / "a")), quiet=True)
+    assert res.records[0]["status"] == "failed"
+    assert "too few valid pixels" in res.records[0]["reason"]
+    assert "covers no pixel centre" in res.records[0]["reason"]
+    assert res.verdict.startswith("0 of 1 mines finished")
+    assert not (tmp_path / "a" / "mines" / "M01" / "mine.json").exists()  # tried again later
+    # every pixel unclassified (fewer years than min_valid): failed too, through the CLI
+    one = _mines_file(st, tmp_path / "one.geojson", ["M01"])
+    r = CliRunner().invoke(main, ["study", "--config", st.study_file, "--mines", one,
+                                  "--out", str(tmp_path / "b"), "--min-valid", "13",
+                                  "--no-report", "-q"])
+    assert r.exit_code == 3, r.output
+    assert "0 of 1 mines finished" in r.output
+    reason = _status(tmp_path / "b")["M01"]["reason"]
+    assert "too few valid pixels" in reason and "is classified" in reason
+
+
 def test_study_file_values_of_the_wrong_type_name_file_and_key(tmp_path):
     """Nothing in a study file is coerced: a value of the wrong type (or a bad option) is one
     settings error (exit 1) naming the file, the table and the key, before any work."""
@@ -568,3 +601,25 @@ def test_interrupted_study_exits_like_every_command(monkeypatch, tmp_path, exc, 
     assert r.exit_code == code, r.output
     assert "finished mines are kept" in r.output
     assert f"Error: interrupted by {words}" in r.output
+
+
+def test_mines_finished_without_report_get_their_maps(small_study, tmp_path):
+    """Mines finished with --no-report are reused by a run with the report and only get their
+    class maps drawn (nothing recomputed): the report shows every map."""
+    _st, cfg = small_study
+    cfg2 = _copy_study(cfg, tmp_path / "out")
+    mines = Path(cfg2.out) / "mines"
+    ok = ["M01", "M02", "M03"]
+    assert not any((mines / m / "map.png").exists() for m in ok)
+    stamp = {m: (mines / m / "run" / "classes.tif").stat().st_mtime_ns for m in ok}
+    res = run_study(dataclasses.replace(cfg2, report=True), quiet=True)
+    assert [r["status"] for r in res.records] == ["reused"] * 3 + ["failed"] * 2
+    html = (Path(cfg2.out) / "report.html").read_text(encoding="utf-8")
+    for m in ok:
+        assert (mines / m / "map.png").is_file()
+        assert "map.png" in json.loads((mines / m / "mine.json").read_text())["files"]
+        assert (mines / m / "run" / "classes.tif").stat().st_mtime_ns == stamp[m]
+        assert f'alt="mine {m}"' in html
+    # the maps are part of the finished mines now: the next run draws nothing
+    res = run_study(dataclasses.replace(cfg2, report=True), quiet=True)
+    assert all(r["seconds"] == 0.0 for r in res.records)

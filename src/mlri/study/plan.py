@@ -53,6 +53,9 @@ class MineTask:
     overviews: bool = False
     maps: bool = True  # render the mine's class map (map.png) for the report
     error: str | None = None  # known before any work (bad geometry, no inputs)
+    #: the record of a finished mine that only lacks its class map (finished with --no-report,
+    #: or beyond max_maps before): the work is only to draw map.png
+    reuse: dict[str, Any] | None = None
 
 
 def read_study_mines(cfg: StudyConfig) -> tuple[Any, list[str]]:
