@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -425,3 +426,200 @@ def test_second_study_into_the_same_folder_is_refused(raster_study, tmp_path):
         holder.kill()
         holder.wait()
         holder.stdout.close()
+
+
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def small_study(tmp_path_factory):
+    """Three mines with ready rasters in three zones and the two broken ones, finished without
+    the report (so without class maps); tests copy its study folder before changing it."""
+    root = tmp_path_factory.mktemp("small")
+    st = make_study(root, mines_per_region=1, regions=THREE_ZONES, years=range(2005, 2017),
+                    source="rasters", seed=7, points=0, broken=True)
+    cfg = dataclasses.replace(load_study_file(st.study_file), report=False)
+    res = run_study(cfg, quiet=True)
+    assert [r["status"] for r in res.records] == ["done"] * 3 + ["failed"] * 2
+    return st, cfg
+
+
+def _copy_study(cfg, dest: Path):
+    import shutil
+
+    shutil.copytree(cfg.out, dest)
+    return dataclasses.replace(cfg, out=str(dest))
+
+
+def _mines_file(st, path: Path, order: list[str], edit=None) -> str:
+    doc = json.loads(Path(st.mines).read_text())
+    by_id = {f["properties"]["id"]: f for f in doc["features"]}
+    feats = [by_id[i] for i in order]
+    if edit is not None:
+        feats = [edit(f) for f in feats]
+    path.write_text(json.dumps({**doc, "features": feats}))
+    return str(path)
+
+
+def test_reordered_mines_are_reused_with_their_own_results(small_study, tmp_path):
+    """Reuse binds a finished mine's record to the mine (its id), never to its former place in
+    the mines file: with M01 moved last (the failed mines in between) every mine keeps its own
+    grid and shares, each is reported once, and the failed mines stay failed."""
+    st, cfg = small_study
+    before = {r["id"]: r for r in Table.from_csv(Path(cfg.out) / "mines.csv").rows()}
+    cfg2 = _copy_study(cfg, tmp_path / "out")
+    order = ["M02", "M03", "X_outside", "X_nogeom", "M01"]
+    seen: list[str] = []
+    res = run_study(dataclasses.replace(cfg2, mines=_mines_file(st, tmp_path / "m.geojson",
+                                                                order)),
+                    quiet=True, on_mine_done=lambda r: seen.append(r["id"]))
+    assert sorted(seen) == sorted(order)  # each mine once
+    assert [r["id"] for r in res.records] == order
+    assert [r["status"] for r in res.records] == ["reused"] * 2 + ["failed"] * 2 + ["reused"]
+    stat = _status(Path(cfg2.out))
+    after = {r["id"]: r for r in Table.from_csv(Path(cfg2.out) / "mines.csv").rows()}
+    assert list(after) == ["M02", "M03", "M01"]
+    for mid, row in after.items():
+        for col in ("epsg", "lon", "lat", "area_ha", "pct_valid_SI", "pct_valid_SCI"):
+            assert row[col] == before[mid][col], (mid, col)
+        assert stat[mid]["epsg"] == before[mid]["epsg"]
+    # a marker of another mine in a mine's folder (folder names of clashing ids follow their
+    # order) is never reused: that mine is computed again
+    marker = Path(cfg2.out) / "mines" / "M01" / "mine.json"
+    rec = json.loads(marker.read_text())
+    marker.write_text(json.dumps({**rec, "id": "M02"}))
+    res = run_study(cfg2, quiet=True)
+    assert {r["id"]: r["status"] for r in res.records}["M01"] == "done"
+
+
+def test_mine_without_classified_pixels_fails(small_study, tmp_path):
+    """A polygon that covers no pixel centre, or whose pixels are all unclassified, has no
+    shares: the mine fails with the reason (exit 3), it is not "finished"."""
+    from click.testing import CliRunner
+
+    from mlri.cli import main
+
+    st, cfg = small_study
+
+    def tiny(f):
+        x, y = f["geometry"]["coordinates"][0][0]
+        x, y, e = x + 0.002, y - 0.002, 1e-6  # ~0.1 m, inside the mine's rasters
+        ring = [[x, y], [x + e, y], [x + e, y + e], [x, y + e], [x, y]]
+        return {**f, "geometry": {"type": "Polygon", "coordinates": [ring]}}
+
+    mines = _mines_file(st, tmp_path / "tiny.geojson", ["M01"], edit=tiny)
+    res = run_study(dataclasses.replace(cfg, mines=mines, out=str(tmp_path / "a")), quiet=True)
+    assert res.records[0]["status"] == "failed"
+    assert "too few valid pixels" in res.records[0]["reason"]
+    assert "covers no pixel centre" in res.records[0]["reason"]
+    assert res.verdict.startswith("0 of 1 mines finished")
+    assert not (tmp_path / "a" / "mines" / "M01" / "mine.json").exists()  # tried again later
+    # every pixel unclassified (fewer years than min_valid): failed too, through the CLI
+    one = _mines_file(st, tmp_path / "one.geojson", ["M01"])
+    r = CliRunner().invoke(main, ["study", "--config", st.study_file, "--mines", one,
+                                  "--out", str(tmp_path / "b"), "--min-valid", "13",
+                                  "--no-report", "-q"])
+    assert r.exit_code == 3, r.output
+    assert "0 of 1 mines finished" in r.output
+    reason = _status(tmp_path / "b")["M01"]["reason"]
+    assert "too few valid pixels" in reason and "is classified" in reason
+
+
+def test_study_file_values_of_the_wrong_type_name_file_and_key(tmp_path):
+    """Nothing in a study file is coerced: a value of the wrong type (or a bad option) is one
+    settings error (exit 1) naming the file, the table and the key, before any work."""
+    from click.testing import CliRunner
+
+    from mlri.cli import main
+
+    head = '[study]\nmines = "m.geojson"\nrasters = "r/{id}"\nout = "o"\n'
+    cases = {
+        "years = 2005": ("[study] years", '"2000-2011,2013-2019"'),
+        'jobs = "two"': ("[study] jobs", "an integer"),
+        'buffer = "x"': ("[study] buffer", "a number"),
+        "k = 2.5": ("[study] k", "an integer"),
+        'max_maps = "many"': ("[study] max_maps", "an integer"),
+        "scenes = 5": ("[study] scenes", "a list of texts"),
+        'report = "no"': ("[study] report", "true or false"),
+        '[stats]\nalpha = "high"': ("[stats] alpha", "a number"),
+        "[stats]\nalpha = 2.0": ("[stats] settings", "alpha must be in (0, 1)"),
+        '[composite]\nmonths = "6-9"': ("[composite] months", "[6, 9]"),
+        "[points]\nM01 = 5": ("[points] M01", "text"),
+    }
+    f = tmp_path / "s.toml"
+    for body, (key, words) in cases.items():
+        f.write_text(head + body + "\n")
+        r = CliRunner().invoke(main, ["study", "--config", str(f), "-q"])
+        assert r.exit_code == 1, (body, r.output)
+        assert r.output.startswith("Error: ") and "Traceback" not in r.output, body
+        assert key in r.output and str(f) in r.output and words in r.output, (body, r.output)
+    assert not (tmp_path / "o").exists()
+    # a flag replaces the file's bad option, so the file's other options are checked alone
+    f.write_text(head + '[stats]\nhurst_method = "x"\n')
+    r = CliRunner().invoke(main, ["study", "--config", str(f), "-q",
+                                  "--hurst-method", "expanding"])
+    assert "hurst_method" not in r.output
+    # the Python API: the setting and its flag
+    for kw, words in (({"k": 2.5}, "k (CLI --k) must be an integer"),
+                      ({"years": 2005}, "years (CLI --years) must be text"),
+                      ({"stats": {"alpha": "high"}}, "[stats] alpha must be a number")):
+        with pytest.raises(TypeError, match=re.escape(words)):
+            StudyConfig(mines="m.geojson", rasters=str(tmp_path), **kw).validate()
+
+
+def test_empty_mines_file_is_an_error(tmp_path):
+    from click.testing import CliRunner
+
+    from mlri.cli import main
+
+    empty = tmp_path / "empty.geojson"
+    empty.write_text('{"type": "FeatureCollection", "features": []}')
+    r = CliRunner().invoke(main, ["study", "--mines", str(empty), "--rasters", str(tmp_path),
+                                  "--out", str(tmp_path / "out"), "-q"])
+    assert r.exit_code == 1, r.output
+    assert r.output.startswith(f"Error: the mines file {empty} holds no mine")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("exc", "code", "words"), [("Terminated", 143, "SIGTERM"),
+                                                    ("KeyboardInterrupt", 130, "Ctrl-C")])
+def test_interrupted_study_exits_like_every_command(monkeypatch, tmp_path, exc, code, words):
+    """SIGTERM (mlri._outputs.Terminated) and Ctrl-C end in the command group's Error line and
+    exit code (143 / 130), after the study's note that finished mines are kept."""
+    from click.testing import CliRunner
+
+    import mlri._outputs
+    import mlri.study.runner
+    from mlri.cli import main
+
+    error = getattr(mlri._outputs, exc, KeyboardInterrupt)
+
+    def stopped(*_a, **_k):
+        raise error
+
+    monkeypatch.setattr(mlri.study.runner, "run_study", stopped)
+    r = CliRunner().invoke(main, ["study", "--mines", "m.geojson", "--rasters", str(tmp_path),
+                                  "-q"])
+    assert r.exit_code == code, r.output
+    assert "finished mines are kept" in r.output
+    assert f"Error: interrupted by {words}" in r.output
+
+
+def test_mines_finished_without_report_get_their_maps(small_study, tmp_path):
+    """Mines finished with --no-report are reused by a run with the report and only get their
+    class maps drawn (nothing recomputed): the report shows every map."""
+    _st, cfg = small_study
+    cfg2 = _copy_study(cfg, tmp_path / "out")
+    mines = Path(cfg2.out) / "mines"
+    ok = ["M01", "M02", "M03"]
+    assert not any((mines / m / "map.png").exists() for m in ok)
+    stamp = {m: (mines / m / "run" / "classes.tif").stat().st_mtime_ns for m in ok}
+    res = run_study(dataclasses.replace(cfg2, report=True), quiet=True)
+    assert [r["status"] for r in res.records] == ["reused"] * 3 + ["failed"] * 2
+    html = (Path(cfg2.out) / "report.html").read_text(encoding="utf-8")
+    for m in ok:
+        assert (mines / m / "map.png").is_file()
+        assert "map.png" in json.loads((mines / m / "mine.json").read_text())["files"]
+        assert (mines / m / "run" / "classes.tif").stat().st_mtime_ns == stamp[m]
+        assert f'alt="mine {m}"' in html
+    # the maps are part of the finished mines now: the next run draws nothing
+    res = run_study(dataclasses.replace(cfg2, report=True), quiet=True)
+    assert all(r["seconds"] == 0.0 for r in res.records)

@@ -108,7 +108,7 @@ def study_cmd(ctx: click.Context, config: str | None, mines: str | None, id_col:
 
     Finished mines are kept in OUT/mines/ and reused: re-run the same command after an
     interruption or after adding mines. Exit code 0 when every mine finished, 3 when some
-    failed (see OUT/status.csv), 1 on an error.
+    failed (see OUT/status.csv), 1 on an error, 130 on Ctrl-C and 143 on SIGTERM.
     """
     from .._outputs import OutputExistsError
     from ..landsat.composite import parse_months
@@ -158,9 +158,11 @@ def study_cmd(ctx: click.Context, config: str | None, mines: str | None, id_col:
                     setattr(cfg, key, v)
         res = run_study(cfg, quiet=quiet)
     except KeyboardInterrupt:
-        click.echo("interrupted: finished mines are kept; run the same command again to "
+        # Ctrl-C or SIGTERM (mlri._outputs.Terminated): the command group reports which one
+        # and exits with 130 / 143 like every command; this only adds how to go on
+        click.echo("interrupted: the finished mines are kept; run the same command again to "
                    "continue", err=True)
-        sys.exit(130)
+        raise
     except (OutputExistsError, NotADirectoryError, FileNotFoundError, ValueError, TypeError,
             OSError, ImportError) as err:
         raise click.ClickException(str(err)) from None

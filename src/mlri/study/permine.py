@@ -18,6 +18,7 @@ A folder without ``mine.json`` (or with another key) is not finished and is redo
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -61,7 +62,12 @@ def _one_mine(task: MineTask) -> Any:
 
 
 def process_mine(task: MineTask) -> dict[str, Any]:
-    """Do the whole per-mine work; return its record (``status`` "done" or "failed")."""
+    """Do the whole per-mine work; return its record (``status`` "done" or "failed").
+
+    A finished mine that only lacks its class map (``task.reuse``) gets the map drawn and stays
+    "reused" (see :func:`add_map`)."""
+    if task.reuse is not None:
+        return add_map(task)
     t0 = time.perf_counter()
     rec: dict[str, Any] = {"id": task.id, "index": task.index, "key": task.key,
                            "folder": task.folder, "pid": os.getpid()}
@@ -140,6 +146,7 @@ def _work(task: MineTask, folder: Path) -> dict[str, Any]:
     zr = zonal_stats(run / "classes.tif", _one_mine(task), mlri=run / "mlri.tif",
                      flags=run / "flags.tif")
     timing["zonal_s"] = round(time.perf_counter() - t, 3)
+    _check_pixels(zr.table.row(0))
     t = time.perf_counter()
     diag = mine_diagnostics(run, zr.mines, n_threads=task.threads)
     diag.add_columns(zr.table)
@@ -150,7 +157,8 @@ def _work(task: MineTask, folder: Path) -> dict[str, Any]:
     timing["diagnostics_s"] = round(time.perf_counter() - t, 3)
     t = time.perf_counter()
     files = list(MINE_FILES)
-    if task.maps and _write_map(folder / "map.png", run / "classes.tif", zr, task):
+    if task.maps and _write_map(folder / "map.png", run / "classes.tif", zr.mines.geoms[0],
+                                zr.table.row(0), task):
         files.append("map.png")
         timing["map_s"] = round(time.perf_counter() - t, 3)
     from ..io import Grid as RasterGrid
@@ -162,6 +170,61 @@ def _work(task: MineTask, folder: Path) -> dict[str, Any]:
             "years": _years(run, res), "timing": timing,
             "run_warnings": list(res.warnings), "zonal_status": zr.table["status"][0],
             "files": files, **info}
+
+
+def _check_pixels(row: dict[str, Any]) -> None:
+    """A ValueError (the mine fails, with this reason) unless the mine has classified pixels:
+    a mine that covers no pixel, or none with a class, has no shares to analyse."""
+    status = row.get("status")
+    if status not in ("ok", "partial"):
+        why = {"no pixels": "covers no pixel centre of its grid (too small or too thin a "
+                            "polygon)",
+               "outside": "lies outside its rasters"}.get(str(status), row.get("note") or "")
+        msg = f"too few valid pixels: the mine {why} (zonal status {status!r})"
+        raise ValueError(msg)
+    if not row.get("n_valid"):
+        msg = (f"too few valid pixels: none of the mine's {row.get('n_pixels')} pixel(s) is "
+               f"classified (every one lacks enough valid years; see run/flags.tif)")
+        raise ValueError(msg)
+
+
+def add_map(task: MineTask) -> dict[str, Any]:
+    """Draw the class map of a finished mine that has none (``task.reuse``: its record) from
+    its kept ``run/classes.tif`` and ``zonal.csv``, and add it to its completion marker.
+
+    Never recomputes the mine and never raises: a map that cannot be drawn leaves the mine
+    reused, with the reason in ``map_error`` (the report says so where the map would be).
+    """
+    from .._outputs import write_json
+    from ..sites._table import Table
+
+    t0 = time.perf_counter()
+    assert task.reuse is not None
+    rec = dict(task.reuse)
+    folder = Path(task.folder)
+    try:
+        import rasterio
+
+        classes = folder / "run" / "classes.tif"
+        with rasterio.open(classes) as ds:
+            crs = ds.crs
+        geom = _one_mine(task).to_crs(crs.to_wkt()).geoms[0]
+        row = Table.from_csv(folder / "zonal.csv").row(0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            drawn = _write_map(folder / "map.png", classes, geom, row, task)
+        if drawn:
+            marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+            marker["files"] = [*marker.get("files", []), "map.png"]
+            marker.setdefault("timing", {})["map_s"] = round(time.perf_counter() - t0, 3)
+            write_json(folder / MARKER, marker)  # atomic: the mine stays finished throughout
+            rec["files"] = marker["files"]
+    except KeyboardInterrupt:
+        raise
+    except Exception as err:  # noqa: BLE001 - the mine's results stand; only its map is lost
+        rec["map_error"] = _reason(err)
+    rec["seconds"] = round(time.perf_counter() - t0, 3)
+    return rec
 
 
 def _years(run: Path, res: Any) -> list[int]:
@@ -179,16 +242,16 @@ def _title(task: MineTask) -> str:
     return f"Mine {task.id}" + (f" ({name})" if name not in (None, "") else "")
 
 
-def _write_map(path: Path, classes: Path, zr: Any, task: MineTask) -> bool:
-    """The mine's class map for the report (rendered here, in parallel, and kept)."""
+def _write_map(path: Path, classes: Path, geom: Any, row: dict[str, Any],
+               task: MineTask) -> bool:
+    """The mine's class map for the report (rendered here, in parallel, and kept): ``geom``
+    the polygon in the CRS of ``classes``, ``row`` the mine's zonal row (class shares)."""
     try:
         from ..sites.figures import mine_map, save_png
     except ImportError:  # pragma: no cover - matplotlib missing: the report has no maps
         return False
-    row = zr.table.row(0)
-    shares = {c: float(row.get(f"pct_valid_{c}") if row.get(f"pct_valid_{c}") is not None
-                       else float("nan")) for c in ("SI", "NI", "ND", "SD")}
-    fig = mine_map(classes, zr.mines.geoms[0], title=_title(task),
-                   shares=shares)
+    pct = {c: row.get(f"pct_valid_{c}") for c in ("SI", "NI", "ND", "SD")}
+    shares = {c: float("nan") if v is None else float(v) for c, v in pct.items()}
+    fig = mine_map(classes, geom, title=_title(task), shares=shares)
     save_png(fig, path)
     return True

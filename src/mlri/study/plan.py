@@ -53,6 +53,9 @@ class MineTask:
     overviews: bool = False
     maps: bool = True  # render the mine's class map (map.png) for the report
     error: str | None = None  # known before any work (bad geometry, no inputs)
+    #: the record of a finished mine that only lacks its class map (finished with --no-report,
+    #: or beyond max_maps before): the work is only to draw map.png
+    reuse: dict[str, Any] | None = None
 
 
 def read_study_mines(cfg: StudyConfig) -> tuple[Any, list[str]]:
@@ -195,7 +198,13 @@ def plan_tasks(cfg: StudyConfig, mines: Any, scenes: list[Any] | None,
 
 
 def finished(task: MineTask) -> dict[str, Any] | None:
-    """The completion record of a mine whose folder holds results of the same key, else None."""
+    """The record of ``task`` as finished before: the completion marker of its folder when it
+    holds results of this mine (same id) and key, else None.
+
+    The record is bound to the task: its ``id``, ``index`` and ``folder`` are this run's (the
+    marker keeps those of the run that computed it, when the mine may have stood elsewhere in
+    the mines file), and its ``status`` is "reused".
+    """
     p = Path(task.folder) / MARKER
     if not task.key or not p.is_file():
         return None
@@ -203,11 +212,16 @@ def finished(task: MineTask) -> dict[str, Any] | None:
         rec = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if rec.get("key") != task.key or rec.get("status") != "done":
+    if not isinstance(rec, dict) or rec.get("key") != task.key or rec.get("status") != "done":
+        return None
+    # the key does not hold the id (two mines may share a geometry); folder names of clashing
+    # ids depend on their order, so a folder may hold another mine's work: never reuse that
+    if str(rec.get("id")) != task.id:
         return None
     if not all((Path(task.folder) / f).is_file() for f in rec.get("files", [])):
         return None
-    return rec
+    return {**rec, "id": task.id, "index": task.index, "folder": task.folder,
+            "status": "reused", "seconds": 0.0}
 
 
 def default_threads(jobs: int, threads: int | None) -> int:

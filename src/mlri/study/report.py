@@ -241,4 +241,7 @@ def _mine_sections(cfg: Any, table: Table, tasks: list[Any],
             out.append(_img(png.read_bytes(), f"mine {t.id}", "Classes of the mine's pixels "
                             "(outline: the mine polygon)."))
             maps += 1
+        elif t.maps:  # a map this report should show: never left out silently
+            why = r.get("map_error") or f"{png} is missing"
+            out.append(f'<p class="note">No class map: {_e(why)}.</p>')
     return out

@@ -16,8 +16,10 @@ Outputs in the study folder (``out``)::
     study.toml           the fully resolved study file (re-run the study from it)
     manifest.json        provenance; written last
 
-Finished mines (a ``mines/<id>/mine.json`` with the same key) are reused, so an interrupted
-study continues where it stopped and a study with added mines computes only those.
+Finished mines (a ``mines/<id>/mine.json`` of the same mine id and key) are reused, so an
+interrupted study continues where it stopped and a study with added mines computes only those.
+A reused mine that lacks the class map the report needs (finished with ``report = false``)
+only gets its map drawn.
 """
 
 from __future__ import annotations
@@ -128,6 +130,12 @@ def run_study(config: StudyConfig, *, quiet: bool = False,
         raise NotADirectoryError(msg)
     _check_out(out)
     mines, mine_warnings = read_study_mines(cfg)
+    if not len(mines.ids):
+        # a study of nothing is no result: refuse it before the study folder is touched
+        msg = (f"the mines file {cfg.mines} holds no mine (no feature"
+               + (f" in layer {cfg.layer!r}" if cfg.layer is not None else "")
+               + "); give a polygon file with one feature per mine (--mines)")
+        raise ValueError(msg)
     for w in mine_warnings:
         log(f"warning: {w}")
     scenes = None
@@ -142,6 +150,8 @@ def run_study(config: StudyConfig, *, quiet: bool = False,
     out.mkdir(parents=True, exist_ok=True)
     # one study per folder at a time: a second is refused at once, naming the first's PID
     with FolderLock(out):
+        # records by the mine's place in today's mines file (task.index), never by a place
+        # stored in an earlier run's marker
         records: dict[int, dict[str, Any]] = {}
         pending: list[MineTask] = []
         for t in tasks:
@@ -149,14 +159,19 @@ def run_study(config: StudyConfig, *, quiet: bool = False,
                 records[t.index] = {"id": t.id, "index": t.index, "status": "failed",
                                     "reason": t.error, "seconds": 0.0, "key": t.key}
             elif (rec := finished(t)) is not None:
-                records[t.index] = {**rec, "status": "reused", "seconds": 0.0}
+                if t.maps and "map.png" not in rec.get("files", []):
+                    pending.append(replace(t, reuse=rec))  # finished, but its map is missing
+                else:
+                    records[t.index] = rec
             else:
                 pending.append(t)
         n = len(tasks)
-        log(f"study of {n} mine(s): {len(pending)} to compute, "
-            f"{sum(r['status'] == 'reused' for r in records.values())} finished before, "
-            f"{sum(r['status'] == 'failed' for r in records.values())} failed before any work; "
-            f"{n_workers} at once x {threads} thread(s)"
+        n_maps = sum(t.reuse is not None for t in pending)
+        log(f"study of {n} mine(s): {len(pending) - n_maps} to compute, "
+            f"{sum(r['status'] == 'reused' for r in records.values()) + n_maps} finished "
+            f"before" + (f" ({n_maps} of them get their class map)" if n_maps else "")
+            + f", {sum(r['status'] == 'failed' for r in records.values())} failed before "
+            f"any work; {n_workers} at once x {threads} thread(s)"
             + (f" on {cfg.scheduler}" if cfg.scheduler else ""))
         done_count = [0]
         from ..tiling import progress_bar
@@ -165,12 +180,17 @@ def run_study(config: StudyConfig, *, quiet: bool = False,
         label = {t.index: t.label for t in tasks}
 
         def finish(rec: dict[str, Any]) -> None:
-            records[rec["index"]] = rec
+            records[rec["index"]] = rec  # the index of this run's task (see above)
             done_count[0] += 1
             bar.update(1)
             st = rec["status"]
-            tail = (f"{rec.get('seconds', 0):.1f} s, EPSG:{rec.get('epsg')}" if st == "done"
-                    else rec.get("reason", "") if st == "failed" else "finished before")
+            if st == "done":
+                tail = f"{rec.get('seconds', 0):.1f} s, EPSG:{rec.get('epsg')}"
+            elif st == "failed":
+                tail = rec.get("reason", "")
+            else:
+                tail = "finished before" + (f"; no class map: {rec['map_error']}"
+                                            if rec.get("map_error") else "")
             line = f"[{done_count[0]}/{n}] mine {label.get(rec['index'], rec['id'])}: {st} ({tail})"
             if custom_log:
                 log(line)
@@ -257,9 +277,10 @@ def _execute(pending: list[MineTask], cfg: StudyConfig, n_workers: int, threads:
                 try:
                     rec = fut.result()
                 except Exception as err:  # noqa: BLE001 - a crashed worker fails its mine only
-                    rec = {"id": t.id, "index": t.index, "key": t.key, "status": "failed",
-                           "reason": f"worker process failed: {type(err).__name__}: {err}",
-                           "seconds": 0.0}
+                    why = f"worker process failed: {type(err).__name__}: {err}"
+                    rec = ({**t.reuse, "map_error": why} if t.reuse is not None else
+                           {"id": t.id, "index": t.index, "key": t.key, "status": "failed",
+                            "reason": why, "seconds": 0.0})
                 finish(rec)
         except BaseException:
             for f in futs:
