@@ -109,6 +109,12 @@ class StudyConfig:
         for f in dataclasses.fields(self):
             if f.name in ("composite", "stats", "points"):
                 continue
+            value = getattr(self, f.name)
+            if isinstance(value, os.PathLike):  # a pathlib.Path where a path is expected
+                setattr(self, f.name, os.fspath(value))
+            elif isinstance(value, list) and any(isinstance(v, os.PathLike) for v in value):
+                setattr(self, f.name, [os.fspath(v) if isinstance(v, os.PathLike) else v
+                                       for v in value])
             flag = _flag(f.name)
             _check_type(getattr(self, f.name), _hint(StudyConfig, f.name), f.name,
                         where=f" (CLI {flag})" if flag else "", example=_example(f.name))
