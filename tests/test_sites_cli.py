@@ -190,6 +190,27 @@ def test_errors_name_the_file_and_the_fix(project, tmp_path, args, expect):
         assert e in res.output, res.output
 
 
+def _small_run(tmp_path, n_mines, **fields):
+    info = write_classes(tmp_path / "run", height=40, width=50)
+    T = info["transform"]
+    boxes = [(0, 20, 10, 30), (20, 40, 0, 20), (10, 30, 25, 50)][:n_mines]
+    write_polygons(tmp_path / "m.geojson", [pixel_box(T, *b) for b in boxes], crs=info["crs"],
+                   fields={"id": list(range(1, n_mines + 1)), **fields})
+    return tmp_path / "run", tmp_path / "m.geojson"
+
+
+def test_summary_says_which_tests_were_not_run(tmp_path):
+    # one mine: no test can run; the summary said "no class share differs at p<0.05"
+    run, mines = _small_run(tmp_path, 1, start=["2005"])
+    res = _invoke("sites", "--run", run, "--mines", mines, "--out", tmp_path / "s",
+                  "--start-col", "start", "--no-cluster", "--no-figures", "--max-maps", 0)
+    assert res.exit_code == 0, res.output
+    assert ("Kruskal-Wallis by start_group: not run (needs at least 2 non-empty groups, "
+            "found 1") in res.output
+    assert "Spearman with duration: not run (needs at least 3 mines" in res.output
+    assert "p<0.05" not in res.output
+
+
 def test_minimal_run_folder(tmp_path):
     """Only classes.tif: no mlri.tif, trend.tif, summary.json or manifest.json."""
     info = write_classes(tmp_path / "run", height=40, width=50)

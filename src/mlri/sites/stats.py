@@ -137,8 +137,8 @@ def kruskal_test(values: Any, groups: Any, *, order: Sequence[str] | None = None
         "dunn": [],
     }
     if k < 2:
-        res["note"] = (f"needs at least 2 non-empty groups, found {k} (among {n} mines with a "
-                       f"value and a group)")
+        res["note"] = (f"needs at least 2 non-empty groups, found {k} among the {n} mines "
+                       f"with a value and a group")
         return res
     if np.all(v == v[0]):
         res["note"] = "all values identical: no test possible"
