@@ -180,6 +180,16 @@ def test_sample_and_accuracy_commands(project, tmp_path):
     (["report", "--run", "{d}/run", "--sites", "{d}", "--out", "{t}/r.html"],
      ["holds no sites.csv", "--sites"]),
     (["report", "--run", "{d}/run", "--out", "{t}/r.pdf"], ["must end in .html"]),
+    # k-means parameters out of range are refused by their flag (they used to skip the
+    # clustering with scikit-learn's message and exit 0); the same ranges as `mlri study`
+    (["sites", "--run", "{d}/run", "--mines", "{d}/mines.gpkg", "--out", "{t}/o", "--k", "0"],
+     ["--k", "2<=x<=20"]),
+    (["sites", "--run", "{d}/run", "--mines", "{d}/mines.gpkg", "--out", "{t}/o", "--k", "-2"],
+     ["--k", "2<=x<=20"]),
+    (["sites", "--run", "{d}/run", "--mines", "{d}/mines.gpkg", "--out", "{t}/o", "--n-init",
+      "0"], ["--n-init", "x>=1"]),
+    (["sites", "--run", "{d}/run", "--mines", "{d}/mines.gpkg", "--out", "{t}/o", "--seed",
+      "-5"], ["--seed", "0<=x<="]),
 ])
 def test_errors_name_the_file_and_the_fix(project, tmp_path, args, expect):
     a = [x.format(d=project["dir"], t=tmp_path) for x in args]

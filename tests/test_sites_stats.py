@@ -283,3 +283,21 @@ def test_kruskal_p_is_exact_for_small_groups():
                                  permutation_type="independent", n_resamples=np.inf,
                                  alternative="greater")
     assert r["p"] == pytest.approx(ref.pvalue, rel=1e-12) and r["p_method"] == "exact"
+
+
+def test_kmeans_parameters_are_checked_by_name(tmp_path):
+    # used to reach scikit-learn (its message) and, in run_sites, only skip the clustering
+    from mlri.sites import cluster_sites, run_sites
+
+    t = _clustered_table()
+    for kw, err, match in (({"k": 0}, ValueError, r"k must be at least 2 \(CLI --k\), got 0"),
+                           ({"k": -2}, ValueError, "k must be at least 2"),
+                           ({"k": 2.5}, TypeError, "k must be an integer, got 2.5"),
+                           ({"n_init": 0}, ValueError, r"n_init must be at least 1"),
+                           ({"seed": -5}, ValueError, r"seed must be between 0 and 2\*\*32")):
+        with pytest.raises(err, match=match):
+            cluster_sites(t, **kw)
+        # before any work: the run folder is not even opened
+        with pytest.raises(err, match=match):
+            run_sites(tmp_path / "no-run", tmp_path / "no-mines.gpkg", tmp_path / "o", **kw)
+    assert not (tmp_path / "o").exists()

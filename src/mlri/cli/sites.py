@@ -99,9 +99,11 @@ def _progress_default() -> bool:
 @click.option("--denominator", type=click.Choice(["valid", "mine"]), default="valid",
               show_default=True,
               help="Class shares in tests/clusters: % of classified pixels, or of mine area.")
-@click.option("--k", default=3, show_default=True, type=int, help="K-means clusters.")
-@click.option("--seed", default=0, show_default=True, type=int, help="K-means seed.")
-@click.option("--n-init", default=20, show_default=True, type=int,
+@click.option("--k", default=3, show_default=True, type=click.IntRange(2, 20),
+              help="K-means clusters.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1),
+              help="K-means seed.")
+@click.option("--n-init", default=20, show_default=True, type=click.IntRange(min=1),
               help="K-means initialisations.")
 @click.option("--no-cluster", is_flag=True, help="Skip clustering.")
 @click.option("--no-figures", is_flag=True, help="Do not write PNG figures.")

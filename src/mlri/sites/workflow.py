@@ -19,6 +19,7 @@ from .._outputs import OutputSet, build_manifest, write_json
 from .._vector import read_features
 from ._deps import SitesWarning, require, require_extra
 from ._table import Table
+from .cluster import check_kmeans_parameters
 from .diagnostics import (
     ONSET_COLUMNS,
     SEN_COLUMNS,
@@ -133,6 +134,9 @@ def run_sites(
     for up to ``max_maps`` mines) and ``manifest.json``.  See ``docs/sites.md`` for every column and rule.
     """
     t0 = time.time()
+    # a bad k / seed / n_init is refused by name before any work (it used to reach
+    # scikit-learn and only skip the clustering with a warning)
+    k, seed, n_init = check_kmeans_parameters(k, seed, n_init)
     require_extra("mlri sites", ("shapely", "pyogrio", "pyproj"))
     rf = open_run(run)
     # the folder lock is held for the whole run (a second run into --out is refused at once);
