@@ -221,6 +221,16 @@ def test_summary_says_which_tests_were_not_run(tmp_path):
     assert "p<0.05" not in res.output
 
 
+def test_empty_mines_file_is_refused(tmp_path):
+    run, _ = _small_run(tmp_path, 1)
+    empty = tmp_path / "empty.geojson"
+    empty.write_text('{"type": "FeatureCollection", "features": []}')
+    res = _invoke("sites", "--run", run, "--mines", empty, "--out", tmp_path / "s")
+    assert res.exit_code == 1
+    assert f"{empty} holds no features" in res.output and "--mines" in res.output
+    assert not (tmp_path / "s").exists()
+
+
 def test_minimal_run_folder(tmp_path):
     """Only classes.tif: no mlri.tif, trend.tif, summary.json or manifest.json."""
     info = write_classes(tmp_path / "run", height=40, width=50)
