@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._outputs import OutputSet, build_manifest, write_json
+from .._outputs import OutputExistsError, OutputSet, build_manifest, write_json
 from .._vector import read_features
 from ._deps import SitesWarning, require, require_extra
 from ._table import Table
@@ -139,9 +139,14 @@ def run_sites(
     k, seed, n_init = check_kmeans_parameters(k, seed, n_init)
     require_extra("mlri sites", ("shapely", "pyogrio", "pyproj"))
     rf = open_run(run)
+    if Path(out).resolve() == rf.path.resolve():
+        msg = (f"--out {out} is the --run folder: the sites results would mix with (and "
+               f"--overwrite replace) the run's own files; choose another output folder")
+        raise OutputExistsError(msg)
     # the folder lock is held for the whole run (a second run into --out is refused at once);
-    # an interrupted or failed run leaves nothing and needs no --overwrite next time
-    with OutputSet(out, SITES_OUTPUTS, overwrite=overwrite) as oset:
+    # an interrupted or failed run leaves nothing and needs no --overwrite next time; a folder
+    # holding another command's results (a run, a study) is refused even with --overwrite
+    with OutputSet(out, SITES_OUTPUTS, overwrite=overwrite, command="sites") as oset:
         outp = oset.out
         extra = [c for c in group_cols if c not in (region_col, name_col, start_col)]
         mines_obj = read_mines(mines, id_col=id_col, name_col=name_col, region_col=region_col,
