@@ -180,6 +180,19 @@ def test_sample_and_accuracy_commands(project, tmp_path):
     (["report", "--run", "{d}/run", "--sites", "{d}", "--out", "{t}/r.html"],
      ["holds no sites.csv", "--sites"]),
     (["report", "--run", "{d}/run", "--out", "{t}/r.pdf"], ["must end in .html"]),
+    # k-means parameters out of range are refused by their flag (they used to skip the
+    # clustering with scikit-learn's message and exit 0); the same ranges as `mlri study`
+    (["sites", "--run", "{d}/run", "--mines", "{d}/mines.gpkg", "--out", "{t}/o", "--k", "0"],
+     ["--k", "2<=x<=20"]),
+    (["sites", "--run", "{d}/run", "--mines", "{d}/mines.gpkg", "--out", "{t}/o", "--k", "-2"],
+     ["--k", "2<=x<=20"]),
+    (["sites", "--run", "{d}/run", "--mines", "{d}/mines.gpkg", "--out", "{t}/o", "--n-init",
+      "0"], ["--n-init", "x>=1"]),
+    (["sites", "--run", "{d}/run", "--mines", "{d}/mines.gpkg", "--out", "{t}/o", "--seed",
+      "-5"], ["--seed", "0<=x<="]),
+    # a file as --run: said to be a file, with the folder to give
+    (["sites", "--run", "{d}/run/classes.tif", "--mines", "{d}/mines.gpkg", "--out", "{t}/o"],
+     ["classes.tif is a file", "--run takes the output folder", "{d}/run"]),
 ])
 def test_errors_name_the_file_and_the_fix(project, tmp_path, args, expect):
     a = [x.format(d=project["dir"], t=tmp_path) for x in args]
@@ -187,7 +200,62 @@ def test_errors_name_the_file_and_the_fix(project, tmp_path, args, expect):
     assert res.exit_code != 0
     assert "Traceback" not in res.output
     for e in expect:
-        assert e in res.output, res.output
+        assert e.format(d=project["dir"]) in res.output, res.output
+    assert not (tmp_path / "o").exists()
+
+
+def _small_run(tmp_path, n_mines, **fields):
+    info = write_classes(tmp_path / "run", height=40, width=50)
+    T = info["transform"]
+    boxes = [(0, 20, 10, 30), (20, 40, 0, 20), (10, 30, 25, 50)][:n_mines]
+    write_polygons(tmp_path / "m.geojson", [pixel_box(T, *b) for b in boxes], crs=info["crs"],
+                   fields={"id": list(range(1, n_mines + 1)), **fields})
+    return tmp_path / "run", tmp_path / "m.geojson"
+
+
+def test_summary_says_which_tests_were_not_run(tmp_path):
+    # one mine: no test can run; the summary said "no class share differs at p<0.05"
+    run, mines = _small_run(tmp_path, 1, start=["2005"])
+    res = _invoke("sites", "--run", run, "--mines", mines, "--out", tmp_path / "s",
+                  "--start-col", "start", "--no-cluster", "--no-figures", "--max-maps", 0)
+    assert res.exit_code == 0, res.output
+    assert ("Kruskal-Wallis by start_group: not run (needs at least 2 non-empty groups, "
+            "found 1") in res.output
+    assert "Spearman with duration: not run (needs at least 3 mines" in res.output
+    assert "p<0.05" not in res.output
+
+
+def test_empty_mines_file_is_refused(tmp_path):
+    run, _ = _small_run(tmp_path, 1)
+    empty = tmp_path / "empty.geojson"
+    empty.write_text('{"type": "FeatureCollection", "features": []}')
+    res = _invoke("sites", "--run", run, "--mines", empty, "--out", tmp_path / "s")
+    assert res.exit_code == 1
+    assert f"{empty} holds no features" in res.output and "--mines" in res.output
+    assert not (tmp_path / "s").exists()
+
+
+def test_out_holding_another_commands_results_is_refused(tmp_path):
+    run, mines = _small_run(tmp_path, 3)
+    manifest = {"command": "run", "parameters": {"years": [2000, 2001]}}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    args = ["--mines", mines, "--no-cluster", "--no-figures", "--max-maps", 0, "--overwrite"]
+    # the run folder itself: its manifest.json (the run's provenance) used to be replaced
+    res = _invoke("sites", "--run", run, "--out", run, *args)
+    assert res.exit_code == 1 and "is the --run folder" in res.output, res.output
+    assert json.loads((run / "manifest.json").read_text()) == manifest
+    assert sorted(p.name for p in run.iterdir()) == ["classes.tif", "manifest.json"]
+    # another folder holding a study's (or a run's) results, even with --overwrite
+    other = tmp_path / "study"
+    other.mkdir()
+    (other / "manifest.json").write_text(json.dumps({"command": "study"}))
+    res = _invoke("sites", "--run", run, "--out", other, *args)
+    assert res.exit_code == 1 and "results of another command (study" in res.output
+    assert json.loads((other / "manifest.json").read_text()) == {"command": "study"}
+    # earlier sites results are replaced with --overwrite as before
+    assert _invoke("sites", "--run", run, "--out", tmp_path / "s", *args).exit_code == 0
+    res = _invoke("sites", "--run", run, "--out", tmp_path / "s", *args)
+    assert res.exit_code == 0, res.output
 
 
 def test_minimal_run_folder(tmp_path):

@@ -226,3 +226,78 @@ def test_clustering_without_sklearn_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.cluster", None)
     with pytest.raises(ImportError, match=r"scikit-learn.*pip install 'mlri\[sites\]'"):
         cluster_sites(_clustered_table())
+
+
+def _perfect_order_table(n):
+    t = Table({"id": [f"m{i}" for i in range(n)], "status": ["ok"] * n,
+               "n_valid": np.full(n, 100)})
+    t["duration"] = np.arange(1.0, n + 1)
+    for i, c in enumerate(CLASSES):
+        t[f"pct_valid_{c}"] = (np.arange(n) if i % 2 else -np.arange(n)) + 10.0
+    return t
+
+
+def test_spearman_p_is_exact_for_few_mines_and_never_zero():
+    # a perfect rank order of 3 mines happens by chance in 2 of 3! pairings: p = 1/3 (the t
+    # approximation gave p = 0); of 4 mines 2/4! = 1/12
+    import math
+
+    for n, p in ((3, 1 / 3), (4, 1 / 12), (9, 2 / math.factorial(9))):
+        res = spearman_tests(_perfect_order_table(n))
+        for t in res["tests"]:
+            assert abs(t["rho"]) == pytest.approx(1.0)
+            assert t["p"] == pytest.approx(p, rel=1e-12) and t["p_method"] == "exact"
+            assert t["p_bh"] == pytest.approx(p, rel=1e-12)
+    # above the exact range: the t approximation, floored at the smallest attainable p
+    res = spearman_tests(_perfect_order_table(10))
+    assert res["tests"][0]["p_method"] == "t"
+    assert res["tests"][0]["p"] == pytest.approx(2 / math.factorial(10))
+    # ties: the exact permutation distribution of the mid-ranks (scipy as the reference)
+    x = np.array([3.0, 1.0, 2.0, 2.0, 5.0, 4.0, 4.0])
+    y = np.array([10.0, 12.0, 12.0, 15.0, 11.0, 14.0, 13.0])
+    t = Table({"id": list("abcdefg"), "duration": x, "pct_valid_SI": y})
+    got = spearman_tests(t, metrics=["SI"])["tests"][0]
+    # two-sided: P(|rho*| >= |rho|) over all pairings (not twice the smaller tail: with ties
+    # the null distribution need not be symmetric)
+    ref = stats.permutation_test((x,), lambda a: abs(stats.spearmanr(a, y).statistic),
+                                 permutation_type="pairings", n_resamples=np.inf,
+                                 alternative="greater")
+    assert got["rho"] == pytest.approx(stats.spearmanr(x, y).statistic)
+    assert got["p"] == pytest.approx(ref.pvalue, rel=1e-12)
+
+
+def test_kruskal_p_is_exact_for_small_groups():
+    # two groups of 3 in rank order: 2 of the C(6,3) = 20 splits are as extreme, p = 0.1 (the
+    # chi-square approximation gave 0.0495, "significant"); 3 against 4: 2/35 (chi2: 0.034)
+    r = kruskal_test([1.0, 2, 3, 4, 5, 6], list("aaabbb"))
+    assert r["p"] == pytest.approx(0.1) and r["p_method"] == "exact"
+    assert r["statistic"] == pytest.approx(stats.kruskal([1, 2, 3], [4, 5, 6]).statistic)
+    r = kruskal_test([1.0, 2, 3, 4, 5, 6, 7], list("aaabbbb"))
+    assert r["p"] == pytest.approx(2 / 35)
+    # one mine alone in its group can never be significant: p = 1/3 with 6 mines
+    assert kruskal_test([1.0, 2, 3, 4, 5, 6], list("abbbbb"))["p"] == pytest.approx(1 / 3)
+    # three groups with ties: scipy's exact permutation test on the same numbers
+    v = [[1.0, 2.0], [2.0, 4.0, 7.0], [5.0, 5.0, 6.0]]
+    r = kruskal_test(np.concatenate(v), ["a"] * 2 + ["b"] * 3 + ["c"] * 3)
+    ref = stats.permutation_test(v, lambda *s: stats.kruskal(*s).statistic,
+                                 permutation_type="independent", n_resamples=np.inf,
+                                 alternative="greater")
+    assert r["p"] == pytest.approx(ref.pvalue, rel=1e-12) and r["p_method"] == "exact"
+
+
+def test_kmeans_parameters_are_checked_by_name(tmp_path):
+    # used to reach scikit-learn (its message) and, in run_sites, only skip the clustering
+    from mlri.sites import cluster_sites, run_sites
+
+    t = _clustered_table()
+    for kw, err, match in (({"k": 0}, ValueError, r"k must be at least 2 \(CLI --k\), got 0"),
+                           ({"k": -2}, ValueError, "k must be at least 2"),
+                           ({"k": 2.5}, TypeError, "k must be an integer, got 2.5"),
+                           ({"n_init": 0}, ValueError, r"n_init must be at least 1"),
+                           ({"seed": -5}, ValueError, r"seed must be between 0 and 2\*\*32")):
+        with pytest.raises(err, match=match):
+            cluster_sites(t, **kw)
+        # before any work: the run folder is not even opened
+        with pytest.raises(err, match=match):
+            run_sites(tmp_path / "no-run", tmp_path / "no-mines.gpkg", tmp_path / "o", **kw)
+    assert not (tmp_path / "o").exists()

@@ -191,13 +191,22 @@ def test_across_mine_statistics_equal_hand_computation(raster_study):
     before = np.array([s.startswith("Before") or int(s) < 2000 for s in starts])
     assert 0 < before.sum() < len(before)
     kw = next(x for x in g["kruskal_wallis"] if x["group_col"] == "start_group")
-    h, p = stats.kruskal(si[before], si[~before])
+    h = stats.kruskal(si[before], si[~before]).statistic
+    # few mines: the p-values are exact permutation p-values (mlri.sites.stats), here checked
+    # against scipy's exact permutation test on the same numbers
+    p = stats.permutation_test((si[before], si[~before]),
+                               lambda a, b: stats.kruskal(a, b).statistic,
+                               permutation_type="independent", n_resamples=np.inf,
+                               alternative="greater").pvalue
     got = next(x for x in kw["tests"] if x["metric"] == "SI")
     assert got["statistic"] == pytest.approx(h, rel=1e-12)
-    assert got["p"] == pytest.approx(p, rel=1e-12)
+    assert got["p"] == pytest.approx(p, rel=1e-12) and got["p_method"] == "exact"
     dur = np.array([ref - 1999 if s.startswith("Before") else ref - int(s) for s in starts],
                    dtype=float)
-    rho, p = stats.spearmanr(dur, si)
+    rho = stats.spearmanr(dur, si).statistic
+    p = stats.permutation_test((dur,), lambda a: abs(stats.spearmanr(a, si).statistic),
+                               permutation_type="pairings", n_resamples=np.inf,
+                               alternative="greater").pvalue  # P(|rho*| >= |rho|)
     sp = next(x for x in g["spearman_duration"]["tests"] if x["metric"] == "SI")
     assert sp["rho"] == pytest.approx(rho, rel=1e-12) and sp["p"] == pytest.approx(p, rel=1e-12)
     assert rho > 0  # longer-mined (restored) mines have more SI

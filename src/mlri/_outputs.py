@@ -67,6 +67,7 @@ __all__ = [
     "build_manifest",
     "check_free_space",
     "check_output_dir",
+    "check_results_owner",
     "file_digest",
     "install_signal_handlers",
     "output_bytes",
@@ -119,6 +120,27 @@ def check_output_dir(out_dir: str | os.PathLike[str], names: Iterable[str], *,
                 continue  # a live process's temporary file (it may not hold the lock)
             _remove(stale)
     return out
+
+
+def check_results_owner(out_dir: str | os.PathLike[str], command: str, *,
+                        marker: str = "manifest.json") -> None:
+    """Refuse (:class:`OutputExistsError`, even with ``overwrite``) an output folder that
+    holds the results of another command: its ``marker`` manifest names another command, or
+    none (unreadable).  ``--overwrite`` replaces a command's own earlier results, never e.g.
+    the run folder that ``mlri sites`` reads (its manifest is the run's provenance)."""
+    man = Path(out_dir) / marker
+    if not man.is_file():
+        return
+    try:
+        doc = json.loads(man.read_text(encoding="utf-8"))
+        cmd = doc.get("command") if isinstance(doc, dict) else None
+    except (OSError, ValueError):
+        cmd = None
+    if cmd != command:
+        msg = (f"{out_dir} holds the results of another command ({cmd or 'unknown'}, see its "
+               f"{marker}); --overwrite replaces only earlier results of the same command: "
+               f"choose another output folder (--out)")
+        raise OutputExistsError(msg)
 
 
 def preflight(out_dir: str | os.PathLike[str], need: int, *, check_space: bool = True,
@@ -348,11 +370,13 @@ class OutputSet:
 
     Leaving the ``with`` block with an exception (including KeyboardInterrupt and
     :class:`Terminated`) deletes every staged file; nothing of the run then looks complete.
-    Existing results are refused unless ``overwrite``.
+    Existing results are refused unless ``overwrite``; with ``command``, a folder whose
+    marker names another command is refused even then (:func:`check_results_owner`).
     """
 
     def __init__(self, out_dir: str | os.PathLike[str], names: Iterable[str], *,
-                 overwrite: bool = False, marker: str | None = "manifest.json") -> None:
+                 overwrite: bool = False, marker: str | None = "manifest.json",
+                 command: str | None = None) -> None:
         self.names = list(dict.fromkeys(names))
         if marker is not None and marker not in self.names:
             self.names.append(marker)
@@ -371,6 +395,8 @@ class OutputSet:
         self.committed = False
         try:
             self._lock = FolderLock(out).acquire()
+            if command is not None and marker is not None:
+                check_results_owner(out, command, marker=marker)
             self.out = check_output_dir(out, self.names, overwrite=overwrite)
         except BaseException:
             self._release()

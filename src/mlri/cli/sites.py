@@ -11,7 +11,7 @@ import contextlib
 import math
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +51,23 @@ def _cli_errors() -> Iterator[None]:
             raise
 
 
-def _sig(p: float) -> bool:
-    import math
-
-    return not math.isnan(p) and p < 0.05
+def _test_line(tests: list[dict[str, Any]], shown: Callable[[dict[str, Any]], str],
+               none_found: str) -> str:
+    """Summary of one family of tests: the significant ones (``shown(test)``), else
+    ``none_found``, and what could not be tested and why (a NaN p is no result, never "not
+    significant")."""
+    done = [x for x in tests if x["p"] is not None and not math.isnan(x["p"])]
+    undone = [x for x in tests if x["p"] is None or math.isnan(x["p"])]
+    if not done:
+        notes = list(dict.fromkeys(x.get("note") or "undefined" for x in undone))
+        return "not run (" + "; ".join(notes) + ")"
+    sig = [shown(x) for x in done if x["p"] < 0.05]
+    line = ", ".join(sig) if sig else none_found
+    why: dict[str, list[str]] = {}
+    for x in undone:
+        why.setdefault(x.get("note") or "undefined", []).append(x["metric"])
+    skipped = [f"{', '.join(m)}: {note}" for note, m in why.items()]
+    return line + (f" (not tested: {'; '.join(skipped)})" if skipped else "")
 
 
 def _progress_default() -> bool:
@@ -86,9 +99,11 @@ def _progress_default() -> bool:
 @click.option("--denominator", type=click.Choice(["valid", "mine"]), default="valid",
               show_default=True,
               help="Class shares in tests/clusters: % of classified pixels, or of mine area.")
-@click.option("--k", default=3, show_default=True, type=int, help="K-means clusters.")
-@click.option("--seed", default=0, show_default=True, type=int, help="K-means seed.")
-@click.option("--n-init", default=20, show_default=True, type=int,
+@click.option("--k", default=3, show_default=True, type=click.IntRange(2, 20),
+              help="K-means clusters.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1),
+              help="K-means seed.")
+@click.option("--n-init", default=20, show_default=True, type=click.IntRange(min=1),
               help="K-means initialisations.")
 @click.option("--no-cluster", is_flag=True, help="Skip clustering.")
 @click.option("--no-figures", is_flag=True, help="Do not write PNG figures.")
@@ -127,16 +142,14 @@ def sites_cmd(run_dir: str, mines: str, out: str, id_col: str | None, name_col: 
     click.echo(f"{len(t)} mines ({', '.join(f'{v} {k2}' for k2, v in st.items())}) "
                f"in {time.time() - t0:.1f} s -> {res.out}")
     for kw in res.groups["kruskal_wallis"]:
-        sig = [f"{x['metric']} (p={x['p']:.3g})" for x in kw["tests"]
-               if _sig(x["p"])]
-        click.echo(f"  Kruskal-Wallis by {kw['group_col']}: "
-                   + (", ".join(sig) if sig else "no class share differs at p<0.05"))
+        click.echo(f"  Kruskal-Wallis by {kw['group_col']}: " + _test_line(
+            kw["tests"], lambda x: f"{x['metric']} (p={x['p']:.3g})",
+            "no class share differs at p<0.05"))
     sp = res.groups.get("spearman_duration")
     if sp:
-        sig = [f"{x['metric']} (rho={x['rho']:.2f}, p={x['p']:.3g})" for x in sp["tests"]
-               if _sig(x["p"])]
-        click.echo("  Spearman with duration: "
-                   + (", ".join(sig) if sig else "no class share correlates at p<0.05"))
+        click.echo("  Spearman with duration: " + _test_line(
+            sp["tests"], lambda x: f"{x['metric']} (rho={x['rho']:.2f}, p={x['p']:.3g})",
+            "no class share correlates at p<0.05"))
     d = res.diagnostics
     if d is not None:
         warned = d.warned()

@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import integer
 from ._deps import require
 from ._table import Table
 from .stats import _usable, kruskal_test, metric_columns
 
-__all__ = ["ClusterResult", "cluster_sites", "level_names"]
+__all__ = ["ClusterResult", "check_kmeans_parameters", "cluster_sites", "level_names"]
 
 
 def level_names(k: int) -> list[str]:
@@ -83,6 +84,27 @@ class ClusterResult:
         }
 
 
+def check_kmeans_parameters(k: Any, seed: Any, n_init: Any) -> tuple[int, int, int]:
+    """``(k, seed, n_init)`` as ints, or an error naming the parameter (and its CLI flag):
+    k >= 2, 0 <= seed < 2**32 (scikit-learn's ``random_state``), n_init >= 1.
+
+    Checked before any work: a bad value is the caller's mistake, never a reason to skip the
+    clustering (too few mines for k is, see :func:`cluster_sites`)."""
+    k = integer(k, "k")
+    seed = integer(seed, "seed")
+    n_init = integer(n_init, "n_init")
+    if k < 2:
+        msg = f"k must be at least 2 (CLI --k), got {k}"
+        raise ValueError(msg)
+    if not 0 <= seed <= 2**32 - 1:
+        msg = f"seed must be between 0 and 2**32 - 1 (CLI --seed), got {seed}"
+        raise ValueError(msg)
+    if n_init < 1:
+        msg = f"n_init must be at least 1 (CLI --n-init), got {n_init}"
+        raise ValueError(msg)
+    return k, seed, n_init
+
+
 def cluster_sites(table: Table, *, features: Sequence[str] = ("SCI", "SAI"), k: int = 3,
                   seed: int = 0, n_init: int = 20, scale: bool = False,
                   denominator: str = "valid", usable: np.ndarray | None = None
@@ -110,17 +132,17 @@ def cluster_sites(table: Table, *, features: Sequence[str] = ("SCI", "SAI"), k: 
 
     Raises
     ------
+    TypeError, ValueError
+        A k, seed or n_init that is not an integer or out of range
+        (:func:`check_kmeans_parameters`).
     ValueError
         When there are fewer usable mines (or distinct points) than k.
     ImportError
         Without scikit-learn.
     """
+    k, seed, n_init = check_kmeans_parameters(k, seed, n_init)
     sk_cluster = require("sklearn.cluster", "clustering mines")
     sk_metrics = require("sklearn.metrics", "clustering mines")
-    k = int(k)
-    if k < 2:
-        msg = f"k must be >= 2, got {k}"
-        raise ValueError(msg)
     cols = metric_columns(features, denominator)
     si_col = metric_columns(["SI"], denominator)[0]
     use = _usable(table) if usable is None else np.asarray(usable, dtype=bool)
@@ -142,7 +164,7 @@ def cluster_sites(table: Table, *, features: Sequence[str] = ("SCI", "SAI"), k: 
     else:
         mu, sd = np.zeros(Xu.shape[1]), np.ones(Xu.shape[1])
         Z = Xu
-    km = sk_cluster.KMeans(n_clusters=k, n_init=int(n_init), random_state=int(seed))
+    km = sk_cluster.KMeans(n_clusters=k, n_init=n_init, random_state=seed)
     raw = km.fit_predict(Z)
     cent = km.cluster_centers_ * sd + mu
     si_u = si[idx]
@@ -165,5 +187,5 @@ def cluster_sites(table: Table, *, features: Sequence[str] = ("SCI", "SAI"), k: 
         ids=[str(x) for x in table["id"]], labels=labels, levels=levels, features=cols,
         centroids=cent[rank], si_means=si_means[rank],
         sizes=np.array([(raw == j).sum() for j in rank]), inertia=float(km.inertia_),
-        silhouette=sil, k=k, seed=int(seed), n_init=int(n_init), scaled=bool(scale),
+        silhouette=sil, k=k, seed=seed, n_init=n_init, scaled=bool(scale),
         test={"column": si_col, **test}, feature_tests=ftests)

@@ -288,6 +288,16 @@ def _find_col(fields: list[str], want: str | None, role: str, path: str, *,
     return None
 
 
+def _layer_names(path: str) -> list[str]:
+    """Layer names of a vector file (empty when they cannot be listed)."""
+    import pyogrio
+
+    try:
+        return [str(x[0]) for x in pyogrio.list_layers(path)]
+    except Exception:  # noqa: BLE001 - only used to improve an error message
+        return []
+
+
 def read_mines(
     path: str | os.PathLike[str],
     *,
@@ -328,7 +338,7 @@ def read_mines(
     Raises
     ------
     FileNotFoundError, ValueError
-        Missing file, unreadable file, missing column, duplicate ids.
+        Missing file, unreadable file, no features, missing column, duplicate ids.
     """
     require("pyogrio", "reading mine polygons")
     shapely = require("shapely", "mine polygons")
@@ -347,6 +357,13 @@ def read_mines(
     n = len(geom_wkb) if geom_wkb is not None else 0
     if geom_wkb is None:
         msg = f"{p} has no geometry column; mine polygons are needed"
+        raise ValueError(msg)
+    if n == 0:
+        msg = (f"{p}{f' (layer {layer!r})' if layer is not None else ''} holds no features; "
+               f"--mines needs a file with one polygon per mine")
+        layers = _layer_names(p)
+        if len(layers) > 1:
+            msg += f" (its layers: {', '.join(layers)}; choose one with --layer)"
         raise ValueError(msg)
 
     # ids

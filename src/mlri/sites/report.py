@@ -394,8 +394,10 @@ def _tests_section(g: dict[str, Any]) -> list[str]:
              "autocorrelated and never treated as independent observations. Kruskal&ndash;Wallis "
              "H with tie correction; ε² = H(n+1)/(n²&minus;1) (effect size); "
              "p<sub>BH</sub> = Benjamini&ndash;Hochberg over the class metrics; Dunn post-hoc with "
-             "Holm adjustment. Rows with p &lt; 0.05 are shaded. With few mines the tests have "
-             "little power.</p>")]
+             "Holm adjustment. p is the exact permutation p-value for few mines (Spearman up "
+             "to 9 mines, Kruskal&ndash;Wallis up to 100&thinsp;000 possible splits into the "
+             "groups), else the t / chi-square approximation. Rows with p &lt; 0.05 are shaded. "
+             "With few mines the tests have little power.</p>")]
     for kw in g.get("kruskal_wallis", []):
         gt = group_title(kw["group_col"])
         parts.append(f"<h4>Kruskal&ndash;Wallis test between {e(gt)} groups "

@@ -100,6 +100,11 @@ class RunFolder:
 def open_run(run_dir: str | os.PathLike[str]) -> RunFolder:
     """Locate the files of a run folder (``classes.tif`` required)."""
     d = Path(run_dir)
+    if d.is_file():
+        here = f": {d.parent}" if (d.parent / CLASSES).is_file() else ""
+        msg = (f"--run {d} is a file; --run takes the output folder of `mlri run`, the folder "
+               f"holding classes.tif{here}")
+        raise NotADirectoryError(msg)
     if not d.is_dir():
         msg = f"run folder {d} does not exist; pass the --out folder of `mlri run` as --run"
         raise FileNotFoundError(msg)

@@ -3,9 +3,18 @@
 The unit of analysis is the **mine** (one value per mine, e.g. its SI %), never the pixel:
 pixels of one mine are spatially autocorrelated and not independent observations.
 
-All p-values come from SciPy (``scipy.stats.kruskal``, ``scipy.stats.spearmanr``); Dunn's test
-is computed here from the pooled mid-ranks with the tie correction and Holm (default) or
-Benjamini-Hochberg adjustment.  Within one call the p-values of the class metrics are also
+Few mines are the rule here (a region may hold one or two), and the large-sample
+approximations of SciPy's p-values fail there: Spearman's t approximation gives p = 0 for any
+perfect rank order (3 mines: the exact p is 1/3), and the chi-square approximation of
+Kruskal-Wallis gives p = 0.0495 for two groups of three mines in rank order (exact: 0.1) and
+p = 0.034 for three against four (exact: 0.057).  So small samples get the **exact
+permutation p-value** (every pairing, or every split into groups of the observed sizes, of the
+observed values: ties are handled exactly): Spearman for n <= :data:`SPEARMAN_EXACT_MAX_N` mines, Kruskal-Wallis when the
+mines can be split in at most :data:`KRUSKAL_EXACT_MAX_SPLITS` ways.  Larger samples use SciPy
+(``scipy.stats.spearmanr``'s t approximation, ``scipy.stats.kruskal``'s chi-square); each
+result says which in ``p_method``.  Dunn's test is computed here from the pooled mid-ranks
+with the tie correction and Holm (default) or Benjamini-Hochberg adjustment (normal
+approximation at every size).  Within one call the p-values of the class metrics are also
 BH-adjusted across metrics (``p_bh``) because six class shares are tested at once.
 """
 
@@ -14,6 +23,8 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from functools import lru_cache
+from itertools import chain, combinations, permutations
 from typing import Any
 
 import numpy as np
@@ -22,6 +33,8 @@ from ._table import Table
 
 __all__ = [
     "DEFAULT_METRICS",
+    "KRUSKAL_EXACT_MAX_SPLITS",
+    "SPEARMAN_EXACT_MAX_N",
     "adjust_pvalues",
     "dunn_test",
     "group_tests",
@@ -32,6 +45,20 @@ __all__ = [
 
 #: Class shares tested by default (suffix of the ``pct_valid_`` / ``pct_`` columns).
 DEFAULT_METRICS: tuple[str, ...] = ("SI", "SCI", "SAI", "NI", "ND", "SD")
+
+#: Spearman's p is exact (all n! pairings) up to this many mines (9! = 362 880 pairings, as
+#: in AS 89 / R's ``cor.test``); above it, the t approximation.
+SPEARMAN_EXACT_MAX_N = 9
+
+#: Kruskal-Wallis' p is exact when the mines can be split into groups of the observed sizes in
+#: at most this many ways (n! / (n_1! ... n_k!): e.g. 9 mines against 10, three groups of 4, 2
+#: mines against up to 445 others; not two groups of 10 or three of 5); above it, the
+#: chi-square approximation (adequate once every group has about 5 or more mines).
+KRUSKAL_EXACT_MAX_SPLITS = 100_000
+
+# two statistics within this relative distance are equal (mid-ranks are multiples of 1/2: the
+# statistics of two pairings or splits differ exactly or by far more than rounding)
+_REL_TOL = 1e-9
 
 
 def metric_columns(metrics: Sequence[str] = DEFAULT_METRICS, denominator: str = "valid"
@@ -82,10 +109,13 @@ def kruskal_test(values: Any, groups: Any, *, order: Sequence[str] | None = None
                  dunn: bool = True, p_adjust: str = "holm") -> dict[str, Any]:
     """Kruskal-Wallis H test of ``values`` between ``groups`` (NaN / None rows dropped).
 
-    Returns a dict with ``statistic`` (H, tie-corrected), ``p``, ``df``, ``n``, ``k``,
-    ``epsilon2`` (= H (n+1)/(n²-1)), ``eta2_h`` (= (H-k+1)/(n-k)), per-group ``n``, median,
-    mean, quartiles and mean rank, Dunn pairwise comparisons, and ``note`` when the test is
-    undefined (fewer than 2 groups, or all values identical: statistic and p are then NaN).
+    Returns a dict with ``statistic`` (H, tie-corrected), ``p``, ``p_method`` ("exact": the
+    share of all splits of the values into groups of the observed sizes with H at least as
+    large, used when there are at most :data:`KRUSKAL_EXACT_MAX_SPLITS` splits; else
+    "chi-square", SciPy's approximation), ``df``, ``n``, ``k``, ``epsilon2`` (= H
+    (n+1)/(n²-1)), ``eta2_h`` (= (H-k+1)/(n-k)), per-group ``n``, median, mean, quartiles and
+    mean rank, Dunn pairwise comparisons, and ``note`` when the test is undefined (fewer than 2
+    groups, or all values identical: statistic and p are then NaN, ``p_method`` "").
     """
     from scipy import stats
 
@@ -96,8 +126,8 @@ def kruskal_test(values: Any, groups: Any, *, order: Sequence[str] | None = None
     n, k = int(v.size), len(labels)
     ranks = stats.rankdata(v) if n else np.array([])
     res: dict[str, Any] = {
-        "test": "kruskal-wallis", "statistic": float("nan"), "p": float("nan"), "df": k - 1,
-        "n": n, "k": k, "epsilon2": float("nan"), "eta2_h": float("nan"), "note": "",
+        "test": "kruskal-wallis", "statistic": float("nan"), "p": float("nan"), "p_method": "",
+        "df": k - 1, "n": n, "k": k, "epsilon2": float("nan"), "eta2_h": float("nan"), "note": "",
         "groups": [
             {"group": lab, "n": int(s.size), "median": float(np.median(s)),
              "mean": float(np.mean(s)), "q1": float(np.percentile(s, 25)),
@@ -107,13 +137,16 @@ def kruskal_test(values: Any, groups: Any, *, order: Sequence[str] | None = None
         "dunn": [],
     }
     if k < 2:
-        res["note"] = f"needs at least 2 non-empty groups, found {k}"
+        res["note"] = (f"needs at least 2 non-empty groups, found {k} among the {n} mines "
+                       f"with a value and a group")
         return res
     if np.all(v == v[0]):
         res["note"] = "all values identical: no test possible"
         return res
     h, p = stats.kruskal(*samples)
-    res["statistic"], res["p"] = float(h), float(p)
+    res["statistic"], res["p"], res["p_method"] = float(h), float(p), "chi-square"
+    if _n_splits([s.size for s in samples]) <= KRUSKAL_EXACT_MAX_SPLITS:
+        res["p"], res["p_method"] = _kruskal_exact_p(ranks, [g == lab for lab in labels]), "exact"
     if n > 1:
         res["epsilon2"] = float(h * (n + 1) / (n * n - 1))
     if n > k:
@@ -121,6 +154,67 @@ def kruskal_test(values: Any, groups: Any, *, order: Sequence[str] | None = None
     if dunn:
         res["dunn"] = dunn_test(v, g, order=labels, p_adjust=p_adjust)
     return res
+
+
+def _n_splits(sizes: Sequence[int]) -> int:
+    """Number of distinct splits of sum(sizes) items into groups of these sizes."""
+    out, left = 1, int(sum(sizes))
+    for m in sizes:
+        out *= math.comb(left, int(m))
+        left -= int(m)
+    return out
+
+
+def _kruskal_exact_p(ranks: np.ndarray, masks: Sequence[np.ndarray]) -> float:
+    """Exact permutation p of Kruskal-Wallis: the share of all splits of the pooled mid-ranks
+    into groups of the observed sizes whose H is at least the observed one.
+
+    H is an increasing function of ``sum(R_j² / n_j)`` (R_j the rank sum of group j; the tie
+    correction is the same for every split), so that sum is compared.  The largest group is
+    the complement of the others and is not enumerated.
+    """
+    sizes = [int(m.sum()) for m in masks]
+    obs = sum(float(ranks[m].sum()) ** 2 / s for m, s in zip(masks, sizes, strict=True))
+    order = sorted(range(len(sizes)), key=lambda j: sizes[j])
+    head = [sizes[j] for j in order[:-1]]
+    last = sizes[order[-1]]
+    total = float(ranks.sum())
+    idx = _split_index(ranks.size, head)
+    stat = np.zeros(idx.shape[0])
+    taken = np.zeros(idx.shape[0])
+    start = 0
+    for s in head:
+        r = ranks[idx[:, start:start + s]].sum(axis=1)
+        stat += r * r / s
+        taken += r
+        start += s
+    stat += (total - taken) ** 2 / last
+    return float(np.mean(stat >= obs - _REL_TOL * abs(obs)))
+
+
+def _split_index(n: int, sizes: Sequence[int]) -> np.ndarray:
+    """Every way to draw disjoint groups of ``sizes`` from range(n) (order within a group
+    ignored), one per row: the groups' items side by side.  Built group by group in NumPy:
+    each partial split is extended by every combination of the items it left free."""
+    idx = np.zeros((1, 0), dtype=np.intp)
+    for s in sizes:
+        m = idx.shape[0]
+        free = np.ones((m, n), dtype=bool)
+        free[np.arange(m)[:, None], idx] = False
+        rest = np.nonzero(free)[1].reshape(m, -1)
+        comb = _combinations(rest.shape[1], int(s))
+        idx = np.concatenate([np.repeat(idx, comb.shape[0], axis=0),
+                              rest[:, comb].reshape(-1, int(s))], axis=1)
+    return idx
+
+
+@lru_cache(maxsize=32)
+def _combinations(n: int, k: int) -> np.ndarray:
+    """All k-subsets of range(n), one per row (read-only, cached)."""
+    a = np.fromiter(chain.from_iterable(combinations(range(n), k)), dtype=np.intp,
+                    count=math.comb(n, k) * k).reshape(-1, k)
+    a.flags.writeable = False
+    return a
 
 
 def dunn_test(values: Any, groups: Any, *, order: Sequence[str] | None = None,
@@ -218,8 +312,14 @@ def spearman_tests(table: Table, x_col: str = "duration", *,
     """Spearman rank correlation of each class share with ``x_col`` (default mining duration).
 
     Rows with a missing x or share are dropped per metric.  Returns ``{"x_col", "tests":
-    [{metric, column, rho, p, p_bh, n, note}, ...]}``; rho and p are NaN (with a note) for
-    fewer than 3 mines or a constant variable.
+    [{metric, column, rho, p, p_method, p_bh, n, note}, ...]}``; rho and p are NaN (with a
+    note) for fewer than 3 mines or a constant variable.
+
+    The two-sided p is **exact** for n <= :data:`SPEARMAN_EXACT_MAX_N` mines (``p_method``
+    "exact"): the share of all n! pairings of the observed values whose rank correlation is at
+    least as far from 0, ties included (a perfect order of 3 mines gives p = 1/3, of 4 mines
+    1/12).  Above that, SciPy's t approximation (``p_method`` "t"), never below 2/n!, the
+    smallest p any pairing can give (the approximation gives 0 for |rho| = 1).
     """
     from scipy import stats
 
@@ -232,7 +332,7 @@ def spearman_tests(table: Table, x_col: str = "duration", *,
         keep = use & np.isfinite(x) & np.isfinite(y)
         n = int(keep.sum())
         rec: dict[str, Any] = {"metric": m, "column": c, "rho": float("nan"),
-                               "p": float("nan"), "n": n, "note": ""}
+                               "p": float("nan"), "p_method": "", "n": n, "note": ""}
         if n < 3:
             rec["note"] = f"needs at least 3 mines with both values, found {n}"
         elif np.ptp(x[keep]) == 0 or np.ptp(y[keep]) == 0:
@@ -241,12 +341,41 @@ def spearman_tests(table: Table, x_col: str = "duration", *,
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", stats.ConstantInputWarning)
                 r = stats.spearmanr(x[keep], y[keep])
-            rec["rho"], rec["p"] = float(r.statistic), float(r.pvalue)
+            rec["rho"] = float(r.statistic)
+            if n <= SPEARMAN_EXACT_MAX_N:
+                rec["p"], rec["p_method"] = _spearman_exact_p(x[keep], y[keep]), "exact"
+            else:
+                rec["p"] = max(float(r.pvalue), 2.0 / math.factorial(n))
+                rec["p_method"] = "t"
         tests.append(rec)
     padj = adjust_pvalues([t["p"] for t in tests], "bh")
     for t, q in zip(tests, padj, strict=False):
         t["p_bh"] = float(q)
     return {"x_col": x_col, "denominator": denominator, "tests": tests}
+
+
+def _spearman_exact_p(x: np.ndarray, y: np.ndarray) -> float:
+    """Exact two-sided permutation p of Spearman's rho: the share of all n! pairings of the
+    y values with the x values whose ``|sum (rx - mean)(ry - mean)|`` (rho times a constant:
+    permuting does not change the ranks' spread) reaches the observed one.  Mid-ranks make
+    ties exact."""
+    from scipy import stats
+
+    rx = stats.rankdata(x)
+    ry = stats.rankdata(y)
+    rx -= rx.mean()
+    ry -= ry.mean()
+    obs = abs(float(rx @ ry))
+    s = np.abs(ry[_all_permutations(rx.size)] @ rx)
+    return float(np.mean(s >= obs - _REL_TOL * max(obs, 1.0)))
+
+
+@lru_cache(maxsize=2)
+def _all_permutations(n: int) -> np.ndarray:
+    """All n! permutations of range(n), one per row (read-only, cached: 9! rows take 3 MB)."""
+    a = np.array(list(permutations(range(n))), dtype=np.int8).reshape(-1, n)
+    a.flags.writeable = False
+    return a
 
 
 def _usable(table: Table) -> np.ndarray:

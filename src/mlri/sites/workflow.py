@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from .._outputs import OutputSet, build_manifest, write_json
+from .._outputs import OutputExistsError, OutputSet, build_manifest, write_json
 from .._vector import read_features
 from ._deps import SitesWarning, require, require_extra
 from ._table import Table
+from .cluster import check_kmeans_parameters
 from .diagnostics import (
     ONSET_COLUMNS,
     SEN_COLUMNS,
@@ -133,11 +134,19 @@ def run_sites(
     for up to ``max_maps`` mines) and ``manifest.json``.  See ``docs/sites.md`` for every column and rule.
     """
     t0 = time.time()
+    # a bad k / seed / n_init is refused by name before any work (it used to reach
+    # scikit-learn and only skip the clustering with a warning)
+    k, seed, n_init = check_kmeans_parameters(k, seed, n_init)
     require_extra("mlri sites", ("shapely", "pyogrio", "pyproj"))
     rf = open_run(run)
+    if Path(out).resolve() == rf.path.resolve():
+        msg = (f"--out {out} is the --run folder: the sites results would mix with (and "
+               f"--overwrite replace) the run's own files; choose another output folder")
+        raise OutputExistsError(msg)
     # the folder lock is held for the whole run (a second run into --out is refused at once);
-    # an interrupted or failed run leaves nothing and needs no --overwrite next time
-    with OutputSet(out, SITES_OUTPUTS, overwrite=overwrite) as oset:
+    # an interrupted or failed run leaves nothing and needs no --overwrite next time; a folder
+    # holding another command's results (a run, a study) is refused even with --overwrite
+    with OutputSet(out, SITES_OUTPUTS, overwrite=overwrite, command="sites") as oset:
         outp = oset.out
         extra = [c for c in group_cols if c not in (region_col, name_col, start_col)]
         mines_obj = read_mines(mines, id_col=id_col, name_col=name_col, region_col=region_col,
