@@ -632,3 +632,11 @@ def test_mines_finished_without_report_get_their_maps(small_study, tmp_path):
     # the maps are part of the finished mines now: the next run draws nothing
     res = run_study(dataclasses.replace(cfg2, report=True), quiet=True)
     assert all(r["seconds"] == 0.0 for r in res.records)
+
+
+def test_paths_are_accepted_where_settings_take_a_path(tmp_path):
+    from pathlib import Path
+
+    c = StudyConfig(mines=Path("m.geojson"), rasters=tmp_path, out=tmp_path / "o")
+    c.validate()
+    assert c.mines == "m.geojson" and c.rasters == str(tmp_path)

@@ -148,7 +148,7 @@ def _stats_options(f: Any) -> Any:
               show_default=True,
               help="Permutations (or sieve replicates) per pixel (--significance "
                    "permutation|sieve).")
-@click.option("--seed", type=int, default=_D.seed, show_default=True,
+@click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=_D.seed, show_default=True,
               help="Seed of the permutation/sieve test (results never depend on "
                    "tiling/threads).")
 @persistence_options

@@ -249,7 +249,8 @@ def accuracy_cmd(classes: str, points: str, label_col: str | None, x_col: str | 
               help="classes.tif of `mlri run` (or the run folder).")
 @click.option("--n", "n", default=100, show_default=True, type=int, help="Points per stratum.")
 @out_option(file=True, help="Output .csv, .geojson or .gpkg.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Random seed.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1),
+              help="Random seed.")
 @click.option("--strata", type=click.Choice(["classes", "si", "binary"]), default="classes",
               show_default=True,
               help="Six map classes; SD/ND/NI/SI; or restored/not restored.")

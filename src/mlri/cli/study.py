@@ -63,7 +63,8 @@ def _points(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--reference-year", type=int, default=None,
               help="Duration = reference year - start year [last year].")
 @click.option("--k", type=click.IntRange(2, 20), default=None, help="K-means clusters [3].")
-@click.option("--seed", type=int, default=None, help="K-means seed [0].")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None,
+              help="K-means seed [0].")
 @click.option("--points", multiple=True, metavar="MINE=PATH",
               help="Reference points of a mine for accuracy (repeatable).")
 @click.option("--out", default=None, type=click.Path(file_okay=False), metavar="DIR",

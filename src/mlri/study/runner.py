@@ -25,7 +25,6 @@ only gets its map drawn.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import time
@@ -83,18 +82,9 @@ def _log_default(quiet: bool) -> Callable[[str], None]:
 
 
 def _check_out(out: Path) -> None:
-    man = out / "manifest.json"
-    if man.is_file():
-        try:
-            cmd = json.loads(man.read_text(encoding="utf-8")).get("command")
-        except (OSError, ValueError):
-            cmd = None
-        if cmd != "study":
-            from .._outputs import OutputExistsError
+    from .._outputs import check_results_owner
 
-            msg = (f"{out} holds the results of another command ({cmd or 'unknown'}); choose "
-                   f"another study folder (--out)")
-            raise OutputExistsError(msg)
+    check_results_owner(out, "study")
 
 
 def run_study(config: StudyConfig, *, quiet: bool = False,
