@@ -142,6 +142,25 @@ def test_overwrite_semantics(archive, composites, tmp_path):
     assert man["parameters"]["mask"] == "strict"
 
 
+def test_overwrite_replaces_every_output_of_the_earlier_run(archive, tmp_path):
+    """An overwrite removes the earlier run's rasters of years (and variables) this run does
+    not make, as its manifest records them, so the folder holds one run; a file the earlier
+    run did not write stays."""
+    d = _small_set(archive, tmp_path)
+    out = tmp_path / "out"
+    res = _run(archive, d, out, "-q")
+    assert res.exit_code == 0, res.output
+    (out / "EVI_2008.tif").write_bytes(b"not written by mlri")
+    (out / "notes.txt").write_text("mine")
+    res = CliRunner().invoke(main, ["composite", "--scenes", str(d), "--aoi", str(archive.aoi),
+                                    "--years", "2009", "--variables", "EVI", "--out", str(out),
+                                    "--overwrite", "-q"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "EVI_2008.tif", "EVI_2009.tif", "NOBS_2009.tif", "manifest.json", "notes.txt"]
+    assert list(json.loads((out / "manifest.json").read_text())["years"]) == ["2009"]
+
+
 def test_in_memory_strips_and_files_agree(archive, composites):
     """Strip processing (bounded memory) gives the same result as one block and as the files."""
     out, _ = composites
