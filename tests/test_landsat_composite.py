@@ -295,6 +295,25 @@ def test_corrupt_tiff_in_bundle(archive, tmp_path, damage):
     _assert_nothing_written(out)
 
 
+def test_tar_with_dot_slash_members(archive, tmp_path):
+    """``tar -C scene -cf scene.tar .`` stores ``./NAME``: GDAL's /vsitar/ knows the member
+    as ``NAME``; the bundle is listed as usable and composited like its folder."""
+    src = _copy_scene(archive, 2009)
+    d = tmp_path / "in"
+    d.mkdir()
+    with tarfile.open(d / f"{src.name}.tar", "w") as tf:
+        tf.add(src, arcname=".")
+    scene = L.Scene.open(d / f"{src.name}.tar")
+    assert scene.mtl is not None and "/./" not in scene.band_path("qa")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["composite", "--scenes", str(d), "--aoi", str(archive.aoi),
+                                    "--years", "2009", "--out", str(out), "-q"])
+    assert res.exit_code == 0, res.output
+    ref = L.annual_composite([L.Scene.open(src)], archive.grid, select=False)
+    with rasterio.open(out / "EVI_2009.tif") as ds:
+        assert_array_equal(ds.read(1), ref.evi)
+
+
 def test_missing_mtl(archive, tmp_path):
     d = _small_set(archive, tmp_path)
     victim = next(p for p in sorted(d.iterdir()) if p.is_dir())

@@ -39,6 +39,7 @@ from .mtl import (
     mtl_format,
     parse_mtl,
     read_metadata_text,
+    vsitar_member,
 )
 
 __all__ = [
@@ -374,7 +375,7 @@ def _tar_sources(path: Path) -> tuple[list[_Source], list[SceneProblem]]:
             if prob:
                 problems.append(prob)
             continue
-        groups.setdefault(pid, {})[fname] = f"{base}/{m}"
+        groups.setdefault(pid, {})[fname] = f"{base}/{vsitar_member(m)}"
     if not groups and not problems:
         pid = find_product_id(name) or name
         problems.append(SceneProblem(pid, str(path), f"the bundle {path} holds no Landsat files"))
