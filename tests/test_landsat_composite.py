@@ -398,6 +398,28 @@ def test_utm_and_snapping():
         L.grid_for_aoi((-44.14, -20.15, -44.10, -20.11), crs="EPSG:4326")
 
 
+@pytest.mark.parametrize(("args", "words"), [
+    (["--grid-like", "{geojson}"], ["--grid-like", "{geojson}", "GeoTIFF"]),
+    (["--aoi", "{aoi}", "--res", "0"], ["--res 0"]),
+    (["--aoi", "{aoi}", "--res", "-30"], ["--res -30"]),
+    (["--aoi", "{aoi}", "--res", "nan"], ["--res nan"]),
+    (["--aoi", "{aoi}", "--crs", "EPSG:4326"], ["--crs EPSG:4326", "projected"]),
+])
+def test_grid_errors_name_the_flag_and_file(archive, tmp_path, args, words):
+    subs = {"geojson": str(archive.aoi), "aoi": str(archive.aoi)}
+    args = [a.format(**subs) for a in args]
+    res = CliRunner().invoke(main, ["composite", "--scenes", str(archive.root), *args,
+                                    "--years", "2005", "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2, res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)  # no traceback
+    for w in words:
+        assert w.format(**subs) in res.output
+    with pytest.raises(ValueError, match="res=0"):
+        L.snap_bounds((0, 0, 100, 100), res=0)
+    with pytest.raises(ValueError, match=str(archive.aoi)):
+        L.Grid.from_raster(archive.aoi)
+
+
 def test_aoi_geopackage(tmp_path, archive):
     pyogrio = pytest.importorskip("pyogrio")
     shapely = pytest.importorskip("shapely")
