@@ -311,7 +311,8 @@ def scenes_cmd(paths: tuple[str, ...], stac_files: tuple[str, ...], max_cloud: f
     else:
         if max_cloud is not None:
             raise click.UsageError("--max-cloud applies to --stac items only")
-        scenes, problems = discover_scenes(paths, require_mtl=not no_require_mtl)
+        scenes, problems = discover_scenes(paths, require_mtl=not no_require_mtl,
+                                           check=lambda s: scene_problem(s, opts))
     usable = []
     for s in scenes:
         why = scene_problem(s, opts)

@@ -256,8 +256,14 @@ def write_composites(scenes: Sequence[Scene] | str | os.PathLike[str]
     if isinstance(scenes, (str, os.PathLike)) or (
             scenes and not isinstance(next(iter(scenes)), Scene)):
         paths = [scenes] if isinstance(scenes, (str, os.PathLike)) else list(scenes)
-        found, found_problems = discover_scenes(paths, require_mtl=opts.require_mtl)  # type: ignore[arg-type]
+        found, found_problems = discover_scenes(
+            paths, require_mtl=opts.require_mtl,  # type: ignore[arg-type]
+            check=lambda s: scene_problem(s, opts))
         problems += found_problems
+        for p in found_problems:  # an incomplete copy left beside a complete one: say so
+            if p.defect is not None:
+                warnings.warn(f"scene {p.scene} at {p.location}: {p.reason}", UserWarning,
+                              stacklevel=2)
         real = [p for p in problems if not p.reason.startswith("duplicate")]
         if real and on_error == "raise":
             extra = f" (and {len(real) - 1} more; see on_error='skip' / --skip-bad)" \
