@@ -252,6 +252,31 @@ def test_failed_composite_into_existing_folder_keeps_it(archive, tmp_path):
     assert (out / "mine.txt").read_text() == "keep"
 
 
+def test_missing_band_hint_offers_only_what_helps(archive, tmp_path):
+    """"--variables EVI" is offered only when EVI needs none of the missing files: not when
+    QA_PIXEL (needed by both variables) is missing; the CLI shows clean flags."""
+    root, aoi, scenes = archive
+    d = scenes[0]
+    (d / f"{d.name}_ST_B6.TIF").unlink()
+    r = _cli("composite", "--scenes", root, "--aoi", aoi, "--years", "2005", "--out",
+             tmp_path / "o")
+    line = _error_line(r)
+    assert line.endswith("(download the scene again, or composite EVI only with "
+                         "--variables EVI)"), line
+    (d / f"{d.name}_QA_PIXEL.TIF").unlink()
+    r = _cli("composite", "--scenes", root, "--aoi", aoi, "--years", "2005", "--out",
+             tmp_path / "o")
+    line = _error_line(r)
+    assert "QA_PIXEL" in line and "--variables" not in line
+    assert line.endswith("the download is incomplete, download the scene again"), line
+    out = tmp_path / "done"
+    out.mkdir()
+    (out / "manifest.json").write_text("{}")
+    r = _cli("composite", "--scenes", root, "--aoi", aoi, "--years", "2005", "--out", out,
+             "--variables", "EVI", "--mask", "none")
+    assert "pass --overwrite to replace them" in _error_line(r)
+
+
 @pytest.mark.parametrize("fmt", ["json", "txt"])
 def test_huge_numbers_in_every_mtl_field_never_crash(archive, fmt):
     """Every value of a real-layout MTL replaced by a 10,000-digit number (JSON: a raw
