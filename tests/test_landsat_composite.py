@@ -142,6 +142,25 @@ def test_overwrite_semantics(archive, composites, tmp_path):
     assert man["parameters"]["mask"] == "strict"
 
 
+def test_overwrite_replaces_every_output_of_the_earlier_run(archive, tmp_path):
+    """An overwrite removes the earlier run's rasters of years (and variables) this run does
+    not make, as its manifest records them, so the folder holds one run; a file the earlier
+    run did not write stays."""
+    d = _small_set(archive, tmp_path)
+    out = tmp_path / "out"
+    res = _run(archive, d, out, "-q")
+    assert res.exit_code == 0, res.output
+    (out / "EVI_2008.tif").write_bytes(b"not written by mlri")
+    (out / "notes.txt").write_text("mine")
+    res = CliRunner().invoke(main, ["composite", "--scenes", str(d), "--aoi", str(archive.aoi),
+                                    "--years", "2009", "--variables", "EVI", "--out", str(out),
+                                    "--overwrite", "-q"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "EVI_2008.tif", "EVI_2009.tif", "NOBS_2009.tif", "manifest.json", "notes.txt"]
+    assert list(json.loads((out / "manifest.json").read_text())["years"]) == ["2009"]
+
+
 def test_in_memory_strips_and_files_agree(archive, composites):
     """Strip processing (bounded memory) gives the same result as one block and as the files."""
     out, _ = composites
@@ -276,6 +295,25 @@ def test_corrupt_tiff_in_bundle(archive, tmp_path, damage):
     _assert_nothing_written(out)
 
 
+def test_tar_with_dot_slash_members(archive, tmp_path):
+    """``tar -C scene -cf scene.tar .`` stores ``./NAME``: GDAL's /vsitar/ knows the member
+    as ``NAME``; the bundle is listed as usable and composited like its folder."""
+    src = _copy_scene(archive, 2009)
+    d = tmp_path / "in"
+    d.mkdir()
+    with tarfile.open(d / f"{src.name}.tar", "w") as tf:
+        tf.add(src, arcname=".")
+    scene = L.Scene.open(d / f"{src.name}.tar")
+    assert scene.mtl is not None and "/./" not in scene.band_path("qa")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["composite", "--scenes", str(d), "--aoi", str(archive.aoi),
+                                    "--years", "2009", "--out", str(out), "-q"])
+    assert res.exit_code == 0, res.output
+    ref = L.annual_composite([L.Scene.open(src)], archive.grid, select=False)
+    with rasterio.open(out / "EVI_2009.tif") as ds:
+        assert_array_equal(ds.read(1), ref.evi)
+
+
 def test_missing_mtl(archive, tmp_path):
     d = _small_set(archive, tmp_path)
     victim = next(p for p in sorted(d.iterdir()) if p.is_dir())
@@ -358,6 +396,28 @@ def test_utm_and_snapping():
     assert g.transform.f < 0  # south of the equator: north zone, negative northings
     with pytest.raises(ValueError, match="projected"):
         L.grid_for_aoi((-44.14, -20.15, -44.10, -20.11), crs="EPSG:4326")
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--grid-like", "{geojson}"], ["--grid-like", "{geojson}", "GeoTIFF"]),
+    (["--aoi", "{aoi}", "--res", "0"], ["--res 0"]),
+    (["--aoi", "{aoi}", "--res", "-30"], ["--res -30"]),
+    (["--aoi", "{aoi}", "--res", "nan"], ["--res nan"]),
+    (["--aoi", "{aoi}", "--crs", "EPSG:4326"], ["--crs EPSG:4326", "projected"]),
+])
+def test_grid_errors_name_the_flag_and_file(archive, tmp_path, args, words):
+    subs = {"geojson": str(archive.aoi), "aoi": str(archive.aoi)}
+    args = [a.format(**subs) for a in args]
+    res = CliRunner().invoke(main, ["composite", "--scenes", str(archive.root), *args,
+                                    "--years", "2005", "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2, res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)  # no traceback
+    for w in words:
+        assert w.format(**subs) in res.output
+    with pytest.raises(ValueError, match="res=0"):
+        L.snap_bounds((0, 0, 100, 100), res=0)
+    with pytest.raises(ValueError, match=str(archive.aoi)):
+        L.Grid.from_raster(archive.aoi)
 
 
 def test_aoi_geopackage(tmp_path, archive):

@@ -68,6 +68,23 @@ def test_flag_hint_maps_parameters_to_flags() -> None:
     assert flag_hint("unrelated_name=3 stays", names) == "unrelated_name=3 stays"
 
 
+def test_flag_hint_gives_clean_flags() -> None:
+    """Booleans are flags, sequences the CLI's comma list, and a message that gives both
+    wordings shows the flag once."""
+    from mlri.cli.options import flag_hint
+
+    names = ["overwrite", "variables", "res", "mask_water"]
+    assert (flag_hint("X holds results; pass --overwrite (overwrite=True) to replace them", names)
+            == "X holds results; pass --overwrite to replace them")
+    assert (flag_hint("(download again, or composite EVI only with variables=('EVI',) / "
+                      "--variables EVI)", names)
+            == "(download again, or composite EVI only with --variables EVI)")
+    assert (flag_hint('variables=["EVI", "LST"]; res=-30.0', names)
+            == "--variables EVI,LST; --res -30.0")
+    assert flag_hint("mask_water=False", names) == "without --mask-water"
+    assert flag_hint("--overwrite (--overwrite-all)", names) == "--overwrite (--overwrite-all)"
+
+
 def _stack(dtype=np.float64, seed=5, shape=(19, 7, 9)):
     rng = np.random.default_rng(seed)
     t = np.arange(shape[0])[:, None, None]

@@ -213,6 +213,34 @@ def test_composite_lists_all_incomplete_scenes_at_once(archive, tmp_path):
     assert all(d.name in line for d in scenes[:2]) and "--skip-bad" in line
 
 
+@pytest.mark.parametrize("incomplete_first", [True, False])
+def test_complete_copy_of_a_duplicate_scene_is_used(archive, tmp_path, incomplete_first):
+    """The same scene twice, one copy without QA_PIXEL: the complete copy is used whatever
+    the order of --scenes, and the user is told which copy was left out and why."""
+    root, aoi, scenes = archive
+    d = scenes[0]
+    bad = tmp_path / "noqa" / d.name
+    shutil.copytree(d, bad)
+    (bad / f"{d.name}_QA_PIXEL.TIF").unlink()
+    srcs = [bad.parent, root] if incomplete_first else [root, bad.parent]
+    out = tmp_path / "o"
+    r = _cli("composite", "--scenes", srcs[0], "--scenes", srcs[1], "--aoi", aoi,
+             "--years", "2005", "--out", out)
+    assert r.exit_code == 0, r.output
+    warning = next(ln for ln in r.output.splitlines() if ln.startswith("Warning:"))
+    assert str(bad) in warning and "QA_PIXEL" in warning and f"copy in {d}" in warning
+    man = json.loads((out / "manifest.json").read_text())
+    used = {u["scene"] for u in man["scenes_used"]}
+    assert d.name in used and len(used) == len(scenes)
+    r = _cli("scenes", *srcs)
+    assert r.exit_code == 0 and f"{len(scenes)} usable scene(s)" in r.output
+    assert f"SKIP {d.name}\tduplicate of the copy in {d}, which is used instead" in r.output
+    # a folder and its own copy, both complete: the first is used, the second is a duplicate
+    found, problems = discover_scenes([root, bad.parent])
+    assert [p.reason for p in problems] == [f"duplicate of the copy in {d}"]
+    assert problems[0].defect is None and len(found) == len(scenes)
+
+
 def test_failed_composite_into_existing_folder_keeps_it(archive, tmp_path):
     root, aoi, scenes = archive
     (scenes[0] / f"{scenes[0].name}_SR_B4.TIF").unlink()
@@ -222,6 +250,31 @@ def test_failed_composite_into_existing_folder_keeps_it(archive, tmp_path):
     r = _cli("composite", "--scenes", root, "--aoi", aoi, "--years", "2005", "--out", out, "-q")
     _error_line(r)
     assert (out / "mine.txt").read_text() == "keep"
+
+
+def test_missing_band_hint_offers_only_what_helps(archive, tmp_path):
+    """"--variables EVI" is offered only when EVI needs none of the missing files: not when
+    QA_PIXEL (needed by both variables) is missing; the CLI shows clean flags."""
+    root, aoi, scenes = archive
+    d = scenes[0]
+    (d / f"{d.name}_ST_B6.TIF").unlink()
+    r = _cli("composite", "--scenes", root, "--aoi", aoi, "--years", "2005", "--out",
+             tmp_path / "o")
+    line = _error_line(r)
+    assert line.endswith("(download the scene again, or composite EVI only with "
+                         "--variables EVI)"), line
+    (d / f"{d.name}_QA_PIXEL.TIF").unlink()
+    r = _cli("composite", "--scenes", root, "--aoi", aoi, "--years", "2005", "--out",
+             tmp_path / "o")
+    line = _error_line(r)
+    assert "QA_PIXEL" in line and "--variables" not in line
+    assert line.endswith("the download is incomplete, download the scene again"), line
+    out = tmp_path / "done"
+    out.mkdir()
+    (out / "manifest.json").write_text("{}")
+    r = _cli("composite", "--scenes", root, "--aoi", aoi, "--years", "2005", "--out", out,
+             "--variables", "EVI", "--mask", "none")
+    assert "pass --overwrite to replace them" in _error_line(r)
 
 
 @pytest.mark.parametrize("fmt", ["json", "txt"])

@@ -506,6 +506,23 @@ def test_overwrite_replaces_folder_outputs_and_drops_stale_ones(tmp_path):
     assert listing(out / "figs") == ["new.txt"]
 
 
+def test_replaces_removes_an_earlier_runs_outputs_only(tmp_path):
+    """Outputs whose names vary per run (one per year): those the earlier run recorded are
+    replaced like declared ones; names outside the folder are refused."""
+    out = tmp_path / "o"
+    out.mkdir()
+    for n in ("a_2020.json", "a_2021.json", "mine.json"):
+        (out / n).write_text("{}")
+    with OutputSet(out, ["a_2020.json"], overwrite=True) as oset:
+        oset.replaces(["a_2021.json"])
+        with pytest.raises(ValueError, match="inside"):
+            oset.replaces(["../elsewhere.json"])
+        write_json(oset.stage("a_2020.json"), {"v": 2})
+        write_json(oset.stage("manifest.json"), {"v": 2})
+        oset.commit()
+    assert listing(out) == ["a_2020.json", "manifest.json", "mine.json"]
+
+
 # -- 10. runs that classify nothing ----------------------------------------------------------
 def test_too_few_years_warns(tmp_path, small_inputs, capsys):
     res = run(small_inputs, small_inputs, tmp_path / "o", quiet=True, checksum=False,

@@ -433,6 +433,16 @@ class OutputSet:
         p.mkdir(exist_ok=True)
         return p
 
+    def replaces(self, names: Iterable[str]) -> None:
+        """Also replace ``names``: outputs an earlier run recorded in the folder, for names that
+        vary per run (a raster per year).  Call after construction (the lock is held)."""
+        for n in names:
+            if Path(n).is_absolute() or ".." in Path(n).parts or not Path(n).parts:
+                msg = f"an earlier output must be a name inside {self.out}, got {n!r}"
+                raise ValueError(msg)
+            if n not in self.names:
+                self.names.append(n)  # commit() removes the declared names it did not stage
+
     def reserve(self, need: int, *, force: bool = False, what: str = "the outputs",
                 override: str = "--ignore-disk-space (check_disk_space=False)") -> None:
         """Refuse (:class:`InsufficientSpaceError`) when ``need`` bytes exceed the free

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from .options import fail, out_option, overwrite_option
+from .options import fail, flag_hint, out_option, overwrite_option
 
 __all__ = ["COMMANDS"]
 
@@ -30,7 +30,7 @@ def _csv(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tup
 
 def _make_grid(aoi: str | None, bbox: Sequence[float] | None, grid_like: str | None,
                crs: str | None, res: float, buffer: float, layer: str | None) -> Any:
-    from ..landsat.grid import Grid, grid_for_aoi
+    from ..landsat.grid import Grid, grid_for_aoi, read_aoi
 
     given = [x is not None and x != () for x in (aoi, bbox, grid_like)]
     if sum(given) != 1:
@@ -38,14 +38,28 @@ def _make_grid(aoi: str | None, bbox: Sequence[float] | None, grid_like: str | N
                "--grid-like RASTER")
         raise click.UsageError(msg)
     if grid_like is not None:
-        return Grid.from_raster(grid_like)
+        try:
+            return Grid.from_raster(grid_like)
+        except ValueError as err:  # not a raster, no CRS, rotated: the message names the file
+            raise click.BadParameter(str(err), param_hint="'--grid-like'") from None
     if bbox:
         minx, miny, maxx, maxy = bbox
         if not (minx < maxx and miny < maxy):
             msg = "--bbox must be MINLON MINLAT MAXLON MAXLAT with min < max"
             raise click.BadParameter(msg)
         return grid_for_aoi((minx, miny, maxx, maxy), crs=crs, res=res, buffer=buffer)
-    return grid_for_aoi(aoi, crs=crs, res=res, buffer=buffer, layer=layer)
+    try:
+        geom, aoi_crs = read_aoi(aoi, layer=layer)  # type: ignore[arg-type]
+    except (ValueError, FileNotFoundError, ImportError) as err:  # the message names the file
+        raise click.BadParameter(str(err), param_hint="'--aoi'") from None
+    return grid_for_aoi(geom, aoi_crs=aoi_crs, crs=crs, res=res, buffer=buffer)
+
+
+def _bad_parameter(err: Exception) -> click.BadParameter:
+    """A library error about the options as a usage error naming the flags (``res=0`` ->
+    ``--res 0``)."""
+    ctx = click.get_current_context()
+    return click.BadParameter(flag_hint(str(err), [p.name for p in ctx.command.params if p.name]))
 
 
 @click.command("composite")
@@ -169,7 +183,7 @@ def composite_cmd(scene_paths: tuple[str, ...], stac_files: tuple[str, ...],
             io_threads=io_threads)
         grid = _make_grid(aoi, bbox, grid_like, crs, res, buffer, aoi_layer)
     except (ValueError, FileNotFoundError, ImportError) as err:
-        raise click.BadParameter(str(err)) from None
+        raise _bad_parameter(err) from None
     if sum(map(bool, (scene_paths, stac_files, stac_api))) != 1:
         msg = "give exactly one source of scenes: --scenes PATH, --stac FILE or --stac-api URL"
         raise click.UsageError(msg)
@@ -297,7 +311,8 @@ def scenes_cmd(paths: tuple[str, ...], stac_files: tuple[str, ...], max_cloud: f
     else:
         if max_cloud is not None:
             raise click.UsageError("--max-cloud applies to --stac items only")
-        scenes, problems = discover_scenes(paths, require_mtl=not no_require_mtl)
+        scenes, problems = discover_scenes(paths, require_mtl=not no_require_mtl,
+                                           check=lambda s: scene_problem(s, opts))
     usable = []
     for s in scenes:
         why = scene_problem(s, opts)

@@ -78,27 +78,45 @@ def persistence_options(f: Callable[..., Any]) -> Callable[..., Any]:
              "the level but has low power].")(f)
 
 
-_PARAM_RE = re.compile(r"\b([a-z][a-z0-9_]*)=(?:'([^']*)'|\"([^\"]*)\"|([^\s,;()']+))?")
+_PARAM_RE = re.compile(r"\b([a-z][a-z0-9_]*)=(?:'([^']*)'|\"([^\"]*)\"|\(([^()]*)\)|\[([^\[\]]*)\]"
+                       r"|([^\s,;()']+))?")
+_ITEM_RE = re.compile(r"'([^']*)'|\"([^\"]*)\"|([^\s,'\"]+)")
 _BARE_RE = re.compile(r"(?<![-\w])([a-z]+(?:_[a-z0-9]+)+)\b")
+# the same flag twice after translation: "--overwrite (overwrite=True)", "variables=('EVI',) /
+# --variables EVI" (messages that speak to both audiences)
+_FLAG = r"--[a-z][a-z0-9-]*(?: [^\s()/,;]+)?"
+_TWICE_RE = re.compile(rf"(?P<f>{_FLAG}) (?:\((?P=f)\)|/ (?P=f))(?![\w-])")
 
 
 def flag_hint(message: str, params: Any) -> str:
     """Library wording -> CLI wording: ``lst_unit='C'`` -> ``--lst-unit C``, ``z_crit`` ->
-    ``--z-crit``, for the names in ``params`` (the command's parameter names)."""
+    ``--z-crit``, ``variables=('EVI',)`` -> ``--variables EVI``, ``overwrite=True`` ->
+    ``--overwrite`` (a flag), for the names in ``params`` (the command's parameter names).
+    A message that gives both wordings (``pass --overwrite (overwrite=True)``) keeps one."""
     names = set(params)
 
     def kv(m: re.Match[str]) -> str:
         name = m.group(1)
         if name not in names:
             return m.group(0)
-        val = next((g for g in m.groups()[1:] if g), None)
-        return f"--{name.replace('_', '-')}" + (f" {val}" if val else "")
+        flag = f"--{name.replace('_', '-')}"
+        seq = m.group(4) if m.group(4) is not None else m.group(5)
+        if seq is not None:  # a tuple or list: the CLI's comma-separated form
+            items = [next(g for g in it.groups() if g is not None)
+                     for it in _ITEM_RE.finditer(seq)]
+            return f"{flag} {','.join(items)}" if items else flag
+        val = next((g for g in (m.group(2), m.group(3), m.group(6)) if g), None)
+        if val == "True":  # a boolean flag is given by its name
+            return flag
+        if val == "False":
+            return f"without {flag}"
+        return flag + (f" {val}" if val else "")
 
     def bare(m: re.Match[str]) -> str:
         name = m.group(1)
         return f"--{name.replace('_', '-')}" if name in names else name
 
-    return _BARE_RE.sub(bare, _PARAM_RE.sub(kv, message))
+    return _TWICE_RE.sub(r"\g<f>", _BARE_RE.sub(bare, _PARAM_RE.sub(kv, message)))
 
 
 def fail(err: BaseException) -> click.ClickException:

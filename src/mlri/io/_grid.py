@@ -57,11 +57,20 @@ class Grid:
         return pixels * self.pixel_area * factor * factor / 1e4
 
 
-def _grid_of(path: str) -> tuple[Any, Any, int, int]:
+def _grid_of(path: str, what: str = "a raster grid", hint: str = "") -> tuple[Any, Any, int, int]:
+    """``(crs, transform, width, height)`` of the raster ``path``.  A file GDAL cannot open as
+    a raster (a vector file, a damaged download) raises ``ValueError("cannot read {what} from
+    {path}: {reason}. {hint}")`` (the form of :func:`mlri._vector.read_features`)."""
     import rasterio
+    from rasterio.errors import RasterioIOError
 
-    with rasterio.open(path) as ds:
-        return ds.crs, ds.transform, ds.width, ds.height
+    try:
+        with rasterio.open(path) as ds:
+            return ds.crs, ds.transform, ds.width, ds.height
+    except RasterioIOError as err:
+        reason = str(err).rstrip(" .;")
+        msg = f"cannot read {what} from {path}: {reason}." + (f" {hint}" if hint else "")
+        raise ValueError(msg) from None
 
 
 def _differences(a: tuple[Any, Any, int, int], b: tuple[Any, Any, int, int]) -> list[str]:

@@ -18,11 +18,14 @@ What decides a composite (:class:`CompositeOptions`, the season, the scene selec
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -77,6 +80,36 @@ class NoScenesError(ValueError):
 
 def output_names(year: int, variables: Sequence[str] = VARIABLES) -> list[str]:
     return [f"{v}_{year}.tif" for v in variables] + [f"NOBS_{year}.tif"]
+
+
+_OUTPUT_RE = re.compile(r"(?:EVI|LST|NOBS)_\d{4}\.tif")
+
+
+def _earlier_outputs(out: os.PathLike[str]) -> list[str]:
+    """The rasters an earlier ``composite`` run wrote into ``out``, as its ``manifest.json``
+    records them (per year ``files``, and the names of ``outputs``).
+
+    An overwrite replaces them as well as this run's names (they depend on the years and
+    variables, so another run's may differ): otherwise ``EVI_2021.tif`` of a run for
+    2019-2021 would stay beside the manifest of a run for 2019 only, and ``mlri run`` would
+    read it.  Only names of the composite pattern count, so a manifest of another command
+    or an edited one never removes anything else.
+    """
+    try:
+        man = json.loads((Path(out) / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(man, dict) or man.get("command") != "composite":
+        return []
+    names: list[str] = []
+    years = man.get("years")
+    for info in (years.values() if isinstance(years, dict) else ()):
+        if isinstance(info, dict) and isinstance(info.get("files"), list):
+            names += [f for f in info["files"] if isinstance(f, str)]
+    outputs = man.get("outputs")
+    if isinstance(outputs, list):  # written relative to the working directory of that run
+        names += [Path(f).name for f in outputs if isinstance(f, str)]
+    return [n for n in dict.fromkeys(names) if _OUTPUT_RE.fullmatch(n)]
 
 
 @dataclass
@@ -223,8 +256,14 @@ def write_composites(scenes: Sequence[Scene] | str | os.PathLike[str]
     if isinstance(scenes, (str, os.PathLike)) or (
             scenes and not isinstance(next(iter(scenes)), Scene)):
         paths = [scenes] if isinstance(scenes, (str, os.PathLike)) else list(scenes)
-        found, found_problems = discover_scenes(paths, require_mtl=opts.require_mtl)  # type: ignore[arg-type]
+        found, found_problems = discover_scenes(
+            paths, require_mtl=opts.require_mtl,  # type: ignore[arg-type]
+            check=lambda s: scene_problem(s, opts))
         problems += found_problems
+        for p in found_problems:  # an incomplete copy left beside a complete one: say so
+            if p.defect is not None:
+                warnings.warn(f"scene {p.scene} at {p.location}: {p.reason}", UserWarning,
+                              stacklevel=2)
         real = [p for p in problems if not p.reason.startswith("duplicate")]
         if real and on_error == "raise":
             extra = f" (and {len(real) - 1} more; see on_error='skip' / --skip-bad)" \
@@ -294,6 +333,7 @@ def write_composites(scenes: Sequence[Scene] | str | os.PathLike[str]
     written: list[str] = []
     year_info: dict[str, Any] = {}
     try:
+        oset.replaces(_earlier_outputs(out))
         per_year = [(grid.width, grid.height, 1, "float32")] * len(opts.variables) + [
             (grid.width, grid.height, 3, "uint16")]
         oset.reserve(output_bytes(per_year * len(todo), cog=False)

@@ -64,12 +64,19 @@ class Grid(_RasterGrid):
 
     @classmethod
     def from_raster(cls, path: str | os.PathLike[str]) -> Grid:
-        """The grid of an existing raster (e.g. ``--grid-like LST_2005.tif``)."""
-        crs, transform, width, height = _grid_of(os.fspath(path))
+        """The grid of an existing raster (e.g. ``--grid-like LST_2005.tif``); a file that is
+        not a raster, or a raster without a CRS or not north-up, raises ``ValueError`` naming
+        ``path``."""
+        hint = "Give a GeoTIFF on the wanted grid, e.g. an LST_YYYY.tif of earlier composites"
+        crs, transform, width, height = _grid_of(os.fspath(path), "a target grid", hint + ".")
         if crs is None:
-            msg = f"{path} has no CRS"
+            msg = f"{path} has no CRS. {hint}"
             raise ValueError(msg)
-        return cls(crs, transform, width, height)
+        try:
+            return cls(crs, transform, width, height)
+        except ValueError as err:
+            msg = f"{path}: {err}. {hint}"
+            raise ValueError(msg) from None
 
     def on_landsat_lattice(self) -> bool:
         """True when the grid is 30 m with edges at 15 mod 30 (no resampling for C2 scenes)."""
@@ -120,6 +127,14 @@ def utm_crs(lon: float, lat: float) -> Any:
     return CRS.from_epsg(32600 + zone)
 
 
+def _check_res(res: float) -> None:
+    """Refuse a pixel size that is not a positive, finite number (0 would divide by zero; a
+    negative one would make a grid that is not north-up)."""
+    if not (math.isfinite(res) and res > 0):
+        msg = f"the pixel size must be a positive number of metres (30: Landsat), got res={res!r}"
+        raise ValueError(msg)
+
+
 def snap_bounds(bounds: Sequence[float], res: float = LANDSAT_RES,
                 offset: float | None = None) -> tuple[float, float, int, int]:
     """Snap (left, bottom, right, top) outwards to a lattice; return (x0, ytop, width, height).
@@ -128,6 +143,7 @@ def snap_bounds(bounds: Sequence[float], res: float = LANDSAT_RES,
     default when ``res == 30``), else 0.  ``x0 = floor((minx − off)/res)·res + off``,
     ``ytop = ceil((maxy − off)/res)·res + off``.
     """
+    _check_res(res)
     left, bottom, right, top = (float(v) for v in bounds)
     if not (right > left and top > bottom):
         msg = f"empty bounds {tuple(bounds)}"
@@ -148,8 +164,16 @@ def snap_bounds(bounds: Sequence[float], res: float = LANDSAT_RES,
 def grid_for_bounds(bounds: Sequence[float], crs: Any, *, res: float = LANDSAT_RES,
                     buffer: float = 0.0, snap: bool = True) -> Grid:
     """A grid covering ``bounds`` (in ``crs``) plus ``buffer``, snapped to the Landsat lattice."""
+    _check_res(res)
+    if not math.isfinite(buffer):
+        msg = f"the buffer must be a finite distance in metres, got buffer={buffer!r}"
+        raise ValueError(msg)
     left, bottom, right, top = (float(v) for v in bounds)
     b = (left - buffer, bottom - buffer, right + buffer, top + buffer)
+    if buffer < 0 and not (b[2] > b[0] and b[3] > b[1]):
+        msg = (f"a negative buffer={buffer!r} leaves nothing of the area "
+               f"({right - left:.0f} x {top - bottom:.0f} m)")
+        raise ValueError(msg)
     if snap:
         x0, ytop, w, h = snap_bounds(b, res)
     else:
@@ -184,7 +208,9 @@ def read_aoi(path: str | os.PathLike[str], *, layer: str | int | None = None
         if not gs:
             msg = f"area of interest {p} has no geometry"
             raise ValueError(msg)
-        geom = shapely.union_all(gs)
+        # only the bounds and the centroid are used: a self-intersecting polygon (common in
+        # hand-drawn files) is repaired rather than failing the union with a GEOS exception
+        geom = shapely.union_all(shapely.make_valid(gs))
         crs = CRS.from_user_input(meta["crs"]) if meta.get("crs") else CRS.from_epsg(4326)
         return geom, crs
     if p.suffix.lower() not in (".geojson", ".json"):
@@ -244,6 +270,7 @@ def grid_for_aoi(aoi: Any, *, aoi_crs: Any = "EPSG:4326", crs: Any = None,
         Snap to the Landsat lattice (edges at 15 mod 30 for 30 m).
     """
     from rasterio.crs import CRS
+    from rasterio.errors import CRSError
     from rasterio.warp import transform as warp_transform
     from rasterio.warp import transform_bounds
 
@@ -255,9 +282,15 @@ def grid_for_aoi(aoi: Any, *, aoi_crs: Any = "EPSG:4326", crs: Any = None,
     if crs is None:
         lons, lats = warp_transform(src_crs, "EPSG:4326", [c[0]], [c[1]])
         crs = utm_crs(lons[0], lats[0])
-    crs = CRS.from_user_input(crs)
+    shown = f"crs={crs!r}" if isinstance(crs, str) else f"crs={crs}"
+    try:
+        crs = CRS.from_user_input(crs)
+    except CRSError as err:
+        msg = f"{shown} is not a coordinate reference system PROJ knows ({err}); e.g. EPSG:32650"
+        raise ValueError(msg) from None
     if crs.is_geographic:
-        msg = "the target CRS must be projected (metres), e.g. the UTM zone of the area"
+        msg = (f"the target CRS must be projected (metres), e.g. the UTM zone of the area; "
+               f"got the geographic {shown}")
         raise ValueError(msg)
     tb = b if crs == src_crs else transform_bounds(src_crs, crs, *b, densify_pts=21)
     return grid_for_bounds(tb, crs, res=res, buffer=buffer, snap=snap)

@@ -167,7 +167,7 @@ def read_metadata_text(path: str, limit: int = MTL_MAX_BYTES) -> str:
         tar_path, member = _split_vsitar(path)
         with tarfile.open(tar_path) as tf:
             for info in tf:  # stop at the member (getmember() would scan the whole archive)
-                if info.name == member:
+                if vsitar_member(info.name) == member:
                     break
             else:
                 msg = f"{member} not found in {tar_path}"
@@ -193,6 +193,16 @@ def check_metadata_size(name: str, size: int, limit: int = MTL_MAX_BYTES) -> Non
                f"{limit / 2**20:.0f} MiB a Landsat MTL can be (real ones are ~10-60 kB): "
                f"refused without reading it; download the scene again")
         raise OSError(msg)
+
+
+def vsitar_member(name: str) -> str:
+    """A ``.tar`` member's name as GDAL's ``/vsitar/`` knows it: without one leading ``./``.
+
+    ``tar -C scene -cf scene.tar .`` stores ``./LC08_..._QA_PIXEL.TIF``; GDAL indexes that
+    member as ``LC08_..._QA_PIXEL.TIF`` and cannot open ``/vsitar/scene.tar/./LC08_...``.
+    GDAL strips exactly one ``./`` (``././x`` is found as ``./x``), and so does this.
+    """
+    return name.removeprefix("./")
 
 
 def _split_vsitar(path: str) -> tuple[str, str]:

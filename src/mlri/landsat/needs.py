@@ -68,13 +68,31 @@ def scene_problem(scene: Scene, opts: CompositeOptions | None = None) -> str | N
     if missing:
         names = ", ".join(f"{scene.roles()[r]} ({r})" for r in missing)
         msg = f"missing band file(s) {names} in {scene.location}"
-        if "st" in missing:
-            msg += (": the download is incomplete (download the scene again, or composite EVI "
-                    "only with variables=('EVI',) / --variables EVI)")
+        only = _variable_without(scene, opts, rule, missing)
+        if only is not None:
+            msg += (f": the download is incomplete (download the scene again, or composite "
+                    f"{only} only with variables=('{only}',) / --variables {only})")
         else:
             msg += ": the download is incomplete, download the scene again"
         return msg
     return _scale_problem(scene, opts, lst_ok)
+
+
+def _variable_without(scene: Scene, opts: CompositeOptions, rule: QaRule,
+                      missing: list[str]) -> str | None:
+    """The one variable of ``opts`` that needs none of the ``missing`` roles (e.g. EVI when
+    only the ST band is missing), or None: then no choice of variables helps (QA_PIXEL is
+    needed by both), and only a new download does.  None also for ``pairing='greenest'``,
+    which pairs the two variables."""
+    from dataclasses import replace
+
+    if len(opts.variables) < 2 or opts.pairing == "greenest":
+        return None
+    for var in opts.variables:
+        alone = replace(opts, variables=(var,))
+        if not set(missing) & set(roles_for(scene, alone, rule)[0]):
+            return var
+    return None
 
 
 # Plausible ranges of the MTL scale factors (USGS C2: SR 2.75e-5 / -0.2, ST 0.00341802 / 149).

@@ -13,7 +13,7 @@ import datetime as _dt
 import os
 import tarfile
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from .mtl import (
     mtl_format,
     parse_mtl,
     read_metadata_text,
+    vsitar_member,
 )
 
 __all__ = [
@@ -104,11 +105,17 @@ class _Source:
 
 @dataclass(frozen=True)
 class SceneProblem:
-    """A scene (or candidate) that was not used, with the reason."""
+    """A scene (or candidate) that was not used, with the reason.
+
+    ``defect``: for a copy of a scene found twice that was left out because it cannot be used
+    while another copy can (the ``reason`` then starts with "duplicate" and says why), what
+    is wrong with it; such copies are reported to the user, not treated as errors.
+    """
 
     scene: str
     location: str
     reason: str
+    defect: str | None = None
 
     def as_dict(self) -> dict[str, str]:
         return {"scene": self.scene, "location": self.location, "reason": self.reason}
@@ -374,7 +381,7 @@ def _tar_sources(path: Path) -> tuple[list[_Source], list[SceneProblem]]:
             if prob:
                 problems.append(prob)
             continue
-        groups.setdefault(pid, {})[fname] = f"{base}/{m}"
+        groups.setdefault(pid, {})[fname] = f"{base}/{vsitar_member(m)}"
     if not groups and not problems:
         pid = find_product_id(name) or name
         problems.append(SceneProblem(pid, str(path), f"the bundle {path} holds no Landsat files"))
@@ -459,15 +466,24 @@ def _collect(root: Path, *, recursive: bool) -> tuple[list[_Source], list[SceneP
 
 
 def discover_scenes(paths: Iterable[str | os.PathLike[str]], *, recursive: bool = True,
-                    require_mtl: bool = True) -> tuple[list[Scene], list[SceneProblem]]:
+                    require_mtl: bool = True,
+                    check: Callable[[Scene], str | None] | None = None,
+                    ) -> tuple[list[Scene], list[SceneProblem]]:
     """Find every scene under ``paths`` and open it; collect the ones that fail.
 
     Returns ``(scenes, problems)``; each problem names the scene, where it was found and why it
-    cannot be used.  Scenes found twice (e.g. a folder and its ``.tar``) are used once.
+    cannot be used.
+
+    A scene found twice (e.g. a folder and its ``.tar``, or an incomplete download beside a
+    complete one) is used once: the first copy that opens and passes ``check`` (why a scene
+    cannot be used, None when it can; :func:`write_composites` passes
+    :func:`mlri.landsat.needs.scene_problem` with its options), else the first that opens.
+    Every other copy is a problem whose reason starts with "duplicate of the copy in ..."
+    and, for a copy left out because it cannot be used, says why (``defect``).  When no copy
+    opens, each is reported with its own reason.
     """
-    scenes: list[Scene] = []
     problems: list[SceneProblem] = []
-    seen: dict[str, str] = {}
+    copies: dict[str, list[tuple[_Source, Scene | None, str | None]]] = {}
     for raw in paths:
         p = Path(raw)
         if not p.exists():
@@ -476,16 +492,30 @@ def discover_scenes(paths: Iterable[str | os.PathLike[str]], *, recursive: bool 
         srcs, probs = _collect(p, recursive=recursive)
         problems += probs
         for src in srcs:
-            if src.product_id in seen:
-                problems.append(SceneProblem(src.product_id, src.location,
-                                             f"duplicate of the copy in {seen[src.product_id]}"))
-                continue
-            seen[src.product_id] = src.location
+            scene: Scene | None = None
             try:
-                scenes.append(Scene._from_source(src, require_mtl=require_mtl))
+                scene = Scene._from_source(src, require_mtl=require_mtl)
+                why = check(scene) if check is not None else None
             except LandsatFormatError as err:
-                reason = err.reason if isinstance(err, SceneError) else str(err)
-                problems.append(SceneProblem(src.product_id, src.location, reason))
+                why = err.reason if isinstance(err, SceneError) else str(err)
+            copies.setdefault(src.product_id, []).append((src, scene, why))
+    scenes: list[Scene] = []
+    for pid, cands in copies.items():
+        opened = [c for c in cands if c[1] is not None]
+        if not opened:  # no copy can be read: each says why
+            problems += [SceneProblem(pid, src.location, str(why)) for src, _, why in cands]
+            continue
+        used = next((c for c in opened if c[2] is None), opened[0])
+        scenes.append(used[1])  # type: ignore[arg-type]
+        for src, _, why in cands:
+            if src is used[0]:
+                continue
+            reason = f"duplicate of the copy in {used[0].location}"
+            if why is not None and used[2] is None:
+                reason += f", which is used instead of this one: {why}"
+                problems.append(SceneProblem(pid, src.location, reason, defect=why))
+            else:
+                problems.append(SceneProblem(pid, src.location, reason))
     scenes.sort(key=lambda s: (s.acquired, s.id))
     return scenes, problems
 

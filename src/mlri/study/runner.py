@@ -211,12 +211,15 @@ def is_stac_source(source: str) -> bool:
 
 def _discover(cfg: StudyConfig) -> tuple[list[Any], list[Any]]:
     """The study's scenes: folders / ``.tar`` bundles and saved STAC catalogs, one list."""
+    from ..landsat.needs import scene_problem
     from ..landsat.scene import discover_scenes
     from ..landsat.stac import discover_stac
 
     local = [s for s in cfg.scenes if not is_stac_source(s)]
     stac = [s for s in cfg.scenes if is_stac_source(s)]
-    scenes, problems = (discover_scenes(local, require_mtl=cfg.composite_options().require_mtl)
+    opts = cfg.composite_options()
+    scenes, problems = (discover_scenes(local, require_mtl=opts.require_mtl,
+                                        check=lambda s: scene_problem(s, opts))
                         if local else ([], []))
     if stac:
         found, more = discover_stac(stac)
