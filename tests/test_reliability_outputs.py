@@ -670,3 +670,16 @@ def test_file_digest_stops_between_reads(tmp_path: Path) -> None:
     assert outs.file_digest(p, chunk=64, stop=early) == ""
     assert early.calls <= 5  # three reads of ten, then stopped
     assert outs.file_digest(p, chunk=64, stop=StopAfter(0)) == ""
+
+
+@pytest.mark.parametrize("other", ["composite", "study", "sites"])
+def test_run_never_overwrites_another_commands_results(small_inputs, tmp_path, other):
+    """--overwrite replaces a run's own earlier results, never another command's folder
+    (its manifest is that folder's provenance, and its files would be left beside ours)."""
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "manifest.json").write_text(json.dumps({"command": other}))
+    with pytest.raises(outs.OutputExistsError, match=f"another command \\({other}"):
+        run(small_inputs, small_inputs, out, overwrite=True, quiet=True, cog=False)
+    assert json.loads((out / "manifest.json").read_text()) == {"command": other}
+    assert listing(out) == ["manifest.json"]

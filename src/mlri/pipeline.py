@@ -308,7 +308,7 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
         if plan.needs_map_pass:
             sigrun.first_pass(recipe, inputs, windows, yrs, n_threads, quiet=quiet)
         with OutputSet(out, (*OUTPUT_NAMES, SIGNIFICANCE_NAME, ONSET_NAME),
-                       overwrite=overwrite) as outset, \
+                       overwrite=overwrite, command="run") as outset, \
                 rasterio.Env(GDAL_CACHEMAX=cache, GDAL_NUM_THREADS=gdal_threads,
                              **remote_options(inputs.paths)), \
                 contextlib.ExitStack() as stack:

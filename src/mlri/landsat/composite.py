@@ -328,7 +328,7 @@ def write_composites(scenes: Sequence[Scene] | str | os.PathLike[str]
         progress_total(sum(len(v) for v in year_stats.values()) * strips)
 
     # staged, verified and published together (manifest.json last) under the folder lock
-    oset = OutputSet(out_dir, names, overwrite=overwrite)
+    oset = OutputSet(out_dir, names, overwrite=overwrite, command="composite")
     out = oset.out
     written: list[str] = []
     year_info: dict[str, Any] = {}
