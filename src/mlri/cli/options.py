@@ -82,6 +82,9 @@ _PARAM_RE = re.compile(r"\b([a-z][a-z0-9_]*)=(?:'([^']*)'|\"([^\"]*)\"|\(([^()]*
                        r"|([^\s,;()']+))?")
 _ITEM_RE = re.compile(r"'([^']*)'|\"([^\"]*)\"|([^\s,'\"]+)")
 _BARE_RE = re.compile(r"(?<![-\w])([a-z]+(?:_[a-z0-9]+)+)\b")
+# a one-word parameter is translated only as the subject a message opens with ("seed must be
+# ...", "level for ..."): elsewhere such words are plain English
+_LEAD_RE = re.compile(r"^([a-z]+)(?= (?:must|for|applies|is|has)\b)")
 # the same flag twice after translation: "--overwrite (overwrite=True)", "variables=('EVI',) /
 # --variables EVI" (messages that speak to both audiences)
 _FLAG = r"--[a-z][a-z0-9-]*(?: [^\s()/,;]+)?"
@@ -116,7 +119,8 @@ def flag_hint(message: str, params: Any) -> str:
         name = m.group(1)
         return f"--{name.replace('_', '-')}" if name in names else name
 
-    return _TWICE_RE.sub(r"\g<f>", _BARE_RE.sub(bare, _PARAM_RE.sub(kv, message)))
+    text = _BARE_RE.sub(bare, _PARAM_RE.sub(kv, message))
+    return _TWICE_RE.sub(r"\g<f>", _LEAD_RE.sub(bare, text))
 
 
 def fail(err: BaseException) -> click.ClickException:
