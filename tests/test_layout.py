@@ -21,7 +21,7 @@ LAYERS = {
     "mlri.significance._common": 3, "mlri.significance.permutation": 3,
     "mlri.significance.reference": 3, "mlri.significance.fdr": 3,
     "mlri.significance.modified_mk": 3, "mlri.significance.regional_pass": 3,
-    "mlri.io": 3, "mlri._outputs": 3, "mlri.tiling": 3, "mlri._cluster": 3,
+    "mlri.io": 3, "mlri._outputs": 3, "mlri._manifest": 3, "mlri.tiling": 3, "mlri._cluster": 3,
     "mlri.io._discover": 3, "mlri.io._inputs": 3, "mlri.io._grid": 3, "mlri.io._read": 3,
     "mlri.recipe": 4, "mlri.products": 4,
     "mlri.landsat.composite": 4, "mlri.landsat.options": 4, "mlri.landsat.engine": 4,

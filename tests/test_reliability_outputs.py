@@ -21,6 +21,7 @@ rasterio = pytest.importorskip("rasterio")
 
 import mlri
 import mlri._outputs as outs
+import mlri._manifest as manifest
 import mlri._outputs_guard as guard
 from mlri._outputs import (
     FolderLock,
@@ -643,8 +644,8 @@ def test_file_digest_streams_across_buffer_boundaries(tmp_path: Path) -> None:
     for size in (0, 1, 63, 64, 65, 128, 1000):
         p = tmp_path / f"f{size}.bin"
         p.write_bytes(data[:size])
-        assert outs.file_digest(p, chunk=64) == hashlib.sha256(data[:size]).hexdigest(), size
-    assert outs.file_digest("/vsimem/not-a-local-file.tif") == ""
+        assert manifest.file_digest(p, chunk=64) == hashlib.sha256(data[:size]).hexdigest(), size
+    assert manifest.file_digest("/vsimem/not-a-local-file.tif") == ""
 
 
 def test_file_digest_stops_between_reads(tmp_path: Path) -> None:
@@ -665,11 +666,11 @@ def test_file_digest_stops_between_reads(tmp_path: Path) -> None:
             return self.calls > self.n
 
     never = StopAfter(10**9)
-    assert outs.file_digest(p, chunk=64, stop=never) == hashlib.sha256(data).hexdigest()
+    assert manifest.file_digest(p, chunk=64, stop=never) == hashlib.sha256(data).hexdigest()
     early = StopAfter(3)
-    assert outs.file_digest(p, chunk=64, stop=early) == ""
+    assert manifest.file_digest(p, chunk=64, stop=early) == ""
     assert early.calls <= 5  # three reads of ten, then stopped
-    assert outs.file_digest(p, chunk=64, stop=StopAfter(0)) == ""
+    assert manifest.file_digest(p, chunk=64, stop=StopAfter(0)) == ""
 
 
 @pytest.mark.parametrize("other", ["composite", "study", "sites"])

@@ -1,4 +1,4 @@
-"""Safe outputs shared by every command: atomic files, COG rasters, run manifests.
+"""Safe outputs shared by every command: atomic files, COG rasters, output folders.
 
 Rules (README "Outputs", docs/pipeline.md "Output reference"): every file is written under a
 temporary name in the destination folder, re-opened and checked, and renamed only when
@@ -7,28 +7,21 @@ that looks finished; an output folder that already holds results is refused unle
 ``overwrite``; one process at a time writes into a folder (:class:`FolderLock`); the renames
 that publish a set of outputs are journaled so that even a killed process leaves a folder
 the next run completes (:class:`OutputSet`).  The checks themselves live in
-:mod:`mlri._outputs_guard`.
+:mod:`mlri._outputs_guard`; the provenance record beside every output in :mod:`mlri._manifest`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
-import platform
 import re
 import shutil
-import sys
-import threading
-import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
-from ._cloud import is_url
 from ._outputs_guard import (
     LOCK_NAME,
     FolderLock,
@@ -64,11 +57,9 @@ __all__ = [
     "Terminated",
     "atomic_file",
     "atomic_raster",
-    "build_manifest",
     "check_free_space",
     "check_output_dir",
     "check_results_owner",
-    "file_digest",
     "install_signal_handlers",
     "output_bytes",
     "preflight",
@@ -571,78 +562,3 @@ def _overview_factors(width: int, height: int, block: int) -> list[int]:
         factors.append(f)
         f *= 2
     return factors
-
-
-def file_digest(path: str | os.PathLike[str], algo: str = "sha256",
-                chunk: int = 1 << 20, stop: threading.Event | None = None) -> str:
-    """Streaming hex digest of a file (``/vsi*`` paths are skipped: returns '').
-
-    Reads into one reused buffer that stays in the CPU's cache (a fresh 4 MiB ``bytes`` per
-    read cost ~4 % more CPU on a multi-GB input).  With ``stop``: returns '' as soon as it is
-    set (checked before every read)."""
-    p = os.fspath(path)
-    if p.startswith("/vsi"):
-        return ""
-    h = hashlib.new(algo)
-    buf = bytearray(chunk)
-    view = memoryview(buf)
-    with open(p, "rb", buffering=0) as fh:  # noqa: PTH123
-        while not (stop is not None and stop.is_set()) and (n := fh.readinto(buf)):
-            h.update(view[:n])
-    return "" if stop is not None and stop.is_set() else h.hexdigest()
-
-
-def _versions(names: Iterable[str]) -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for n in names:
-        try:
-            out[n] = metadata.version(n)
-        except metadata.PackageNotFoundError:
-            out[n] = None
-    return out
-
-
-def build_manifest(*, command: str, parameters: Mapping[str, Any],
-                   inputs: Iterable[str | os.PathLike[str]] = (),
-                   outputs: Iterable[str | os.PathLike[str]] = (),
-                   started: float | None = None, extra: Mapping[str, Any] | None = None,
-                   checksum: bool = True) -> dict[str, Any]:
-    """Provenance record written beside every output (``manifest.json``).
-
-    Holds the mlri version and build (OpenMP, SIMD target, threads), dependency versions,
-    the command and all parameters, every input with size and SHA-256, outputs, and timing.
-    """
-    from ._info import build_info
-
-    ins = []
-    for p in inputs:
-        ps = os.fspath(p)
-        entry: dict[str, Any] = {"path": ps}
-        if is_url(ps):  # bytes not local: the URL is the record (no size or SHA-256)
-            entry["remote"] = True
-        elif not ps.startswith("/vsi") and Path(ps).exists():
-            entry["size"] = Path(ps).stat().st_size
-            if checksum:
-                entry["sha256"] = file_digest(ps)
-        ins.append(entry)
-    now = time.time()
-    man: dict[str, Any] = {
-        "tool": "mlri",
-        "command": command,
-        "argv": list(sys.argv),
-        "build": build_info(),
-        "dependencies": _versions(["numpy", "rasterio", "scipy", "click", "dask", "xarray",
-                                   "pyogrio", "shapely", "scikit-learn", "matplotlib"]),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "parameters": dict(parameters),
-        "inputs": ins,
-        "outputs": [os.fspath(o) for o in outputs],
-        "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
-    }
-    if started is not None:
-        man["started_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
-        man["elapsed_s"] = round(now - started, 3)
-    if extra:
-        man.update(dict(extra))
-    return man

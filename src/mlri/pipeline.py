@@ -25,18 +25,17 @@ from . import _significance_run as sigrun
 from . import api, products
 from ._cloud import remote_options
 from ._cluster import dask_client, require
+from ._manifest import build_manifest, file_digest
 from ._outputs import (
     OutputSet,
     atomic_raster,
-    build_manifest,
-    file_digest,
     output_bytes,
     preflight,
     raster_profile,
     write_json,
 )
-from .classes import CLASS_COLORS, CLASS_LABELS, FLAG_NODATA
 from ._unitcheck import YearValueError
+from .classes import CLASS_COLORS, CLASS_LABELS, FLAG_NODATA
 from .io import InputError, InputSet, open_inputs
 from .products import (
     ONSET_BANDS,

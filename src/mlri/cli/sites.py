@@ -200,7 +200,8 @@ def accuracy_cmd(classes: str, points: str, label_col: str | None, x_col: str | 
                  y_col: str | None, points_crs: str | None, scheme: str, restored: str,
                  area_adjusted: bool, out: str, overwrite: bool) -> None:
     """Confusion matrix (rows = map, columns = reference), OA, PA, UA, kappa."""
-    from .._outputs import build_manifest, check_output_dir, write_json
+    from .._manifest import build_manifest
+    from .._outputs import check_output_dir, write_json
     from ..classes import CLASS_CODES
     from ..sites.accuracy import assess_accuracy
 
@@ -257,7 +258,8 @@ def accuracy_cmd(classes: str, points: str, label_col: str | None, x_col: str | 
 @overwrite_option(help="Replace an existing --out.")
 def sample_cmd(classes: str, n: int, out: str, seed: int, strata: str, overwrite: bool) -> None:
     """Stratified random sample of N pixel centres per class for validation."""
-    from .._outputs import build_manifest, check_output_dir, write_json
+    from .._manifest import build_manifest
+    from .._outputs import check_output_dir, write_json
     from ..sites.sampling import stratified_sample, write_points
 
     t0 = time.time()

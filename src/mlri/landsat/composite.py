@@ -236,10 +236,10 @@ def write_composites(scenes: Sequence[Scene] | str | os.PathLike[str]
     checked, and moved into place only when every year has succeeded
     (:class:`mlri._outputs.OutputSet`): a failure or interrupt leaves no new file behind.
     """
+    from .._manifest import build_manifest
     from .._outputs import (
         OutputSet,
         atomic_raster,
-        build_manifest,
         output_bytes,
         raster_profile,
         write_json,

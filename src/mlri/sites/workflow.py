@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .._outputs import OutputExistsError, OutputSet, build_manifest, write_json
+from .._manifest import build_manifest
+from .._outputs import OutputExistsError, OutputSet, write_json
 from .._vector import read_features
 from ._deps import SitesWarning, require, require_extra
 from ._table import Table

@@ -284,7 +284,8 @@ def _execute(pending: list[MineTask], cfg: StudyConfig, n_workers: int, threads:
 def _summarise(cfg: StudyConfig, tasks: list[MineTask], records: list[dict[str, Any]],
                mines: Any, scenes: Any, scene_problems: list[Any], mine_warnings: list[str],
                t0: float, log: Callable[[str], None]) -> StudyResult:
-    from .._outputs import OutputSet, build_manifest, write_json
+    from .._manifest import build_manifest
+    from .._outputs import OutputSet, write_json
     from ..sites._table import Table
     from . import analysis, report
 

@@ -126,7 +126,8 @@ def run_scene(lst: Any, evi: Any, out_dir: str | os.PathLike[str], *, years: Any
     dict
         Output name → path.
     """
-    from .._outputs import build_manifest, check_output_dir, write_json
+    from .._manifest import build_manifest
+    from .._outputs import check_output_dir, write_json
 
     if fmt not in ("geotiff", "zarr"):
         msg = f"fmt must be 'geotiff' or 'zarr', got {fmt!r}"
