@@ -133,6 +133,7 @@ def test_options_are_never_coerced_silently(rng):
         (lambda: mlri.index(np.full((19, 2), 300.0), np.full((19, 2), 0.3), evi_min="a"),
          "evi_min must be a number"),
         (lambda: mlri.classify(mlri.trend(s), min_valid=2.5), "min_valid must be an integer"),
+        (lambda: mlri.classify(mlri.trend(s), alpha="high"), "alpha must be a number"),
     ]:
         with pytest.raises((TypeError, ValueError), match=match):
             call()

@@ -323,6 +323,19 @@ def test_composite_options_name_the_bad_subset(kw, match):
         CompositeOptions(**kw)
 
 
+@pytest.mark.parametrize(("kw", "match"), [
+    ({"months": (6, 9.5)}, "months must be an integer, got 9.5"),
+    ({"months": "6-9"}, "months must be two month numbers"),
+    ({"require_mtl": "yes"}, "require_mtl must be True or False"),
+    ({"mask_water": 1}, "mask_water must be True or False"),
+])
+def test_composite_options_are_never_coerced(kw, match):
+    from mlri.landsat.options import CompositeOptions
+
+    with pytest.raises((TypeError, ValueError), match=match):
+        CompositeOptions(**kw)
+
+
 def test_composite_options_normalise_subsets():
     from mlri.landsat.options import CompositeOptions
 

@@ -514,6 +514,7 @@ def classify(
                            zero_slope_direction=zero_slope_direction, dropped=dropped,
                            n_threads=n_threads)
     if alpha is not None:
+        alpha = real(alpha, "alpha")
         if not 0 < alpha < 1:
             msg = f"alpha must be in (0, 1), got {alpha!r}"
             raise ValueError(msg)
@@ -596,6 +597,7 @@ def _classify_p(result: TrendResult, p_increase: Any, p_decrease: Any, *, alpha:
     if z_crit is not None:
         msg = "z_crit applies to the |Z| rule only; with p-values give alpha"
         raise ValueError(msg)
+    alpha = real(alpha, "alpha")
     if not 0 < alpha < 1:
         msg = f"alpha must be in (0, 1), got {alpha!r}"
         raise ValueError(msg)

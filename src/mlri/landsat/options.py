@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from .._validation import flag, integer
 from .grid import Grid
 from .harmonize import HARMONIZATIONS
 from .qa import PRESETS
@@ -79,11 +80,16 @@ class CompositeOptions:
     io_threads: int = 2
 
     def __post_init__(self) -> None:
-        m0, m1 = (int(v) for v in self.months)
+        if isinstance(self.months, (str, bytes)) or len(self.months) != 2:
+            msg = f"months must be two month numbers 1-12, got {self.months!r}"
+            raise ValueError(msg)
+        m0, m1 = (integer(v, "months") for v in self.months)  # never 9.5 -> 9
         if not (1 <= m0 <= 12 and 1 <= m1 <= 12):
             msg = f"months must be two month numbers 1-12, got {self.months!r}"
             raise ValueError(msg)
         object.__setattr__(self, "months", (m0, m1))
+        for name in ("mask_water", "mask_dilated", "allow_tier2", "require_mtl"):
+            object.__setattr__(self, name, flag(getattr(self, name), name))  # never 'yes' -> True
         for name, val, allowed in (("mask", self.mask, PRESETS),
                                    ("evi_clamp", self.evi_clamp, EVI_CLAMPS),
                                    ("lst_method", self.lst_method, LST_METHODS),
