@@ -66,6 +66,8 @@ def test_flag_hint_maps_parameters_to_flags() -> None:
     assert (flag_hint("z_crit applies to the paper rule only; use alpha= with x", names)
             == "--z-crit applies to the paper rule only; use --alpha with x")
     assert flag_hint("unrelated_name=3 stays", names) == "unrelated_name=3 stays"
+    assert (flag_hint("e.g. significance='a_{var}_*.tif'", names)
+            == "e.g. --significance 'a_{var}_*.tif'")  # quoted for the shell
     # a one-word parameter as the subject a message opens with; elsewhere plain English
     assert flag_hint("alpha must be in (0, 1), got 2", names) == "--alpha must be in (0, 1), got 2"
     assert (flag_hint("reference land has no alpha here", names)

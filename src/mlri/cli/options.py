@@ -113,6 +113,8 @@ def flag_hint(message: str, params: Any) -> str:
             return flag
         if val == "False":
             return f"without {flag}"
+        if val and re.search(r"[*?{}\[\] ]", val):  # quoted for the shell, as typed
+            val = f"'{val}'"
         return flag + (f" {val}" if val else "")
 
     def bare(m: re.Match[str]) -> str:

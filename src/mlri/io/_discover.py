@@ -257,9 +257,9 @@ def resolve_variable(specs: Sequence[str | os.PathLike[str]] | str | os.PathLike
     for lay in layers:
         if lay.year in by_year:
             msg = (f"two {var} files for year {lay.year}: {by_year[lay.year]} and {lay.path}. "
-                   f"Exports of several mines in one folder: pick one with --pattern, e.g. "
-                   f"--pattern '{Path(lay.path).name.split(var)[0]}{{var}}_{{year}}.tif' "
-                   f"(Python: pattern=...), or a glob such as --lst 'folder/"
+                   f"Exports of several mines in one folder: pick one with a pattern, e.g. "
+                   f"pattern='{Path(lay.path).name.split(var)[0]}{{var}}_{{year}}.tif', "
+                   f"or a glob such as {var.lower()}='folder/"
                    f"{Path(lay.path).name.split(var)[0]}{var}_*.tif'. Tiles of one "
                    f"split Earth Engine export (name-0000000000-0000000000.tif): mosaic them "
                    f"first, e.g. gdalbuildvrt {var}_{lay.year}.vrt <tiles>")
