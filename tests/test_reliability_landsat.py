@@ -271,7 +271,7 @@ def test_missing_band_hint_offers_only_what_helps(archive, tmp_path):
     assert line.endswith("the download is incomplete, download the scene again"), line
     out = tmp_path / "done"
     out.mkdir()
-    (out / "manifest.json").write_text("{}")
+    (out / "manifest.json").write_text('{"command": "composite"}')  # an earlier composite
     r = _cli("composite", "--scenes", root, "--aoi", aoi, "--years", "2005", "--out", out,
              "--variables", "EVI", "--mask", "none")
     assert "pass --overwrite to replace them" in _error_line(r)

@@ -584,7 +584,7 @@ def test_empty_mines_file_is_an_error(tmp_path):
     r = CliRunner().invoke(main, ["study", "--mines", str(empty), "--rasters", str(tmp_path),
                                   "--out", str(tmp_path / "out"), "-q"])
     assert r.exit_code == 1, r.output
-    assert r.output.startswith(f"Error: the mines file {empty} holds no mine")
+    assert r.output.startswith(f"Error: {empty} holds no features; --mines needs")
     assert not (tmp_path / "out").exists()
 
 

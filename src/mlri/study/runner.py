@@ -119,13 +119,7 @@ def run_study(config: StudyConfig, *, quiet: bool = False,
         msg = f"study folder {out} exists and is not a folder; choose another --out"
         raise NotADirectoryError(msg)
     _check_out(out)
-    mines, mine_warnings = read_study_mines(cfg)
-    if not len(mines.ids):
-        # a study of nothing is no result: refuse it before the study folder is touched
-        msg = (f"the mines file {cfg.mines} holds no mine (no feature"
-               + (f" in layer {cfg.layer!r}" if cfg.layer is not None else "")
-               + "); give a polygon file with one feature per mine (--mines)")
-        raise ValueError(msg)
+    mines, mine_warnings = read_study_mines(cfg)  # (an empty mines file is refused there)
     for w in mine_warnings:
         log(f"warning: {w}")
     scenes = None
