@@ -381,3 +381,235 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     im = Image.open(shot).convert("L")
     assert im.size == (1280, 2400)
     assert np.asarray(im).std() > 10  # not a blank page
+
+
+# -- sample / accuracy / report: publication, OS errors, inputs of another run ------------------
+def _labelled_small(tmp_path, run):
+    """Reference points for ``run`` (a write_classes folder): sampled, labelled as mapped."""
+    res = _invoke("sample", "--classes", run, "--n", 4, "--out", tmp_path / "drawn.csv")
+    assert res.exit_code == 0, res.output
+    rows = _read_csv(tmp_path / "drawn.csv")
+    for r in rows:
+        r["reference"] = r["map_class"]
+    with (tmp_path / "pts.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return tmp_path / "pts.csv"
+
+
+@pytest.mark.parametrize("command", ["sample", "accuracy"])
+def test_output_and_manifest_are_published_together(tmp_path, monkeypatch, command):
+    # a full disk while the side manifest was written left the output without its manifest
+    # ("nothing was published" said the error), and the rerun then needed --overwrite
+    import errno
+
+    import mlri._outputs as outputs
+
+    run = write_classes(tmp_path / "run", height=40, width=50)["dir"]
+    pts = _labelled_small(tmp_path, run)
+    out = tmp_path / "res" / ("p.csv" if command == "sample" else "a.json")
+    args = [command, "--classes", run, "--out", out]
+    args += ["--n", 3] if command == "sample" else ["--points", pts]
+    real = outputs.write_json
+
+    def full(path, obj):
+        if str(path).endswith(".manifest.json"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, obj)
+
+    monkeypatch.setattr(outputs, "write_json", full)
+    res = _invoke(*args)
+    assert res.exit_code == 1 and "No space left on device" in res.output, res.output
+    assert "Traceback" not in res.output
+    assert not out.exists() and not out.with_name(f"{out.stem}.manifest.json").exists()
+    assert not out.parent.exists()  # created by the command, removed with the failure
+    monkeypatch.setattr(outputs, "write_json", real)
+    res = _invoke(*args)  # no --overwrite needed: nothing was published
+    assert res.exit_code == 0, res.output
+    assert out.is_file() and out.with_name(f"{out.stem}.manifest.json").is_file()
+
+
+@pytest.mark.parametrize(("code", "expect"), [
+    ("EROFS", ["cannot write into the output folder", "Read-only file system",
+               "choose a writable output folder (--out)"]),
+    ("ENOSPC", ["No space left on device", "Free some space"]),
+])
+@pytest.mark.parametrize("command", ["sample", "accuracy", "report"])
+def test_os_errors_of_the_output_folder_are_one_line(tmp_path, monkeypatch, command, code,
+                                                     expect):
+    # a read-only or full output folder gave a traceback (OSError from FolderLock.acquire)
+    import errno
+    import os
+
+    run = write_classes(tmp_path / "run", height=40, width=50)["dir"]
+    pts = _labelled_small(tmp_path, run)
+    real_open = os.open
+
+    def refuse(path, *a, **kw):
+        if str(path) == str(tmp_path / "out" / ".mlri.lock"):
+            raise OSError(getattr(errno, code), os.strerror(getattr(errno, code)), str(path))
+        return real_open(path, *a, **kw)
+
+    monkeypatch.setattr(os, "open", refuse)
+    out = tmp_path / "out"
+    args = {"sample": ["sample", "--classes", run, "--out", out / "p.csv"],
+            "accuracy": ["accuracy", "--classes", run, "--points", pts, "--out",
+                         out / "a.json"],
+            "report": ["report", "--run", run, "--out", out / "r.html"]}[command]
+    res = _invoke(*args)
+    assert res.exit_code == 1, res.output
+    assert "Traceback" not in res.output and res.output.startswith("Error: ")
+    assert len(res.output.strip().splitlines()) == 1, res.output
+    for e in expect:
+        assert e in res.output, res.output
+
+
+def test_sample_gpkg_write_failure_names_the_file(tmp_path, monkeypatch):
+    # pyogrio's FeatureError ("database or disk is full") was a traceback
+    import pyogrio.raw
+    from pyogrio.errors import FeatureError
+
+    run = write_classes(tmp_path / "run", height=40, width=50)["dir"]
+
+    def full(*a, **kw):
+        raise FeatureError("Could not add feature to layer at index 0: sqlite3_exec(CREATE "
+                           "TABLE ...) failed: database or disk is full")
+
+    monkeypatch.setattr(pyogrio.raw, "write", full)
+    res = _invoke("sample", "--classes", run, "--n", 3, "--out", tmp_path / "o" / "p.gpkg")
+    assert res.exit_code == 1 and "Traceback" not in res.output, res.output
+    assert f"No space left on device while writing {tmp_path / 'o' / 'p.gpkg'}" in res.output
+    assert not (tmp_path / "o").exists()
+
+
+def _write_array(path, arr, dtype="uint8", nodata=0):
+    import rasterio
+    from affine import Affine
+
+    prof = {"driver": "GTiff", "width": arr.shape[-1], "height": arr.shape[-2],
+            "count": 1 if arr.ndim == 2 else arr.shape[0], "dtype": dtype, "nodata": nodata,
+            "crs": "EPSG:32650", "transform": Affine(30, 0, 500_000, 0, -30, 4_400_000)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(path, "w", **prof) as dst:
+        dst.write(arr if arr.ndim == 3 else arr[None])
+    return path
+
+
+def test_report_refuses_results_of_another_run(tmp_path):
+    # the sites folder (and accuracy) of one run were shown as another run's, mine maps drawn
+    # on the wrong class map; a raster of another grid copied into the run folder was used
+    run_a, mines = _small_run(tmp_path / "a", 3)
+    run_b = write_classes(tmp_path / "b" / "run", height=30, width=50)["dir"]
+    res = _invoke("sites", "--run", run_a, "--mines", mines, "--out", tmp_path / "sa",
+                  "--no-cluster", "--no-figures", "--max-maps", 0)
+    assert res.exit_code == 0, res.output
+    pts = _labelled_small(tmp_path, run_a)
+    res = _invoke("accuracy", "--classes", run_a, "--points", pts, "--out", tmp_path / "acc.json")
+    assert res.exit_code == 0, res.output
+
+    res = _invoke("report", "--run", run_b, "--sites", tmp_path / "sa", "--out", tmp_path / "r1.html")
+    assert res.exit_code == 1, res.output
+    assert f"the sites folder {tmp_path / 'sa'} (--sites) was made from {run_a}" in res.output
+    assert f"not from the run folder {run_b}" in res.output and "mlri sites --run" in res.output
+    res = _invoke("report", "--run", run_b, "--accuracy", tmp_path / "acc.json", "--out",
+                  tmp_path / "r2.html")
+    assert res.exit_code == 1 and f"{tmp_path / 'acc.json'} (--accuracy) was made from" in \
+        res.output, res.output
+    # a result written before results recorded their class map: its area tells
+    acc = json.loads((tmp_path / "acc.json").read_text())
+    del acc["class_raster"]
+    (tmp_path / "old.json").write_text(json.dumps(acc))
+    res = _invoke("report", "--run", run_b, "--accuracy", tmp_path / "old.json", "--out",
+                  tmp_path / "r3.html")
+    assert res.exit_code == 1 and "was made from another class map" in res.output, res.output
+    # the matching run is accepted
+    res = _invoke("report", "--run", run_a, "--sites", tmp_path / "sa", "--accuracy",
+                  tmp_path / "acc.json", "--out", tmp_path / "r4.html")
+    assert res.exit_code == 0, res.output
+    assert not any((tmp_path / f"r{i}.html").exists() for i in (1, 2, 3))
+    # a trend.tif of another grid copied into the run folder
+    _write_array(run_a / "trend.tif", np.zeros((30, 30), dtype=np.float32), dtype="float32",
+                 nodata=None)
+    res = _invoke("report", "--run", run_a, "--out", tmp_path / "r5.html")
+    assert res.exit_code == 1 and f"{run_a / 'trend.tif'} is not on the grid of" in res.output
+
+
+def test_sample_and_accuracy_refuse_rasters_that_are_not_class_maps(project, tmp_path):
+    # an MLRI stack: "cannot convert float NaN to integer"; an LST raster: "0 points", exit 0;
+    # an all-nodata run: an empty sample and exit 0
+    d = project["dir"]
+    pts = _labelled_small(tmp_path, write_classes(tmp_path / "run", height=40, width=50)["dir"])
+    lst = _write_array(tmp_path / "LST_2000.tif", np.full((40, 50), 300.0, np.float32),
+                       dtype="float32", nodata=None)
+    for raster in (d / "run" / "mlri.tif", lst):
+        for args in (["sample", "--out", tmp_path / "s.csv"],
+                     ["accuracy", "--points", pts, "--out", tmp_path / "a.json"]):
+            res = _invoke(*args, "--classes", raster)
+            assert res.exit_code == 1, res.output
+            assert f"{raster} is not a class raster" in res.output and "--classes" in \
+                res.output, res.output
+    flagsish = _write_array(tmp_path / "bytes.tif", np.full((40, 50), 17, np.uint8))
+    res = _invoke("sample", "--classes", flagsish, "--out", tmp_path / "s.csv")
+    assert res.exit_code == 1 and "not class codes (e.g. 17;" in res.output, res.output
+    empty = _write_array(tmp_path / "empty" / "classes.tif", np.zeros((40, 50), np.uint8))
+    res = _invoke("sample", "--classes", empty.parent, "--out", tmp_path / "s.csv")
+    assert res.exit_code == 1, res.output
+    assert f"nothing to sample: {empty} has no classified pixel (all nodata)" in res.output
+    assert not (tmp_path / "s.csv").exists() and not (tmp_path / "a.json").exists()
+
+
+def test_sample_and_accuracy_complete_an_interrupted_publication(tmp_path):
+    # a run killed before its renames: sample/accuracy said classes.tif does not exist while
+    # report completed the publication
+    src = write_classes(tmp_path / "src", height=40, width=50)["dir"]
+    pts = _labelled_small(tmp_path, src)
+    for command in ("sample", "accuracy"):
+        run = tmp_path / f"run_{command}"
+        stage = run / ".mlri-stage.partial-999999-deadbeef"
+        stage.mkdir(parents=True)
+        shutil.copy(src / "classes.tif", stage / "classes.tif")
+        (run / ".mlri-publish.json").write_text(json.dumps({
+            "pid": 999999, "stage": stage.name, "marker": "manifest.json",
+            "publish": ["classes.tif"], "remove": []}))
+        args = (["--n", 3, "--out", tmp_path / "s.csv", "--overwrite"] if command == "sample"
+                else ["--points", pts, "--out", tmp_path / "a.json"])
+        res = _invoke(command, "--classes", run, *args)
+        assert res.exit_code == 0, res.output
+        assert (run / "classes.tif").is_file() and not (run / ".mlri-publish.json").exists()
+        assert not stage.exists()
+
+
+def test_messages_name_the_file_and_the_fix(project, tmp_path):
+    d = project["dir"]
+    run = write_classes(tmp_path / "run", height=40, width=50)["dir"]
+    pts = _labelled_small(tmp_path, run)
+    bad = tmp_path / "badacc.json"
+    bad.write_text("not json")
+    res = _invoke("report", "--run", run, "--accuracy", bad, "--out", tmp_path / "r.html")
+    assert res.exit_code == 1 and f"accuracy file {bad} is not valid JSON" in res.output
+    # damaged rasters of a run folder: named, said to be damaged (a truncated classes.tif was
+    # said to be off the grid of mlri.tif, a truncated mlri.tif "Read failed")
+    for name in ("mlri.tif", "classes.tif"):
+        copy = tmp_path / f"cut_{name}"
+        shutil.copytree(d / "run", copy)
+        size = (copy / name).stat().st_size
+        with (copy / name).open("r+b") as fh:
+            fh.truncate(size // 2)
+        res = _invoke("report", "--run", copy, "--out", tmp_path / "r.html")
+        assert res.exit_code == 1 and f"{copy / name} is damaged" in res.output, res.output
+        assert "truncated" in res.output and "re-run `mlri run`" in res.output
+    res = _invoke("report", "--run", d / "run" / "classes.tif", "--out", tmp_path / "r.html")
+    assert res.exit_code == 1 and "classes.tif is a file; --run takes the output folder" in \
+        res.output
+    # no restored class: a matrix with no restored row
+    res = _invoke("accuracy", "--classes", run, "--points", pts, "--restored", "",
+                  "--out", tmp_path / "a.json")
+    assert res.exit_code == 1 and "--restored is empty" in res.output, res.output
+    # UTM x/y said to be longitude/latitude: a numpy "invalid value" warning
+    res = _invoke("accuracy", "--classes", run, "--points", pts, "--points-crs", "EPSG:4326",
+                  "--out", tmp_path / "a.json")
+    assert res.exit_code == 1 and "RuntimeWarning" not in res.output, res.output
+    assert "outside the valid range of EPSG:4326" in res.output
+    assert "look like projected coordinates" in res.output and "--points-crs" in res.output
+    assert not (tmp_path / "a.json").exists() and not (tmp_path / "r.html").exists()

@@ -35,6 +35,7 @@ from ._outputs_guard import (
     incomplete_error,
     install_signal_handlers,
     is_io_error,
+    make_folder,
     mark_verified,
     output_bytes,
     pid_alive,
@@ -97,7 +98,7 @@ def check_output_dir(out_dir: str | os.PathLike[str], names: Iterable[str], *,
     if out.exists() and not out.is_dir():
         msg = f"output path {out} exists and is not a folder; choose another --out"
         raise NotADirectoryError(msg)
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     with FolderLock(out):
         recover_publication(out)
         existing = [n for n in names if (out / n).exists()]
@@ -380,7 +381,7 @@ class OutputSet:
         if out.exists() and not out.is_dir():
             msg = f"output path {out} exists and is not a folder; choose another --out"
             raise NotADirectoryError(msg)
-        out.mkdir(parents=True, exist_ok=True)
+        make_folder(out)
         self._lock: FolderLock | None = None
         self.out = out
         self.committed = False

@@ -148,7 +148,8 @@ def _is_enospc(exc: BaseException | None) -> bool:
     while exc is not None and seen < 10:
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
             return True
-        if "No space left on device" in str(exc):
+        # GDAL logs; SQLite (a GeoPackage written by pyogrio) says "database or disk is full"
+        if any(t in str(exc) for t in ("No space left on device", "disk is full")):
             return True
         exc = exc.__cause__ or exc.__context__
         seen += 1
@@ -179,6 +180,32 @@ def write_failure(path: str | os.PathLike[str], exc: BaseException | None, *,
                f"folder's file system ({_mb(max(free, 0))} free)")
         return OutputWriteError(errno.EIO, msg)
     return None
+
+
+def unwritable(folder: str | os.PathLike[str], exc: OSError) -> OutputError:
+    """The error for an output folder that cannot be created or written into (``exc``: a
+    read-only file system, no permission, a full disk), naming the folder and the fix."""
+    if isinstance(exc, OutputError):
+        return exc
+    full = write_failure(Path(folder) / LOCK_NAME, exc, heuristic=False)
+    if full is not None:
+        return full
+    why = exc.strerror or str(exc)
+    msg = (f"cannot write into the output folder {folder} ({why}); choose a writable output "
+           f"folder (--out) or fix its permissions")
+    return OutputWriteError(exc.errno or errno.EIO, msg)
+
+
+def make_folder(out: Path) -> None:
+    """Create the output folder ``out`` (and its parents); one that cannot be created (a
+    read-only file system, no permission, a full disk) is an :class:`OutputError` naming it
+    and the fix."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise
+    except OSError as err:
+        raise unwritable(out, err) from err
 
 
 def incomplete_error(path: str | os.PathLike[str], detail: str) -> OutputWriteError:
@@ -379,7 +406,10 @@ class FolderLock:
                 self._held = True
                 return self
             for _ in range(20):
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                except OSError as err:  # read-only, no permission, full: say so, and the fix
+                    raise unwritable(self.folder, err) from err
                 try:
                     _lock_fd(fd)
                 except OSError as err:
@@ -403,8 +433,14 @@ class FolderLock:
                 raise OutputInUseError(errno.EBUSY, msg)
             cmd = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:200] if sys.argv else ""
             info = f"{os.getpid()} (since {time.strftime('%Y-%m-%d %H:%M:%S')}: {cmd})\n"
-            os.ftruncate(fd, 0)
-            os.write(fd, info.encode("utf-8", "replace"))
+            try:
+                os.ftruncate(fd, 0)
+                os.write(fd, info.encode("utf-8", "replace"))
+            except OSError as err:  # a full disk
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
+                raise unwritable(self.folder, err) from err
             _HELD[self._key] = [fd, 1, self.path]
             self._held = True
         return self

@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from .options import fail as _fail
 from .options import out_option, overwrite_option
 
 __all__ = ["COMMANDS"]
@@ -24,8 +25,13 @@ __all__ = ["COMMANDS"]
 
 @contextlib.contextmanager
 def _cli_errors() -> Iterator[None]:
-    """Show SitesWarnings on stderr as they happen; turn expected errors into ClickException."""
-    from .._outputs import OutputError
+    """Show SitesWarnings on stderr as they happen; turn expected errors into one ``Error:``
+    line (:func:`.options.fail`, the mapping every command shares: parameter names become
+    flags).  Expected are bad inputs, existing outputs, a missing optional package and every
+    operating-system error (a read-only or full output folder: mlri's own output errors name
+    the folder and the fix); rasterio / pyogrio errors name what could not be read or
+    written."""
+    from .._outputs_guard import is_io_error
     from ..sites._deps import SitesWarning
 
     def show(message: Any, category: type, filename: str, lineno: int, file: Any = None,
@@ -39,14 +45,12 @@ def _cli_errors() -> Iterator[None]:
             yield
         except click.ClickException:
             raise
-        except (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError,
-                ImportError, KeyError, OutputError) as err:
-            # a KeyError's str() is its repr ('col'); other messages are shown as they are
-            msg = str(err).strip("'\"") if isinstance(err, KeyError) else str(err)
-            raise click.ClickException(msg) from err
-        except Exception as err:  # rasterio / pyogrio I/O errors
-            name = type(err).__name__
-            if name in ("RasterioIOError", "DataSourceError", "DataLayerError", "CPLE_OpenFailedError"):
+        except KeyError as err:  # its str() is its repr ('col'): show the message itself
+            raise _fail(LookupError(str(err).strip("'\""))) from err
+        except (OSError, ValueError, ImportError) as err:
+            raise _fail(err) from err
+        except Exception as err:
+            if is_io_error(err) or type(err).__module__.startswith("pyogrio"):
                 raise click.ClickException(f"cannot read input: {err}") from err
             raise
 
@@ -160,19 +164,20 @@ def sites_cmd(run_dir: str, mines: str, out: str, id_col: str | None, name_col: 
             click.echo(f"  onset year: not available ({d.notes['onset']})")
 
 
-def _classes_path(p: str) -> Path:
-    path = Path(p)
-    if path.is_dir():
-        path = path / "classes.tif"
-    if not path.exists():
-        msg = (f"class raster {path} does not exist; pass classes.tif of `mlri run` (or its "
-               f"output folder) as --classes")
-        raise FileNotFoundError(msg)
-    return path
-
-
 def _side_manifest(out: Path) -> Path:
     return out.with_name(f"{out.stem}.manifest.json")
+
+
+def _publication(outp: Path, overwrite: bool, command: str) -> Any:
+    """The output file ``outp`` and its ``<name>.manifest.json``, staged and published
+    together (:class:`mlri._outputs.OutputSet`, the manifest last) under the folder's lock:
+    a failure (a full disk while the manifest is written) or an interrupt leaves neither,
+    so the next run needs no --overwrite; results of another command under those names are
+    refused even with --overwrite."""
+    from .._outputs import OutputSet
+
+    return OutputSet(outp.parent, [outp.name], overwrite=overwrite,
+                     marker=_side_manifest(outp).name, command=command)
 
 
 @click.command("accuracy")
@@ -201,32 +206,38 @@ def accuracy_cmd(classes: str, points: str, label_col: str | None, x_col: str | 
                  area_adjusted: bool, out: str, overwrite: bool) -> None:
     """Confusion matrix (rows = map, columns = reference), OA, PA, UA, kappa."""
     from .._manifest import build_manifest
-    from .._outputs import check_output_dir, write_json
+    from .._outputs import write_json
     from ..classes import CLASS_CODES
     from ..sites.accuracy import assess_accuracy
+    from ..sites.runfolder import class_raster
 
     t0 = time.time()
     with _cli_errors():
-        cpath = _classes_path(classes)
+        cpath = class_raster(classes)
         outp = Path(out)
-        check_output_dir(outp.parent, [outp.name, _side_manifest(outp).name],
-                         overwrite=overwrite)
+        names = [k for k in CLASS_CODES if k != "nodata"]
         codes = []
         for nm in (s.strip() for s in restored.split(",") if s.strip()):
-            if nm not in CLASS_CODES or nm == "nodata":
-                msg = (f"--restored: unknown class {nm!r}; use names from "
-                       f"{', '.join(k for k in CLASS_CODES if k != 'nodata')}")
+            if nm not in names:
+                msg = f"--restored: unknown class {nm!r}; use names from {', '.join(names)}"
                 raise ValueError(msg)
             codes.append(CLASS_CODES[nm])
-        res = assess_accuracy(cpath, points, label_col=label_col, scheme=scheme,
-                              restored_classes=tuple(codes), x_col=x_col, y_col=y_col,
-                              points_crs=points_crs, area_adjusted_estimates=area_adjusted)
-        write_json(outp, res)
-        man = build_manifest(command="accuracy", parameters={
-            "classes": str(cpath), "points": points, "label_col": label_col, "scheme": scheme,
-            "restored": restored, "area_adjusted": area_adjusted, "points_crs": points_crs},
-            inputs=[cpath, Path(points)], outputs=[outp.name], started=t0)
-        write_json(_side_manifest(outp), man)
+        if not codes and scheme in ("auto", "binary"):
+            msg = (f"--restored is empty: name the map classes counted as restored, e.g. "
+                   f"SAI,SCI,SI_H_undefined (from {', '.join(names)})")
+            raise ValueError(msg)
+        with _publication(outp, overwrite, "accuracy") as oset:
+            res = assess_accuracy(cpath, points, label_col=label_col, scheme=scheme,
+                                  restored_classes=tuple(codes), x_col=x_col, y_col=y_col,
+                                  points_crs=points_crs, area_adjusted_estimates=area_adjusted)
+            write_json(oset.stage(outp.name), res)
+            man = build_manifest(command="accuracy", parameters={
+                "classes": str(cpath), "points": points, "label_col": label_col,
+                "scheme": scheme, "restored": restored, "area_adjusted": area_adjusted,
+                "points_crs": points_crs},
+                inputs=[cpath, Path(points)], outputs=[outp.name], started=t0)
+            write_json(oset.stage(_side_manifest(outp).name), man)
+            oset.commit()
     labs = res["labels"]
     click.echo(f"{res['n_points_used']} points, scheme {res['scheme']}: overall accuracy "
                f"{res['overall_accuracy']:.3f}, kappa {res['kappa']:.3f}")
@@ -259,12 +270,13 @@ def accuracy_cmd(classes: str, points: str, label_col: str | None, x_col: str | 
 def sample_cmd(classes: str, n: int, out: str, seed: int, strata: str, overwrite: bool) -> None:
     """Stratified random sample of N pixel centres per class for validation."""
     from .._manifest import build_manifest
-    from .._outputs import check_output_dir, write_json
+    from .._outputs import write_json
+    from ..sites.runfolder import class_raster
     from ..sites.sampling import stratified_sample, write_points
 
     t0 = time.time()
     with _cli_errors():
-        cpath = _classes_path(classes)
+        cpath = class_raster(classes)
         outp = Path(out)
         if outp.suffix.lower() not in (".csv", ".geojson", ".json", ".gpkg"):
             msg = f"--out {outp.name}: use a .csv, .geojson or .gpkg file name"
@@ -272,17 +284,17 @@ def sample_cmd(classes: str, n: int, out: str, seed: int, strata: str, overwrite
         if n < 1:
             msg = f"--n must be at least 1, got {n}"
             raise ValueError(msg)
-        check_output_dir(outp.parent, [outp.name, _side_manifest(outp).name],
-                         overwrite=overwrite)
-        t = stratified_sample(cpath, n, strata=strata, seed=seed)
-        write_points(t, outp)
-        man = build_manifest(command="sample", parameters={
-            "classes": str(cpath), "n": n, "seed": seed, "strata": strata},
-            inputs=[cpath], outputs=[outp.name], started=t0,
-            extra={"allocation": "equal n per stratum, uniform without replacement",
-                   "stratum_pixels": {s: int(p) for s, p in zip(t["stratum"],
-                                                                 t["stratum_pixels"], strict=False)}})
-        write_json(_side_manifest(outp), man)
+        with _publication(outp, overwrite, "sample") as oset:
+            t = stratified_sample(cpath, n, strata=strata, seed=seed)
+            write_points(t, oset.stage(outp.name))
+            man = build_manifest(command="sample", parameters={
+                "classes": str(cpath), "n": n, "seed": seed, "strata": strata},
+                inputs=[cpath], outputs=[outp.name], started=t0,
+                extra={"allocation": "equal n per stratum, uniform without replacement",
+                       "stratum_pixels": {s: int(p) for s, p in zip(
+                           t["stratum"], t["stratum_pixels"], strict=False)}})
+            write_json(oset.stage(_side_manifest(outp).name), man)
+            oset.commit()
     per: dict[str, int] = {}
     for s in t["stratum"]:
         per[s] = per.get(s, 0) + 1

@@ -1,4 +1,5 @@
-"""A minimal column table (no pandas dependency) with CSV round-trip.
+"""A minimal column table (no pandas dependency) with CSV round-trip, and the one way the
+sites commands write a vector file (:func:`write_features`: ``sites.gpkg``, sample points).
 
 Columns are kept in insertion order; values are Python scalars or NumPy arrays of equal length.
 ``to_pandas()`` converts when pandas is available.
@@ -18,7 +19,7 @@ import numpy as np
 
 from .._outputs import atomic_file
 
-__all__ = ["TEXT_COLUMNS", "Table"]
+__all__ = ["TEXT_COLUMNS", "Table", "write_features"]
 
 #: Columns always read back as text.
 TEXT_COLUMNS = ("id", "name", "region", "start", "start_group", "status", "note", "level",
@@ -198,3 +199,30 @@ class Table:
 
     def __repr__(self) -> str:
         return f"Table({len(self)} rows x {len(self._cols)} columns: {', '.join(self._cols)})"
+
+
+def write_features(path: str | os.PathLike[str], geometry: Any, data: Any, names: Any,
+                   **kw: Any) -> Path:
+    """``pyogrio.raw.write`` to a temporary file beside ``path``, renamed to ``path`` when
+    complete (the temporary and GeoPackage's ``-wal``/``-shm``/``-journal`` side files are
+    removed in any case).  A failed write (pyogrio raises its own errors, e.g. "database or
+    disk is full") is an :class:`mlri._outputs.OutputWriteError` naming the file, the free
+    space and the fix."""
+    from pyogrio.raw import write
+
+    from .._outputs import _shown, write_failure
+
+    p = Path(path)
+    tmp = p.with_name(f".{p.stem}.partial-{os.getpid()}{p.suffix}")
+    try:
+        write(str(tmp), geometry, data, names, **kw)
+        tmp.replace(p)
+    except Exception as err:
+        failed = write_failure(_shown(p), err, force=True)
+        assert failed is not None  # force=True always gives one
+        raise failed from err
+    finally:
+        for t in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm"), Path(f"{tmp}-journal")):
+            if t.exists():
+                t.unlink()
+    return p

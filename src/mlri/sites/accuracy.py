@@ -106,6 +106,8 @@ def assess_accuracy(classes: str | os.PathLike[str], points: str | os.PathLike[s
                     ) -> dict[str, Any]:
     """Confusion matrix, OA / PA / UA / kappa and (optionally) area-adjusted estimates.
 
+    ``classes`` is ``classes.tif`` of ``mlri run`` or the run folder (a raster that is not a
+    class map is refused).  The result records the class raster (path, size, SHA-256).
     Points outside the raster, on map nodata, or with an empty / unknown label are left out
     with a SitesWarning that names them.  The scheme is chosen from the labels (see the module
     docstring).  Area-adjusted estimates use the whole class raster as the population, the
@@ -116,7 +118,13 @@ def assess_accuracy(classes: str | os.PathLike[str], points: str | os.PathLike[s
     """
     import rasterio
 
+    from .._manifest import file_digest
+    from .refdata import check_class_raster
+    from .runfolder import class_raster
+
+    classes = class_raster(classes)
     with rasterio.open(classes) as src:
+        check_class_raster(src, classes)
         rcrs = src.crs.to_wkt() if src.crs else None
     pts = points if isinstance(points, dict) else read_points(
         points, label_col=label_col, x_col=x_col, y_col=y_col, crs=points_crs, layer=layer,
@@ -138,6 +146,10 @@ def assess_accuracy(classes: str | os.PathLike[str], points: str | os.PathLike[s
         scheme = _scheme_for([str(norm[i]) for i in good])
     if scheme not in SCHEMES:
         msg = f"scheme must be auto, {', '.join(SCHEMES)}; got {scheme!r}"
+        raise ValueError(msg)
+    if scheme == "binary" and not len(restored_classes):
+        msg = ("restored_classes is empty: the binary scheme needs the map classes counted as "
+               "restored, e.g. SAI, SCI, SI_H_undefined")
         raise ValueError(msg)
     labels = SCHEMES[scheme]
     ref = [(_ref_to_scheme(v, scheme) if v is not None else None) for v in norm]
@@ -169,6 +181,10 @@ def assess_accuracy(classes: str | os.PathLike[str], points: str | os.PathLike[s
         **accuracy_metrics(cm, labels),
         "points": {"source": src_name, "label_col": pts.get("label_col"),
                    "crs": str(pts["crs"]) if pts["crs"] is not None else None},
+        # the class map assessed (its SHA-256 ties the result to one run: mlri report
+        # refuses to show it beside another run's map)
+        "class_raster": {"path": os.fspath(classes), "size": classes.stat().st_size,
+                         "sha256": file_digest(classes)},
     }
     if area_adjusted_estimates:
         counts, ha = class_areas(classes)

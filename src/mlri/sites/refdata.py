@@ -13,12 +13,38 @@ from .._vector import read_features
 from ._deps import require
 from ._geo import apply_affine
 
-__all__ = ["class_areas", "read_points", "sample_classes"]
+__all__ = ["check_class_raster", "check_class_values", "class_areas", "read_points",
+           "sample_classes"]
 
 
 # ------------------------------------------------------------------------------------------
 # rasters and points
 # ------------------------------------------------------------------------------------------
+def check_class_raster(src: Any, path: str | os.PathLike[str]) -> None:
+    """Refuse (``ValueError`` naming ``path``) an open raster ``src`` that is not a class map:
+    one band of uint8 class codes (:mod:`mlri.classes`), as ``classes.tif`` of ``mlri run``.
+    An MLRI stack or an LST/EVI raster would otherwise be read as classes (NaN cast to codes,
+    or no pixel of any class)."""
+    if src.count != 1 or src.dtypes[0] != "uint8":
+        what = f"{src.count} band{'s' if src.count != 1 else ''} of {src.dtypes[0]}"
+        msg = (f"{path} is not a class raster ({what}; a class raster has one band of uint8 "
+               f"class codes 0-6, like classes.tif of `mlri run`); pass classes.tif of the "
+               f"run (or its output folder) as classes=")
+        raise ValueError(msg)
+
+
+def check_class_values(codes: np.ndarray, path: str | os.PathLike[str]) -> None:
+    """Refuse class codes outside 0..6 (after the raster's nodata became 0): a uint8 raster
+    that is not a class map (``flags.tif``, a byte image)."""
+    bad = codes[(codes < 0) | (codes > 6)]
+    if bad.size:
+        msg = (f"{path} holds values that are not class codes (e.g. {int(bad.max())}; the "
+               f"codes are 0 nodata, 1-6 SD, ND, NI, SAI, SCI, SI_H_undefined): it is not a "
+               f"class raster; pass classes.tif of `mlri run` (or its output folder) as "
+               f"classes=")
+        raise ValueError(msg)
+
+
 def class_areas(classes: str | os.PathLike[str], *, window: int = 2048
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Pixel count and area (ha; NaN without CRS) per class code 0..6 over the whole raster,
@@ -29,6 +55,7 @@ def class_areas(classes: str | os.PathLike[str], *, window: int = 2048
     from .zonal import _PixelArea
 
     with rasterio.open(classes) as src:
+        check_class_raster(src, classes)
         pa = _PixelArea(src.crs, src.transform)
         nod = src.nodata
         counts = np.zeros(7, dtype=np.int64)
@@ -41,7 +68,7 @@ def class_areas(classes: str | os.PathLike[str], *, window: int = 2048
                 a = src.read(1, window=Window(c, r, w, h)).astype(np.int64)
                 if nod is not None and nod != 0:
                     a[a == int(nod)] = 0
-                a[(a < 0) | (a > 6)] = 0
+                check_class_values(a, classes)
                 cnt = np.bincount(a.ravel(), minlength=7)[:7]
                 counts += cnt
                 if pa.constant is not None:
@@ -206,6 +233,7 @@ def sample_classes(classes: str | os.PathLike[str], x: np.ndarray, y: np.ndarray
     import rasterio
 
     with rasterio.open(classes) as src:
+        check_class_raster(src, classes)
         xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
         if crs is not None and src.crs is not None:
             pyproj = require("pyproj", "reprojecting reference points")
@@ -213,14 +241,18 @@ def sample_classes(classes: str | os.PathLike[str], x: np.ndarray, y: np.ndarray
                 a = pyproj.CRS.from_user_input(crs)
             except pyproj.exceptions.CRSError:
                 msg = (f"{source}: unknown CRS {str(crs)[:80]!r}; give an EPSG code such as "
-                       f"EPSG:32650 or 4326 in the crs column, or --points-crs (points_crs=)")
+                       f"EPSG:32650 or 4326 in the crs column, or points_crs=")
                 raise ValueError(msg) from None
+            _check_geographic_range(a, xs, ys, source)
             b = pyproj.CRS.from_user_input(src.crs.to_wkt())
             if a != b:
                 tr = pyproj.Transformer.from_crs(a, b, always_xy=True)
                 xs, ys = tr.transform(xs, ys, errcheck=False)
                 xs, ys = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
         inv = ~src.transform
+        # a point the transformation cannot map (inf) is outside the raster, not an error
+        xs = np.where(np.isfinite(xs), xs, np.nan)
+        ys = np.where(np.isfinite(ys), ys, np.nan)
         cols, rows = apply_affine(inv, xs, ys)
         cols = np.floor(np.asarray(cols, dtype=np.float64))
         rows = np.floor(np.asarray(rows, dtype=np.float64))
@@ -248,5 +280,22 @@ def sample_classes(classes: str | os.PathLike[str], x: np.ndarray, y: np.ndarray
                         vals[q] = src.read(1, window=Window(int(ci[q]), int(ri[q]), 1, 1))[0, 0]
             if nod is not None and nod != 0:
                 vals[vals == int(nod)] = 0
+            check_class_values(vals, classes)
             codes[inside] = vals
     return codes, inside
+
+
+def _check_geographic_range(crs: Any, x: np.ndarray, y: np.ndarray, source: str) -> None:
+    """Refuse points said to be in a geographic CRS (longitude/latitude) whose coordinates
+    cannot be degrees: they are projected coordinates given the wrong CRS."""
+    if not crs.is_geographic:
+        return
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero((np.abs(x) > 360) | (np.abs(y) > 90))
+    if bad.size:
+        i = int(bad[0])
+        msg = (f"{source}: {bad.size} point(s) lie outside the valid range of "
+               f"{crs.to_string()} (longitude/latitude in degrees), e.g. x {x[i]:.6g}, "
+               f"y {y[i]:.6g}: they look like projected coordinates (metres); give their CRS "
+               f"with points_crs= or the crs column (e.g. the raster's)")
+        raise ValueError(msg)

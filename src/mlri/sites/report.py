@@ -16,7 +16,6 @@ with the figures kept whole.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -30,7 +29,8 @@ from .._outputs import atomic_file, check_output_dir
 from . import _html as H
 from ._html import DASH, e, ha, num, pct, pm, pval, table
 from ._table import Table
-from .runfolder import RunFolder, open_run
+from .refdata import class_areas
+from .runfolder import RunFolder, check_sites_of, open_run, read_accuracy
 
 __all__ = ["CLASS_SENTENCES", "build_report", "scene_trajectories"]
 
@@ -142,6 +142,8 @@ def build_report(run: str | os.PathLike[str], out: str | os.PathLike[str], *,
     from .workflow import load_sites
 
     S = load_sites(sites) if sites is not None else None
+    if S is not None:
+        check_sites_of(rf, S)
     acc_path = Path(accuracy) if accuracy is not None else None
     if acc_path is None:
         for cand in ([Path(sites) / "accuracy.json"] if sites else []) + [rf.path /
@@ -149,10 +151,7 @@ def build_report(run: str | os.PathLike[str], out: str | os.PathLike[str], *,
             if cand.is_file():
                 acc_path = cand
                 break
-    if acc_path is not None and not acc_path.is_file():
-        msg = f"accuracy file {acc_path} does not exist; run `mlri accuracy` first"
-        raise FileNotFoundError(msg)
-    acc = json.loads(acc_path.read_text(encoding="utf-8")) if acc_path else None
+    acc = read_accuracy(acc_path, rf) if acc_path is not None else None
 
     ttl = title or f"MLRI restoration report — {rf.path.name}"
     parts = [f"<h1>{e(ttl)}</h1>",
@@ -194,8 +193,6 @@ def build_report(run: str | os.PathLike[str], out: str | os.PathLike[str], *,
 
 
 def _class_shares(rf: RunFolder) -> tuple[np.ndarray, np.ndarray]:
-    from .accuracy import class_areas
-
     return class_areas(rf.classes)
 
 

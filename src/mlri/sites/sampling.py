@@ -24,8 +24,10 @@ import numpy as np
 from ..classes import CLASS_NAMES
 from ._deps import SitesWarning, require
 from ._geo import apply_affine
-from ._table import Table
+from ._table import Table, write_features
 from .accuracy import _SI_CODES, SCHEMES, map_to_scheme
+from .refdata import check_class_raster, check_class_values
+from .runfolder import class_raster
 
 __all__ = ["STRATA", "stratified_sample", "write_points"]
 
@@ -41,7 +43,9 @@ def stratified_sample(classes: str | os.PathLike[str], n: int | Mapping[str, int
     Parameters
     ----------
     classes : path
-        ``classes.tif``; nodata (0) is never sampled.
+        ``classes.tif`` (or the run folder holding it); nodata (0) is never sampled.  A
+        raster that is not a class map, or one without a pixel to sample, is refused
+        (``ValueError``).
     n : int or mapping
         Points per stratum (same for all), or ``{stratum: n}`` (strata not named get 0).
     strata : {"classes", "si", "binary"}
@@ -82,7 +86,9 @@ def stratified_sample(classes: str | os.PathLike[str], n: int | Mapping[str, int
         msg = "n must be >= 0"
         raise ValueError(msg)
     rng = np.random.default_rng(seed)
+    classes = class_raster(classes)
     with rasterio.open(classes) as src:
+        check_class_raster(src, classes)
         H, W = src.height, src.width
         nod = src.nodata
         wins = [(r, c, min(window, H - r), min(window, W - c))
@@ -92,7 +98,7 @@ def stratified_sample(classes: str | os.PathLike[str], n: int | Mapping[str, int
             a = src.read(1, window=Window(c, r, w, h)).astype(np.int64)
             if nod is not None and nod != 0:
                 a[a == int(nod)] = 0
-            a = np.clip(a, 0, 255)
+            check_class_values(a, classes)
             return lut[a]
 
         k = len(names)
@@ -103,6 +109,17 @@ def stratified_sample(classes: str | os.PathLike[str], n: int | Mapping[str, int
             per_win[wi] = np.bincount(sw, minlength=k)[:k]
         total = per_win.sum(axis=0)
         take = np.minimum(want, total)
+        if not take.any():  # an empty sample is no design: say why instead of writing none
+            asked = [names[j] for j in range(k) if want[j]]
+            if not asked:
+                why = "no points were requested (n is 0 for every stratum)"
+            elif not total.any():
+                why = f"{classes} has no classified pixel (all nodata)"
+            else:
+                why = f"{classes} has no pixel of the requested strata ({', '.join(asked)})"
+            msg = (f"nothing to sample: {why}; pass the classes.tif of a run that classified "
+                   f"pixels as classes=, or other strata")
+            raise ValueError(msg)
         short = [f"{names[j]} ({total[j]} pixels < {want[j]})" for j in range(k)
                  if total[j] < want[j]]
         if short:
@@ -197,8 +214,6 @@ def write_points(table: Table, path: str | os.PathLike[str]) -> Path:
         msg = f"unsupported sample output {p.name}: use .csv, .geojson or .gpkg"
         raise ValueError(msg)
     shapely = require("shapely", "writing sample points")
-    from pyogrio.raw import write
-
     if ext == ".gpkg":
         xs, ys = table.numeric("x"), table.numeric("y")
         crs = table["crs"][0] if len(table) else None
@@ -219,12 +234,5 @@ def write_points(table: Table, path: str | os.PathLike[str]) -> Path:
             data.append(v)
         else:
             data.append(np.asarray(["" if x is None else str(x) for x in v], dtype=object))
-    tmp = p.with_name(f".{p.stem}.partial-{os.getpid()}{p.suffix}")
-    try:
-        write(str(tmp), np.asarray(geoms, dtype=object), data, names, driver=driver,
-              geometry_type="Point", crs=crs, layer=_layer_name(p))
-        tmp.replace(p)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return p
+    return write_features(p, np.asarray(geoms, dtype=object), data, names, driver=driver,
+                          geometry_type="Point", crs=crs, layer=_layer_name(p))

@@ -19,7 +19,7 @@ from .._manifest import build_manifest
 from .._outputs import OutputExistsError, OutputSet, write_json
 from .._vector import read_features
 from ._deps import SitesWarning, require, require_extra
-from ._table import Table
+from ._table import Table, write_features
 from .cluster import check_kmeans_parameters
 from .diagnostics import (
     ONSET_COLUMNS,
@@ -289,8 +289,6 @@ def _status_counts(t: Table) -> dict[str, int]:
 
 def _write_gpkg(path: Path, zr: ZonalResult, table: Table) -> Path:
     shapely = require("shapely", "writing sites.gpkg")
-    from pyogrio.raw import write
-
     geoms = zr.mines.geoms
     wkb = np.array([None if g is None else shapely.to_wkb(shapely.multipolygons(
         shapely.get_parts(g))) for g in geoms], dtype=object)
@@ -304,16 +302,8 @@ def _write_gpkg(path: Path, zr: ZonalResult, table: Table) -> Path:
             data.append(v.astype(np.float64) if v.dtype.kind == "f" else v)
         else:
             data.append(np.asarray(["" if x is None else str(x) for x in v], dtype=object))
-    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}.gpkg")
-    try:
-        write(str(tmp), wkb, data, names, driver="GPKG", geometry_type="MultiPolygon",
-              crs=zr.raster.get("crs"), layer="sites")
-        tmp.replace(path)
-    finally:
-        for t in (tmp, Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
-            if t.exists():
-                t.unlink()
-    return path
+    return write_features(path, wkb, data, names, driver="GPKG", geometry_type="MultiPolygon",
+                          crs=zr.raster.get("crs"), layer="sites")
 
 
 def write_figures(fdir: Path, classes: Path, zr: ZonalResult, table: Table, cres: Any,

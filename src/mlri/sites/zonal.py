@@ -45,6 +45,7 @@ from ._deps import SitesWarning, require
 from ._geo import apply_affine
 from ._table import Table
 from .polygons import MAX_WARNINGS, Mines, read_mines
+from .refdata import check_class_raster
 
 __all__ = ["CLASS_ORDER", "ZonalResult", "zonal_stats"]
 
@@ -280,12 +281,7 @@ def zonal_stats(
                                  or not fsrc.transform.almost_equals(src.transform)):
             msg = f"{flags} is not on the grid of {cpath}; both must come from the same run"
             raise ValueError(msg)
-        if src.count < 1:
-            msg = f"{cpath} has no bands"
-            raise ValueError(msg)
-        if src.dtypes[0] not in ("uint8", "int8", "uint16", "int16", "int32", "uint32"):
-            msg = f"{cpath} has dtype {src.dtypes[0]}; a class raster must be integer (uint8)"
-            raise ValueError(msg)
+        check_class_raster(src, cpath)
         if msrc is not None and ((msrc.width, msrc.height) != (src.width, src.height)
                                  or not msrc.transform.almost_equals(src.transform)):
             msg = f"{mlri} is not on the grid of {cpath}; both must come from the same run"
