@@ -208,3 +208,30 @@ def test_classify_with_p_is_the_classify_rule() -> None:
     assert a[0].tobytes() == b[0].tobytes() and a[1].tobytes() == b[1].tobytes()
     with pytest.raises(ValueError, match="give both p_increase and p_decrease"):
         mlri.classify(t, p_increase=pi)
+
+
+def test_summary_records_the_critical_z_the_rule_applied() -> None:
+    """The significance record (summary.json, manifest.json, the report) states the |Z| the
+    paper's rule applied and the level it stands for, whichever option set it."""
+    from statistics import NormalDist
+    from types import SimpleNamespace
+
+    from mlri.sites.report import _significance_box
+
+    yrs = mlri.default_years(19)
+    d = Options(z_crit=2.5).prepare(yrs).plan.describe()
+    assert d["z_crit"] == 2.5 and d["alpha"] == pytest.approx(2 * (1 - NormalDist().cdf(2.5)))
+    d = Options(alpha=0.1).prepare(yrs).plan.describe()
+    assert d["alpha"] == 0.1 and d["z_crit"] == pytest.approx(1.6448536269514715)
+    d = Options().prepare(yrs).plan.describe()
+    assert d["z_crit"] == 1.96 and d["alpha"] == 0.05
+    plan = Options(fdr=0.05).prepare(yrs).plan
+    plan.bh_threshold = 0.0313
+    assert plan.describe()["z_crit"] == pytest.approx(NormalDist().inv_cdf(1 - 0.0313 / 2))
+    plan.bh_threshold = 0.0  # nothing rejected
+    assert plan.describe()["z_crit"] is None
+    for sig, text in (({"test": "paper", "z_crit": 2.5, "fdr": None}, "|Z| &gt; 2.50"),
+                      ({"test": "paper", "fdr": None}, "|Z| &gt; 1.96"),
+                      ({"test": "paper", "z_crit": 2.15, "fdr": 0.05}, "here |Z| &ge; 2.15")):
+        rf = SimpleNamespace(summary={"significance": sig}, manifest={}, parameters={})
+        assert text in _significance_box(rf, 12.0)

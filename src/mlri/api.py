@@ -50,6 +50,8 @@ _GAPS = ("ignore", "rate")
 _DEGENERATE = ("drop", "nan")
 _EVI_POLICIES = ("mask", "clamp")
 _LST_UNITS = ("K", "C")
+#: The paper's critical |Z| (classify's default rule: |Z| > 1.96)
+PAPER_Z_CRIT = 1.96
 
 class IndexResult(NamedTuple):
     """Result of :func:`index`.
@@ -520,7 +522,7 @@ def classify(
             raise ValueError(msg)
         zc = NormalDist().inv_cdf(1 - alpha / 2)
     else:
-        zc = 1.96 if z_crit is None else float(z_crit)
+        zc = PAPER_Z_CRIT if z_crit is None else float(z_crit)
         if not np.isfinite(zc) or zc < 0:
             msg = f"z_crit must be a finite number >= 0, got {z_crit!r}"
             raise ValueError(msg)

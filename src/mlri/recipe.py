@@ -24,6 +24,7 @@ task) and returns a :class:`Recipe` that the blocks share.
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from statistics import NormalDist
@@ -164,6 +165,9 @@ class SignificancePlan:
     n_reference: int = 0
     bh_threshold: float | None = None  # global two-sided p threshold (FDR)
     n_tests: int = 0
+    #: the critical |Z| of a |Z|-rule test (the paper's) without an FDR: given, from alpha,
+    #: or the default 1.96 (then ``alpha`` is the two-sided level it stands for)
+    z_crit: float | None = None
 
     @classmethod
     def build(cls, opts: Options) -> SignificancePlan:
@@ -186,6 +190,14 @@ class SignificancePlan:
         if test.validate is not None:
             test.validate(opts)
         alpha = 0.05 if opts.alpha is None else float(opts.alpha)
+        z_crit = None
+        if test.z_rule:  # the level the summary records is the one the rule applies
+            if opts.z_crit is not None:
+                z_crit = float(opts.z_crit)
+                alpha = 2.0 * (1.0 - NormalDist().cdf(z_crit))
+            else:
+                z_crit = (NormalDist().inv_cdf(1 - alpha / 2) if opts.alpha is not None
+                          else api.PAPER_Z_CRIT)
         mode = persistence_mode(opts)
         if mode == "regional" and not test.uses_persistence:
             msg = (f"persistence='regional' and persistence_mask apply to significance='sieve' "
@@ -197,7 +209,7 @@ class SignificancePlan:
             given = (float(opts.persistence[0]), float(opts.persistence[1]))
         return cls(test=test, alpha=alpha, permutations=int(opts.permutations),
                    seed=seed, fdr=opts.fdr, persistence=given,
-                   persistence_mode=mode)
+                   persistence_mode=mode, z_crit=z_crit)
 
     def set_regional(self, estimate: dict[str, Any]) -> None:
         """Use the regional persistence ``estimate`` (``phi_lst``, ``phi_evi``, ...) found by
@@ -224,8 +236,22 @@ class SignificancePlan:
     def needs_map_pass(self) -> bool:
         return self.needs_prepare or self.fdr is not None
 
+    def effective_z_crit(self) -> float | None:
+        """The critical |Z| a |Z|-rule test applies (None for the other tests): under an FDR
+        the one equivalent to the map-wide p threshold (inf: nothing is significant)."""
+        if not self.test.z_rule:
+            return None
+        if self.fdr is not None:
+            t = self.bh_threshold or 0.0
+            # BH rejects two-sided p <= t  <=>  |Z| >= Phi^-1(1 - t/2)
+            return NormalDist().inv_cdf(1 - t / 2) if t > 0 else math.inf
+        return self.z_crit
+
     def describe(self) -> dict[str, Any]:
         d: dict[str, Any] = {"test": self.test.name, "alpha": self.alpha, "fdr": self.fdr}
+        zc = self.effective_z_crit()
+        if zc is not None:
+            d["z_crit"] = zc if math.isfinite(zc) else None  # (None: nothing significant)
         extra = self.test.describe(self) if self.test.describe is not None else {}
         if self.test.z_rule:
             d["rule"] = self.test.rule
@@ -305,10 +331,7 @@ def _classify(plan: SignificancePlan, opts: Options, tr: Any,
     kw = opts.classify_kw()
     if plan.test.z_rule:
         if plan.fdr is not None:
-            t = plan.bh_threshold or 0.0
-            # BH rejects two-sided p <= t  <=>  |Z| >= Phi^-1(1 - t/2)
-            kw.update(z_crit=NormalDist().inv_cdf(1 - t / 2) if t > 0 else float("inf"),
-                      alpha=None)
+            kw.update(z_crit=plan.effective_z_crit(), alpha=None)
         return api.classify(tr, **kw, dropped=dropped, n_threads=n_threads)
     assert pvalues is not None
     alpha = plan.alpha if plan.fdr is None else (plan.bh_threshold or 0.0)

@@ -540,8 +540,17 @@ def _significance_box(rf: RunFolder, si_pct: float) -> str:
     here = (f"This map has <b>{pct(si_pct)} % SI</b> among classified pixels; where much of "
             "the area is stable or undisturbed land, many of these are not restoration. "
             if math.isfinite(si_pct) else "")
+    # the critical |Z| this run applied (runs before it was recorded: the paper's 1.96)
+    zc = sig.get("z_crit", 1.96) if "z_crit" in sig or sig.get("fdr") is None else None
+    if sig.get("fdr") is not None:
+        rule = (f"|Z| beyond the Benjamini&ndash;Hochberg threshold at a false discovery rate "
+                f"of {e(sig.get('fdr'))}"
+                + (f", here |Z| &ge; {zc:.2f}" if isinstance(zc, (int, float)) else
+                   ", which no pixel reached" if "z_crit" in sig else "") + ",")
+    else:
+        rule = f"|Z| &gt; {float(zc):.2f}"
     return (f'<div class="{cls}"><b>Read the SI share with care: the paper\'s significance '
-            "rule</b> (|Z| &gt; 1.96 in the Mann&ndash;Kendall test of MLRI, direction from Sen's "
+            f"rule</b> ({rule} in the Mann&ndash;Kendall test of MLRI, direction from Sen's "
             "slope). MLRI divides by running extrema and drifts upward by construction: in "
             "simulations about <b>half of stationary (unchanged) pixels are classed SI</b>, "
             f"whatever the noise level. {here}Re-run with <code>--significance permutation</code> or "
