@@ -543,3 +543,35 @@ def test_a_tile_in_other_units_names_that_years_file(tmp_path):
     with pytest.raises(InputError, match=r"LST input: .*LST_2004\.tif, band 1; window"):
         run(tmp_path / "in", tmp_path / "in", tmp_path / "o", tile=64, quiet=True, cog=False,
             checksum=False)
+
+
+def test_alpha_band_is_a_mask_not_a_year(tmp_path):
+    """A file per year with an alpha band (band 2, as GDAL writes for UInt16 exports): band 1
+    is the data, alpha 0 is missing."""
+    import rasterio
+
+    site = _site()
+    src = tmp_path / "plain"
+    write_inputs(site, src)
+    out = tmp_path / "alpha"
+    out.mkdir()
+    for f in sorted(src.glob("*.tif")):
+        scale, offset = (0.01, 0.0) if f.name.startswith("LST") else (1e-4, -1.0)
+        with rasterio.open(f) as ds:
+            a, prof = ds.read(1, masked=True), ds.profile
+        alpha = np.where(np.ma.getmaskarray(a), 0, 65535).astype(np.uint16)
+        alpha[:5, :7] = 0
+        data = np.round((a.filled(0) - offset) / scale).clip(0, 65535).astype(np.uint16)
+        prof.update(count=2, nodata=None, dtype="uint16", alpha="YES")  # (ExtraSamples)
+        with rasterio.open(out / f.name, "w", **prof) as dst:
+            dst.write(data, 1)
+            dst.write(alpha, 2)
+            dst.scales, dst.offsets = (scale, 1.0), (offset, 0.0)
+    inp = open_inputs(out, out)
+    assert inp.years == YEARS and all(lay.band == 1 for lay in inp.lst.layers)
+    from mlri.pipeline import run
+
+    r = run(out, out, tmp_path / "o", quiet=True, cog=False, checksum=False)
+    with rasterio.open(r.files["mlri.tif"]) as ds:
+        m = ds.read(1)
+    assert np.isnan(m[:5, :7]).all() and np.isfinite(m[10:, 10:]).any()

@@ -210,7 +210,9 @@ def _year_samples(inputs: InputSet, stack: VariableStack, max_windows: int,
     w = min(g.width, max(bw, 256))
     cands = [((g.height - h) // 2, (g.width - w) // 2), (0, 0), (g.height - h, g.width - w),
              (0, g.width - w), (g.height - h, 0), (g.height // 4, g.width // 4)]
-    cands = list(dict.fromkeys(cands))[:max_windows]
+    # (inside the grid: g.height // 4 + h may pass its edge when h is the whole height)
+    cands = list(dict.fromkeys((min(r, g.height - h), min(c, g.width - w)) for r, c in cands))
+    cands = cands[:max_windows]
     out = []
     with inputs.open() as rd:
         for layer in stack.layers:

@@ -84,7 +84,7 @@ def _roots(specs: Sequence[str | os.PathLike[str]]) -> list[str]:
 def _open_info(path: str, var: str, roots: Sequence[str] = (),
                vrt_anywhere: bool = False) -> _FileInfo:
     import rasterio
-    from rasterio.enums import MaskFlags
+    from rasterio.enums import ColorInterp, MaskFlags
     from rasterio.errors import RasterioIOError
 
     from .._vrt import ENV_ALLOW, check_vrt, is_vrt
@@ -123,12 +123,17 @@ def _open_info(path: str, var: str, roots: Sequence[str] = (),
             masks = []
             for flags in ds.mask_flag_enums:
                 masks.append(MaskFlags.per_dataset in flags or MaskFlags.alpha in flags)
+            # trailing alpha bands are masks, not data (years): GDAL applies them through the
+            # data bands' mask flags above
+            n = ds.count
+            while n > 1 and ds.colorinterp[n - 1] == ColorInterp.alpha:
+                n -= 1
             bh, bw = ds.block_shapes[0]
             return _FileInfo(
-                path=path, count=ds.count, dtype=ds.dtypes[0], nodata=ds.nodata,
-                mask_band=masks, scales=tuple(ds.scales), offsets=tuple(ds.offsets),
-                block=(int(bh), int(bw)), descriptions=tuple(ds.descriptions),
-                band_tags=[ds.tags(b) for b in range(1, ds.count + 1)],
+                path=path, count=n, dtype=ds.dtypes[0], nodata=ds.nodata,
+                mask_band=masks[:n], scales=tuple(ds.scales[:n]), offsets=tuple(ds.offsets[:n]),
+                block=(int(bh), int(bw)), descriptions=tuple(ds.descriptions[:n]),
+                band_tags=[ds.tags(b) for b in range(1, n + 1)],
             )
     except RasterioIOError as err:
         msg = f"cannot open {var} input {path} as a raster: {err}"
