@@ -312,3 +312,19 @@ def test_area_adjusted_uses_sample_strata_nested_in_binary(run, tmp_path):
     assert aa["overall_accuracy"]["estimate"] == pytest.approx(oa)
     se = np.sqrt(w[s0] ** 2 * (1 / 8) * (7 / 8) * 8 / 7 / 8)
     assert aa["overall_accuracy"]["se"] == pytest.approx(se)
+
+
+def test_area_adjusted_estimates_over_a_given_population(run, tmp_path):
+    """population= (e.g. one mine's polygon on a buffered grid, as mlri study assesses):
+    the strata's weights and the areas are the population's, not the whole raster's."""
+    t = stratified_sample(run["dir"] / "classes.tif", 10, strata="binary", seed=3)
+    t["reference"] = list(t["stratum"])
+    p = write_points(t, tmp_path / "s.csv")
+    counts = np.array([0, 10, 0, 30, 5, 40, 15])  # a made-up mine: restored 60 of 100 px
+    r = assess_accuracy(run["dir"] / "classes.tif", p, population=(counts, counts * 0.09))
+    aa = r["area_adjusted"]
+    area = {c["class"]: c["area"]["estimate"] for c in aa["classes"]}
+    assert area["restored"] == pytest.approx(60 * 0.09)
+    assert aa["total_area"] == pytest.approx(100 * 0.09)
+    with pytest.raises(ValueError, match="population must be"):
+        assess_accuracy(run["dir"] / "classes.tif", p, population=(counts[:3], counts[:3]))

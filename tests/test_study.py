@@ -147,6 +147,11 @@ def test_accuracy_and_resolved_study_file(scene_study):
     assert set(acc) == set(st.points)
     for r in acc.values():
         assert r["n_points_used"] > 20 and r["overall_accuracy"] > 0.8
+    # the area-adjusted estimates are over the mine (its polygon), not its buffered grid
+    mines = Table.from_csv(out / "mines.csv")
+    area = dict(zip(map(str, mines["id"]), mines.numeric("valid_ha"), strict=True))
+    for mid, r in acc.items():
+        assert r["area_adjusted"]["total_area"] == pytest.approx(area[mid], rel=1e-6)
     # the resolved study file re-runs the same study: every mine reused, nothing recomputed
     again = load_study_file(out / "study.toml")
     assert again.reference_year == 2016 and again.composite["months"] == [6, 9]

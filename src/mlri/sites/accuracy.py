@@ -102,8 +102,8 @@ def assess_accuracy(classes: str | os.PathLike[str], points: str | os.PathLike[s
                     *, label_col: str | None = None, scheme: str = "auto",
                     restored_classes: Sequence[int] = _SI_CODES, x_col: str | None = None,
                     y_col: str | None = None, points_crs: Any = None,
-                    area_adjusted_estimates: bool = True, layer: str | int | None = None
-                    ) -> dict[str, Any]:
+                    area_adjusted_estimates: bool = True, layer: str | int | None = None,
+                    population: tuple[Any, Any] | None = None) -> dict[str, Any]:
     """Confusion matrix, OA / PA / UA / kappa and (optionally) area-adjusted estimates.
 
     ``classes`` is ``classes.tif`` of ``mlri run`` or the run folder (a raster that is not a
@@ -112,7 +112,9 @@ def assess_accuracy(classes: str | os.PathLike[str], points: str | os.PathLike[s
     with a SitesWarning that names them.  The scheme is chosen from the labels (see the module
     docstring).  Area-adjusted estimates use the whole class raster as the population, the
     points' ``stratum`` column when present (as written by ``mlri sample``), else the map
-    classes as strata.
+    classes as strata.  ``population``: ``(pixel counts, hectares)`` per class code 0..6 of
+    the area assessed when it is not the whole raster (e.g. one mine's polygon on a grid
+    buffered around it, as ``mlri study`` assesses).
 
     Returns a JSON-ready dict (see ``docs/sites.md``).
     """
@@ -187,7 +189,15 @@ def assess_accuracy(classes: str | os.PathLike[str], points: str | os.PathLike[s
                          "sha256": file_digest(classes)},
     }
     if area_adjusted_estimates:
-        counts, ha = class_areas(classes)
+        if population is None:
+            counts, ha = class_areas(classes)
+        else:
+            counts = np.asarray(population[0], dtype=np.int64)
+            ha = np.asarray(population[1], dtype=np.float64)
+            if counts.shape != (len(CLASS_NAMES),) or ha.shape != counts.shape:
+                msg = (f"population must be (counts, hectares) per class code 0.."
+                       f"{len(CLASS_NAMES) - 1}, got shapes {counts.shape} and {ha.shape}")
+                raise ValueError(msg)
         use_ha = bool(np.all(np.isfinite(ha)))
         w = ha if use_ha else counts.astype(np.float64)
         strata = pts.get("strata")

@@ -148,13 +148,40 @@ def accuracy(points: dict[str, str], folders: dict[str, Path]) -> dict[str, Any]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                res = assess_accuracy(folders[mid] / "run" / "classes.tif", path)
+                # the population is the mine (its polygon's pixels, as zonal.csv counts them),
+                # not the grid buffered around it: the strata's weights and the areas are the
+                # mine's
+                res = assess_accuracy(folders[mid] / "run" / "classes.tif", path,
+                                      population=_mine_population(folders[mid] / "zonal.csv"))
             except (ValueError, OSError) as err:
                 res = {"error": str(err)}
         res["warnings"] = [str(w.message) for w in caught]
         res["points_file"] = path
         out[mid] = res
     return out
+
+
+def _mine_population(zonal_csv: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """Pixel counts and hectares per class code of a mine's polygon, from its zonal.csv (None
+    when the file lacks them: the whole class raster is then the population)."""
+    from ..classes import CLASS_NAMES
+    from ..sites._table import Table
+
+    try:
+        row = Table.from_csv(zonal_csv).row(0)
+    except (OSError, ValueError, IndexError):
+        return None
+    counts = np.zeros(len(CLASS_NAMES), dtype=np.int64)
+    ha = np.zeros(len(CLASS_NAMES))
+    for code, name in CLASS_NAMES.items():
+        try:
+            n, a = float(row[f"n_{name}"]), float(row[f"ha_{name}"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        if not math.isfinite(n):
+            return None
+        counts[code], ha[code] = int(n), a  # (ha NaN without a CRS: counts are used)
+    return counts, ha
 
 
 def plain_words(groups: dict[str, Any], alpha: float = 0.05) -> list[str]:
