@@ -395,6 +395,33 @@ def test_open_stack_multiband_descriptions(tmp_path, arrays) -> None:
         mx._stack_years(None, ["a_2001.tif", "b_2001.tif"], "file names")
 
 
+def test_open_stack_applies_scale_and_offset_as_mlri_run(tmp_path, arrays) -> None:
+    """Scaled integer exports (Landsat ST digital numbers, EVI x 10000 with a scale): the
+    same physical values, and the same MLRI, as mlri run reads them."""
+    import rasterio
+    from rasterio.transform import Affine
+
+    from mlri.pipeline import run
+
+    lst, evi = arrays
+    prof = {"driver": "GTiff", "width": NX, "height": NY, "count": 1, "dtype": "uint16",
+            "crs": CRS, "transform": Affine(30.0, 0.0, 5.0e5, 0.0, -30.0, 4.0e6), "nodata": 0}
+    for var, a, sc, of in (("LST", lst, 0.00341802, 149.0), ("EVI", evi, 1e-4, -1.0)):
+        dn = np.where(np.isfinite(a), np.round((a - of) / sc), 0).clip(0, 65535)
+        for i, y in enumerate(YEARS):
+            with rasterio.open(tmp_path / f"{var}_{y}.tif", "w", **prof) as dst:
+                dst.write(dn[i].astype(np.uint16), 1)
+                dst.scales, dst.offsets = (sc,), (of,)
+    lst_x = mx.open_stack(tmp_path / "LST_*.tif", chunks=12)
+    assert 250 < float(np.nanmedian(lst_x.isel(year=0).values)) < 350
+    assert "scale_factor" not in lst_x.attrs
+    evi_x = mx.open_stack(tmp_path / "EVI_*.tif", chunks=12)
+    ds = mx.run_stack(lst_x, evi_x).compute()
+    r = run(tmp_path, tmp_path, tmp_path / "out", quiet=True, cog=False, checksum=False)
+    with rasterio.open(r.files["mlri.tif"]) as src:
+        assert_bitwise(ds["mlri"].values, src.read(), "mlri of scaled inputs")
+
+
 def test_to_zarr_roundtrip(tmp_path, arrays, expected) -> None:
     pytest.importorskip("zarr")
     ds = mx.run_stack(as_da(arrays[0]), as_da(arrays[1]), chunks=(10, 12))

@@ -548,7 +548,7 @@ def _significance_box(rf: RunFolder, si_pct: float) -> str:
                 + (f", here |Z| &ge; {zc:.2f}" if isinstance(zc, (int, float)) else
                    ", which no pixel reached" if "z_crit" in sig else "") + ",")
     else:
-        rule = f"|Z| &gt; {float(zc):.2f}"
+        rule = f"|Z| &gt; {float(zc if zc is not None else 1.96):.2f}"
     return (f'<div class="{cls}"><b>Read the SI share with care: the paper\'s significance '
             f"rule</b> ({rule} in the Mann&ndash;Kendall test of MLRI, direction from Sen's "
             "slope). MLRI divides by running extrema and drifts upward by construction: in "

@@ -68,7 +68,9 @@ def open_stack(source: Any, *, years: Any = None, dim: str = "year", chunks: Any
     band : int
         Band to read from each single-year file.
     masked : bool
-        Nodata → NaN (float output), as ``rioxarray.open_rasterio(masked=True)``.
+        Nodata → NaN (float output), as ``rioxarray.open_rasterio(masked=True)``, and each
+        band's GDAL scale/offset applied (physical values, as ``mlri run`` reads them; e.g.
+        Landsat ST digital numbers with scale 0.00341802 and offset 149 become Kelvin).
     lock : bool or lock
         Passed to :func:`rioxarray.open_rasterio`; False (default) lets chunks be read in
         parallel.
@@ -89,6 +91,8 @@ def open_stack(source: Any, *, years: Any = None, dim: str = "year", chunks: Any
             yrs = _stack_years(years, [d or "" for d in descs], f"bands of {paths[0]}")
             arr = rioxarray.open_rasterio(paths[0], masked=masked, lock=lock,
                                           chunks=_rio_chunks(chunks, count))
+            if masked:
+                arr = _scaled(arr, paths[0], range(1, count + 1))
             arr = arr.rename({"band": dim}).assign_coords({dim: yrs})
             return _finish_stack(arr.sortby(dim), dim, chunks)
     yrs = _stack_years(years, [os.fspath(p).split("?", 1)[0].rsplit("/", 1)[-1]
@@ -97,10 +101,34 @@ def open_stack(source: Any, *, years: Any = None, dim: str = "year", chunks: Any
     layers = []
     for p in paths:
         a = rioxarray.open_rasterio(p, masked=masked, lock=lock, chunks=_rio_chunks(chunks, 1))
+        a = a.sel(band=[band])
+        if masked:
+            a = _scaled(a, p, [band])
         layers.append(a.sel(band=band, drop=True))
     arr = xr.concat(layers, dim=dim, join="exact", combine_attrs="drop_conflicts")
     arr = arr.assign_coords({dim: yrs}).sortby(dim)
     return _finish_stack(arr, dim, chunks)
+
+
+def _scaled(arr: xr.DataArray, path: Any, bands: Sequence[int]) -> xr.DataArray:
+    """``arr`` (a ``band`` dimension holding ``bands`` of ``path``) with each band's GDAL
+    scale/offset applied, lazily, in the float dtype masking gave it (the scale/offset
+    attributes dropped: the values are physical)."""
+    import rasterio
+
+    with rasterio.open(path) as src:
+        sc = [src.scales[b - 1] for b in bands]
+        of = [src.offsets[b - 1] for b in bands]
+    arr = arr.copy()
+    for k in ("scale_factor", "add_offset", "scales", "offsets"):
+        arr.attrs.pop(k, None)
+        arr.encoding.pop(k, None)
+    if all(s in (None, 1.0) for s in sc) and all(o in (None, 0.0) for o in of):
+        return arr
+    dt = arr.dtype
+    s = xr.DataArray(np.asarray([1.0 if v is None else v for v in sc], dtype=dt), dims="band")
+    o = xr.DataArray(np.asarray([0.0 if v is None else v for v in of], dtype=dt), dims="band")
+    return (arr * s + o).astype(dt, copy=False).assign_attrs(arr.attrs)
 
 
 def _stack_years(years: Any, labels: Sequence[str], where: str) -> np.ndarray:
