@@ -593,7 +593,9 @@ def _provenance(rf: RunFolder, S: dict[str, Any] | None) -> list[str]:
         rows = [[e(k), H.value(v)] for k, v in p.items()]
         inner.append("<h4>Sites parameters (<code>mlri sites</code>)</h4>"
                      + table(["parameter", "value"], rows, text_cols=2))
-    inner.append(f"<p>Every number above comes from <code>{e(rf.path / 'summary.json')}"
+    inner.append(f"<p>Every number above comes from <code>{e(rf.classes)}</code> (areas: its "
+                 "pixels counted by class, times each pixel's area, on the ellipsoid for a "
+                 f"geographic CRS), <code>{e(rf.path / 'summary.json')}"
                  f"</code>, <code>{e(rf.path / 'manifest.json')}</code>"
                  + (f" and the files of <code>{e(S['dir'])}</code>" if S else "")
                  + " (machine-readable, with the SHA-256 of every input).</p>")
