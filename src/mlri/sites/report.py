@@ -37,9 +37,10 @@ __all__ = ["CLASS_SENTENCES", "build_report", "scene_trajectories"]
 #: One sentence per class, for people (the report's "What the classes mean").
 CLASS_SENTENCES: list[tuple[str, str]] = [
     ("SI (significant increase)",
-     ("MLRI rose over the period more than chance would explain (Mann-Kendall |Z| above the "
-     "critical value, Sen's slope > 0): the land got greener and cooler relative to its worst "
-     "state - the restoration signal. SI = SCI + SAI.")),
+     ("MLRI rose over the period more than chance would explain (an increase significant "
+     "under the run's test, named above: by default the paper's rule, Mann-Kendall |Z| above "
+     "the critical value with Sen's slope > 0): the land got greener and cooler relative to "
+     "its worst state - the restoration signal. SI = SCI + SAI.")),
     ("SCI (significant consistent increase)",
      ("A significant increase that is persistent (Hurst exponent H > 0.5): gains tend to be "
      "followed by gains, so the improvement is expected to continue.")),
