@@ -575,3 +575,34 @@ def test_alpha_band_is_a_mask_not_a_year(tmp_path):
     with rasterio.open(r.files["mlri.tif"]) as ds:
         m = ds.read(1)
     assert np.isnan(m[:5, :7]).all() and np.isfinite(m[10:, 10:]).any()
+
+
+def test_alpha_band_gdal_would_ignore_is_refused(tmp_path):
+    """GDAL masks by alpha only for Byte/UInt16 data: a float32 file's alpha would be ignored
+    and its masked pixels read as valid, so the file is refused, naming it."""
+    import rasterio
+
+    write_inputs(_site(), tmp_path / "plain")
+    out = tmp_path / "alpha"
+    out.mkdir()
+    for f in sorted((tmp_path / "plain").glob("*.tif")):
+        with rasterio.open(f) as ds:
+            a, prof = ds.read(1), ds.profile
+        prof.update(count=2, alpha="YES")
+        with rasterio.open(out / f.name, "w", **prof) as dst:
+            dst.write(a, 1)
+            dst.write(np.zeros_like(a), 2)
+    with pytest.raises(InputError, match=r"LST_2000\.tif has an alpha band that GDAL does not"):
+        open_inputs(out, out)
+
+
+def test_wrong_typed_run_options_are_refused(tmp_path):
+    from mlri.pipeline import run
+
+    write_inputs(_site(), tmp_path / "in")
+    for kw, match in (({"cog": "no"}, "cog must be True or False"),
+                      ({"tile": 64.0}, "tile must be an integer"),
+                      ({"z_crit": "2"}, "z_crit must be a number")):
+        with pytest.raises(TypeError, match=match):
+            run(tmp_path / "in", tmp_path / "in", tmp_path / "o", quiet=True, **kw)
+    assert not (tmp_path / "o").exists()

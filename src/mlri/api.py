@@ -522,7 +522,7 @@ def classify(
             raise ValueError(msg)
         zc = NormalDist().inv_cdf(1 - alpha / 2)
     else:
-        zc = PAPER_Z_CRIT if z_crit is None else float(z_crit)
+        zc = PAPER_Z_CRIT if z_crit is None else real(z_crit, "z_crit")
         if not np.isfinite(zc) or zc < 0:
             msg = f"z_crit must be a finite number >= 0, got {z_crit!r}"
             raise ValueError(msg)

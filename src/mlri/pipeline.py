@@ -26,6 +26,7 @@ from . import api, products
 from ._cloud import remote_options
 from ._cluster import dask_client, require
 from ._manifest import build_manifest, file_digest
+from ._validation import flag, integer
 from ._outputs import (
     OutputSet,
     atomic_raster,
@@ -260,6 +261,9 @@ def run(lst: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     t0 = time.perf_counter()
     options = Options.from_kwargs(options, **stats)
     comp, level = _compression(compress, level)
+    tile = integer(tile, "tile")
+    cog, overviews, checksum = (flag(cog, "cog"), flag(overviews, "overviews"),
+                                flag(checksum, "checksum"))
     inputs = open_inputs(lst, evi, years=years, pattern=pattern)
     # The inputs' SHA-256 from here on: the start-up below (options, disk space, unit checks,
     # output files: 0.4-1 s on a Landsat scene) leaves a core idle; on any error the thread stops

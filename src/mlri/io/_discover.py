@@ -128,6 +128,13 @@ def _open_info(path: str, var: str, roots: Sequence[str] = (),
             n = ds.count
             while n > 1 and ds.colorinterp[n - 1] == ColorInterp.alpha:
                 n -= 1
+            if n < ds.count and not all(masks[:n]):
+                # GDAL masks by an alpha band of Byte or UInt16 data only: here it would be
+                # ignored and every pixel read as valid
+                msg = (f"{var} input {path} has an alpha band that GDAL does not apply to "
+                       f"{ds.dtypes[0]} data, so its masked pixels would be read as valid: "
+                       f"export the masked pixels as nodata (e.g. NaN) without the alpha band")
+                raise InputError(msg)
             bh, bw = ds.block_shapes[0]
             return _FileInfo(
                 path=path, count=n, dtype=ds.dtypes[0], nodata=ds.nodata,
