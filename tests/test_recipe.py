@@ -235,3 +235,12 @@ def test_summary_records_the_critical_z_the_rule_applied() -> None:
                       ({"test": "paper", "z_crit": 2.15, "fdr": 0.05}, "here |Z| &ge; 2.15")):
         rf = SimpleNamespace(summary={"significance": sig}, manifest={}, parameters={})
         assert text in _significance_box(rf, 12.0)
+    # classes.png's note and the report's Z map read the same record
+    from mlri.quicklook import rule_text, rule_z_crit
+
+    assert rule_z_crit({"significance": {"test": "paper", "z_crit": 2.5}}) == 2.5
+    assert rule_z_crit({"significance": {"test": "paper"}}) == 1.96  # (older runs)
+    assert rule_z_crit({"significance": {"test": "permutation", "alpha": 0.05}}) is None
+    assert rule_text({"significance": {"test": "paper", "z_crit": 2.5}}) == "|Z| > 2.50"
+    assert (rule_text({"significance": {"test": "paper", "z_crit": 2.15, "fdr": 0.05}})
+            == "|Z| >= 2.15, false discovery rate 0.05")

@@ -207,6 +207,30 @@ def summary_percent(summary: Mapping[str, Any] | None) -> dict[str, float]:
     return out
 
 
+def rule_z_crit(summary: Mapping[str, Any] | None) -> float | None:
+    """The critical |Z| the classes of a run were decided by (its ``summary.json``): the
+    paper's rule, given or from alpha (runs that predate the record: 1.96), or under an FDR
+    the |Z| of the map-wide threshold; None when another test decided, or when an FDR
+    rejected nothing."""
+    sig = (summary or {}).get("significance") or {}
+    if sig.get("test", "paper") != "paper":
+        return None
+    if "z_crit" in sig:
+        return None if sig["z_crit"] is None else float(sig["z_crit"])
+    return 1.96 if sig.get("fdr") is None else None
+
+
+def rule_text(summary: Mapping[str, Any] | None) -> str:
+    """The paper's rule as the run applied it, for a sentence: "|Z| > 2.50", or with an FDR
+    "|Z| >= 2.15 (false discovery rate 0.05)"."""
+    sig = (summary or {}).get("significance") or {}
+    zc = rule_z_crit(summary)
+    if sig.get("fdr") is None:
+        return f"|Z| > {zc if zc is not None else 1.96:.2f}"
+    at = f"|Z| >= {zc:.2f}, " if zc is not None else ""
+    return f"{at}false discovery rate {sig['fdr']}"
+
+
 def classes_figure(classes: str | os.PathLike[str], *, title: str = "Restoration classes",
                    summary: Mapping[str, Any] | None = None, note: str = "",
                    max_pixels: int = 1200) -> Any:
@@ -242,7 +266,7 @@ def write_quicklook(classes: str | os.PathLike[str], png: str | os.PathLike[str]
     note = ""
     if summary and test == "paper":
         note = (f"{si:.0f} % of classified pixels are significant increase (SCI+SAI) under "
-                "the paper's |Z| > 1.96 rule; MLRI drifts upward by construction, so about "
+                f"the paper's rule ({rule_text(summary)}); MLRI drifts upward by construction, so about "
                 "half of unchanged pixels also test as SI (docs/significance.md).")
     fig = classes_figure(classes, title=title or f"Restoration classes: {Path(classes).resolve().parent.name}/{Path(classes).name}",
                          summary=summary, note=note)

@@ -398,9 +398,11 @@ def mine_trajectories(long: Table, *, names: dict[str, str] | None = None,
     return fig
 
 
-def trend_maps(trend: str | os.PathLike[str], *, max_pixels: int = 700) -> Any:
+def trend_maps(trend: str | os.PathLike[str], *, max_pixels: int = 700,
+               z_crit: float | None = 1.96) -> Any:
     """Three maps from ``trend.tif``: Sen's slope of MLRI (per year), Mann-Kendall Z (with
-    the ±1.96 rule marked on the colour bar) and the Hurst exponent (0.5 = no persistence)."""
+    the run's critical |Z| ``z_crit`` marked on the colour bar; None: the classes came from
+    another test) and the Hurst exponent (0.5 = no persistence)."""
     import rasterio
 
     from ..quicklook import coordinate_axes, metres_per_unit, scale_bar
@@ -424,7 +426,8 @@ def trend_maps(trend: str | os.PathLike[str], *, max_pixels: int = 700) -> Any:
     axes = fig.subplots(1, 3)
     specs = {
         "sen_slope": ("Sen's slope of MLRI (per year)", "RdYlGn", None),
-        "Z": ("Mann-Kendall Z (|Z| > 1.96: significant)", "RdYlGn", (-4.0, 4.0)),
+        "Z": ((f"Mann-Kendall Z (|Z| > {z_crit:.2f}: significant)" if z_crit is not None
+               else "Mann-Kendall Z"), "RdYlGn", (-4.0, 4.0)),
         "hurst": ("Hurst exponent H (> 0.5: persistent)", "PuOr", (0.0, 1.0)),
     }
     for ax, (name, (ttl, cmap, lim)) in zip(axes, specs.items(), strict=True):
@@ -447,8 +450,9 @@ def trend_maps(trend: str | os.PathLike[str], *, max_pixels: int = 700) -> Any:
                           aspect=30)
         cb.ax.tick_params(labelsize=7)
         if name == "Z":
-            cb.set_ticks([-4, -1.96, 0, 1.96, 4])
-            cb.set_ticklabels(["-4", "-1.96", "0", "1.96", "4"])
+            z = min(z_crit, 4.0) if z_crit is not None else 2.0
+            cb.set_ticks([-4, -z, 0, z, 4])
+            cb.set_ticklabels(["-4", f"-{z:.2f}", "0", f"{z:.2f}", "4"])
         if name == "hurst":
             cb.set_ticks([0, 0.25, 0.5, 0.75, 1])
     return fig

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .._outputs import atomic_file, check_output_dir
+from ..quicklook import rule_z_crit
 from . import _html as H
 from ._html import DASH, e, ha, num, pct, pm, pval, table
 from ._table import Table
@@ -298,11 +299,15 @@ def _scene_evidence(rf: RunFolder, F: Any) -> list[str]:
     parts = []
     if rf.trend is not None:
         parts.append("<h3>Trend maps</h3>")
-        parts.append(H.img(F.png_bytes(F.trend_maps(rf.trend)), "maps of Sen's slope, "
-                           "Mann-Kendall Z and Hurst exponent",
+        zc = rule_z_crit(rf.summary)
+        zwhat = (f"the Mann-Kendall Z behind the classes (beyond ±{zc:.2f} = significant under "
+                 f"the run's rule)" if zc is not None else
+                 "the Mann-Kendall Z (the classes come from the run's significance test, "
+                 "named above)")
+        parts.append(H.img(F.png_bytes(F.trend_maps(rf.trend, z_crit=zc)), "maps of Sen's "
+                           "slope, Mann-Kendall Z and Hurst exponent",
                            "From <code>trend.tif</code>: Sen's slope of MLRI per year (green = "
-                           "rising), the Mann-Kendall Z behind the classes (beyond ±1.96 = "
-                           "significant under the paper's rule) and the Hurst exponent that "
+                           f"rising), {zwhat} and the Hurst exponent that "
                            "splits SCI (H &gt; 0.5) from SAI."))
     if rf.mlri is not None:
         parts.append("<h3>MLRI over time</h3>")
@@ -542,14 +547,14 @@ def _significance_box(rf: RunFolder, si_pct: float) -> str:
             "the area is stable or undisturbed land, many of these are not restoration. "
             if math.isfinite(si_pct) else "")
     # the critical |Z| this run applied (runs before it was recorded: the paper's 1.96)
-    zc = sig.get("z_crit", 1.96) if "z_crit" in sig or sig.get("fdr") is None else None
+    zc = rule_z_crit({"significance": sig})
     if sig.get("fdr") is not None:
         rule = (f"|Z| beyond the Benjamini&ndash;Hochberg threshold at a false discovery rate "
                 f"of {e(sig.get('fdr'))}"
-                + (f", here |Z| &ge; {zc:.2f}" if isinstance(zc, (int, float)) else
+                + (f", here |Z| &ge; {zc:.2f}" if zc is not None else
                    ", which no pixel reached" if "z_crit" in sig else "") + ",")
     else:
-        rule = f"|Z| &gt; {float(zc if zc is not None else 1.96):.2f}"
+        rule = f"|Z| &gt; {zc if zc is not None else 1.96:.2f}"
     return (f'<div class="{cls}"><b>Read the SI share with care: the paper\'s significance '
             f"rule</b> ({rule} in the Mann&ndash;Kendall test of MLRI, direction from Sen's "
             "slope). MLRI divides by running extrema and drifts upward by construction: in "
