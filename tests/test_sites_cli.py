@@ -124,7 +124,7 @@ def _labelled_points(project, tmp):
     assert res.exit_code == 0, res.output
     n_points = _n_points(project)
     assert f"{n_points} points" in res.output and "mlri accuracy" in res.output
-    assert (tmp / "pts.manifest.json").is_file()
+    assert (tmp / "pts.csv.manifest.json").is_file()
     rows = _read_csv(tmp / "pts.csv")
     for k, r in enumerate(rows):  # every 9th point is relabelled SD (wrong unless mapped SD)
         r["reference"] = r["map_class"] if k % 9 else "SD"
@@ -133,6 +133,26 @@ def _labelled_points(project, tmp):
         w.writeheader()
         w.writerows(rows)
     return tmp / "labelled.csv"
+
+
+def test_accuracy_beside_its_sample_of_the_same_name(project, tmp_path):
+    """sample --out ref.csv, then accuracy --out ref.json in the same folder: two files, two
+    manifests (the manifest takes the whole file name), no refusal."""
+    res = _invoke("sample", "--classes", project["dir"] / "run", "--n", 4, "--seed", 1,
+                  "--out", tmp_path / "ref.csv")
+    assert res.exit_code == 0, res.output
+    rows = _read_csv(tmp_path / "ref.csv")
+    for r in rows:
+        r["reference"] = r["map_class"]
+    with (tmp_path / "ref.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    res = _invoke("accuracy", "--classes", project["dir"] / "run", "--points",
+                  tmp_path / "ref.csv", "--out", tmp_path / "ref.json")
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "ref.csv.manifest.json").read_text())["command"] == "sample"
+    assert json.loads((tmp_path / "ref.json.manifest.json").read_text())["command"] == "accuracy"
 
 
 def test_sample_and_accuracy_commands(project, tmp_path):
@@ -150,7 +170,7 @@ def test_sample_and_accuracy_commands(project, tmp_path):
     assert wrong > 0
     assert np.trace(np.array(acc["matrix"])) == _n_points(project) - wrong
     assert acc["area_adjusted"]["strata_source"] == "stratum column of the points"
-    assert (tmp_path / "acc.manifest.json").is_file()
+    assert (tmp_path / "acc.json.manifest.json").is_file()
     # binary view of the same points
     res = _invoke("accuracy", "--classes", project["dir"] / "run", "--points", pts, "--scheme",
                   "classes4", "--out", tmp_path / "acc4.json", "--no-area-adjusted")
@@ -422,12 +442,12 @@ def test_output_and_manifest_are_published_together(tmp_path, monkeypatch, comma
     res = _invoke(*args)
     assert res.exit_code == 1 and "No space left on device" in res.output, res.output
     assert "Traceback" not in res.output
-    assert not out.exists() and not out.with_name(f"{out.stem}.manifest.json").exists()
+    assert not out.exists() and not out.with_name(f"{out.name}.manifest.json").exists()
     assert not out.parent.exists()  # created by the command, removed with the failure
     monkeypatch.setattr(outputs, "write_json", real)
     res = _invoke(*args)  # no --overwrite needed: nothing was published
     assert res.exit_code == 0, res.output
-    assert out.is_file() and out.with_name(f"{out.stem}.manifest.json").is_file()
+    assert out.is_file() and out.with_name(f"{out.name}.manifest.json").is_file()
 
 
 @pytest.mark.parametrize(("code", "expect"), [

@@ -165,7 +165,9 @@ def sites_cmd(run_dir: str, mines: str, out: str, id_col: str | None, name_col: 
 
 
 def _side_manifest(out: Path) -> Path:
-    return out.with_name(f"{out.stem}.manifest.json")
+    """``<file name>.manifest.json``: the whole name, so that ``ref.csv`` (sample) and
+    ``ref.json`` (accuracy) beside it never share a manifest."""
+    return out.with_name(f"{out.name}.manifest.json")
 
 
 def _publication(outp: Path, overwrite: bool, command: str) -> Any:

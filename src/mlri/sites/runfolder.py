@@ -267,7 +267,7 @@ def check_sites_of(rf: RunFolder, S: dict[str, Any]) -> None:
 
 def read_accuracy(path: Path, rf: RunFolder) -> dict[str, Any]:
     """An ``mlri accuracy`` result, checked to be one and to come from ``rf``'s class map
-    (the class raster it records, or its ``<name>.manifest.json``)."""
+    (the class raster it records, or its ``<file name>.manifest.json``)."""
     if not path.is_file():
         msg = f"accuracy file {path} does not exist; run `mlri accuracy` first"
         raise FileNotFoundError(msg)
@@ -283,7 +283,9 @@ def read_accuracy(path: Path, rf: RunFolder) -> dict[str, Any]:
         raise ValueError(msg)
     entry: Any = acc.get("class_raster")
     recorded = entry.get("path") if isinstance(entry, dict) else None
-    side = path.with_name(f"{path.stem}.manifest.json")
+    side = path.with_name(f"{path.name}.manifest.json")
+    if not side.is_file():  # (written before the manifest took the whole file name)
+        side = path.with_name(f"{path.stem}.manifest.json")
     if entry is None and side.is_file():
         try:
             man = json.loads(side.read_text(encoding="utf-8"))
