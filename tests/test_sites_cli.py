@@ -128,11 +128,15 @@ def _labelled_points(project, tmp):
     rows = _read_csv(tmp / "pts.csv")
     for k, r in enumerate(rows):  # every 9th point is relabelled SD (wrong unless mapped SD)
         r["reference"] = r["map_class"] if k % 9 else "SD"
-    with (tmp / "labelled.csv").open("w", newline="") as fh:
+    return _write_csv(tmp / "labelled.csv", rows)
+
+
+def _write_csv(path, rows):
+    with path.open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    return tmp / "labelled.csv"
+    return path
 
 
 def test_accuracy_beside_its_sample_of_the_same_name(project, tmp_path):
@@ -144,10 +148,7 @@ def test_accuracy_beside_its_sample_of_the_same_name(project, tmp_path):
     rows = _read_csv(tmp_path / "ref.csv")
     for r in rows:
         r["reference"] = r["map_class"]
-    with (tmp_path / "ref.csv").open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    _write_csv(tmp_path / "ref.csv", rows)
     res = _invoke("accuracy", "--classes", project["dir"] / "run", "--points",
                   tmp_path / "ref.csv", "--out", tmp_path / "ref.json")
     assert res.exit_code == 0, res.output
@@ -411,11 +412,7 @@ def _labelled_small(tmp_path, run):
     rows = _read_csv(tmp_path / "drawn.csv")
     for r in rows:
         r["reference"] = r["map_class"]
-    with (tmp_path / "pts.csv").open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return tmp_path / "pts.csv"
+    return _write_csv(tmp_path / "pts.csv", rows)
 
 
 @pytest.mark.parametrize("command", ["sample", "accuracy"])
