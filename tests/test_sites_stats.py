@@ -301,3 +301,27 @@ def test_kmeans_parameters_are_checked_by_name(tmp_path):
         with pytest.raises(err, match=match):
             run_sites(tmp_path / "no-run", tmp_path / "no-mines.gpkg", tmp_path / "o", **kw)
     assert not (tmp_path / "o").exists()
+
+
+def test_dunn_p_is_exact_for_few_mines():
+    """Dunn's pairwise p for small groups is the share of all splits of the pooled ranks into
+    groups of the observed sizes with a mean-rank difference at least as large (checked by
+    enumerating every relabelling); large groups keep the normal approximation."""
+    import itertools
+
+    from scipy import stats as st
+
+    from mlri.sites.stats import dunn_test
+
+    v = np.array([1.0, 2, 2, 5, 7, 8, 9])
+    g = np.array(list("aaabbcc"))
+    r = st.rankdata(v)
+    perms = set(itertools.permutations(g.tolist()))
+    for row in dunn_test(v, g):
+        a, b = row["group_a"], row["group_b"]
+        obs = abs(r[g == a].mean() - r[g == b].mean())
+        want = np.mean([abs(r[np.array(p) == a].mean() - r[np.array(p) == b].mean())
+                        >= obs - 1e-12 for p in perms])
+        assert row["p_method"] == "exact" and row["p"] == pytest.approx(want, abs=1e-12)
+    big = dunn_test(np.arange(60.0), np.repeat(["a", "b", "c"], 20))
+    assert {row["p_method"] for row in big} == {"normal"}

@@ -13,8 +13,8 @@ observed values: ties are handled exactly): Spearman for n <= :data:`SPEARMAN_EX
 mines can be split in at most :data:`KRUSKAL_EXACT_MAX_SPLITS` ways.  Larger samples use SciPy
 (``scipy.stats.spearmanr``'s t approximation, ``scipy.stats.kruskal``'s chi-square); each
 result says which in ``p_method``.  Dunn's test is computed here from the pooled mid-ranks
-with the tie correction and Holm (default) or Benjamini-Hochberg adjustment (normal
-approximation at every size).  Within one call the p-values of the class metrics are also
+with the tie correction and Holm (default) or Benjamini-Hochberg adjustment; its pairwise p
+is exact under the same rule as Kruskal-Wallis', else the normal approximation.  Within one call the p-values of the class metrics are also
 BH-adjusted across metrics (``p_bh``) because six class shares are tested at once.
 """
 
@@ -170,26 +170,28 @@ def _kruskal_exact_p(ranks: np.ndarray, masks: Sequence[np.ndarray]) -> float:
     into groups of the observed sizes whose H is at least the observed one.
 
     H is an increasing function of ``sum(R_j² / n_j)`` (R_j the rank sum of group j; the tie
-    correction is the same for every split), so that sum is compared.  The largest group is
-    the complement of the others and is not enumerated.
+    correction is the same for every split), so that sum is compared.
     """
-    sizes = [int(m.sum()) for m in masks]
+    sizes = np.array([int(m.sum()) for m in masks], dtype=np.float64)
     obs = sum(float(ranks[m].sum()) ** 2 / s for m, s in zip(masks, sizes, strict=True))
-    order = sorted(range(len(sizes)), key=lambda j: sizes[j])
-    head = [sizes[j] for j in order[:-1]]
-    last = sizes[order[-1]]
-    total = float(ranks.sum())
-    idx = _split_index(ranks.size, head)
-    stat = np.zeros(idx.shape[0])
-    taken = np.zeros(idx.shape[0])
-    start = 0
-    for s in head:
-        r = ranks[idx[:, start:start + s]].sum(axis=1)
-        stat += r * r / s
-        taken += r
-        start += s
-    stat += (total - taken) ** 2 / last
+    stat = (_split_rank_sums(ranks, sizes.astype(int).tolist()) ** 2 / sizes).sum(axis=1)
     return float(np.mean(stat >= obs - _REL_TOL * abs(obs)))
+
+
+def _split_rank_sums(ranks: np.ndarray, sizes: Sequence[int]) -> np.ndarray:
+    """Rank sums of every group (columns, in the order of ``sizes``) for every split of the
+    pooled ``ranks`` into groups of ``sizes`` (rows).  The largest group is the complement
+    of the others and is not enumerated."""
+    order = sorted(range(len(sizes)), key=lambda j: sizes[j])
+    head = [int(sizes[j]) for j in order[:-1]]
+    idx = _split_index(ranks.size, head)
+    sums = np.zeros((idx.shape[0], len(sizes)))
+    start = 0
+    for j, s in zip(order[:-1], head, strict=True):
+        sums[:, j] = ranks[idx[:, start:start + s]].sum(axis=1)
+        start += s
+    sums[:, order[-1]] = float(ranks.sum()) - sums.sum(axis=1)
+    return sums
 
 
 def _split_index(n: int, sizes: Sequence[int]) -> np.ndarray:
@@ -221,9 +223,13 @@ def dunn_test(values: Any, groups: Any, *, order: Sequence[str] | None = None,
               p_adjust: str = "holm") -> list[dict[str, Any]]:
     """Dunn (1964) pairwise test on pooled mid-ranks, with tie correction.
 
-    ``z = (R̄_i - R̄_j) / sqrt((N(N+1)/12 - Σ(t³-t)/(12(N-1))) (1/n_i + 1/n_j))``, two-sided
-    normal p, adjusted over all pairs (``holm`` default, or ``bh``).  With two groups z² equals
-    the tie-corrected Kruskal-Wallis H.
+    ``z = (R̄_i - R̄_j) / sqrt((N(N+1)/12 - Σ(t³-t)/(12(N-1))) (1/n_i + 1/n_j))``, two-sided p,
+    adjusted over all pairs (``holm`` default, or ``bh``).  With two groups z² equals the
+    tie-corrected Kruskal-Wallis H.  The p of each pair is **exact** (``p_method`` "exact")
+    when the mines can be split into groups of the observed sizes in at most
+    :data:`KRUSKAL_EXACT_MAX_SPLITS` ways: the share of those splits whose mean-rank difference
+    of the pair is at least as large in absolute value (the normal approximation claims
+    differences few mines cannot show); else the normal p (``p_method`` "normal").
     """
     from scipy import stats
 
@@ -237,6 +243,9 @@ def dunn_test(values: Any, groups: Any, *, order: Sequence[str] | None = None,
     _, t = np.unique(v, return_counts=True)
     ties = float(np.sum(t.astype(np.float64) ** 3 - t))
     s2 = n * (n + 1) / 12.0 - ties / (12.0 * (n - 1))
+    sizes = [int(np.sum(g == lab)) for lab in labels]
+    exact = s2 > 0 and _n_splits(sizes) <= KRUSKAL_EXACT_MAX_SPLITS
+    means = _split_rank_sums(ranks, sizes) / np.array(sizes, dtype=np.float64) if exact else None
     out = []
     for a in range(len(labels)):
         for b in range(a + 1, len(labels)):
@@ -246,8 +255,13 @@ def dunn_test(values: Any, groups: Any, *, order: Sequence[str] | None = None,
             se = math.sqrt(s2 * (1.0 / na + 1.0 / nb)) if s2 > 0 else 0.0
             z = diff / se if se > 0 else float("nan")
             p = float(2 * stats.norm.sf(abs(z))) if se > 0 else float("nan")
+            if means is not None:
+                d = np.abs(means[:, a] - means[:, b])
+                p = float(np.mean(d >= abs(diff) - _REL_TOL * max(abs(diff), 1.0)))
             out.append({"group_a": labels[a], "group_b": labels[b], "n_a": na, "n_b": nb,
-                        "mean_rank_diff": diff, "z": z, "p": p})
+                        "mean_rank_diff": diff, "z": z, "p": p,
+                        "p_method": ("exact" if means is not None else "normal")
+                        if se > 0 else ""})
     adj = adjust_pvalues([float(r["p"]) for r in out], p_adjust)
     for r, q in zip(out, adj, strict=False):
         r["p_adj"] = float(q)
