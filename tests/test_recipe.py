@@ -244,3 +244,19 @@ def test_summary_records_the_critical_z_the_rule_applied() -> None:
     assert rule_text({"significance": {"test": "paper", "z_crit": 2.5}}) == "|Z| > 2.50"
     assert (rule_text({"significance": {"test": "paper", "z_crit": 2.15, "fdr": 0.05}})
             == "|Z| >= 2.15, false discovery rate 0.05")
+
+
+def test_fdr_that_rejects_nothing_classifies_nothing_significant() -> None:
+    """Under an FDR whose map-wide threshold rejects nothing the paper's rule applies
+    |Z| > inf: no pixel is SI or SD (it raised 'z_crit must be a finite number')."""
+    yrs = mlri.default_years(19)
+    rec = Options(fdr=0.05).prepare(yrs)
+    rec.plan.bh_threshold = 0.0
+    rng = np.random.default_rng(0)
+    t = np.arange(19.0)[:, None, None]
+    lst = 300 - 0.5 * t + rng.normal(size=(19, 4, 4))
+    evi = 0.2 + 0.01 * t + 0.01 * rng.normal(size=(19, 4, 4))
+    b = compute_block(lst, evi, yrs, rec)
+    assert b.classes is not None and not np.isin(b.classes, (1, 4, 5, 6)).any()
+    assert np.isin(compute_block(lst, evi, yrs, Options().prepare(yrs)).classes,
+                   (4, 5, 6)).any()  # the same pixels are SI without the FDR

@@ -469,7 +469,8 @@ def classify(
     result : TrendResult
         From :func:`trend`.
     z_crit : float, optional
-        Critical |Z| (default 1.96, the paper's).  Mutually exclusive with ``alpha``.
+        Critical |Z| (default 1.96, the paper's; ``inf``: nothing is significant).  Mutually
+        exclusive with ``alpha``.
     alpha : float, optional
         Two-sided level; ``z_crit = Φ⁻¹(1 − α/2)`` (pymannkendall-compatible, 1.95996… at 0.05).
     min_valid : int
@@ -523,8 +524,8 @@ def classify(
         zc = NormalDist().inv_cdf(1 - alpha / 2)
     else:
         zc = PAPER_Z_CRIT if z_crit is None else real(z_crit, "z_crit")
-        if not np.isfinite(zc) or zc < 0:
-            msg = f"z_crit must be a finite number >= 0, got {z_crit!r}"
+        if np.isnan(zc) or zc < 0:  # (inf: nothing is significant)
+            msg = f"z_crit must be a number >= 0, got {z_crit!r}"
             raise ValueError(msg)
     direction, mv = _check_classify_args(result, zero_slope_direction, min_valid)
     return _classify_call(result, dropped, direction, mv, n_threads, z_crit=zc)

@@ -329,9 +329,8 @@ def _classify(plan: SignificancePlan, opts: Options, tr: Any,
               n_threads: int | None) -> tuple[Any, Any]:
     """The class rule under the plan (map-wide thresholds already known)."""
     kw = opts.classify_kw()
-    if plan.test.z_rule:
-        if plan.fdr is not None:
-            kw.update(z_crit=plan.effective_z_crit(), alpha=None)
+    if plan.test.z_rule:  # the |Z| the plan records is the one applied, by construction
+        kw.update(z_crit=plan.effective_z_crit(), alpha=None)
         return api.classify(tr, **kw, dropped=dropped, n_threads=n_threads)
     assert pvalues is not None
     alpha = plan.alpha if plan.fdr is None else (plan.bh_threshold or 0.0)
